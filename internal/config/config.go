@@ -1,0 +1,168 @@
+// Package config reads Linegate's one typed configuration from the environment
+// and validates it before anything starts, so a bad setting stops the process
+// with a message naming the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/robfig/cron/v3"
+)
+
+// DefaultLinqBaseURL is Linq's production API base.
+const DefaultLinqBaseURL = "https://api.linqapp.com/api/partner"
+
+// Config is every setting of the gateway. Defaults sit in the `default` tags;
+// `secret` fields are masked when the config is logged.
+type Config struct {
+	DatabaseURL string `env:"DATABASE_URL" secret:"true"`
+	HTTPAddr    string `env:"HTTP_ADDR" default:"127.0.0.1:8080"`
+	PublicURL   string `env:"PUBLIC_URL" default:"http://127.0.0.1:8080"`
+	LogLevel    string `env:"LOG_LEVEL" default:"info"`
+	LogFormat   string `env:"LOG_FORMAT" default:"text"`
+
+	MigrateOnStart bool          `env:"MIGRATE_ON_START" default:"true"`
+	DBMaxConns     int           `env:"DB_MAX_CONNS" default:"20"`
+	ShutdownGrace  time.Duration `env:"SHUTDOWN_TIMEOUT" default:"20s"`
+	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" default:"15s"`
+	MaxBodyBytes   int64         `env:"MAX_BODY_BYTES" default:"1048576"`
+	AuthCacheTTL   time.Duration `env:"AUTH_CACHE_TTL" default:"2s"`
+
+	LinqBaseURL       string        `env:"LINQ_BASE_URL" default:"https://api.linqapp.com/api/partner"`
+	LinqAPIKey        string        `env:"LINQ_API_KEY" secret:"true"`
+	LinqTimeout       time.Duration `env:"LINQ_TIMEOUT" default:"10s"`
+	LinqWebhookSecret string        `env:"LINQ_WEBHOOK_SECRET" secret:"true"`
+
+	CompanyName   string `env:"COMPANY_NAME" default:"Linegate"`
+	DefaultRegion string `env:"DEFAULT_REGION" default:"US"`
+
+	LineSyncSpec       string        `env:"LINE_SYNC_SCHEDULE" default:"@every 5m"`
+	LineDailyBudget    int           `env:"LINE_DAILY_BUDGET" default:"7000"`
+	WarmupDays         int           `env:"WARMUP_DAYS" default:"14"`
+	Headroom           float64       `env:"HEADROOM" default:"0.15"`
+	MsgsPerUserPerDay  float64       `env:"MSGS_PER_USER_PER_DAY" default:"20"`
+	BackupCount        int           `env:"BACKUP_COUNT" default:"2"`
+	SignupRampPerHour  int           `env:"SIGNUP_RAMP_PER_HOUR" default:"200"`
+	SignupLinkTTL      time.Duration `env:"SIGNUP_LINK_TTL" default:"720h"`
+	PublicRatePerMin   int           `env:"PUBLIC_RATE_PER_MINUTE" default:"120"`
+	PairLimit          int           `env:"PAIR_LIMIT" default:"30"`
+	PairWindow         time.Duration `env:"PAIR_WINDOW" default:"60s"`
+	QuarantineHits     int           `env:"QUARANTINE_HITS" default:"3"`
+	QuarantineFor      time.Duration `env:"QUARANTINE_DURATION" default:"1h"`
+	ReplyReserve       float64       `env:"REPLY_RESERVE" default:"0.10"`
+	ReplyWindow        time.Duration `env:"REPLY_WINDOW" default:"30m"`
+	StoreMessageText   bool          `env:"STORE_MESSAGE_TEXT" default:"false"`
+	IdempotencyKeepFor time.Duration `env:"IDEMPOTENCY_TTL" default:"48h"`
+}
+
+// FieldError names the variable that holds a bad value.
+type FieldError struct {
+	Var    string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("config: %s: %s", e.Var, e.Reason) }
+
+// Load reads the environment through getenv (os.Getenv in production) and
+// validates the result.
+func Load(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var c Config
+	if err := decode(&c, getenv); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks every setting that could make the service misbehave later.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(v, reason string) { errs = append(errs, &FieldError{Var: v, Reason: reason}) }
+	if c.DatabaseURL == "" {
+		add("DATABASE_URL", "is required")
+	} else if _, err := pgxpool.ParseConfig(c.DatabaseURL); err != nil {
+		add("DATABASE_URL", "is not a valid Postgres connection string")
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		add("LOG_LEVEL", err.Error())
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		add("LOG_FORMAT", `must be "json" or "text"`)
+	}
+	for _, u := range []struct{ name, val string }{{"PUBLIC_URL", c.PublicURL}, {"LINQ_BASE_URL", c.LinqBaseURL}} {
+		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			add(u.name, "must be an absolute http(s) URL")
+		}
+	}
+	if c.DBMaxConns < 2 {
+		add("DB_MAX_CONNS", "must be at least 2")
+	}
+	if c.MaxBodyBytes < 1024 {
+		add("MAX_BODY_BYTES", "must be at least 1024")
+	}
+	if _, err := cron.ParseStandard(c.LineSyncSpec); err != nil {
+		add("LINE_SYNC_SCHEDULE", "is not a valid cron spec")
+	}
+	if c.LineDailyBudget <= 0 {
+		add("LINE_DAILY_BUDGET", "must be positive")
+	}
+	if c.WarmupDays < 0 {
+		add("WARMUP_DAYS", "must not be negative")
+	}
+	if c.Headroom < 0 || c.Headroom > 0.5 {
+		add("HEADROOM", "must be between 0 and 0.5")
+	}
+	if c.MsgsPerUserPerDay <= 0 {
+		add("MSGS_PER_USER_PER_DAY", "must be positive")
+	}
+	if c.BackupCount < 0 || c.BackupCount > 5 {
+		add("BACKUP_COUNT", "must be between 0 and 5")
+	}
+	if c.SignupRampPerHour <= 0 {
+		add("SIGNUP_RAMP_PER_HOUR", "must be positive")
+	}
+	if c.PairLimit <= 0 || c.PairWindow <= 0 {
+		add("PAIR_LIMIT", "limit and PAIR_WINDOW must be positive")
+	}
+	if c.ReplyReserve < 0 || c.ReplyReserve >= 1 {
+		add("REPLY_RESERVE", "must be in [0, 1)")
+	}
+	if c.IdempotencyKeepFor < 24*time.Hour {
+		add("IDEMPOTENCY_TTL", "must be at least 24h")
+	}
+	return errors.Join(errs...)
+}
+
+// Warnings lists settings that are legal but unwise.
+func (c Config) Warnings() []string {
+	var w []string
+	if c.Headroom < 0.10 || c.Headroom > 0.20 {
+		w = append(w, fmt.Sprintf("HEADROOM=%.2f is outside the recommended 0.10-0.20", c.Headroom))
+	}
+	return w
+}
+
+// SimulatedLinq reports whether no Linq API key is configured, in which case
+// the gateway must be talking to the simulator.
+func (c Config) SimulatedLinq() bool { return c.LinqAPIKey == "" }
+
+// ParseLevel maps a LOG_LEVEL value to a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("unknown log level %q (use debug, info, warn or error)", s)
+	}
+	return l, nil
+}

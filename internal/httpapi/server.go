@@ -1,0 +1,103 @@
+// Package httpapi is Linegate's HTTP surface: the chi router, middleware,
+// auth by scope, the JSON error envelope, and the handlers that translate
+// HTTP to the domain services.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/linegate/linegate/internal/apikey"
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/metrics"
+)
+
+// Deps are what the handlers need. Feature services are added as fields.
+type Deps struct {
+	Logger         *slog.Logger
+	Metrics        *metrics.Metrics
+	DB             Pinger
+	Auth           Authenticator
+	Keys           *apikey.Service
+	MaxBodyBytes   int64
+	RequestTimeout time.Duration
+}
+
+// Route is one endpoint: Scope "" marks a public route.
+type Route struct {
+	Method  string
+	Pattern string
+	Scope   string
+	Handler http.HandlerFunc
+}
+
+type server struct {
+	Deps
+	logger *slog.Logger
+	resp   Responder
+	auth   Authenticator
+	db     Pinger
+}
+
+// New builds the router.
+func New(d Deps) http.Handler {
+	h, _ := build(d)
+	return h
+}
+
+// Routes lists every route with its scope, for the auth and OpenAPI tests.
+func Routes(d Deps) []Route {
+	_, rs := build(d)
+	return rs
+}
+
+func build(d Deps) (http.Handler, []Route) {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	if d.MaxBodyBytes == 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	s := &server{
+		Deps:   d,
+		logger: d.Logger,
+		auth:   d.Auth,
+		db:     d.DB,
+		resp:   Responder{Logger: d.Logger, Count: func(code string) { d.Metrics.HTTPErrors.WithLabelValues(code).Inc() }},
+	}
+	r := chi.NewRouter()
+	r.Use(requestID, observe(d.Metrics, d.Logger), s.recoverer, limitBody(d.MaxBodyBytes))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.resp.Error(w, r, apperr.New(apperr.NotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.resp.Error(w, r, apperr.New(apperr.MethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed here"))
+	})
+	routes := s.routes()
+	for _, rt := range routes {
+		h := http.Handler(rt.Handler)
+		if rt.Scope != "" {
+			h = s.requireScope(rt.Scope)(h)
+		}
+		r.Method(rt.Method, rt.Pattern, h)
+	}
+	return r, routes
+}
+
+// routes is the whole API. Each feature contributes its own slice.
+func (s *server) routes() []Route {
+	rs := []Route{
+		{"GET", "/healthz", "", s.healthz},
+		{"GET", "/readyz", "", s.readyz},
+		{"GET", "/metrics", "", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP},
+	}
+	rs = append(rs, s.apiKeyRoutes()...)
+	return rs
+}

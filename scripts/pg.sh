@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Private PostgreSQL cluster for development, tests and benchmarks.
+#   scripts/pg.sh start   start (or reuse) the cluster; prints DATABASE_URL on stdout
+#   scripts/pg.sh stop    stop it
+#   scripts/pg.sh url     print DATABASE_URL of a running cluster
+# If DATABASE_URL is already set, `start` and `url` just print it.
+# Data lives under .pgdata/ (git-ignored); the server listens on 127.0.0.1 and a
+# unix socket only, on a free port, with a generated password. Works as root
+# (the server runs as the postgres user) and as an ordinary user.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA_LINK="$ROOT/.pgdata"
+log() { echo "pg.sh: $*" >&2; }
+
+find_bin() {
+	local d
+	if command -v initdb >/dev/null 2>&1; then dirname "$(readlink -f "$(command -v initdb)")"; return 0; fi
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		[ -x "$d/initdb" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+install_postgres() {
+	log "initdb not found; installing Debian's postgresql package"
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq >&2
+	$sudo apt-get install -y -qq postgresql >&2
+	# Debian starts its own cluster on 5432; we do not use it.
+	$sudo service postgresql stop >/dev/null 2>&1 || true
+}
+
+as_owner() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+	local p
+	for p in $(seq 54329 54999); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+	done
+	log "no free port in 54329-54999"; return 1
+}
+
+data_dir() {
+	if [ -L "$DATA_LINK" ] || [ -d "$DATA_LINK" ]; then readlink -f "$DATA_LINK"; return; fi
+	if [ "$(id -u)" -eq 0 ]; then
+		mkdir -p "$DATA_LINK"
+		chown postgres: "$DATA_LINK"
+		# The postgres user must reach the folder; if the checkout's path is
+		# closed to it, keep the data in /var/tmp and link it here.
+		if ! runuser -u postgres -- test -w "$DATA_LINK"; then
+			rmdir "$DATA_LINK"
+			local alt="/var/tmp/linegate-pg-$(echo -n "$ROOT" | sha1sum | cut -c1-12)"
+			mkdir -p "$alt" && chown postgres: "$alt" && ln -s "$alt" "$DATA_LINK"
+		fi
+	else
+		mkdir -p "$DATA_LINK"
+	fi
+	readlink -f "$DATA_LINK"
+}
+
+url_of() {
+	local dir="$1"
+	echo "postgres://linegate:$(cat "$dir/password")@127.0.0.1:$(cat "$dir/port")/linegate?sslmode=disable"
+}
+
+cmd_start() {
+	if [ -n "${DATABASE_URL:-}" ]; then echo "$DATABASE_URL"; return 0; fi
+	local bin dir
+	bin="$(find_bin)" || { install_postgres; bin="$(find_bin)"; }
+	dir="$(data_dir)"
+	exec 9>"$dir/.lock"
+	flock 9
+	if [ ! -f "$dir/cluster/PG_VERSION" ]; then
+		log "initialising a private cluster in $dir"
+		head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/password"
+		cp "$dir/password" "$dir/.pwfile"
+		[ "$(id -u)" -eq 0 ] && chown postgres: "$dir" "$dir/password" "$dir/.pwfile" "$dir/.lock"
+		chmod 600 "$dir/password" "$dir/.pwfile"
+		as_owner "$bin/initdb" -D "$dir/cluster" -U linegate --pwfile="$dir/.pwfile" \
+			--auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+			|| { cat "$dir/initdb.log" >&2; exit 1; }
+		rm -f "$dir/.pwfile"
+		mkdir -p "$dir/run"
+		[ "$(id -u)" -eq 0 ] && chown postgres: "$dir/run"
+	fi
+	if as_owner "$bin/pg_ctl" -D "$dir/cluster" status >/dev/null 2>&1; then
+		log "cluster already running on port $(cat "$dir/port")"
+	else
+		local port; port="$(free_port)"
+		echo "$port" >"$dir/port"
+		as_owner "$bin/pg_ctl" -D "$dir/cluster" -l "$dir/server.log" -w -t 60 start 9>&- -o \
+			"-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/run -c max_connections=400 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on}" >&2 \
+			|| { tail -20 "$dir/server.log" >&2; exit 1; }
+		log "cluster started on 127.0.0.1:$port"
+	fi
+	# The default database for `make run`; tests create their own.
+	if ! PGPASSWORD="$(cat "$dir/password")" "$bin/psql" -h 127.0.0.1 -p "$(cat "$dir/port")" -U linegate -d postgres -tAc \
+		"SELECT 1 FROM pg_database WHERE datname='linegate'" | grep -q 1; then
+		PGPASSWORD="$(cat "$dir/password")" "$bin/psql" -h 127.0.0.1 -p "$(cat "$dir/port")" -U linegate -d postgres -qc "CREATE DATABASE linegate" >&2
+	fi
+	url_of "$dir"
+}
+
+cmd_stop() {
+	local bin dir
+	[ -e "$DATA_LINK" ] || { log "no cluster"; return 0; }
+	bin="$(find_bin)" || { log "postgres not installed"; return 0; }
+	dir="$(readlink -f "$DATA_LINK")"
+	if as_owner "$bin/pg_ctl" -D "$dir/cluster" status >/dev/null 2>&1; then
+		as_owner "$bin/pg_ctl" -D "$dir/cluster" -m fast -w stop >&2
+	else
+		log "cluster not running"
+	fi
+}
+
+cmd_url() {
+	if [ -n "${DATABASE_URL:-}" ]; then echo "$DATABASE_URL"; return 0; fi
+	url_of "$(readlink -f "$DATA_LINK")"
+}
+
+case "${1:-}" in
+start) cmd_start ;;
+stop) cmd_stop ;;
+url) cmd_url ;;
+*) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+esac
