@@ -19,6 +19,9 @@ import (
 // DefaultLinqBaseURL is Linq's production API base.
 const DefaultLinqBaseURL = "https://api.linqapp.com/api/partner"
 
+// DefaultSimulatorURL is where `gateway sim` listens by default.
+const DefaultSimulatorURL = "http://127.0.0.1:8090"
+
 // Config is every setting of the gateway. Defaults sit in the `default` tags;
 // `secret` fields are masked when the config is logged.
 type Config struct {
@@ -79,6 +82,11 @@ func Load(getenv func(string) string) (Config, error) {
 	var c Config
 	if err := decode(&c, getenv); err != nil {
 		return Config{}, err
+	}
+	// Without a Linq key there is nothing real to talk to: default to the
+	// local simulator so no message can leave the machine by accident.
+	if c.LinqAPIKey == "" && getenv("LINQ_BASE_URL") == "" {
+		c.LinqBaseURL = DefaultSimulatorURL
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err

@@ -131,3 +131,18 @@ func routePattern(r *http.Request) string {
 	}
 	return "unmatched"
 }
+
+// deadline bounds every request's context so Postgres and Linq calls made
+// for it stop when the caller can no longer use the answer.
+func deadline(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if d <= 0 {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}

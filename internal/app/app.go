@@ -1,0 +1,185 @@
+// Package app wires Linegate together: pool, migrations, services, HTTP
+// handler and background jobs. cmd/gateway and the end-to-end tests build
+// the service through it, so tests exercise the production wiring; two Apps
+// on one database behave as two replicas.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/linegate/linegate/internal/apikey"
+	"github.com/linegate/linegate/internal/config"
+	"github.com/linegate/linegate/internal/httpapi"
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/metrics"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// Option adjusts how an App is built (tests and the benchmark use these).
+type Option func(*options)
+
+type options struct {
+	now         func() time.Time
+	linqBaseURL string
+	linqRetries int
+}
+
+// WithClock replaces the wall clock of every service.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLinqBaseURL points the Linq client somewhere else than the config says.
+func WithLinqBaseURL(u string) Option { return func(o *options) { o.linqBaseURL = u } }
+
+// App is one gateway instance.
+type App struct {
+	cfg     config.Config
+	logger  *slog.Logger
+	pool    *pgxpool.Pool
+	metrics *metrics.Metrics
+	keys    *apikey.Service
+	linq    *linq.Client
+	handler http.Handler
+	routes  []httpapi.Route
+	now     func() time.Time
+
+	// starters run when Start is called; stoppers run in reverse on Close.
+	starters []func(ctx context.Context) error
+	stoppers []func()
+}
+
+// New opens the pool, migrates (unless disabled) and builds every service.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
+	o := options{now: time.Now, linqBaseURL: cfg.LinqBaseURL}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	pool, err := store.Open(ctx, store.PoolConfig{URL: cfg.DatabaseURL, MaxConns: int32(cfg.DBMaxConns)})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, logger: logger, pool: pool, metrics: metrics.New(), now: o.now}
+	if err := a.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	linqKey := cfg.LinqAPIKey
+	if linqKey == "" {
+		linqKey = "simulator" // the simulator accepts any bearer
+	}
+	a.linq, err = linq.New(linq.Config{BaseURL: o.linqBaseURL, APIKey: linqKey, Logger: logger, Now: o.now})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("linq client: %w", err)
+	}
+	a.keys = apikey.New(pool, apikey.Config{CacheTTL: cfg.AuthCacheTTL, Now: o.now})
+
+	deps := httpapi.Deps{
+		Logger:         logger,
+		Metrics:        a.metrics,
+		DB:             pool,
+		Auth:           a.keys,
+		Keys:           a.keys,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		RequestTimeout: cfg.RequestTimeout,
+	}
+	if err := a.wireFeatures(ctx, &deps); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.handler = httpapi.New(deps)
+	a.routes = httpapi.Routes(deps)
+	return a, nil
+}
+
+func (a *App) migrate(ctx context.Context) error {
+	m, err := store.NewMigrator(a.pool)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if a.cfg.MigrateOnStart {
+		return m.Up(ctx)
+	}
+	pending, err := m.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return errors.New("database schema is behind this binary: run `gateway migrate up` or set MIGRATE_ON_START=true")
+	}
+	return nil
+}
+
+// Handler is the HTTP API.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Routes lists every route with its scope.
+func (a *App) Routes() []httpapi.Route { return a.routes }
+
+// Pool is the instance's Postgres pool.
+func (a *App) Pool() *pgxpool.Pool { return a.pool }
+
+// Keys manages API keys.
+func (a *App) Keys() *apikey.Service { return a.keys }
+
+// Metrics is the instance's registry of collectors.
+func (a *App) Metrics() *metrics.Metrics { return a.metrics }
+
+// Start launches background work (cron jobs); Close stops it.
+func (a *App) Start(ctx context.Context) error {
+	for _, s := range a.starters {
+		if err := s(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops background work and closes the pool last.
+func (a *App) Close() {
+	for i := len(a.stoppers) - 1; i >= 0; i-- {
+		a.stoppers[i]()
+	}
+	a.stoppers = nil
+	a.pool.Close()
+}
+
+// Serve answers HTTP on ln until ctx is done, then stops taking requests,
+// drains in-flight ones within the shutdown grace, and returns.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      a.cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	a.logger.Info("shutting down: draining requests", slog.Duration("grace", a.cfg.ShutdownGrace))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

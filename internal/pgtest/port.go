@@ -1,0 +1,14 @@
+package pgtest
+
+import "net"
+
+// freePort asks the kernel for a free loopback port and releases it for
+// Postgres to take.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
