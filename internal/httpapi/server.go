@@ -13,6 +13,7 @@ import (
 
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/health"
 	"github.com/linegate/linegate/internal/metrics"
 )
 
@@ -20,7 +21,7 @@ import (
 type Deps struct {
 	Logger         *slog.Logger
 	Metrics        *metrics.Metrics
-	DB             Pinger
+	DB             health.Pinger
 	Auth           Authenticator
 	Keys           *apikey.Service
 	MaxBodyBytes   int64
@@ -40,7 +41,7 @@ type server struct {
 	logger *slog.Logger
 	resp   Responder
 	auth   Authenticator
-	db     Pinger
+	probe  *health.Probe
 }
 
 // New builds the router.
@@ -69,7 +70,7 @@ func build(d Deps) (http.Handler, []Route) {
 		Deps:   d,
 		logger: d.Logger,
 		auth:   d.Auth,
-		db:     d.DB,
+		probe:  health.NewProbe(d.DB, 0),
 		resp:   Responder{Logger: d.Logger, Count: func(code string) { d.Metrics.HTTPErrors.WithLabelValues(code).Inc() }},
 	}
 	r := chi.NewRouter()

@@ -1,0 +1,80 @@
+package config_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/config"
+)
+
+func load(env map[string]string) (config.Config, error) {
+	return config.Load(func(k string) string { return env[k] })
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+
+	t.Run("DefaultsAreValid", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := load(map[string]string{"DATABASE_URL": "postgres://u:p@localhost/db"})
+		require.NoError(t, err)
+		require.Equal(t, 0.15, cfg.Headroom)
+		require.Equal(t, 7000, cfg.LineDailyBudget)
+		require.Equal(t, config.DefaultSimulatorURL, cfg.LinqBaseURL, "no key means the simulator")
+		require.Empty(t, cfg.Warnings())
+	})
+
+	t.Run("RealLinqWithAKey", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := load(map[string]string{"DATABASE_URL": "postgres://localhost/db", "LINQ_API_KEY": "k"})
+		require.NoError(t, err)
+		require.Equal(t, config.DefaultLinqBaseURL, cfg.LinqBaseURL)
+	})
+
+	t.Run("WarnsOutsideRecommendedHeadroom", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := load(map[string]string{"DATABASE_URL": "postgres://localhost/db", "HEADROOM": "0.3"})
+		require.NoError(t, err)
+		require.Len(t, cfg.Warnings(), 1)
+	})
+
+	for _, tc := range []struct{ name, key, val string }{
+		{"RejectsHeadroomAboveHalf", "HEADROOM", "0.51"},
+		{"RejectsNegativeHeadroom", "HEADROOM", "-0.1"},
+		{"RejectsUnknownLogLevel", "LOG_LEVEL", "verbose"},
+		{"RejectsUnknownLogFormat", "LOG_FORMAT", "xml"},
+		{"RejectsBadInteger", "LINE_DAILY_BUDGET", "lots"},
+		{"RejectsZeroBudget", "LINE_DAILY_BUDGET", "0"},
+		{"RejectsBadDuration", "PAIR_WINDOW", "1 minute"},
+		{"RejectsRelativePublicURL", "PUBLIC_URL", "/s"},
+		{"RejectsShortIdempotencyTTL", "IDEMPOTENCY_TTL", "1h"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(map[string]string{"DATABASE_URL": "postgres://localhost/db", tc.key: tc.val})
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.key)
+		})
+	}
+
+	t.Run("LogsWithSecretsMasked", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := load(map[string]string{
+			"DATABASE_URL":        "postgres://app:hunter2@db.internal:5432/linegate",
+			"LINQ_API_KEY":        "sk_live_secret",
+			"LINQ_WEBHOOK_SECRET": "whsec_abc",
+		})
+		require.NoError(t, err)
+		var buf bytes.Buffer
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", slog.Any("config", cfg))
+		out := buf.String()
+		for _, secret := range []string{"hunter2", "sk_live_secret", "whsec_abc"} {
+			require.NotContains(t, out, secret)
+		}
+		require.True(t, strings.Contains(out, "db.internal"), "the database host stays visible")
+	})
+}

@@ -1,0 +1,56 @@
+// Package health answers "is this instance and what it depends on up": the
+// liveness and readiness probes. (Line health and failover will live here too.)
+package health
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Pinger is a dependency that can be checked, such as the Postgres pool.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Probe checks readiness of the instance's dependencies.
+type Probe struct {
+	db      Pinger
+	timeout time.Duration
+}
+
+// NewProbe builds a probe; each check gets at most timeout (default 1 s) so a
+// hung database makes the instance unready instead of hanging the probe.
+func NewProbe(db Pinger, timeout time.Duration) *Probe {
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	return &Probe{db: db, timeout: timeout}
+}
+
+// Report is the outcome of a readiness check, per dependency.
+type Report struct {
+	Ready  bool              `json:"-"`
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Ready pings every dependency.
+func (p *Probe) Ready(ctx context.Context) Report {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	r := Report{Ready: true, Status: "ready", Checks: map[string]string{"postgres": "ok"}}
+	if err := p.db.Ping(ctx); err != nil {
+		r.Ready, r.Status = false, "unavailable"
+		r.Checks["postgres"] = fmt.Sprintf("unreachable (%s)", errClass(ctx, err))
+	}
+	return r
+}
+
+func errClass(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return "timeout"
+	}
+	_ = err // the error text may contain connection details; keep it out of the response
+	return "error"
+}
