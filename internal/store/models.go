@@ -19,6 +19,14 @@ type ApiKey struct {
 	LastUsedAt *time.Time
 }
 
+type JobRun struct {
+	Name           string
+	LastStartedAt  time.Time
+	LastFinishedAt *time.Time
+	LastResult     *string
+	LastError      *string
+}
+
 type Line struct {
 	ID              int64
 	Number          string
@@ -35,6 +43,7 @@ type Line struct {
 	SyncedAt        *time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	LinqMissingAt   *time.Time
 }
 
 type LineLedger struct {
@@ -46,6 +55,27 @@ type LineLedger struct {
 	LineSet    []int64
 	Note       *string
 	CreatedAt  time.Time
+}
+
+type LineSignup struct {
+	LineID int64
+	Minute time.Time
+	N      int32
+}
+
+type LineVolume struct {
+	LineID   int64
+	Minute   time.Time
+	Inbound  int32
+	Outbound int32
+}
+
+type SignupLink struct {
+	Token     string
+	UserID    int64
+	Body      string
+	ExpiresAt time.Time
+	CreatedAt time.Time
 }
 
 type User struct {
