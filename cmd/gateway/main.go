@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAPIKey(ctx, args[1:], getenv, stdout, stderr)
 	case "sim":
 		return runSim(ctx, args[1:], stdout, newLogger(stderr, "info", "text"))
+	case "bench":
+		return runBench(ctx, args[1:], stdout, newLogger(stderr, "warn", "text"))
 	case "version":
 		fmt.Fprintln(stdout, "gateway", version)
 		return nil

@@ -2,8 +2,15 @@ package app
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	"github.com/linegate/linegate/internal/httpapi"
+	"github.com/linegate/linegate/internal/lines"
+	"github.com/linegate/linegate/internal/messaging"
+	"github.com/linegate/linegate/internal/ratelimit"
+	"github.com/linegate/linegate/internal/router"
+	"github.com/linegate/linegate/internal/schedule"
 )
 
 // wireFeatures builds the feature services and hands them to the router.
@@ -13,8 +20,86 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 	_ = deps
 
 	// --- line pool, assignment, signups (issue 4) ---
+	// Scoped so its names stay out of the other features' blocks.
+	if err := func() error {
+		warmup := a.cfg.WarmupDays
+		if warmup == 0 {
+			warmup = -1 // lines.Config reads 0 as "default"
+		}
+		linePool := lines.New(a.pool, a.linq, a.logger, lines.Config{
+			DefaultBudget: a.cfg.LineDailyBudget, WarmupDays: warmup, Headroom: a.cfg.Headroom,
+			MsgsPerUserPerDay: a.cfg.MsgsPerUserPerDay, SignupRampPerHour: a.cfg.SignupRampPerHour, Now: a.now,
+		})
+		backups := a.cfg.BackupCount
+		if backups == 0 {
+			backups = -1 // router.Config reads 0 as "default"
+		}
+		assign := router.New(a.pool, linePool, a.logger, a.metrics, router.Config{
+			BackupCount:   backups,
+			SignupLinkTTL: a.cfg.SignupLinkTTL, DefaultRegion: a.cfg.DefaultRegion, Now: a.now,
+		})
+		deps.Lines, deps.Router = linePool, assign
+		deps.Signup = httpapi.SignupConfig{
+			PublicURL: a.cfg.PublicURL, CompanyName: a.cfg.CompanyName, PublicRatePerMin: a.cfg.PublicRatePerMin, Now: a.now,
+		}
+		jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now}, schedule.Job{
+			Name: "line_sync", Spec: a.cfg.LineSyncSpec, Timeout: time.Minute,
+			Run: func(ctx context.Context) error { _, err := linePool.Sync(ctx); return err },
+		})
+		if err != nil {
+			return err
+		}
+		a.starters = append(a.starters, func(ctx context.Context) error {
+			// The pool is read at start; Linq being down must not stop the
+			// gateway, the schedule retries.
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if _, err := linePool.Sync(sctx); err != nil {
+				a.logger.WarnContext(ctx, "initial line sync failed", slog.Any("error", err))
+			}
+			return jobs.Start(ctx)
+		})
+		a.stoppers = append(a.stoppers, jobs.Stop)
+		return nil
+	}(); err != nil {
+		return err
+	}
 
 	// --- sending, limits, idempotency (issue 5) ---
+	if err := func() error {
+		hits, reserve := a.cfg.QuarantineHits, a.cfg.ReplyReserve
+		if hits <= 0 {
+			hits = -1 // ratelimit.Config reads 0 as "default"; negative turns the loop guard off
+		}
+		if reserve == 0 {
+			reserve = -1 // likewise: no reply reserve
+		}
+		limiter := ratelimit.New(a.pool, a.logger, a.metrics, ratelimit.Config{
+			PairLimit: a.cfg.PairLimit, PairWindow: a.cfg.PairWindow, HitLimit: hits,
+			QuarantineFor: a.cfg.QuarantineFor, DailyBudget: a.cfg.LineDailyBudget,
+			Warmup: time.Duration(a.cfg.WarmupDays) * 24 * time.Hour, ReplyReserve: reserve,
+			ReplyWindow: a.cfg.ReplyWindow, Now: a.now,
+		})
+		send := messaging.New(a.pool, a.linq, limiter, a.logger, a.metrics, messaging.Config{
+			DefaultRegion: a.cfg.DefaultRegion, StoreMessageText: a.cfg.StoreMessageText,
+			IdempotencyKeepFor: a.cfg.IdempotencyKeepFor, SendTimeout: a.cfg.RequestTimeout, Now: a.now,
+		})
+		deps.Limiter, deps.Messages = limiter, send
+		jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now},
+			schedule.Job{Name: "idempotency_cleanup", Spec: "@every 1h", Timeout: 5 * time.Minute,
+				Run: func(ctx context.Context) error { _, err := send.CleanupIdempotency(ctx); return err }},
+			schedule.Job{Name: "pair_cleanup", Spec: "@every 10m", Timeout: 5 * time.Minute,
+				Run: func(ctx context.Context) error { _, err := limiter.Cleanup(ctx); return err }},
+		)
+		if err != nil {
+			return err
+		}
+		a.starters = append(a.starters, jobs.Start)
+		a.stoppers = append(a.stoppers, jobs.Stop)
+		return nil
+	}(); err != nil {
+		return err
+	}
 
 	return nil
 }

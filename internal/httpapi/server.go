@@ -14,7 +14,11 @@ import (
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/health"
+	"github.com/linegate/linegate/internal/lines"
+	"github.com/linegate/linegate/internal/messaging"
 	"github.com/linegate/linegate/internal/metrics"
+	"github.com/linegate/linegate/internal/ratelimit"
+	"github.com/linegate/linegate/internal/router"
 )
 
 // Deps are what the handlers need. Feature services are added as fields.
@@ -26,6 +30,15 @@ type Deps struct {
 	Keys           *apikey.Service
 	MaxBodyBytes   int64
 	RequestTimeout time.Duration
+
+	// Line pool, assignment and signups (issue 4).
+	Lines  *lines.Service
+	Router *router.Service
+	Signup SignupConfig
+
+	// Sending, limits and idempotency (issue 5).
+	Messages *messaging.Service
+	Limiter  *ratelimit.Limiter
 }
 
 // Route is one endpoint: Scope "" marks a public route.
@@ -100,5 +113,7 @@ func (s *server) routes() []Route {
 		{"GET", "/metrics", "", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP},
 	}
 	rs = append(rs, s.apiKeyRoutes()...)
+	rs = append(rs, s.poolRoutes()...)
+	rs = append(rs, s.messageRoutes()...)
 	return rs
 }

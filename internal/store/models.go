@@ -6,6 +6,8 @@ package store
 
 import (
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type ApiKey struct {
@@ -17,6 +19,13 @@ type ApiKey struct {
 	CreatedAt  time.Time
 	RevokedAt  *time.Time
 	LastUsedAt *time.Time
+}
+
+type Chat struct {
+	UserID     int64
+	LineID     int64
+	LinqChatID string
+	CreatedAt  time.Time
 }
 
 type JobRun struct {
@@ -68,6 +77,47 @@ type LineVolume struct {
 	Minute   time.Time
 	Inbound  int32
 	Outbound int32
+}
+
+type Message struct {
+	ID                   pgtype.UUID
+	ApiKeyID             int64
+	IdempotencyKey       *string
+	RequestHash          []byte
+	IdempotencyExpiresAt *time.Time
+	UserID               int64
+	LineID               int64
+	Handle               string
+	Intent               string
+	State                string
+	LeaseUntil           *time.Time
+	AdmittedAt           time.Time
+	LinqChatID           *string
+	LinqMessageID        *string
+	TraceID              *string
+	DeliveryStatus       *string
+	Body                 []byte
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
+type PairQuarantine struct {
+	ID         int64
+	LineID     int64
+	Handle     string
+	Hits       int32
+	StartedAt  time.Time
+	Until      time.Time
+	ReleasedAt *time.Time
+	ReleasedBy *string
+}
+
+type PairState struct {
+	LineID           int64
+	Handle           string
+	Sends            []time.Time
+	Hits             []time.Time
+	QuarantinedUntil *time.Time
 }
 
 type SignupLink struct {

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/linegate/linegate/internal/bench"
+)
+
+// runBench runs `gateway bench` (`make bench`): the whole stack in this
+// process, measured against its baselines; see package bench.
+func runBench(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	lines := fs.Int("lines", 20, "lines to seed")
+	users := fs.Int("users", 4000, "users to seed (sends go to random users)")
+	clients := fs.Int("c", 8, "concurrent clients")
+	dur := fs.Duration("d", 8*time.Second, "duration of each send phase")
+	signups := fs.Duration("signups", 5*time.Second, "duration of the signup phase")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	if *lines <= 0 || *users <= 0 || *clients <= 0 || *dur <= 0 || *signups <= 0 {
+		return fmt.Errorf("bench: -lines, -users, -c, -d and -signups must be positive")
+	}
+	return bench.Run(ctx, bench.Config{
+		DatabaseURL: os.Getenv("DATABASE_URL"),
+		Lines:       *lines, Users: *users, Concurrency: *clients, Duration: *dur, SignupFor: *signups,
+		Logger: logger,
+	}, stdout)
+}

@@ -1,0 +1,21 @@
+-- name: UserLineBackupSlots :many
+-- How many backup slots each line holds for the users of each given home line.
+SELECT u.home_line_id, ul.line_id, count(*)::int AS slots
+FROM users u
+JOIN user_lines ul ON ul.user_id = u.id AND ul.position > 0
+WHERE u.home_line_id = ANY(@home_line_ids::bigint[])
+GROUP BY u.home_line_id, ul.line_id;
+
+-- name: UserLineListByUser :many
+SELECT ul.position, l.id, l.number, l.admin_state, l.reputation, l.service_status
+FROM user_lines ul JOIN lines l ON l.id = ul.line_id
+WHERE ul.user_id = @user_id
+ORDER BY ul.position;
+
+-- name: UserLineDeleteForUsers :exec
+DELETE FROM user_lines WHERE user_id = ANY(@user_ids::bigint[]);
+
+-- name: UserLineInsertBatch :exec
+INSERT INTO user_lines (user_id, position, line_id)
+SELECT s.user_id, s.position, s.line_id
+FROM (SELECT unnest(@user_ids::bigint[]) AS user_id, unnest(@positions::smallint[]) AS position, unnest(@line_ids::bigint[]) AS line_id) AS s;

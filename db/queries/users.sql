@@ -1,0 +1,84 @@
+-- name: UserFindForSignup :many
+-- Users a batch of signups collides with, by user_ref or by handle.
+SELECT id, user_ref, handle FROM users
+WHERE user_ref = ANY(@user_refs::text[]) OR handle = ANY(@handles::text[]);
+
+-- name: UserGetByRef :one
+SELECT * FROM users WHERE user_ref = @user_ref;
+
+-- name: UserGetByHandle :one
+SELECT * FROM users WHERE handle = @handle;
+
+-- name: UserUpdateProfile :one
+UPDATE users SET
+    handle       = coalesce(sqlc.narg(handle)::text, handle),
+    display_name = coalesce(sqlc.narg(display_name)::text, display_name),
+    updated_at   = @now::timestamptz
+WHERE id = @id
+RETURNING *;
+
+-- name: UserSignupBatch :exec
+-- Writes a batch of new users in one statement: the users, their line sets,
+-- a ledger row and a signup link each, then the lines' user counts, last
+-- assignment times and hourly signup buckets.
+WITH input AS (
+    SELECT * FROM (SELECT unnest(@user_refs::text[]) AS user_ref, unnest(@handles::text[]) AS handle, unnest(@display_names::text[]) AS display_name, unnest(@codes::text[]) AS code, unnest(@home_line_ids::bigint[]) AS home_line_id, unnest(@tokens::text[]) AS token, unnest(@bodies::text[]) AS body, unnest(@reasons::text[]) AS reason) AS t
+), ins AS (
+    INSERT INTO users (user_ref, handle, display_name, code, home_line_id, current_line_id, created_at, updated_at)
+    SELECT i.user_ref, nullif(i.handle, ''), nullif(i.display_name, ''), i.code, i.home_line_id, i.home_line_id,
+           @now::timestamptz, @now::timestamptz
+    FROM input i
+    RETURNING id, user_ref
+), sets AS (
+    SELECT * FROM (SELECT unnest(@set_user_refs::text[]) AS user_ref, unnest(@set_positions::smallint[]) AS position, unnest(@set_line_ids::bigint[]) AS line_id) AS s
+), new_sets AS (
+    INSERT INTO user_lines (user_id, position, line_id)
+    SELECT ins.id, s.position, s.line_id FROM sets s JOIN ins ON ins.user_ref = s.user_ref
+), ledger AS (
+    INSERT INTO line_ledger (user_id, reason, to_line_id, line_set, created_at)
+    SELECT ins.id, i.reason, i.home_line_id,
+           (SELECT array_agg(s.line_id ORDER BY s.position) FROM sets s WHERE s.user_ref = ins.user_ref),
+           @now::timestamptz
+    FROM ins JOIN input i ON i.user_ref = ins.user_ref
+), links AS (
+    INSERT INTO signup_links (token, user_id, body, expires_at, created_at)
+    SELECT i.token, ins.id, i.body, @expires_at::timestamptz, @now::timestamptz
+    FROM ins JOIN input i ON i.user_ref = ins.user_ref
+), bump AS (
+    UPDATE lines l SET user_count = l.user_count + b.users, last_assigned_at = b.last_assigned_at,
+                       updated_at = @now::timestamptz
+    FROM (SELECT unnest(@bump_line_ids::bigint[]) AS line_id, unnest(@bump_users::int[]) AS users, unnest(@bump_last_assigned::timestamptz[]) AS last_assigned_at) AS b
+    WHERE l.id = b.line_id
+)
+INSERT INTO line_signups (line_id, minute, n)
+SELECT b.line_id, @minute::timestamptz, b.users
+FROM (SELECT unnest(@bump_line_ids::bigint[]) AS line_id, unnest(@bump_users::int[]) AS users) AS b
+ON CONFLICT (line_id, minute) DO UPDATE SET n = line_signups.n + excluded.n;
+
+-- name: UserMoveBatch :exec
+-- Rewrites the home and current line of moved users and records a ledger row
+-- each. Their line sets are written by UserLinesReplace.
+WITH input AS (
+    SELECT * FROM (SELECT unnest(@user_ids::bigint[]) AS user_id, unnest(@home_line_ids::bigint[]) AS home_line_id, unnest(@current_line_ids::bigint[]) AS current_line_id, unnest(@from_line_ids::bigint[]) AS from_line_id, unnest(@notes::text[]) AS note) AS t
+), upd AS (
+    UPDATE users u SET home_line_id = i.home_line_id, current_line_id = i.current_line_id, updated_at = @now::timestamptz
+    FROM input i WHERE u.id = i.user_id
+)
+INSERT INTO line_ledger (user_id, reason, from_line_id, to_line_id, line_set, note, created_at)
+SELECT i.user_id, @reason::text, i.from_line_id, i.current_line_id,
+       (SELECT array_agg(s.line_id ORDER BY s.position)
+        FROM (SELECT unnest(@set_user_ids::bigint[]) AS user_id, unnest(@set_positions::smallint[]) AS position, unnest(@set_line_ids::bigint[]) AS line_id) AS s
+        WHERE s.user_id = i.user_id),
+       nullif(i.note, ''), @now::timestamptz
+FROM input i;
+
+-- name: UserOnLineForMove :many
+-- Users whose line set holds the line, with their whole set in order.
+SELECT u.id, u.user_ref, u.home_line_id, u.current_line_id,
+       array_agg(ul2.line_id ORDER BY ul2.position)::bigint[] AS line_set
+FROM users u
+JOIN user_lines ul2 ON ul2.user_id = u.id
+WHERE u.id IN (SELECT ul.user_id FROM user_lines ul WHERE ul.line_id = @line_id)
+   OR u.current_line_id = @line_id OR u.home_line_id = @line_id
+GROUP BY u.id
+ORDER BY u.id;

@@ -1,0 +1,184 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/lines"
+	"github.com/linegate/linegate/internal/router"
+)
+
+type lineBudget struct {
+	Default      int     `json:"default"`
+	Override     *int    `json:"override"`
+	WarmupFactor float64 `json:"warmup_factor"`
+	Effective    int     `json:"effective"`
+}
+
+type lineView struct {
+	ID              int64      `json:"id"`
+	Number          string     `json:"number"`
+	LinqID          string     `json:"linq_id"`
+	Reputation      string     `json:"reputation"`
+	ServiceStatus   string     `json:"service_status"`
+	AdminState      string     `json:"admin_state"`
+	Eligible        bool       `json:"eligible"`
+	BlockedReason   string     `json:"blocked_reason,omitempty"`
+	Users           int        `json:"users"`
+	Cap             int        `json:"cap"`
+	Utilization     float64    `json:"utilization"`
+	HeadroomLeft    int        `json:"headroom_left"`
+	SignupsLastHour int        `json:"signups_last_hour"`
+	SignupRamp      int        `json:"signup_ramp_per_hour"`
+	Budget          lineBudget `json:"budget"`
+	WarmupStartedAt time.Time  `json:"warmup_started_at"`
+	LastAssignedAt  *time.Time `json:"last_assigned_at"`
+	IneligibleAt    *time.Time `json:"ineligible_at"`
+	MissingAt       *time.Time `json:"missing_from_linq_at"`
+	StatusChangedAt time.Time  `json:"status_changed_at"`
+	SyncedAt        *time.Time `json:"synced_at"`
+}
+
+func toLineView(l lines.Line, defaultBudget int) lineView {
+	block := l.BlockReason()
+	return lineView{
+		ID: l.ID, Number: l.Number, LinqID: l.LinqID, Reputation: l.Reputation, ServiceStatus: l.ServiceStatus,
+		AdminState: l.AdminState, Eligible: block == "", BlockedReason: block,
+		Users: l.UserCount, Cap: l.Cap, Utilization: l.Utilization(), HeadroomLeft: l.HeadroomLeft(),
+		SignupsLastHour: l.SignupsLastHour, SignupRamp: l.RampLimit,
+		Budget:          lineBudget{Default: defaultBudget, Override: l.BudgetOverride, WarmupFactor: l.WarmupFactor, Effective: l.EffectiveBudget},
+		WarmupStartedAt: l.WarmupStartedAt, LastAssignedAt: l.LastAssignedAt, IneligibleAt: l.IneligibleAt,
+		MissingAt: l.MissingAt, StatusChangedAt: l.StatusChangedAt, SyncedAt: l.SyncedAt,
+	}
+}
+
+type poolSummary struct {
+	Lines          int            `json:"lines"`
+	Eligible       int            `json:"eligible"`
+	Users          int            `json:"users"`
+	Capacity       int            `json:"capacity"`
+	CapacityLeft   int            `json:"capacity_left"`
+	Headroom       float64        `json:"headroom"`
+	Usage          lines.Usage    `json:"usage"`
+	BlockedReasons map[string]int `json:"blocked_reasons"`
+}
+
+// listLines is the pool as ops see it; capacity counts active lines only
+// (draining and retired lines take no new users).
+func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
+	ls, usage, err := s.Lines.List(r.Context())
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	cfg := s.Lines.Config()
+	sum := poolSummary{Lines: len(ls), Headroom: cfg.Headroom, Usage: usage, BlockedReasons: map[string]int{}}
+	views := make([]lineView, 0, len(ls))
+	for _, l := range ls {
+		v := toLineView(l, cfg.DefaultBudget)
+		views = append(views, v)
+		sum.Users += l.UserCount
+		if v.Eligible {
+			sum.Eligible++
+		} else {
+			sum.BlockedReasons[v.BlockedReason]++
+		}
+		if l.AdminState == lines.AdminActive {
+			sum.Capacity += l.Cap
+			sum.CapacityLeft += max(l.HeadroomLeft(), 0)
+		}
+	}
+	s.resp.JSON(w, http.StatusOK, map[string]any{"lines": views, "summary": sum})
+}
+
+type patchLineRequest struct {
+	AdminState     *string         `json:"admin_state"`
+	BudgetOverride json.RawMessage `json:"budget_override"`
+}
+
+// patchLine sets a line's admin state and budget override
+// (budget_override null clears it). Retiring a line moves its users off it
+// through router.MoveUsersOff, the path failover uses, in the same request.
+func (s *server) patchLine(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.resp.Error(w, r, apperr.New(apperr.NotFound, "line_not_found", "no line with that id"))
+		return
+	}
+	var req patchLineRequest
+	if err := Decode(r, &req); err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	upd := lines.Update{AdminState: req.AdminState}
+	if req.BudgetOverride != nil {
+		upd.SetBudget = true
+		if !bytes.Equal(bytes.TrimSpace(req.BudgetOverride), []byte("null")) {
+			var v int
+			if err := json.Unmarshal(req.BudgetOverride, &v); err != nil {
+				s.resp.Error(w, r, apperr.Field("budget_override", "must be a positive integer or null"))
+				return
+			}
+			upd.BudgetOverride = &v
+		}
+	}
+	if upd.AdminState == nil && !upd.SetBudget {
+		s.resp.Error(w, r, apperr.New(apperr.Invalid, "empty_patch", "give admin_state and/or budget_override"))
+		return
+	}
+	l, err := s.Lines.Update(r.Context(), id, upd)
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	out := map[string]any{"line": toLineView(l, s.Lines.Config().DefaultBudget)}
+	if l.AdminState == lines.AdminRetired {
+		moved, err := s.Router.MoveUsersOff(r.Context(), id, router.LedgerRetire)
+		if err != nil {
+			s.resp.Error(w, r, err)
+			return
+		}
+		if l, err = s.Lines.Get(r.Context(), id); err != nil {
+			s.resp.Error(w, r, err)
+			return
+		}
+		out["line"] = toLineView(l, s.Lines.Config().DefaultBudget)
+		out["moved"] = moved
+	}
+	s.resp.JSON(w, http.StatusOK, out)
+}
+
+func (s *server) syncLines(w http.ResponseWriter, r *http.Request) {
+	res, err := s.Lines.Sync(r.Context())
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	s.resp.JSON(w, http.StatusOK, res)
+}
+
+// rotation previews the next n signups (default 10, at most
+// router.MaxRotation) with the assignment's own picking code.
+func (s *server) rotation(w http.ResponseWriter, r *http.Request) {
+	n := 10
+	if raw := r.URL.Query().Get("n"); raw != "" {
+		v, err := strconv.Atoi(raw)
+		if err != nil || v < 1 || v > router.MaxRotation {
+			s.resp.Error(w, r, apperr.Field("n", "must be an integer from 1 to "+strconv.Itoa(router.MaxRotation)))
+			return
+		}
+		n = v
+	}
+	rot, err := s.Router.Rotation(r.Context(), n)
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	s.resp.JSON(w, http.StatusOK, rot)
+}

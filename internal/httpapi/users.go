@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/linegate/linegate/internal/router"
+)
+
+type importUserRequest struct {
+	Handle      string `json:"handle"`
+	DisplayName string `json:"display_name"`
+	PrefillText string `json:"prefill_text"`
+}
+
+// importUser brings an existing user over through the same assignment as a
+// signup: 201 when assigned now, 200 when the user_ref already had lines.
+func (s *server) importUser(w http.ResponseWriter, r *http.Request) {
+	var req importUserRequest
+	if err := Decode(r, &req); err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	a, err := s.Router.Import(r.Context(), router.SignupRequest{
+		UserRef: chi.URLParam(r, "user_ref"), Handle: req.Handle, DisplayName: req.DisplayName, PrefillText: req.PrefillText,
+	})
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if a.Created {
+		status = http.StatusCreated
+	}
+	s.resp.JSON(w, status, s.signupView(a))
+}
+
+func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
+	u, err := s.Router.User(r.Context(), chi.URLParam(r, "user_ref"))
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	s.resp.JSON(w, http.StatusOK, u)
+}

@@ -1,0 +1,121 @@
+package lines
+
+import (
+	"time"
+)
+
+// Admin states of a line.
+const (
+	AdminActive   = "active"
+	AdminDraining = "draining"
+	AdminRetired  = "retired"
+)
+
+// Reputations and service statuses as Linq reports them.
+const (
+	ReputationHealthy  = "HEALTHY"
+	ReputationAtRisk   = "AT_RISK"
+	ReputationCritical = "CRITICAL"
+	StatusActive       = "ACTIVE"
+	StatusFlagged      = "FLAGGED"
+)
+
+// Reasons a line takes no new users, as Line.BlockReason reports them.
+const (
+	BlockDraining   = "draining"
+	BlockRetired    = "retired"
+	BlockFlagged    = "flagged"
+	BlockIneligible = "ineligible"
+	BlockMissing    = "missing_from_linq"
+	BlockAtRisk     = "reputation_at_risk"
+	BlockCritical   = "reputation_critical"
+	BlockNoCapacity = "no_capacity"
+	BlockAtCap      = "at_cap"
+	BlockRamp       = "ramp_limited"
+)
+
+// Line is one line of the pool with its capacity worked out for a moment.
+type Line struct {
+	ID              int64
+	Number          string
+	LinqID          string
+	Reputation      string
+	ServiceStatus   string
+	AdminState      string
+	IneligibleAt    *time.Time
+	MissingAt       *time.Time
+	BudgetOverride  *int
+	WarmupStartedAt time.Time
+	UserCount       int
+	LastAssignedAt  *time.Time
+	StatusChangedAt time.Time
+	SyncedAt        *time.Time
+
+	// SignupsLastHour counts new users in the ramp window; RampFreesAt is
+	// when its oldest bucket leaves the window.
+	SignupsLastHour int
+	RampFreesAt     time.Time
+	RampLimit       int
+
+	// Budget is the override or the default; EffectiveBudget is Budget
+	// after warm-up (WarmupFactor); Cap is the user cap.
+	Budget          int
+	WarmupFactor    float64
+	EffectiveBudget int
+	Cap             int
+}
+
+// Serving reports whether the line can carry traffic at all: a backup or
+// failover target must be serving.
+func (l Line) Serving() bool {
+	return l.AdminState == AdminActive && l.ServiceStatus == StatusActive && l.IneligibleAt == nil &&
+		l.MissingAt == nil && l.Reputation != ReputationCritical
+}
+
+// Healthy reports whether the line is serving with a HEALTHY reputation:
+// the lines new backups are chosen from.
+func (l Line) Healthy() bool { return l.Serving() && l.Reputation == ReputationHealthy }
+
+// BlockReason says why the line takes no new users, or "" when it does.
+// Reasons are checked from the most permanent to the most passing.
+func (l Line) BlockReason() string {
+	switch {
+	case l.AdminState == AdminRetired:
+		return BlockRetired
+	case l.AdminState == AdminDraining:
+		return BlockDraining
+	case l.ServiceStatus != StatusActive:
+		return BlockFlagged
+	case l.IneligibleAt != nil:
+		return BlockIneligible
+	case l.MissingAt != nil:
+		return BlockMissing
+	case l.Reputation == ReputationCritical:
+		return BlockCritical
+	case l.Reputation != ReputationHealthy:
+		return BlockAtRisk
+	case l.Cap <= 0:
+		return BlockNoCapacity
+	case l.UserCount >= l.Cap:
+		return BlockAtCap
+	case l.SignupsLastHour >= l.RampLimit:
+		return BlockRamp
+	}
+	return ""
+}
+
+// Utilization is users ÷ cap (1 when the cap is 0 and users exist, 0 for
+// an empty line with no capacity).
+func (l Line) Utilization() float64 {
+	if l.Cap <= 0 {
+		if l.UserCount > 0 {
+			return 1
+		}
+		return 0
+	}
+	return float64(l.UserCount) / float64(l.Cap)
+}
+
+// HeadroomLeft is how many more users the line may take before its cap
+// (negative when over it, e.g. after a failover onto it).
+func (l Line) HeadroomLeft() int { return l.Cap - l.UserCount }

@@ -1,0 +1,233 @@
+package lines_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/linqsim"
+	"github.com/linegate/linegate/internal/lines"
+	"github.com/linegate/linegate/internal/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+var epoch = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+func TestCapacity(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name              string
+		budget            int
+		factor            float64
+		headroom          float64
+		perUser           float64
+		wantEff, wantCaps int
+	}{
+		{"Defaults", 7000, 1, 0.15, 20, 7000, 297}, // 7000 × 0.85 ÷ 20 = 297.5
+		{"ExactQuotientIsNotFlooredBelow", 4000, 1, 0.15, 20, 4000, 170},
+		{"NoHeadroom", 7000, 1, 0, 20, 7000, 350},
+		{"MaxHeadroom", 7000, 1, 0.5, 20, 7000, 175},
+		{"WarmupStart", 7000, 0.2, 0.15, 20, 1400, 59}, // 1400 × 0.85 ÷ 20 = 59.5
+		{"BusyUsers", 7000, 1, 0.15, 500, 7000, 11},
+		{"TooBusyForOne", 100, 1, 0.15, 500, 100, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			eff, userCap := lines.Capacity(tt.budget, tt.factor, tt.headroom, tt.perUser)
+			require.Equal(t, tt.wantEff, eff)
+			require.Equal(t, tt.wantCaps, userCap)
+		})
+	}
+
+	t.Run("WarmupRampsLinearlyFromTwentyPercent", func(t *testing.T) {
+		t.Parallel()
+		tests := []struct {
+			name string
+			age  time.Duration
+			want float64
+		}{
+			{"Start", 0, 0.2},
+			{"Halfway", 7 * 24 * time.Hour, 0.6},
+			{"Done", 14 * 24 * time.Hour, 1},
+			{"Long After", 100 * 24 * time.Hour, 1},
+			{"ClockBehind", -time.Hour, 0.2},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				require.InDelta(t, tt.want, lines.WarmupFactor(epoch.Add(-tt.age), epoch, 14), 1e-12)
+			})
+		}
+		require.InDelta(t, 1, lines.WarmupFactor(epoch, epoch, 0), 0)
+	})
+}
+
+func TestService(t *testing.T) {
+	t.Parallel()
+
+	type testBundle struct {
+		pool *pgxpool.Pool
+		svc  *lines.Service
+		sim *linqsim.Sim
+		now time.Time
+	}
+	setup := func(t *testing.T, cfg lines.Config) *testBundle {
+		t.Helper()
+		pool := pgtest.NewPool(t)
+		sim := linqsim.New(linqsim.Config{Logger: slog.New(slog.DiscardHandler)})
+		t.Cleanup(sim.Close)
+		srv := httptest.NewServer(sim.Handler())
+		t.Cleanup(srv.Close)
+		client, err := linq.New(linq.Config{BaseURL: srv.URL, APIKey: "k", Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		b := &testBundle{pool: pool, sim: sim, now: epoch}
+		cfg.Now = func() time.Time { return b.now }
+		b.svc = lines.New(pool, client, slog.New(slog.DiscardHandler), cfg)
+		return b
+	}
+	byNumber := func(t *testing.T, ls []lines.Line) map[string]lines.Line {
+		t.Helper()
+		out := map[string]lines.Line{}
+		for _, l := range ls {
+			out[l.Number] = l
+		}
+		return out
+	}
+
+	t.Run("SyncAddsRefreshesAndMarksMissing", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, lines.Config{Headroom: 0.15})
+		b.sim.AddLine("+15550100001")
+		b.sim.AddLine("+15550100002")
+		res, err := b.svc.Sync(context.Background())
+		require.NoError(t, err)
+		require.ElementsMatch(t, []string{"+15550100001", "+15550100002"}, res.Added)
+
+		// A line Linq no longer lists.
+		_, err = b.pool.Exec(context.Background(), `INSERT INTO lines (number) VALUES ('+15550100099')`)
+		require.NoError(t, err)
+		require.NoError(t, b.sim.SetReputation("+15550100002", "AT_RISK"))
+		b.sim.AddLine("+15550100003")
+		b.now = b.now.Add(time.Hour)
+		res, err = b.svc.Sync(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, []string{"+15550100003"}, res.Added)
+		require.Equal(t, []string{"+15550100099"}, res.Missing)
+		ls, _, err := b.svc.List(context.Background())
+		require.NoError(t, err)
+		got := byNumber(t, ls)
+		require.Len(t, got, 4)
+		require.Equal(t, lines.BlockMissing, got["+15550100099"].BlockReason())
+		require.Equal(t, lines.ReputationAtRisk, got["+15550100002"].Reputation)
+		require.Equal(t, lines.BlockAtRisk, got["+15550100002"].BlockReason())
+		require.NotEmpty(t, got["+15550100001"].LinqID)
+		// A new line starts its warm-up when first seen.
+		require.Equal(t, epoch, got["+15550100001"].WarmupStartedAt.UTC())
+		require.Equal(t, epoch.Add(time.Hour), got["+15550100003"].WarmupStartedAt.UTC())
+		require.InDelta(t, 0.2, got["+15550100003"].WarmupFactor, 1e-9)
+		require.Equal(t, 1400, got["+15550100003"].EffectiveBudget)
+		require.Equal(t, 59, got["+15550100003"].Cap)
+		require.Nil(t, got["+15550100001"].MissingAt)
+	})
+
+	t.Run("MsgsPerUserPerDayUsesConfigUntilEnoughTraffic", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, lines.Config{Headroom: 0.15, MsgsPerUserPerDay: 20, UsageCacheTTL: time.Second})
+		b.sim.AddLine("+15550100001")
+		_, err := b.svc.Sync(context.Background())
+		require.NoError(t, err)
+		exec := func(sql string, args ...any) {
+			t.Helper()
+			_, err := b.pool.Exec(context.Background(), sql, args...)
+			require.NoError(t, err)
+		}
+		read := func() lines.Usage {
+			t.Helper()
+			b.now = b.now.Add(2 * time.Second) // past the cache
+			u, err := b.svc.MsgsPerUserPerDay(context.Background())
+			require.NoError(t, err)
+			return u
+		}
+		exec(`UPDATE lines SET user_count = 10`)
+
+		u := read()
+		require.Equal(t, lines.Usage{PerUserPerDay: 20, Source: "config", Users: 10}, u)
+
+		// Plenty of traffic, but only three days of it: not yet.
+		exec(`INSERT INTO line_volume (line_id, minute, inbound, outbound)
+			SELECT id, $1::timestamptz, 3000, 4000 FROM lines`, b.now.Add(-3*24*time.Hour).Truncate(time.Minute))
+		u = read()
+		require.Equal(t, "config", u.Source)
+		require.Equal(t, int64(7000), u.Messages)
+
+		// Records reach back over the whole week: observed average,
+		// 7,000 messages ÷ 10 users ÷ 7 days = 100.
+		exec(`INSERT INTO line_volume (line_id, minute, inbound, outbound)
+			SELECT id, $1::timestamptz, 1, 0 FROM lines`, b.now.Add(-8*24*time.Hour).Truncate(time.Minute))
+		u = read()
+		require.Equal(t, "observed", u.Source)
+		require.InDelta(t, 100, u.PerUserPerDay, 1e-9)
+
+		// Capacity follows: 7000 × 0.85 ÷ 100 = 59.5 → 59 (warm-up over).
+		exec(`UPDATE lines SET warmup_started_at = '2020-01-01'`)
+		ls, _, err := b.svc.List(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 59, ls[0].Cap)
+
+		// A quiet week (under 1,000 messages) falls back to config.
+		exec(`UPDATE line_volume SET inbound = 100, outbound = 100 WHERE inbound = 3000`)
+		u = read()
+		require.Equal(t, "config", u.Source)
+	})
+
+	t.Run("UpdateValidatesAndClearsOverride", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, lines.Config{})
+		b.sim.AddLine("+15550100001")
+		_, err := b.svc.Sync(context.Background())
+		require.NoError(t, err)
+		ls, _, err := b.svc.List(context.Background())
+		require.NoError(t, err)
+		id := ls[0].ID
+
+		bad := "paused"
+		_, err = b.svc.Update(context.Background(), id, lines.Update{AdminState: &bad})
+		require.ErrorContains(t, err, "admin_state")
+		zero := 0
+		_, err = b.svc.Update(context.Background(), id, lines.Update{SetBudget: true, BudgetOverride: &zero})
+		require.ErrorContains(t, err, "budget_override")
+
+		budget, draining := 3000, lines.AdminDraining
+		l, err := b.svc.Update(context.Background(), id, lines.Update{AdminState: &draining, SetBudget: true, BudgetOverride: &budget})
+		require.NoError(t, err)
+		require.Equal(t, lines.AdminDraining, l.AdminState)
+		require.Equal(t, 3000, l.Budget)
+		require.Equal(t, lines.BlockDraining, l.BlockReason())
+
+		l, err = b.svc.Update(context.Background(), id, lines.Update{SetBudget: true})
+		require.NoError(t, err)
+		require.Nil(t, l.BudgetOverride)
+		require.Equal(t, 7000, l.Budget)
+		require.Equal(t, lines.AdminDraining, l.AdminState)
+
+		_, err = b.svc.Update(context.Background(), 424242, lines.Update{AdminState: &draining})
+		require.ErrorContains(t, err, "line_not_found")
+	})
+}

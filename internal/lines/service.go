@@ -1,0 +1,343 @@
+package lines
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// PoolLockKey is the Postgres advisory lock (transaction-scoped) that
+// serialises every change of line admin state, user counts and users' lines
+// across replicas.
+var PoolLockKey = lockKey("linegate.line_pool")
+
+func lockKey(name string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	return int64(h.Sum64()) //nolint:gosec // any 64-bit value is a valid key
+}
+
+// RampWindow is the span of the per-line signup ramp.
+const RampWindow = time.Hour
+
+// Observed usage replaces the configured messages per user per day only when
+// the records cover a whole window of ObservedDays and hold at least
+// ObservedMinMessages in it: less traffic says more about who signed up
+// yesterday than about steady use.
+const (
+	ObservedDays        = 7
+	ObservedMinMessages = 1000
+)
+
+// Config tunes the pool; zero values take the defaults.
+type Config struct {
+	DefaultBudget     int     // messages per line per day (7,000)
+	WarmupDays        int     // days from 20 % to 100 % (14); negative disables warm-up
+	Headroom          float64 // share of the budget kept free; 0 is none (config defaults it to 0.15)
+	MsgsPerUserPerDay float64 // until enough traffic is recorded (20)
+	SignupRampPerHour int     // new users per line per hour (200)
+	// UsageCacheTTL is how long an observed usage figure is reused (5 min);
+	// the 7-day sum is too costly for every signup.
+	UsageCacheTTL time.Duration
+	Now           func() time.Time
+}
+
+// PhoneNumberLister is the part of the Linq client the sync needs.
+type PhoneNumberLister interface {
+	ListPhoneNumbers(ctx context.Context) (*linq.ListPhoneNumbersResponse, error)
+}
+
+// Service manages the pool.
+type Service struct {
+	pool   *pgxpool.Pool
+	linq   PhoneNumberLister
+	logger *slog.Logger
+	cfg    Config
+	q      *store.Queries
+
+	usageMu      sync.Mutex
+	usage        Usage
+	usageExpires time.Time
+}
+
+// New builds a Service. linqClient may be nil when no sync is wanted.
+func New(pool *pgxpool.Pool, linqClient PhoneNumberLister, logger *slog.Logger, cfg Config) *Service {
+	cfg.DefaultBudget = cmp.Or(cfg.DefaultBudget, 7000)
+	switch {
+	case cfg.WarmupDays == 0:
+		cfg.WarmupDays = 14
+	case cfg.WarmupDays < 0:
+		cfg.WarmupDays = 0
+	}
+	cfg.MsgsPerUserPerDay = cmp.Or(cfg.MsgsPerUserPerDay, 20)
+	cfg.SignupRampPerHour = cmp.Or(cfg.SignupRampPerHour, 200)
+	cfg.UsageCacheTTL = cmp.Or(cfg.UsageCacheTTL, 5*time.Minute)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{pool: pool, linq: linqClient, logger: logger, cfg: cfg, q: store.New()}
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (s *Service) Config() Config { return s.cfg }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.cfg.Now() }
+
+// Usage is the messages-per-user-per-day figure capacity is planned with,
+// and where it came from.
+type Usage struct {
+	PerUserPerDay float64 `json:"msgs_per_user_per_day"`
+	// Source is "config" or "observed".
+	Source string `json:"source"`
+	// Messages and Users are the observed window's figures (also when the
+	// configured value is used, to show how far from "enough" it is).
+	Messages int64 `json:"observed_messages_7d"`
+	Users    int64 `json:"observed_users"`
+}
+
+// MsgsPerUserPerDay is the one place capacity reads usage from: the
+// observed 7-day average (inbound + outbound in line_volume over the last
+// ObservedDays, ÷ users on lines, ÷ ObservedDays) once the records cover the
+// whole window and hold at least ObservedMinMessages, else the configured
+// figure. The result is cached for UsageCacheTTL.
+func (s *Service) MsgsPerUserPerDay(ctx context.Context) (Usage, error) {
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	now := s.cfg.Now()
+	if now.Before(s.usageExpires) {
+		return s.usage, nil
+	}
+	window := ObservedDays * 24 * time.Hour
+	row, err := s.q.LineVolumeWindow(ctx, s.pool, store.LineVolumeWindowParams{
+		Since:         now.Add(-window),
+		CoveredBefore: now.Add(-window),
+	})
+	if err != nil {
+		return Usage{}, fmt.Errorf("read line volume: %w", err)
+	}
+	u := Usage{PerUserPerDay: s.cfg.MsgsPerUserPerDay, Source: "config", Messages: row.Messages, Users: row.Users}
+	if row.Covered && row.Messages >= ObservedMinMessages && row.Users > 0 {
+		u.PerUserPerDay = float64(row.Messages) / float64(row.Users) / ObservedDays
+		u.Source = "observed"
+	}
+	s.usage, s.usageExpires = u, now.Add(s.cfg.UsageCacheTTL)
+	return u, nil
+}
+
+// Snapshot reads every line and works out its capacity at the service's
+// clock with msgsPerUserPerDay. db is the pool or the transaction holding
+// PoolLockKey.
+func (s *Service) Snapshot(ctx context.Context, db store.DBTX, msgsPerUserPerDay float64) ([]Line, error) {
+	now := s.cfg.Now()
+	// Buckets are whole minutes, and the one an hour back is still counted,
+	// so the window errs on the safe side by up to a minute.
+	windowStart := now.Add(-RampWindow).Truncate(time.Minute)
+	rows, err := s.q.LineSnapshot(ctx, db, windowStart)
+	if err != nil {
+		return nil, fmt.Errorf("read lines: %w", err)
+	}
+	out := make([]Line, 0, len(rows))
+	for _, r := range rows {
+		l := Line{
+			ID: r.ID, Number: r.Number, Reputation: r.Reputation, ServiceStatus: r.ServiceStatus,
+			AdminState: r.AdminState, IneligibleAt: r.IneligibleAt, MissingAt: r.LinqMissingAt,
+			WarmupStartedAt: r.WarmupStartedAt, UserCount: int(r.UserCount), LastAssignedAt: r.LastAssignedAt,
+			StatusChangedAt: r.StatusChangedAt, SyncedAt: r.SyncedAt,
+			SignupsLastHour: int(r.SignupsInWindow), RampLimit: s.cfg.SignupRampPerHour,
+			RampFreesAt: r.OldestSignupMinute.Add(RampWindow + time.Minute),
+			Budget:      s.cfg.DefaultBudget,
+		}
+		if r.LinqID != nil {
+			l.LinqID = *r.LinqID
+		}
+		if r.BudgetOverride != nil {
+			b := int(*r.BudgetOverride)
+			l.BudgetOverride, l.Budget = &b, b
+		}
+		l.WarmupFactor = WarmupFactor(l.WarmupStartedAt, now, s.cfg.WarmupDays)
+		l.EffectiveBudget, l.Cap = Capacity(l.Budget, l.WarmupFactor, s.cfg.Headroom, msgsPerUserPerDay)
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// List is Snapshot on the pool with the current usage figure.
+func (s *Service) List(ctx context.Context) ([]Line, Usage, error) {
+	u, err := s.MsgsPerUserPerDay(ctx)
+	if err != nil {
+		return nil, Usage{}, err
+	}
+	ls, err := s.Snapshot(ctx, s.pool, u.PerUserPerDay)
+	return ls, u, err
+}
+
+// Get returns one line.
+func (s *Service) Get(ctx context.Context, id int64) (Line, error) {
+	ls, _, err := s.List(ctx)
+	if err != nil {
+		return Line{}, err
+	}
+	for _, l := range ls {
+		if l.ID == id {
+			return l, nil
+		}
+	}
+	return Line{}, apperr.New(apperr.NotFound, "line_not_found", fmt.Sprintf("no line with id %d", id))
+}
+
+// Update is what ops may change on a line. Nil fields stay as they are;
+// SetBudget with a nil BudgetOverride clears the override.
+type Update struct {
+	AdminState     *string
+	SetBudget      bool
+	BudgetOverride *int
+}
+
+// MaxBudget bounds a budget override: far above any Linq guideline, low
+// enough that capacity arithmetic stays exact.
+const MaxBudget = 1_000_000
+
+// Update changes a line's admin state and budget override under
+// PoolLockKey, so no signup that started before it returns can still land on
+// a line it drained or retired. Moving the users of a retired line is the
+// router's job (router.Service.MoveUsersOff).
+func (s *Service) Update(ctx context.Context, id int64, u Update) (Line, error) {
+	if u.AdminState != nil {
+		switch *u.AdminState {
+		case AdminActive, AdminDraining, AdminRetired:
+		default:
+			return Line{}, apperr.Field("admin_state", "must be active, draining or retired")
+		}
+	}
+	var override *int32
+	if u.SetBudget && u.BudgetOverride != nil {
+		if *u.BudgetOverride <= 0 || *u.BudgetOverride > MaxBudget {
+			return Line{}, apperr.Field("budget_override", fmt.Sprintf("must be between 1 and %d, or null", MaxBudget))
+		}
+		v := int32(*u.BudgetOverride) //nolint:gosec // bounded above
+		override = &v
+	}
+	err := store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.q.LinePoolLock(ctx, tx, PoolLockKey); err != nil {
+			return fmt.Errorf("lock line pool: %w", err)
+		}
+		_, err := s.q.LineUpdateAdmin(ctx, tx, store.LineUpdateAdminParams{
+			AdminState: u.AdminState, SetBudget: u.SetBudget, BudgetOverride: override, Now: s.cfg.Now(), ID: id,
+		})
+		if errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return apperr.New(apperr.NotFound, "line_not_found", fmt.Sprintf("no line with id %d", id))
+		}
+		if err != nil {
+			return fmt.Errorf("update line: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Line{}, err
+	}
+	if u.AdminState != nil {
+		s.logger.InfoContext(ctx, "line admin state set", slog.Int64("line_id", id), slog.String("admin_state", *u.AdminState))
+	}
+	return s.Get(ctx, id)
+}
+
+// SyncResult summarises a sync.
+type SyncResult struct {
+	Listed  int      `json:"listed"`
+	Added   []string `json:"added"`
+	Missing []string `json:"missing"`
+	Skipped []string `json:"skipped"`
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// Sync reads Linq's line list, adds new lines (their warm-up starts now),
+// refreshes Linq ids and reputations, and marks lines Linq no longer lists
+// as missing (they take no new users). An empty list never marks anything
+// missing: that is far likelier a Linq glitch than a pool without lines. It
+// also prunes signup-ramp buckets that left the window.
+func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
+	if s.linq == nil {
+		return SyncResult{}, apperr.New(apperr.Unavailable, "linq_unconfigured", "no Linq client is configured")
+	}
+	resp, err := s.linq.ListPhoneNumbers(ctx)
+	if err != nil {
+		return SyncResult{}, fmt.Errorf("list linq phone numbers: %w", err)
+	}
+	var res SyncResult
+	var numbers, ids, reps []string
+	seen := map[string]bool{}
+	for _, p := range resp.PhoneNumbers {
+		if !e164.MatchString(p.PhoneNumber) || seen[p.PhoneNumber] {
+			res.Skipped = append(res.Skipped, p.PhoneNumber)
+			continue
+		}
+		seen[p.PhoneNumber] = true
+		rep := p.ReputationStatus()
+		if rep != ReputationHealthy && rep != ReputationAtRisk && rep != ReputationCritical {
+			rep = ReputationAtRisk // unknown: take no new users until Linq says more
+		}
+		numbers, ids, reps = append(numbers, p.PhoneNumber), append(ids, p.ID), append(reps, rep)
+	}
+	res.Listed = len(numbers)
+	now := s.cfg.Now()
+	err = store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+		// Under the pool lock: the upsert touches many lines rows, which
+		// signups update too, in an order of their own.
+		if err := s.q.LinePoolLock(ctx, tx, PoolLockKey); err != nil {
+			return fmt.Errorf("lock line pool: %w", err)
+		}
+		rows, err := s.q.LineUpsertFromLinq(ctx, tx, store.LineUpsertFromLinqParams{Now: now, Numbers: numbers, LinqIds: ids, Reputations: reps})
+		if err != nil {
+			return fmt.Errorf("upsert lines: %w", err)
+		}
+		for _, r := range rows {
+			if r.Inserted {
+				res.Added = append(res.Added, r.Number)
+			}
+		}
+		if len(numbers) > 0 {
+			gone, err := s.q.LineMarkMissing(ctx, tx, store.LineMarkMissingParams{Now: now, Numbers: numbers})
+			if err != nil {
+				return fmt.Errorf("mark missing lines: %w", err)
+			}
+			for _, g := range gone {
+				res.Missing = append(res.Missing, g.Number)
+			}
+		}
+		if _, err := s.q.LineSignupsPrune(ctx, tx, now.Add(-2*RampWindow)); err != nil {
+			return fmt.Errorf("prune signup buckets: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return SyncResult{}, err
+	}
+	if len(numbers) == 0 {
+		s.logger.WarnContext(ctx, "linq listed no lines; nothing marked missing")
+	}
+	for _, n := range res.Added {
+		s.logger.InfoContext(ctx, "line added from linq", slog.String("number", n))
+	}
+	for _, n := range res.Missing {
+		s.logger.WarnContext(ctx, "line no longer listed by linq", slog.String("number", n))
+	}
+	return res, nil
+}

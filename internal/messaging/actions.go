@@ -1,0 +1,200 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/ratelimit"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// Action is the answer to a pass-through.
+type Action struct {
+	MessageID string  `json:"message_id,omitempty"`
+	UserRef   string  `json:"user_ref"`
+	Line      LineRef `json:"line"`
+	ChatID    string  `json:"chat_id,omitempty"`
+	TraceID   string  `json:"trace_id"`
+	Status    string  `json:"status,omitempty"`
+}
+
+// ReactRequest adds or removes a reaction on a message Linegate sent.
+type ReactRequest struct {
+	Operation   string `json:"operation"`
+	Type        string `json:"type"`
+	CustomEmoji string `json:"custom_emoji,omitempty"`
+	PartIndex   *int   `json:"part_index,omitempty"`
+	Intent      string `json:"intent,omitempty"`
+}
+
+// EditRequest edits a text part of a message Linegate sent.
+type EditRequest struct {
+	Text      string `json:"text"`
+	PartIndex *int   `json:"part_index,omitempty"`
+	Intent    string `json:"intent,omitempty"`
+}
+
+var reactionTypes = map[string]bool{"love": true, "like": true, "dislike": true, "laugh": true,
+	"emphasize": true, "question": true, "custom": true}
+
+// React adds or removes a reaction on the message's own line and chat. It
+// counts toward the pair window and the budget like a send.
+func (s *Service) React(ctx context.Context, messageID string, req ReactRequest) (*Action, error) {
+	if req.Operation != linq.ReactionAdd && req.Operation != linq.ReactionRemove {
+		return nil, apperr.Field("operation", `must be "add" or "remove"`)
+	}
+	if !reactionTypes[req.Type] {
+		return nil, apperr.Field("type", "must be one of love, like, dislike, laugh, emphasize, question, custom")
+	}
+	if req.Type == "custom" && req.CustomEmoji == "" {
+		return nil, apperr.Field("custom_emoji", "is required for a custom reaction")
+	}
+	return s.counted(ctx, messageID, req.Intent, "react", func(ctx context.Context, linqID string) (string, string, error) {
+		resp, err := s.linq.React(ctx, linqID, linq.ReactRequest{Operation: req.Operation, Type: req.Type,
+			CustomEmoji: req.CustomEmoji, PartIndex: req.PartIndex})
+		if err != nil {
+			return "", "", err
+		}
+		return resp.TraceID, resp.Status, nil
+	})
+}
+
+// Edit changes a text part of the message on its own line and chat. It
+// counts toward the pair window and the budget like a send.
+func (s *Service) Edit(ctx context.Context, messageID string, req EditRequest) (*Action, error) {
+	if req.Text == "" {
+		return nil, apperr.Field("text", "is required")
+	}
+	return s.counted(ctx, messageID, req.Intent, "edit_message", func(ctx context.Context, linqID string) (string, string, error) {
+		resp, err := s.linq.EditMessage(ctx, linqID, linq.EditMessageRequest{Text: req.Text, PartIndex: req.PartIndex})
+		if err != nil {
+			return "", "", err
+		}
+		return resp.TraceID, resp.DeliveryStatus, nil
+	})
+}
+
+// counted runs an action on a sent message that Linq treats as a send:
+// opt-out gate, admission, the call, and a give-back if Linq refused it.
+func (s *Service) counted(ctx context.Context, messageID, intent, op string,
+	call func(ctx context.Context, linqID string) (trace, status string, err error)) (*Action, error) {
+	switch intent {
+	case "", ratelimit.IntentProactive, ratelimit.IntentReply:
+	default:
+		return nil, apperr.Field("intent", `must be "reply" or "proactive"`)
+	}
+	m, err := s.sentMessage(ctx, messageID)
+	if err != nil {
+		return nil, err
+	}
+	if m.OptedOutAt != nil {
+		s.metrics.SendsRefused.WithLabelValues("opted_out").Inc()
+		return nil, optedOut()
+	}
+	now := ratelimit.Micro(s.cfg.Now())
+	d, err := s.lim.Admit(ctx, ratelimit.Request{
+		LineID: m.LineID, Handles: []string{m.Handle}, Reply: s.lim.IsReply(intent, m.LastInboundAt, now),
+		LineDown: !m.LineOk, At: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.lim.Check(ctx, m.LineID, m.Handle, d); err != nil {
+		return nil, err
+	}
+	trace, status, err := call(ctx, deref(m.LinqMessageID))
+	if err != nil {
+		if linq.NotSent(err) {
+			if gerr := s.lim.GiveBack(context.WithoutCancel(ctx), m.LineID, []string{m.Handle}, d.At); gerr != nil {
+				s.log.ErrorContext(ctx, "give back refused action", slog.Any("error", gerr))
+			}
+		}
+		return nil, s.upstreamError(context.WithoutCancel(ctx), op, err, target{lineID: m.LineID, userID: m.UserID})
+	}
+	s.metrics.UpstreamRequests.WithLabelValues(op, "ok").Inc()
+	return &Action{MessageID: messageID, UserRef: m.UserRef, Line: LineRef{ID: m.LineID, Number: m.LineNumber},
+		ChatID: deref(m.LinqChatID), TraceID: trace, Status: status}, nil
+}
+
+// Delete removes a sent message from Linq's storage (not an unsend).
+func (s *Service) Delete(ctx context.Context, messageID string) (*Action, error) {
+	m, err := s.sentMessage(ctx, messageID)
+	if err != nil {
+		return nil, err
+	}
+	ack, err := s.linq.DeleteMessage(ctx, deref(m.LinqMessageID))
+	if err != nil {
+		return nil, s.upstreamError(context.WithoutCancel(ctx), "delete_message", err, target{lineID: m.LineID, userID: m.UserID})
+	}
+	s.metrics.UpstreamRequests.WithLabelValues("delete_message", "ok").Inc()
+	return &Action{MessageID: messageID, UserRef: m.UserRef, Line: LineRef{ID: m.LineID, Number: m.LineNumber},
+		ChatID: deref(m.LinqChatID), TraceID: ack.TraceID, Status: "deleted"}, nil
+}
+
+// Typing starts (on) or stops the typing indicator in the user's chat on
+// their current line.
+func (s *Service) Typing(ctx context.Context, userRef string, on bool) (*Action, error) {
+	op, fn := "stop_typing", s.linq.StopTyping
+	if on {
+		op, fn = "start_typing", s.linq.StartTyping
+	}
+	return s.chatAction(ctx, userRef, op, fn)
+}
+
+// ShareContactCard shares the line's contact card into the user's chat on
+// their current line.
+func (s *Service) ShareContactCard(ctx context.Context, userRef string) (*Action, error) {
+	return s.chatAction(ctx, userRef, "share_contact_card", s.linq.ShareContactCard)
+}
+
+func (s *Service) chatAction(ctx context.Context, userRef, op string, fn func(context.Context, string) (*linq.Ack, error)) (*Action, error) {
+	u, err := s.q.UserGetForSend(ctx, s.pool, userRef)
+	if err != nil {
+		if errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return nil, apperr.New(apperr.NotFound, "user_not_found", "no user with this user_ref")
+		}
+		return nil, err
+	}
+	switch {
+	case u.OptedOutAt != nil:
+		return nil, optedOut()
+	case u.LinqChatID == nil:
+		return nil, apperr.New(apperr.NotFound, "chat_not_found",
+			"no chat with this user on their current line yet: send a message first")
+	case !u.LineOk:
+		return nil, ratelimit.RefusalError(ratelimit.OutcomeLineUnavailable, 0)
+	}
+	ack, err := fn(ctx, *u.LinqChatID)
+	if err != nil {
+		return nil, s.upstreamError(context.WithoutCancel(ctx), op, err, target{lineID: u.LineID, userID: u.ID})
+	}
+	s.metrics.UpstreamRequests.WithLabelValues(op, "ok").Inc()
+	return &Action{UserRef: u.UserRef, Line: LineRef{ID: u.LineID, Number: u.LineNumber}, ChatID: *u.LinqChatID,
+		TraceID: ack.TraceID}, nil
+}
+
+func (s *Service) sentMessage(ctx context.Context, messageID string) (store.MessageGetForActionRow, error) {
+	id, err := parseID(messageID)
+	if err == nil {
+		var m store.MessageGetForActionRow
+		m, err = s.q.MessageGetForAction(ctx, s.pool, id)
+		if err == nil {
+			return m, nil
+		}
+		if !errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return m, err
+		}
+	}
+	return store.MessageGetForActionRow{}, apperr.New(apperr.NotFound, "message_not_found",
+		"no message with this id was sent through Linegate")
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,21 @@
+// Package messaging sends product messages to users through Linq on the
+// user's sticky line, and passes reactions, edits, deletes, typing and the
+// contact card through on the right line and chat.
+//
+// A send is one Postgres round trip before Linq (send_admit: idempotency key,
+// user → current line → chat, opt-out, pair window, budget, line state),
+// the Linq call with no transaction open, and one round trip after it to
+// record the answer. Every Linq send carries an idempotency key: the
+// message's own id, fixed when the caller's key is first seen, so retries by
+// the client, by Linegate or by the caller never send twice.
+//
+// Idempotency contract: keys are scoped to the calling API key and kept for
+// IdempotencyKeepFor. The same key and body answer the stored response
+// (header Idempotent-Replayed); the same key with another body is 422
+// idempotency_key_reused; a duplicate arriving while the first is in flight
+// waits for it within the request deadline, then answers 409
+// idempotency_in_progress. A send that was refused (locally or by Linq
+// without sending) does not consume its key; one whose outcome is unknown
+// (Linq 5xx or timeout, answered 502) keeps it, and a retry with it sends
+// again under the same Linq key.
+package messaging

@@ -1,0 +1,126 @@
+package messaging_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/linqsim"
+	"github.com/linegate/linegate/internal/messaging"
+	"github.com/linegate/linegate/internal/metrics"
+	"github.com/linegate/linegate/internal/pgtest"
+	"github.com/linegate/linegate/internal/ratelimit"
+	"github.com/linegate/linegate/internal/store"
+)
+
+var seq atomic.Int64
+
+// testLogger writes to the test's log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tlog struct{ t testing.TB }
+
+func (w tlog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// env is one database, one simulator, and gateway instances on them.
+type env struct {
+	url  string
+	pool *pgxpool.Pool
+	sim  *linqsim.Sim
+	srv  *httptest.Server
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	url := pgtest.NewURL(t)
+	pool, err := store.Open(context.Background(), store.PoolConfig{URL: url, MaxConns: 20})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	sim := linqsim.New(linqsim.Config{Logger: testLogger(t)})
+	t.Cleanup(sim.Close)
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	return &env{url: url, pool: pool, sim: sim, srv: srv}
+}
+
+// gateway is one instance of the sending service.
+type gateway struct {
+	svc     *messaging.Service
+	lim     *ratelimit.Limiter
+	metrics *metrics.Metrics
+}
+
+type gwOptions struct {
+	limits ratelimit.Config
+	msg    messaging.Config
+}
+
+// newGateway builds an instance with its own pool, as a replica would have.
+func (e *env) newGateway(t *testing.T, o gwOptions) *gateway {
+	t.Helper()
+	pool, err := store.Open(context.Background(), store.PoolConfig{URL: e.url, MaxConns: 20})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	client, err := linq.New(linq.Config{
+		BaseURL: e.srv.URL, APIKey: "test", Logger: testLogger(t),
+		// Backoff is the client's business; keep the tests fast.
+		SleepFunc: func(ctx context.Context, d time.Duration) error { return ctx.Err() },
+	})
+	require.NoError(t, err)
+	m := metrics.New()
+	lim := ratelimit.New(pool, testLogger(t), m, o.limits)
+	return &gateway{svc: messaging.New(pool, client, lim, testLogger(t), m, o.msg), lim: lim, metrics: m}
+}
+
+// addLine adds a line to the simulator and to Linegate's pool.
+func (e *env) addLine(t *testing.T) (int64, string) {
+	t.Helper()
+	number := fmt.Sprintf("+1555%07d", seq.Add(1))
+	e.sim.AddLine(number)
+	var id int64
+	require.NoError(t, e.pool.QueryRow(context.Background(),
+		`INSERT INTO lines (number, warmup_started_at) VALUES ($1, now() - interval '1 year') RETURNING id`, number).Scan(&id))
+	return id, number
+}
+
+// addUser adds a user on line and returns their user_ref and handle.
+func (e *env) addUser(t *testing.T, line int64) (string, string) {
+	t.Helper()
+	n := seq.Add(1)
+	ref, handle := fmt.Sprintf("user-%d", n), fmt.Sprintf("+1415555%04d", n%10000)
+	_, err := e.pool.Exec(context.Background(),
+		`INSERT INTO users (user_ref, handle, code, home_line_id, current_line_id) VALUES ($1, $2, $3, $4, $4)`,
+		ref, handle, fmt.Sprintf("C%d", n), line)
+	require.NoError(t, err)
+	return ref, handle
+}
+
+func text(s string) []linq.Part { return []linq.Part{linq.TextPart(s)} }
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
+}
+
+// sendsByKey counts the simulator's sends per idempotency key.
+func sendsByKey(sim *linqsim.Sim) map[string]int {
+	out := map[string]int{}
+	for _, r := range sim.SendLog() {
+		out[r.IdempotencyKey]++
+	}
+	return out
+}

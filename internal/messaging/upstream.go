@@ -1,0 +1,94 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/ratelimit"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// target is what a failed Linq call acted on.
+type target struct {
+	lineID, userID int64
+	newChat        bool
+	key            string // the send's idempotency key, for 502 answers
+}
+
+// upstreamError acts on a failed Linq call (marks the user opted out or the
+// line ineligible) and turns it into the answer for the caller.
+func (s *Service) upstreamError(ctx context.Context, op string, err error, t target) error {
+	notSent := linq.NotSent(err)
+	outcome := "unknown"
+	if notSent {
+		outcome = "refused"
+	}
+	s.metrics.UpstreamRequests.WithLabelValues(op, outcome).Inc()
+	le, _ := linq.AsError(err)
+	var e *apperr.Error
+	now := ratelimit.Micro(s.cfg.Now())
+	switch {
+	case linq.IsRateLimited(err):
+		s.metrics.Upstream429.Inc()
+		code := "upstream_rate_limited"
+		if linq.IsPairLimit(err) {
+			code = ratelimit.OutcomePairLimit
+		}
+		s.log.WarnContext(ctx, "linq answered 429 although local limits admitted the send",
+			slog.String("op", op), slog.Int64("line_id", t.lineID), slog.String("trace_id", le.TraceID))
+		e = apperr.Limited(code, "Linq refused the send as rate limited; retry after the hint", max(le.RetryAfter, time.Second))
+	case linq.IsOptedOut(err):
+		if t.userID != 0 {
+			if uerr := s.q.UserMarkOptedOut(ctx, s.pool, store.UserMarkOptedOutParams{ID: t.userID, At: now, Source: "linq_2024"}); uerr != nil {
+				s.log.ErrorContext(ctx, "mark user opted out", slog.Any("error", uerr))
+			}
+		}
+		s.metrics.SendsRefused.WithLabelValues("opted_out").Inc()
+		e = apperr.New(apperr.Conflict, "opted_out", "the user has opted out of messages (Linq 2024); nothing was sent")
+	case linq.IsLineIneligible(err):
+		if lerr := s.q.LineMarkIneligible(ctx, s.pool, store.LineMarkIneligibleParams{ID: t.lineID, At: now}); lerr != nil {
+			s.log.ErrorContext(ctx, "mark line ineligible", slog.Any("error", lerr))
+		}
+		s.log.WarnContext(ctx, "line is ineligible (Linq 2027): marked, no more signups on it",
+			slog.Int64("line_id", t.lineID), slog.String("trace_id", le.TraceID))
+		s.metrics.SendsRefused.WithLabelValues(ratelimit.OutcomeLineUnavailable).Inc()
+		e = apperr.New(apperr.Unavailable, ratelimit.OutcomeLineUnavailable, "the user's line cannot send right now (Linq 2027)")
+	case linq.IsFirstMessageRule(err):
+		e = apperr.New(apperr.Unprocessable, "first_message_rule",
+			"the first message of a new chat may not hold a link, a URL, a reply_to or an effect: "+le.Message)
+	case linq.IsBlocked(err):
+		e = apperr.New(apperr.Conflict, "recipient_blocked", "the recipient's handle is blocked; nothing was sent")
+	case le != nil && notSent && le.Status == 404:
+		e = apperr.New(apperr.NotFound, "upstream_not_found", "Linq does not know the message or chat: "+le.Message)
+	case le != nil && notSent:
+		e = apperr.New(apperr.Unprocessable, "upstream_rejected", "Linq refused the request: "+le.Message)
+	case errors.Is(err, linq.ErrNotAttempted) && ctx.Err() == nil:
+		e = apperr.New(apperr.Unprocessable, "invalid_message", "the message cannot be sent as given")
+	default:
+		e = apperr.New(apperr.BadGateway, "upstream_unavailable",
+			"Linq did not confirm the request; retrying with the same idempotency_key never sends twice")
+		s.log.WarnContext(ctx, "linq outcome unknown", slog.String("op", op), slog.Int64("line_id", t.lineID),
+			slog.Any("error", err))
+	}
+	e.Err = err
+	if le != nil && le.TraceID != "" || t.key != "" {
+		e.Details = map[string]any{}
+		if le != nil && le.TraceID != "" {
+			e.Details["trace_id"] = le.TraceID
+		}
+		if t.key != "" {
+			e.Details["idempotency_key"] = t.key
+		}
+	}
+	if le != nil && le.Status == 400 && e.Kind == apperr.Unprocessable {
+		if e.Details == nil {
+			e.Details = map[string]any{}
+		}
+		e.Details["reason"] = le.Message
+	}
+	return e
+}

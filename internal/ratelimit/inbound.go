@@ -1,0 +1,27 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/linegate/linegate/internal/store"
+)
+
+// RecordInbound counts one inbound message on lineID at `at` toward the
+// line's rolling-24h budget (inbound is always counted, never refused) and,
+// when userID is known, records it as the user's last inbound message, which
+// opens their reply window. The webhook receiver calls it once per
+// message.received event.
+func (l *Limiter) RecordInbound(ctx context.Context, lineID int64, userID *int64, at time.Time) error {
+	if at.IsZero() {
+		at = l.now()
+	}
+	err := l.q.LineVolumeRecordInbound(ctx, l.pool, store.LineVolumeRecordInboundParams{
+		LineID: lineID, At: Micro(at), UserID: userID,
+	})
+	if err != nil {
+		return fmt.Errorf("record inbound on line %d: %w", lineID, err)
+	}
+	return nil
+}

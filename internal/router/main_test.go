@@ -1,0 +1,113 @@
+package router_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/linegate/linegate/internal/lines"
+	"github.com/linegate/linegate/internal/metrics"
+	"github.com/linegate/linegate/internal/router"
+	"github.com/linegate/linegate/internal/store"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
+		goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).triggerHealthCheck.func1"),
+	)
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// stack is one gateway instance's pool services.
+type stack struct {
+	pool    *pgxpool.Pool
+	lines   *lines.Service
+	router  *router.Service
+	metrics *metrics.Metrics
+}
+
+type stackConfig struct {
+	lines  lines.Config
+	router router.Config
+}
+
+// defaultStackConfig makes cap equal the budget override (headroom 0.5,
+// 0.5 messages per user per day, no warm-up), so tests read caps off the
+// budgets they set.
+func defaultStackConfig(c *clock) stackConfig {
+	return stackConfig{
+		lines:  lines.Config{Headroom: 0.5, MsgsPerUserPerDay: 0.5, SignupRampPerHour: 100_000, Now: c.Now},
+		router: router.Config{Now: c.Now},
+	}
+}
+
+// newStack builds an independent instance (own pool) on databaseURL.
+func newStack(t *testing.T, databaseURL string, cfg stackConfig) *stack {
+	t.Helper()
+	pool, err := store.Open(context.Background(), store.PoolConfig{URL: databaseURL, MaxConns: 10})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	m := metrics.New()
+	ls := lines.New(pool, nil, slog.New(slog.DiscardHandler), cfg.lines)
+	return &stack{pool: pool, lines: ls, metrics: m, router: router.New(pool, ls, slog.New(slog.DiscardHandler), m, cfg.router)}
+}
+
+// seedLine inserts a line whose warm-up is long over.
+func seedLine(t *testing.T, pool *pgxpool.Pool, n int, budget int) int64 {
+	t.Helper()
+	var id int64
+	err := pool.QueryRow(context.Background(),
+		`INSERT INTO lines (number, linq_id, budget_override, warmup_started_at) VALUES ($1, $2, $3, '2020-01-01T00:00:00Z') RETURNING id`,
+		fmt.Sprintf("+1555010%04d", n), fmt.Sprintf("linq-%d", n), budget).Scan(&id)
+	require.NoError(t, err)
+	return id
+}
+
+func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), sql, args...)
+	require.NoError(t, err)
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
+}

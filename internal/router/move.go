@@ -1,0 +1,229 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/lines"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// MoveResult says what MoveUsersOff did.
+type MoveResult struct {
+	LineID int64 `json:"line_id"`
+	// Moved users changed current line; Rehomed got a new home line;
+	// Rebacked only had the line replaced among their backups.
+	Moved    int `json:"moved"`
+	Rehomed  int `json:"rehomed"`
+	Rebacked int `json:"rebacked"`
+	// Stranded users had no serving line to go to and stay where they are.
+	Stranded int `json:"stranded"`
+}
+
+// MoveUsersOff moves users off a line, under the pool lock, with a ledger
+// entry per user whose line set or current line changed. It is the one path
+// for retire, ops moves and failover.
+//
+// reason "failover" is temporary: users whose current line is lineID move to
+// the first serving line of their own set (HEALTHY before AT_RISK; caps
+// ignored — the headroom absorbs it); home line and set stay, for recovery.
+//
+// reason "retire" or "ops" is permanent: lineID leaves every line set that
+// holds it. A user whose home it was gets their first serving backup as the
+// new home (moved to the front); whoever was on it moves to the new home;
+// sets are topped up to BackupCount backups by the backup rule. Only when
+// no line of a set is serving does the user get a fresh line (lowest
+// utilization among serving lines).
+func (s *Service) MoveUsersOff(ctx context.Context, lineID int64, reason string) (MoveResult, error) {
+	permanent := false
+	switch reason {
+	case LedgerRetire, LedgerOps:
+		permanent = true
+	case LedgerFailover:
+	default:
+		return MoveResult{}, fmt.Errorf("move users off line: unknown reason %q", reason)
+	}
+	usage, err := s.lines.MsgsPerUserPerDay(ctx)
+	if err != nil {
+		return MoveResult{}, err
+	}
+	res := MoveResult{LineID: lineID}
+	err = store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+		res = MoveResult{LineID: lineID}
+		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
+			return fmt.Errorf("lock line pool: %w", err)
+		}
+		snapshot, err := s.lines.Snapshot(ctx, tx, usage.PerUserPerDay)
+		if err != nil {
+			return err
+		}
+		p := newPlanner(snapshot, s.cfg.Now())
+		if p.byID[lineID] == nil {
+			return apperr.New(apperr.NotFound, "line_not_found", fmt.Sprintf("no line with id %d", lineID))
+		}
+		users, err := s.q.UserOnLineForMove(ctx, tx, lineID)
+		if err != nil {
+			return fmt.Errorf("read users on line: %w", err)
+		}
+		var slots backupSlots
+		if permanent {
+			slots = backupSlots{}
+			homes := []int64{}
+			for _, u := range users {
+				homes = append(homes, u.HomeLineID)
+			}
+			rows, err := s.q.UserLineBackupSlots(ctx, tx, homes)
+			if err != nil {
+				return fmt.Errorf("count backup slots: %w", err)
+			}
+			for _, r := range rows {
+				for range r.Slots {
+					slots.add(r.HomeLineID, r.LineID)
+				}
+			}
+		}
+		var mv store.UserMoveBatchParams
+		deltas := map[int64]int32{}
+		for _, u := range users {
+			home, cur, set := u.HomeLineID, u.CurrentLineID, slices.Clone(u.LineSet)
+			if permanent {
+				set = slices.DeleteFunc(set, func(id int64) bool { return id == lineID })
+				if home == lineID {
+					target := p.firstServing(set)
+					if target == nil {
+						target = p.freshServing(lineID)
+					}
+					if target == nil {
+						res.Stranded++
+						continue
+					}
+					home = target.ID
+					set = append([]int64{home}, slices.DeleteFunc(set, func(id int64) bool { return id == home })...)
+					res.Rehomed++
+				}
+				if cur == lineID {
+					// Home first, unless it is down too (why the user was
+					// on a backup in the first place).
+					cur = home
+					if t := p.firstServing(set); t != nil {
+						cur = t.ID
+					}
+				}
+				if missing := s.cfg.BackupCount - (len(set) - 1); missing > 0 {
+					for _, b := range p.pickBackups(home, missing, slots, set...) {
+						set = append(set, b.ID)
+					}
+				}
+				if home == u.HomeLineID && cur == u.CurrentLineID {
+					res.Rebacked++
+				}
+			} else {
+				if cur != lineID {
+					continue
+				}
+				others := slices.DeleteFunc(slices.Clone(set), func(id int64) bool { return id == lineID })
+				target := p.firstServing(others)
+				if target == nil {
+					res.Stranded++
+					continue
+				}
+				cur = target.ID
+			}
+			if cur != u.CurrentLineID {
+				deltas[u.CurrentLineID]--
+				deltas[cur]++
+				p.byID[u.CurrentLineID].UserCount--
+				p.byID[cur].UserCount++
+				res.Moved++
+			}
+			mv.UserIds = append(mv.UserIds, u.ID)
+			mv.HomeLineIds = append(mv.HomeLineIds, home)
+			mv.CurrentLineIds = append(mv.CurrentLineIds, cur)
+			mv.FromLineIds = append(mv.FromLineIds, u.CurrentLineID)
+			mv.Notes = append(mv.Notes, fmt.Sprintf("off line %d", lineID))
+			for i, id := range set {
+				mv.SetUserIds = append(mv.SetUserIds, u.ID)
+				mv.SetPositions = append(mv.SetPositions, int16(i)) //nolint:gosec // a handful
+				mv.SetLineIds = append(mv.SetLineIds, id)
+			}
+		}
+		if len(mv.UserIds) == 0 {
+			return nil
+		}
+		now := s.cfg.Now()
+		mv.Reason, mv.Now = reason, now
+		if permanent {
+			if err := s.q.UserLineDeleteForUsers(ctx, tx, mv.UserIds); err != nil {
+				return fmt.Errorf("clear line sets: %w", err)
+			}
+			if err := s.q.UserLineInsertBatch(ctx, tx, store.UserLineInsertBatchParams{
+				UserIds: mv.SetUserIds, Positions: mv.SetPositions, LineIds: mv.SetLineIds,
+			}); err != nil {
+				return fmt.Errorf("write line sets: %w", err)
+			}
+		}
+		if err := s.q.UserMoveBatch(ctx, tx, mv); err != nil {
+			return fmt.Errorf("move users: %w", err)
+		}
+		var bump store.LineBumpCountsParams
+		for id, d := range deltas {
+			if d != 0 {
+				bump.LineIds = append(bump.LineIds, id)
+				bump.Deltas = append(bump.Deltas, d)
+			}
+		}
+		bump.Now = now
+		if err := s.q.LineBumpCounts(ctx, tx, bump); err != nil {
+			return fmt.Errorf("update user counts: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return MoveResult{}, err
+	}
+	lvl := slog.LevelInfo
+	if res.Stranded > 0 {
+		lvl = slog.LevelError
+	}
+	s.logger.Log(ctx, lvl, "users moved off line", slog.Int64("line_id", lineID), slog.String("reason", reason),
+		slog.Int("moved", res.Moved), slog.Int("rehomed", res.Rehomed), slog.Int("rebacked", res.Rebacked),
+		slog.Int("stranded", res.Stranded))
+	return res, nil
+}
+
+// firstServing returns the first line of ids that can carry traffic,
+// preferring HEALTHY ones over AT_RISK ones.
+func (p *planner) firstServing(ids []int64) *lines.Line {
+	var fallback *lines.Line
+	for _, id := range ids {
+		l := p.byID[id]
+		switch {
+		case l == nil || !l.Serving():
+		case l.Healthy():
+			return l
+		case fallback == nil:
+			fallback = l
+		}
+	}
+	return fallback
+}
+
+// freshServing picks a line outside a user's set: an eligible line by the
+// home rule if any, else the least utilised healthy serving line.
+func (p *planner) freshServing(exclude int64) *lines.Line {
+	if l, _ := p.best(); l != nil && l.ID != exclude {
+		return l
+	}
+	var best *lines.Line
+	for _, l := range p.lines {
+		if l.ID != exclude && l.Healthy() && (best == nil || homeCmp(l, best) < 0) {
+			best = l
+		}
+	}
+	return best
+}
