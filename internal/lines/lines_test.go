@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/linqsim"
-	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/pgtest"
 )
 
@@ -85,8 +85,8 @@ func TestService(t *testing.T) {
 	type testBundle struct {
 		pool *pgxpool.Pool
 		svc  *lines.Service
-		sim *linqsim.Sim
-		now time.Time
+		sim  *linqsim.Sim
+		now  time.Time
 	}
 	setup := func(t *testing.T, cfg lines.Config) *testBundle {
 		t.Helper()

@@ -73,6 +73,11 @@ func defaultStackConfig(c *clock) stackConfig {
 // newStack builds an independent instance (own pool) on databaseURL.
 func newStack(t *testing.T, databaseURL string, cfg stackConfig) *stack {
 	t.Helper()
+	return newBenchStack(t, databaseURL, cfg)
+}
+
+func newBenchStack(t testing.TB, databaseURL string, cfg stackConfig) *stack {
+	t.Helper()
 	pool, err := store.Open(context.Background(), store.PoolConfig{URL: databaseURL, MaxConns: 10})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/store"
@@ -110,6 +111,9 @@ func (s *Service) Import(ctx context.Context, req SignupRequest) (Assignment, er
 	h, err := s.NormalizeHandle(req.Handle)
 	if err != nil {
 		return Assignment{}, err
+	}
+	if utf8.RuneCountInString(req.DisplayName) > MaxDisplayName || !utf8.ValidString(req.DisplayName) {
+		return Assignment{}, apperr.Field("display_name", fmt.Sprintf("must be at most %d characters of UTF-8", MaxDisplayName))
 	}
 	u, err := s.q.UserGetByRef(ctx, s.pool, req.UserRef)
 	if errors.Is(store.Interpret(err), store.ErrNotFound) {

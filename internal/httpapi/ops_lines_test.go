@@ -1,0 +1,191 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/router"
+)
+
+type opsLine struct {
+	ID              int64   `json:"id"`
+	Number          string  `json:"number"`
+	AdminState      string  `json:"admin_state"`
+	Reputation      string  `json:"reputation"`
+	Eligible        bool    `json:"eligible"`
+	BlockedReason   string  `json:"blocked_reason"`
+	Users           int     `json:"users"`
+	Cap             int     `json:"cap"`
+	Utilization     float64 `json:"utilization"`
+	HeadroomLeft    int     `json:"headroom_left"`
+	SignupsLastHour int     `json:"signups_last_hour"`
+	Budget          struct {
+		Override  *int `json:"override"`
+		Effective int  `json:"effective"`
+	} `json:"budget"`
+}
+
+type opsLines struct {
+	Lines   []opsLine `json:"lines"`
+	Summary struct {
+		Lines        int `json:"lines"`
+		Eligible     int `json:"eligible"`
+		Users        int `json:"users"`
+		Capacity     int `json:"capacity"`
+		CapacityLeft int `json:"capacity_left"`
+	} `json:"summary"`
+}
+
+func TestOpsLines(t *testing.T) {
+	t.Parallel()
+
+	t.Run("ListShowsCapacityAndUse", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		at := b.addLine(t, "+15550100002")
+		_, err := b.pool.Exec(context.Background(), `UPDATE lines SET reputation = 'AT_RISK' WHERE id = $1`, at)
+		require.NoError(t, err)
+		for i := range 3 {
+			b.signup(t, map[string]any{"user_ref": fmt.Sprintf("u%d", i)})
+		}
+		rec := b.do(t, "GET", "/v1/ops/lines", b.opsKey, nil)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		got := decodeJSON[opsLines](t, rec)
+		require.Len(t, got.Lines, 2)
+		l := got.Lines[0]
+		require.Equal(t, "+15550100001", l.Number)
+		require.True(t, l.Eligible)
+		require.Equal(t, 3, l.Users)
+		require.Equal(t, 297, l.Cap) // 7000 × 0.85 ÷ 20
+		require.Equal(t, 294, l.HeadroomLeft)
+		require.InDelta(t, 3.0/297, l.Utilization, 1e-9)
+		require.Equal(t, 3, l.SignupsLastHour)
+		require.Equal(t, 7000, l.Budget.Effective)
+		require.False(t, got.Lines[1].Eligible)
+		require.Equal(t, "reputation_at_risk", got.Lines[1].BlockedReason)
+		require.Equal(t, 2, got.Summary.Lines)
+		require.Equal(t, 1, got.Summary.Eligible)
+		require.Equal(t, 3, got.Summary.Users)
+		require.Equal(t, 594, got.Summary.Capacity)
+
+		require.Equal(t, http.StatusForbidden, b.do(t, "GET", "/v1/ops/lines", b.signupKey, nil).Code)
+	})
+
+	t.Run("PatchDrainsAndSetsBudget", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		id := b.addLine(t, "+15550100001")
+		rec := b.do(t, "PATCH", fmt.Sprintf("/v1/ops/lines/%d", id), b.opsKey, map[string]any{"admin_state": "draining", "budget_override": 3500})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		got := decodeJSON[struct{ Line opsLine }](t, rec).Line
+		require.Equal(t, "draining", got.AdminState)
+		require.Equal(t, "draining", got.BlockedReason)
+		require.Equal(t, 3500, *got.Budget.Override)
+		require.Equal(t, 148, got.Cap)
+
+		rec = b.do(t, "POST", "/v1/signups", b.signupKey, map[string]any{"user_ref": "u1"})
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+
+		rec = b.do(t, "PATCH", fmt.Sprintf("/v1/ops/lines/%d", id), b.opsKey, map[string]any{"admin_state": "active", "budget_override": nil})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		got = decodeJSON[struct{ Line opsLine }](t, rec).Line
+		require.Nil(t, got.Budget.Override)
+		require.Equal(t, 297, got.Cap)
+		b.signup(t, map[string]any{"user_ref": "u1"})
+	})
+
+	t.Run("PatchRejectsBadInput", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		id := b.addLine(t, "+15550100001")
+		tests := []struct {
+			name   string
+			path   string
+			body   map[string]any
+			status int
+		}{
+			{"UnknownState", fmt.Sprintf("/v1/ops/lines/%d", id), map[string]any{"admin_state": "paused"}, http.StatusUnprocessableEntity},
+			{"NegativeBudget", fmt.Sprintf("/v1/ops/lines/%d", id), map[string]any{"budget_override": -1}, http.StatusUnprocessableEntity},
+			{"TextBudget", fmt.Sprintf("/v1/ops/lines/%d", id), map[string]any{"budget_override": "lots"}, http.StatusUnprocessableEntity},
+			{"Empty", fmt.Sprintf("/v1/ops/lines/%d", id), map[string]any{}, http.StatusBadRequest},
+			{"UnknownLine", "/v1/ops/lines/999999", map[string]any{"admin_state": "draining"}, http.StatusNotFound},
+			{"NotAnID", "/v1/ops/lines/abc", map[string]any{"admin_state": "draining"}, http.StatusNotFound},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				rec := b.do(t, "PATCH", tt.path, b.opsKey, tt.body)
+				require.Equal(t, tt.status, rec.Code, rec.Body.String())
+			})
+		}
+	})
+
+	t.Run("RetireMovesUsersToTheirBackups", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		for i := range 4 {
+			b.addLine(t, fmt.Sprintf("+1555010000%d", i))
+		}
+		var onRetired []signupAnswer
+		var retired int64
+		for i := range 12 {
+			a := b.signup(t, map[string]any{"user_ref": fmt.Sprintf("u%d", i)})
+			if i == 0 {
+				retired = a.Line.ID
+			}
+			if a.Line.ID == retired {
+				onRetired = append(onRetired, a)
+			}
+		}
+		require.Len(t, onRetired, 3)
+		rec := b.do(t, "PATCH", fmt.Sprintf("/v1/ops/lines/%d", retired), b.opsKey, map[string]any{"admin_state": "retired"})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		res := decodeJSON[struct {
+			Line  opsLine
+			Moved router.MoveResult
+		}](t, rec)
+		require.Equal(t, 3, res.Moved.Moved)
+		require.Zero(t, res.Line.Users)
+		for _, a := range onRetired {
+			u := decodeJSON[router.User](t, b.do(t, "GET", "/v1/users/"+a.UserRef, b.signupKey, nil))
+			require.Equal(t, a.Backups[0], u.CurrentLine)
+			require.Equal(t, a.Backups[0], u.HomeLine)
+			require.Len(t, u.Ledger, 2)
+			require.Equal(t, "retire", u.Ledger[1].Reason)
+			require.Equal(t, retired, *u.Ledger[1].FromLineID)
+			require.Equal(t, a.Backups[0].ID, u.Ledger[1].ToLineID)
+		}
+	})
+
+	t.Run("RotationPredictsTheNextSignups", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t, func(o *poolOptions) { o.rampPerHour = 3 })
+		for i := range 5 {
+			id := b.addLine(t, fmt.Sprintf("+1555010000%d", i))
+			_, err := b.pool.Exec(context.Background(), `UPDATE lines SET budget_override = $1 WHERE id = $2`, 1000+500*i, id)
+			require.NoError(t, err)
+		}
+		for i := range 4 {
+			b.signup(t, map[string]any{"user_ref": fmt.Sprintf("old%d", i)})
+		}
+		rec := b.do(t, "GET", "/v1/ops/rotation?n=10", b.opsKey, nil)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		rot := decodeJSON[router.Rotation](t, rec)
+		require.Len(t, rot.Picks, 10)
+		for i, p := range rot.Picks {
+			a := b.signup(t, map[string]any{"user_ref": fmt.Sprintf("new%d", i)})
+			require.Equal(t, p.Line, a.Line, "signup %d", i+1)
+			require.Equal(t, p.Reason, a.Reason, "signup %d", i+1)
+		}
+		for _, n := range []string{"0", "1001", "ten"} {
+			rec := b.do(t, "GET", "/v1/ops/rotation?n="+n, b.opsKey, nil)
+			require.Equal(t, http.StatusUnprocessableEntity, rec.Code)
+			require.Equal(t, "n", decodeJSON[errorAnswer](t, rec).Error.Field)
+		}
+	})
+}

@@ -1,0 +1,86 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/router"
+)
+
+func TestUsers(t *testing.T) {
+	t.Parallel()
+
+	t.Run("GetShowsLineSetCurrentLineAndLedger", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		l1 := b.addLine(t, "+15550100001")
+		b.addLine(t, "+15550100002")
+		b.addLine(t, "+15550100003")
+		a := b.signup(t, map[string]any{"user_ref": "u@1", "handle": "ann@example.com", "display_name": "Ann"})
+
+		rec := b.do(t, "GET", "/v1/users/u@1", b.signupKey, nil)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		u := decodeJSON[router.User](t, rec)
+		require.Equal(t, "u@1", u.UserRef)
+		require.Equal(t, "ann@example.com", *u.Handle)
+		require.Equal(t, "Ann", *u.DisplayName)
+		require.Equal(t, a.Code, u.Code)
+		require.Equal(t, router.LineRef{ID: l1, Number: "+15550100001"}, u.HomeLine)
+		require.Equal(t, u.HomeLine, u.CurrentLine)
+		require.False(t, u.OptedOut)
+		require.Len(t, u.LineSet, 3)
+		require.Equal(t, a.Line.ID, u.LineSet[0].ID)
+		require.Equal(t, a.Backups[0].ID, u.LineSet[1].ID)
+		require.Equal(t, a.Backups[1].ID, u.LineSet[2].ID)
+		require.Len(t, u.Ledger, 1)
+		require.Equal(t, "signup", u.Ledger[0].Reason)
+		require.Equal(t, l1, u.Ledger[0].ToLineID)
+		require.Equal(t, []int64{u.LineSet[0].ID, u.LineSet[1].ID, u.LineSet[2].ID}, u.Ledger[0].LineSet)
+		require.Equal(t, b.clock.Now(), u.Ledger[0].At.UTC())
+	})
+
+	t.Run("UnknownUserIs404", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		rec := b.do(t, "GET", "/v1/users/nobody", b.signupKey, nil)
+		require.Equal(t, http.StatusNotFound, rec.Code)
+		require.Equal(t, "user_not_found", decodeJSON[errorAnswer](t, rec).Error.Code)
+	})
+
+	t.Run("PutImportsThroughTheSameAssignment", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		b.addLine(t, "+15550100002")
+		rec := b.do(t, "PUT", "/v1/users/legacy-7", b.signupKey, map[string]any{"handle": "+44 7911 123456"})
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		first := decodeJSON[signupAnswer](t, rec)
+		require.Equal(t, "+447911123456", *first.Handle)
+
+		b.clock.Advance(time.Hour)
+		rec = b.do(t, "PUT", "/v1/users/legacy-7", b.signupKey, map[string]any{"handle": "+447911123456"})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		again := decodeJSON[signupAnswer](t, rec)
+		require.Equal(t, first.Line, again.Line)
+		require.Equal(t, first.Code, again.Code)
+
+		u := decodeJSON[router.User](t, b.do(t, "GET", "/v1/users/legacy-7", b.signupKey, nil))
+		require.Len(t, u.Ledger, 1)
+		require.Equal(t, "import", u.Ledger[0].Reason)
+	})
+
+	t.Run("PutValidatesLikeSignup", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		rec := b.do(t, "PUT", "/v1/users/bad%20ref", b.signupKey, map[string]any{"handle": "+14155552671"})
+		require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
+		require.Equal(t, "user_ref", decodeJSON[errorAnswer](t, rec).Error.Field)
+		rec = b.do(t, "PUT", "/v1/users/ok", b.signupKey, map[string]any{"handle": "nope"})
+		require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
+		require.Equal(t, "handle", decodeJSON[errorAnswer](t, rec).Error.Field)
+	})
+}
