@@ -113,6 +113,7 @@ func (s *server) routes() []Route {
 		{"GET", "/metrics", "", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP},
 	}
 	rs = append(rs, s.apiKeyRoutes()...)
+	rs = append(rs, s.opsPageRoutes()...)
 	rs = append(rs, s.poolRoutes()...)
 	rs = append(rs, s.messageRoutes()...)
 	return rs
