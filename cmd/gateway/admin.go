@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -17,11 +19,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if len(args) != 1 || (args[0] != "up" && args[0] != "down" && args[0] != "status") {
 		return fmt.Errorf("usage: gateway migrate up|down|status")
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := store.Open(ctx, store.PoolConfig{URL: cfg.DatabaseURL, MaxConns: 2})
+	pool, err := openPool(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -47,11 +45,7 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 	if len(args) == 0 {
 		return fmt.Errorf("usage: gateway apikey create|list|revoke")
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := store.Open(ctx, store.PoolConfig{URL: cfg.DatabaseURL, MaxConns: 2})
+	pool, err := openPool(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -101,6 +95,15 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 	default:
 		return fmt.Errorf("unknown apikey command %q (use create, list or revoke)", args[0])
 	}
+}
+
+// openPool is the small pool the one-shot admin commands use.
+func openPool(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, error) {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, store.PoolConfig{URL: cfg.DatabaseURL, MaxConns: 2})
 }
 
 func splitComma(s string) []string {

@@ -50,11 +50,18 @@ func AdminURL(t testing.TB) string {
 // dropped when the test ends.
 func NewURL(t testing.TB) string {
 	t.Helper()
+	return createDB(t, "TEMPLATE "+tmplNameFor(t))
+}
+
+// createDB makes a database with the given CREATE DATABASE options and
+// drops it when the test ends.
+func createDB(t testing.TB, options string) string {
+	t.Helper()
 	admin := AdminURL(t)
 	name := "lgt_" + randomHex(8)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := execAdmin(ctx, admin, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tmplName)); err != nil {
+	if err := execAdmin(ctx, admin, "CREATE DATABASE "+name+" "+options); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -65,6 +72,11 @@ func NewURL(t testing.TB) string {
 		}
 	})
 	return withDB(admin, name)
+}
+
+func tmplNameFor(t testing.TB) string {
+	AdminURL(t)
+	return tmplName
 }
 
 // NewPool is NewURL plus a pool that is closed when the test ends.
@@ -82,19 +94,7 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 // EmptyURL creates an unmigrated database (for migration tests).
 func EmptyURL(t testing.TB) string {
 	t.Helper()
-	admin := AdminURL(t)
-	name := "lgt_" + randomHex(8)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := execAdmin(ctx, admin, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		_ = execAdmin(ctx, admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	return withDB(admin, name)
+	return createDB(t, "")
 }
 
 func setup() {
