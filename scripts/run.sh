@@ -18,8 +18,9 @@ if [ -z "${LINQ_API_KEY:-}" ]; then
 	SIM_ADDR="${SIM_ADDR:-127.0.0.1:8090}"
 	export LINQ_BASE_URL="http://$SIM_ADDR"
 	export LINQ_WEBHOOK_SECRET="${LINQ_WEBHOOK_SECRET:-whsec_bGluZWdhdGUtZGV2LXNpbXVsYXRvci1zZWNyZXQtMDE=}"
-	"$BIN" sim --addr "$SIM_ADDR" --lines 5 --webhook-url "$PUBLIC_URL/webhooks/linq" \
-		--webhook-secret "$LINQ_WEBHOOK_SECRET" >/dev/null &
+	# The gateway has no webhook receiver yet, so the simulator is not given
+	# a webhook target; its events stay inside it.
+	"$BIN" sim --addr "$SIM_ADDR" --lines 5 --webhook-secret "$LINQ_WEBHOOK_SECRET" >/dev/null &
 	SIM_PID=$!
 	echo "Linq simulator on $LINQ_BASE_URL (no LINQ_API_KEY: no real message leaves this machine)"
 fi
@@ -30,5 +31,6 @@ echo
 echo "Linegate:    $PUBLIC_URL"
 echo "Dev API key: $KEY   (all scopes)"
 echo "Try:         curl -s -H \"Authorization: Bearer $KEY\" $PUBLIC_URL/v1/ops/lines"
+echo "Ops page:    $PUBLIC_URL/ops"
 echo
 "$BIN" serve
