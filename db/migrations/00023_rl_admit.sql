@@ -108,10 +108,13 @@ BEGIN
         v_done := v_done || v_handle;
     END LOOP;
 
-    -- 2. Line budget, serialised per line.
-    PERFORM pg_advisory_xact_lock(5020, p_line_id::integer);
-    SELECT l.budget_override, l.warmup_started_at INTO v_override, v_warm FROM lines AS l WHERE l.id = p_line_id;
-    IF NOT FOUND THEN
+    -- 2. Line budget, serialised per line. The lock is taken in a statement
+    -- of its own (with the line's settings, which need no lock) so that the
+    -- next statement's snapshot sees every admission that held it before.
+    SELECT l.budget_override, l.warmup_started_at INTO v_override, v_warm
+      FROM (SELECT pg_advisory_xact_lock(5020, p_line_id::integer)) AS lk
+      LEFT JOIN lines AS l ON l.id = p_line_id;
+    IF v_warm IS NULL THEN -- no such line (warmup_started_at is NOT NULL)
         v_override := NULL;
         v_warm := p_now - p_warmup;
         p_line_ok := false;
@@ -122,9 +125,20 @@ BEGIN
                                         / extract(epoch FROM p_warmup)));
     END IF;
     budget_limit := CASE WHEN p_reply THEN v_eff ELSE v_eff - floor(v_eff * p_reserve)::integer END;
-    SELECT coalesce(sum(v.inbound + v.outbound), 0) INTO budget_used
-      FROM line_volume AS v
-     WHERE v.line_id = p_line_id AND v.minute > v_minute - interval '1440 minutes' AND v.minute <= v_minute;
+    -- Sum the window and, when the send fits and the line can send, record
+    -- it: one statement, one snapshot, under the line's lock (a data-modifying
+    -- CTE always runs to completion).
+    WITH used AS (
+        SELECT coalesce(sum(v.inbound + v.outbound), 0)::integer AS n
+          FROM line_volume AS v
+         WHERE v.line_id = p_line_id AND v.minute > v_minute - interval '1440 minutes' AND v.minute <= v_minute
+    ), rec AS (
+        INSERT INTO line_volume AS v (line_id, minute, outbound)
+        SELECT p_line_id, v_minute, p_units FROM used WHERE used.n + p_units <= budget_limit AND p_line_ok
+        ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound
+        RETURNING 1
+    )
+    SELECT used.n INTO budget_used FROM used;
     IF budget_used + p_units > budget_limit THEN
         UPDATE pair_state AS pw SET sends = pw.sends[1:cardinality(pw.sends) - 1]
          WHERE pw.line_id = p_line_id AND pw.handle = ANY (v_done);
@@ -153,8 +167,7 @@ BEGIN
         RETURN;
     END IF;
 
-    INSERT INTO line_volume AS v (line_id, minute, outbound) VALUES (p_line_id, v_minute, p_units)
-    ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound;
+    -- Recorded above.
     budget_used := budget_used + p_units;
 END;
 $$;

@@ -50,7 +50,8 @@ CREATE FUNCTION send_admit(
 DECLARE
     v_msg      record;
     v_user     record;
-    v_uid      bigint;
+    v_found    boolean;
+    v_new      boolean := false;
     v_takeover boolean := false;
     v_reply    boolean;
     v_rl       record;
@@ -62,96 +63,119 @@ BEGIN
     quarantined := false;
     admitted_at := p_now;
 
-    -- 1. A key seen before.
-    SELECT m.id, m.request_hash, m.state, m.lease_until, m.line_id, m.linq_chat_id, m.linq_message_id,
-           m.trace_id, m.delivery_status, m.admitted_at, m.handle, u.user_ref AS uref, l.number AS lnumber
-      INTO v_msg
-      FROM messages AS m
-      LEFT JOIN users AS u ON u.id = m.user_id
-      LEFT JOIN lines AS l ON l.id = m.line_id
-     WHERE m.api_key_id = p_api_key_id AND m.idempotency_key = p_key
-       FOR UPDATE OF m;
-    IF FOUND THEN
-        message_id := v_msg.id;
-        v_id := v_msg.id;
-        IF v_msg.request_hash IS DISTINCT FROM p_hash THEN
-            outcome := 'key_reused';
+    -- The common case, a new key for a known user, takes two statements:
+    -- read the user, then reserve the key. Everything else (a key seen
+    -- before, an unknown or unconnected user) goes the long way below,
+    -- which answers exactly as if the key had been looked up first.
+
+    -- 1. The user, their current line and their chat on it (a plain read).
+    IF p_user_ref IS NOT NULL THEN
+        SELECT u.id AS uid, u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, u.last_inbound_at,
+               l.id AS lid, l.number AS lnumber,
+               (l.ineligible_at IS NULL AND l.service_status = 'ACTIVE' AND l.admin_state <> 'retired'
+                AND l.reputation <> 'CRITICAL') AS line_ok,
+               c.linq_chat_id AS chat
+          INTO v_user
+          FROM users AS u
+          JOIN lines AS l ON l.id = u.current_line_id
+          LEFT JOIN chats AS c ON c.user_id = u.id AND c.line_id = u.current_line_id
+         WHERE u.user_ref = p_user_ref;
+    ELSE
+        SELECT u.id AS uid, u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, u.last_inbound_at,
+               l.id AS lid, l.number AS lnumber,
+               (l.ineligible_at IS NULL AND l.service_status = 'ACTIVE' AND l.admin_state <> 'retired'
+                AND l.reputation <> 'CRITICAL') AS line_ok,
+               c.linq_chat_id AS chat
+          INTO v_user
+          FROM users AS u
+          JOIN lines AS l ON l.id = u.current_line_id
+          LEFT JOIN chats AS c ON c.user_id = u.id AND c.line_id = u.current_line_id
+         WHERE u.handle = p_handle;
+    END IF;
+    v_found := FOUND;
+
+    -- 2. Reserve the key before taking any limit, so that concurrent
+    -- duplicates wait here on the unique index instead of both admitting.
+    -- ON CONFLICT waits for an in-flight duplicate to commit or roll back.
+    IF v_found AND v_user.uhandle IS NOT NULL THEN
+        INSERT INTO messages (id, api_key_id, idempotency_key, request_hash, idempotency_expires_at,
+                              user_id, line_id, handle, intent, state, lease_until, admitted_at, body,
+                              created_at, updated_at)
+        VALUES (p_message_id, p_api_key_id, p_key, p_hash, p_now + p_keep,
+                v_user.uid, v_user.lid, v_user.uhandle, p_intent, 'pending', p_now + p_lease, p_now, p_body,
+                p_now, p_now)
+        ON CONFLICT (api_key_id, idempotency_key) DO NOTHING;
+        v_new := FOUND;
+    END IF;
+
+    IF NOT v_new THEN
+        -- 3. A key seen before.
+        SELECT m.id, m.request_hash, m.state, m.lease_until, m.line_id, m.linq_chat_id, m.linq_message_id,
+               m.trace_id, m.delivery_status, m.admitted_at, m.handle, u.user_ref AS uref, l.number AS lnumber
+          INTO v_msg
+          FROM messages AS m
+          LEFT JOIN users AS u ON u.id = m.user_id
+          LEFT JOIN lines AS l ON l.id = m.line_id
+         WHERE m.api_key_id = p_api_key_id AND m.idempotency_key = p_key
+           FOR UPDATE OF m;
+        IF FOUND THEN
+            message_id := v_msg.id;
+            v_id := v_msg.id;
+            IF v_msg.request_hash IS DISTINCT FROM p_hash THEN
+                outcome := 'key_reused';
+                RETURN;
+            END IF;
+            IF v_msg.state = 'sent' THEN
+                outcome := 'replay';
+                user_ref := v_msg.uref;
+                handle := v_msg.handle;
+                line_id := v_msg.line_id;
+                line_number := v_msg.lnumber;
+                chat_id := v_msg.linq_chat_id;
+                linq_message_id := v_msg.linq_message_id;
+                trace_id := v_msg.trace_id;
+                delivery_status := v_msg.delivery_status;
+                admitted_at := v_msg.admitted_at;
+                RETURN;
+            END IF;
+            IF v_msg.state = 'pending' AND v_msg.lease_until > p_now THEN
+                outcome := 'in_progress';
+                RETURN;
+            END IF;
+            -- failed (outcome unknown) or a pending send whose replica died:
+            -- send again under the same message id, hence the same Linq key.
+            v_takeover := true;
+        END IF;
+        IF NOT v_found THEN
+            outcome := 'user_not_found';
             RETURN;
         END IF;
-        IF v_msg.state = 'sent' THEN
-            outcome := 'replay';
-            user_ref := v_msg.uref;
-            handle := v_msg.handle;
-            line_id := v_msg.line_id;
-            line_number := v_msg.lnumber;
-            chat_id := v_msg.linq_chat_id;
-            linq_message_id := v_msg.linq_message_id;
-            trace_id := v_msg.trace_id;
-            delivery_status := v_msg.delivery_status;
-            admitted_at := v_msg.admitted_at;
+        IF v_user.uhandle IS NULL THEN
+            user_id := v_user.uid;
+            user_ref := v_user.uref;
+            line_id := v_user.lid;
+            line_number := v_user.lnumber;
+            chat_id := v_user.chat;
+            outcome := 'no_handle';
             RETURN;
         END IF;
-        IF v_msg.state = 'pending' AND v_msg.lease_until > p_now THEN
+        IF NOT v_takeover THEN
+            -- The insert met a duplicate that is gone again (its send was
+            -- refused): the caller asks again, as for one in flight.
             outcome := 'in_progress';
             RETURN;
         END IF;
-        -- failed (outcome unknown) or a pending send whose replica died: send
-        -- again under the same message id, hence the same Linq key.
-        v_takeover := true;
+        UPDATE messages AS m
+           SET state = 'pending', lease_until = p_now + p_lease, user_id = v_user.uid, line_id = v_user.lid,
+               handle = v_user.uhandle, intent = p_intent, admitted_at = p_now, updated_at = p_now
+         WHERE m.id = v_id;
     END IF;
-
-    -- 2. The user, their current line and their chat on it.
-    IF p_user_ref IS NOT NULL THEN
-        SELECT u.id INTO v_uid FROM users AS u WHERE u.user_ref = p_user_ref;
-    ELSE
-        SELECT u.id INTO v_uid FROM users AS u WHERE u.handle = p_handle;
-    END IF;
-    IF v_uid IS NULL THEN
-        outcome := 'user_not_found';
-        RETURN;
-    END IF;
-    SELECT u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, u.last_inbound_at,
-           l.id AS lid, l.number AS lnumber,
-           (l.ineligible_at IS NULL AND l.service_status = 'ACTIVE' AND l.admin_state <> 'retired'
-            AND l.reputation <> 'CRITICAL') AS line_ok,
-           c.linq_chat_id AS chat
-      INTO v_user
-      FROM users AS u
-      JOIN lines AS l ON l.id = u.current_line_id
-      LEFT JOIN chats AS c ON c.user_id = u.id AND c.line_id = u.current_line_id
-     WHERE u.id = v_uid;
-    user_id := v_uid;
+    user_id := v_user.uid;
     user_ref := v_user.uref;
     handle := v_user.uhandle;
     line_id := v_user.lid;
     line_number := v_user.lnumber;
     chat_id := v_user.chat;
-    IF v_user.uhandle IS NULL THEN
-        outcome := 'no_handle';
-        RETURN;
-    END IF;
-
-    -- 3. Reserve the key before taking any limit, so that concurrent
-    -- duplicates wait here on the unique index instead of both admitting.
-    IF v_takeover THEN
-        UPDATE messages AS m
-           SET state = 'pending', lease_until = p_now + p_lease, user_id = v_uid, line_id = v_user.lid,
-               handle = v_user.uhandle, intent = p_intent, admitted_at = p_now, updated_at = p_now
-         WHERE m.id = v_id;
-    ELSE
-        INSERT INTO messages (id, api_key_id, idempotency_key, request_hash, idempotency_expires_at,
-                              user_id, line_id, handle, intent, state, lease_until, admitted_at, body,
-                              created_at, updated_at)
-        VALUES (p_message_id, p_api_key_id, p_key, p_hash, p_now + p_keep,
-                v_uid, v_user.lid, v_user.uhandle, p_intent, 'pending', p_now + p_lease, p_now, p_body,
-                p_now, p_now)
-        ON CONFLICT (api_key_id, idempotency_key) DO NOTHING;
-        IF NOT FOUND THEN
-            -- A duplicate committed between step 1 and here.
-            outcome := 'in_progress';
-            RETURN;
-        END IF;
-    END IF;
 
     -- 4. Opt-out, then the limits and the line.
     IF v_user.opted_out_at IS NOT NULL THEN

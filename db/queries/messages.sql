@@ -16,7 +16,16 @@ FROM send_admit(
 ) AS a;
 
 -- name: MessageMarkSent :exec
--- Records Linq's answer and, for the first send on a line, the new chat.
+-- Records Linq's answer to a send into a chat Linegate already knew (a HOT
+-- update: none of these columns is indexed).
+UPDATE messages
+SET state = 'sent', lease_until = NULL, linq_chat_id = @linq_chat_id::text,
+    linq_message_id = @linq_message_id::text, trace_id = sqlc.narg(trace_id)::text,
+    delivery_status = @delivery_status::text, updated_at = @now::timestamptz
+WHERE id = @id::uuid;
+
+-- name: MessageMarkSentNewChat :exec
+-- Records Linq's answer to the first send on a line and the new chat.
 WITH m AS (
     UPDATE messages
     SET state = 'sent', lease_until = NULL, linq_chat_id = @linq_chat_id::text,
@@ -27,7 +36,6 @@ WITH m AS (
 )
 INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
 SELECT m.user_id, m.line_id, @linq_chat_id::text, @now::timestamptz FROM m
-WHERE @new_chat::boolean
 ON CONFLICT (user_id, line_id) DO NOTHING;
 
 -- name: MessageMarkFailed :exec

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/linegate/linegate/internal/ratelimit"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -21,7 +19,7 @@ func (s *Service) AdmitAndRecord(ctx context.Context, req SendRequest) (string, 
 	if err := s.validate(&req); err != nil {
 		return "", err
 	}
-	id := uuid.New()
+	id := newMessageID()
 	lim := s.lim.Limits()
 	now := ratelimit.Micro(s.cfg.Now())
 	row, err := s.q.MessageAdmit(ctx, s.pool, store.MessageAdmitParams{
@@ -43,10 +41,9 @@ func (s *Service) AdmitAndRecord(ctx context.Context, req SendRequest) (string, 
 	if chat == "" {
 		chat = "dbonly-" + id.String()
 	}
-	err = s.q.MessageMarkSent(ctx, s.pool, store.MessageMarkSentParams{
-		ID: row.MessageID, LinqChatID: chat, LinqMessageID: id.String(), DeliveryStatus: "queued",
-		Now: now, NewChat: row.ChatID == "",
-	})
+	err = s.markSent(ctx, store.MessageMarkSentParams{
+		ID: row.MessageID, LinqChatID: chat, LinqMessageID: id.String(), DeliveryStatus: "queued", Now: now,
+	}, row.ChatID == "")
 	if err != nil {
 		return "", fmt.Errorf("record send: %w", err)
 	}

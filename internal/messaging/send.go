@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/linq"
@@ -55,6 +56,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	cfg     Config
+	// Counters of the hot path, resolved once instead of per send.
+	okSend, okCreate prometheus.Counter
 }
 
 // New returns a Service.
@@ -70,7 +73,10 @@ func New(pool *pgxpool.Pool, client *linq.Client, limiter *ratelimit.Limiter, lo
 		m = metrics.New()
 	}
 	return &Service{pool: pool, q: store.New(), linq: client, lim: limiter, log: cmp.Or(logger, slog.Default()),
-		metrics: m, cfg: cfg}
+		metrics: m, cfg: cfg,
+		okSend:   m.UpstreamRequests.WithLabelValues("send_message", "ok"),
+		okCreate: m.UpstreamRequests.WithLabelValues("create_chat", "ok"),
+	}
 }
 
 // SendRequest is one message to a user. Exactly one of UserRef and Handle
@@ -118,7 +124,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	defer cancel()
 
-	id := uuid.New()
+	id := newMessageID()
 	key := req.IdempotencyKey
 	if key == "" {
 		key = id.String() // derived: the caller learns it from the answer
@@ -227,12 +233,16 @@ func (s *Service) deliver(ctx context.Context, req SendRequest, row store.Messag
 		}
 		return nil, s.upstreamError(rctx, op, err, target{lineID: row.LineID, userID: row.UserID, newChat: newChat, key: key})
 	}
-	s.metrics.UpstreamRequests.WithLabelValues(op, "ok").Inc()
+	if newChat {
+		s.okCreate.Inc()
+	} else {
+		s.okSend.Inc()
+	}
 	s.metrics.SendsAccepted.Inc()
-	err = s.q.MessageMarkSent(rctx, s.pool, store.MessageMarkSentParams{
+	err = s.markSent(rctx, store.MessageMarkSentParams{
 		ID: row.MessageID, LinqChatID: chatID, LinqMessageID: msgID, TraceID: nonEmpty(trace),
-		DeliveryStatus: status, Now: now, NewChat: newChat,
-	})
+		DeliveryStatus: status, Now: now,
+	}, newChat)
 	if err != nil {
 		// Linq sent it; a retry with the key finds the message pending until
 		// the lease ends, then sends again under the same Linq key, which
@@ -243,6 +253,18 @@ func (s *Service) deliver(ctx context.Context, req SendRequest, row store.Messag
 		ID: uuidString(row.MessageID), UserRef: row.UserRef, Line: LineRef{ID: row.LineID, Number: row.LineNumber},
 		ChatID: chatID, LinqMessageID: msgID, TraceID: trace, IdempotencyKey: key, Status: status,
 	}, nil
+}
+
+// markSent records Linq's answer; the first send on a line also records
+// the new chat.
+func (s *Service) markSent(ctx context.Context, p store.MessageMarkSentParams, newChat bool) error {
+	if newChat {
+		return s.q.MessageMarkSentNewChat(ctx, s.pool, store.MessageMarkSentNewChatParams{
+			ID: p.ID, LinqChatID: p.LinqChatID, LinqMessageID: p.LinqMessageID, TraceID: p.TraceID,
+			DeliveryStatus: p.DeliveryStatus, Now: p.Now,
+		})
+	}
+	return s.q.MessageMarkSent(ctx, s.pool, p)
 }
 
 // giveBack undoes an admission Linq refused without sending.
@@ -309,6 +331,16 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// newMessageID returns a time-ordered (version 7) id, so that the inserts of
+// the messages primary key (and of the derived idempotency keys) land on
+// the right edge of their B-trees instead of on random pages.
+func newMessageID() uuid.UUID {
+	if id, err := uuid.NewV7(); err == nil {
+		return id
+	}
+	return uuid.New()
 }
 
 func pgUUID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }

@@ -211,36 +211,64 @@ func (q *Queries) MessageMarkFailed(ctx context.Context, db DBTX, arg MessageMar
 }
 
 const messageMarkSent = `-- name: MessageMarkSent :exec
-WITH m AS (
-    UPDATE messages
-    SET state = 'sent', lease_until = NULL, linq_chat_id = $1::text,
-        linq_message_id = $4::text, trace_id = $5::text,
-        delivery_status = $6::text, updated_at = $2::timestamptz
-    WHERE id = $7::uuid
-    RETURNING user_id, line_id
-)
-INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-SELECT m.user_id, m.line_id, $1::text, $2::timestamptz FROM m
-WHERE $3::boolean
-ON CONFLICT (user_id, line_id) DO NOTHING
+UPDATE messages
+SET state = 'sent', lease_until = NULL, linq_chat_id = $1::text,
+    linq_message_id = $2::text, trace_id = $3::text,
+    delivery_status = $4::text, updated_at = $5::timestamptz
+WHERE id = $6::uuid
 `
 
 type MessageMarkSentParams struct {
 	LinqChatID     string
+	LinqMessageID  string
+	TraceID        *string
+	DeliveryStatus string
 	Now            time.Time
-	NewChat        bool
+	ID             pgtype.UUID
+}
+
+// Records Linq's answer to a send into a chat Linegate already knew (a HOT
+// update: none of these columns is indexed).
+func (q *Queries) MessageMarkSent(ctx context.Context, db DBTX, arg MessageMarkSentParams) error {
+	_, err := db.Exec(ctx, messageMarkSent,
+		arg.LinqChatID,
+		arg.LinqMessageID,
+		arg.TraceID,
+		arg.DeliveryStatus,
+		arg.Now,
+		arg.ID,
+	)
+	return err
+}
+
+const messageMarkSentNewChat = `-- name: MessageMarkSentNewChat :exec
+WITH m AS (
+    UPDATE messages
+    SET state = 'sent', lease_until = NULL, linq_chat_id = $1::text,
+        linq_message_id = $3::text, trace_id = $4::text,
+        delivery_status = $5::text, updated_at = $2::timestamptz
+    WHERE id = $6::uuid
+    RETURNING user_id, line_id
+)
+INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+SELECT m.user_id, m.line_id, $1::text, $2::timestamptz FROM m
+ON CONFLICT (user_id, line_id) DO NOTHING
+`
+
+type MessageMarkSentNewChatParams struct {
+	LinqChatID     string
+	Now            time.Time
 	LinqMessageID  string
 	TraceID        *string
 	DeliveryStatus string
 	ID             pgtype.UUID
 }
 
-// Records Linq's answer and, for the first send on a line, the new chat.
-func (q *Queries) MessageMarkSent(ctx context.Context, db DBTX, arg MessageMarkSentParams) error {
-	_, err := db.Exec(ctx, messageMarkSent,
+// Records Linq's answer to the first send on a line and the new chat.
+func (q *Queries) MessageMarkSentNewChat(ctx context.Context, db DBTX, arg MessageMarkSentNewChatParams) error {
+	_, err := db.Exec(ctx, messageMarkSentNewChat,
 		arg.LinqChatID,
 		arg.Now,
-		arg.NewChat,
 		arg.LinqMessageID,
 		arg.TraceID,
 		arg.DeliveryStatus,
