@@ -19,9 +19,14 @@ WITH pairs AS (
     WHERE pw.line_id = @line_id::bigint AND pw.handle = ANY (@handles::text[])
       AND @at::timestamptz = ANY (pw.sends)
     RETURNING 1
-)
+),
+-- Referencing the CTE makes Postgres finish it first, so the pair rows are
+-- locked before the line's volume row: the same order as rl_admit, or the
+-- two deadlock.
+taken AS (SELECT count(*) AS n FROM pairs)
 UPDATE line_volume AS v
 SET outbound = v.outbound - @units::integer
+FROM taken
 WHERE v.line_id = @line_id::bigint AND v.minute = date_trunc('minute', @at::timestamptz)
   AND v.outbound >= @units::integer;
 

@@ -74,7 +74,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if linqKey == "" {
 		linqKey = "simulator" // the simulator accepts any bearer
 	}
-	a.linq, err = linq.New(linq.Config{BaseURL: o.linqBaseURL, APIKey: linqKey, Logger: logger, Now: o.now})
+	a.linq, err = linq.New(linq.Config{
+		BaseURL: o.linqBaseURL, APIKey: linqKey, Logger: logger, Now: o.now,
+		NoRetryOn429: true, On429Func: a.metrics.Upstream429.Inc,
+	})
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("linq client: %w", err)

@@ -61,6 +61,13 @@ type Config struct {
 	SleepFunc func(ctx context.Context, d time.Duration) error
 	// UserAgent overrides the User-Agent header.
 	UserAgent string
+	// NoRetryOn429 answers a 429 to the caller at once instead of waiting it
+	// out: the gateway hands Linq's Retry-After to its own caller rather than
+	// hold a request (and its pair slot) open.
+	NoRetryOn429 bool
+	// On429Func is called for every 429 Linq answers, retried or not, so a
+	// metric of them misses none.
+	On429Func func()
 }
 
 // Client calls the Linq v3 API. It is safe for concurrent use.
@@ -70,6 +77,8 @@ type Client struct {
 	hc           *http.Client
 	log          *slog.Logger
 	maxRetries   int
+	noRetry429   bool
+	on429        func()
 	maxRetryWait time.Duration
 	now          func() time.Time
 	sleep        func(ctx context.Context, d time.Duration) error
@@ -96,6 +105,8 @@ func New(cfg Config) (*Client, error) {
 		now:          cfg.Now,
 		sleep:        cfg.SleepFunc,
 		userAgent:    cmp.Or(cfg.UserAgent, "Linegate-linq-go/1"),
+		noRetry429:   cfg.NoRetryOn429,
+		on429:        cfg.On429Func,
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: NewTransport()}
@@ -233,6 +244,9 @@ func (c *Client) do(ctx context.Context, cl *call) (int, error) {
 
 		apiErr := readError(resp, c.now())
 		apiErr.uncertain = uncertain
+		if resp.StatusCode == http.StatusTooManyRequests && c.on429 != nil {
+			c.on429()
+		}
 		if !c.shouldRetry(cl, resp, attempt) {
 			return resp.StatusCode, apiErr
 		}
@@ -289,6 +303,9 @@ func (c *Client) shouldRetry(cl *call, resp *http.Response, attempt int) bool {
 		return false
 	}
 	s := resp.StatusCode
+	if s == http.StatusTooManyRequests && c.noRetry429 {
+		return false
+	}
 	return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500
 }
 

@@ -341,6 +341,37 @@ func TestClientRetriesAgainstSim(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 	})
+	t.Run("NoRetryOn429AnswersAtOnceAndCountsEvery429", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 3)
+		var seen atomic.Int64
+		client, err := linq.New(linq.Config{
+			BaseURL: b.srv.URL, APIKey: "k", MaxRetries: 3, Now: b.clock.Now,
+			NoRetryOn429: true, On429Func: func() { seen.Add(1) },
+			SleepFunc: func(context.Context, time.Duration) error { t.Error("must not wait"); return nil },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		chat := must(client.CreateChat(ctx, linq.CreateChatRequest{From: b.lines[0], To: []string{"+15556661009"}, Message: text("a")}))(t)
+		for range linqsim.PairLimit - 1 {
+			must(client.SendMessage(ctx, chat.Chat.ID, linq.SendMessageRequest{Message: text("m")}))(t)
+		}
+		msg := text("31st")
+		msg.IdempotencyKey = "keyed-but-limited"
+		before := b.reqs.Load()
+		_, err = client.SendMessage(ctx, chat.Chat.ID, linq.SendMessageRequest{Message: msg})
+		if !linq.IsPairLimit(err) || b.reqs.Load()-before != 1 {
+			t.Fatalf("err %v after %d requests, want one pair-limit answer", err, b.reqs.Load()-before)
+		}
+		if le, _ := linq.AsError(err); le.RetryAfter <= 0 {
+			t.Fatalf("Retry-After %v, want Linq's hint", le.RetryAfter)
+		}
+		if seen.Load() != 1 {
+			t.Fatalf("On429Func called %d times", seen.Load())
+		}
+	})
 	t.Run("DeadlineBoundsRetries", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, 5)

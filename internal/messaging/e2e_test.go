@@ -210,6 +210,9 @@ func TestReplicas(t *testing.T) {
 		require.NoError(t, e.pool.QueryRow(context.Background(),
 			`SELECT cardinality(sends) FROM pair_state WHERE line_id = $1`, line).Scan(&n))
 		require.Equal(t, 3, n)
+		require.NoError(t, e.pool.QueryRow(context.Background(),
+			`SELECT coalesce(sum(outbound), 0) FROM line_volume WHERE line_id = $1`, line).Scan(&n))
+		require.Equal(t, 3, n, "the reaction and the edit count toward the line budget too")
 
 		r = gw.call(t, "DELETE", "/v1/messages/"+id, key, nil)
 		require.Equal(t, http.StatusOK, r.status, "%v", r.body)

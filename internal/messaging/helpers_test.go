@@ -73,13 +73,15 @@ func (e *env) newGateway(t *testing.T, o gwOptions) *gateway {
 	pool, err := store.Open(context.Background(), store.PoolConfig{URL: e.url, MaxConns: 20})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
+	m := metrics.New()
+	// Configured as internal/app configures the production client.
 	client, err := linq.New(linq.Config{
 		BaseURL: e.srv.URL, APIKey: "test", Logger: testLogger(t),
+		NoRetryOn429: true, On429Func: m.Upstream429.Inc,
 		// Backoff is the client's business; keep the tests fast.
 		SleepFunc: func(ctx context.Context, d time.Duration) error { return ctx.Err() },
 	})
 	require.NoError(t, err)
-	m := metrics.New()
 	lim := ratelimit.New(pool, testLogger(t), m, o.limits)
 	return &gateway{svc: messaging.New(pool, client, lim, testLogger(t), m, o.msg), lim: lim, metrics: m}
 }

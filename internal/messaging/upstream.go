@@ -33,7 +33,8 @@ func (s *Service) upstreamError(ctx context.Context, op string, err error, t tar
 	now := ratelimit.Micro(s.cfg.Now())
 	switch {
 	case linq.IsRateLimited(err):
-		s.metrics.Upstream429.Inc()
+		// linegate_upstream_429_total is counted by the client's On429Func,
+		// which also sees 429s that a retry got past.
 		code := "upstream_rate_limited"
 		if linq.IsPairLimit(err) {
 			code = ratelimit.OutcomePairLimit
@@ -66,7 +67,14 @@ func (s *Service) upstreamError(ctx context.Context, op string, err error, t tar
 		e = apperr.New(apperr.NotFound, "upstream_not_found", "Linq does not know the message or chat: "+le.Message)
 	case le != nil && notSent:
 		e = apperr.New(apperr.Unprocessable, "upstream_rejected", "Linq refused the request: "+le.Message)
-	case errors.Is(err, linq.ErrNotAttempted) && ctx.Err() == nil:
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		if notSent {
+			e = apperr.New(apperr.Unavailable, "request_timeout", "the request's time ran out before Linq was called; nothing was sent")
+		} else {
+			e = apperr.New(apperr.BadGateway, "upstream_timeout",
+				"Linq did not answer in time; retrying with the same idempotency_key never sends twice")
+		}
+	case errors.Is(err, linq.ErrNotAttempted):
 		e = apperr.New(apperr.Unprocessable, "invalid_message", "the message cannot be sent as given")
 	default:
 		e = apperr.New(apperr.BadGateway, "upstream_unavailable",

@@ -2,6 +2,8 @@ package ratelimit_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,13 +24,12 @@ func TestBudget(t *testing.T) {
 	}
 
 	// send admits one send to a fresh recipient, so the pair window never
-	// interferes.
-	n := 0
+	// interferes. The counter is shared by parallel subtests.
+	var n atomic.Int64
 	send := func(t *testing.T, lim *ratelimit.Limiter, line int64, reply bool, at time.Time) ratelimit.Decision {
 		t.Helper()
-		n++
 		d, err := lim.Admit(context.Background(), ratelimit.Request{
-			LineID: line, Handles: []string{"+1888" + time.Duration(n).String()}, Reply: reply, At: at,
+			LineID: line, Handles: []string{fmt.Sprintf("+1888%07d", n.Add(1))}, Reply: reply, At: at,
 		})
 		require.NoError(t, err)
 		return d

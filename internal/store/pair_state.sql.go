@@ -117,9 +117,11 @@ WITH pairs AS (
     WHERE pw.line_id = $2::bigint AND pw.handle = ANY ($4::text[])
       AND $3::timestamptz = ANY (pw.sends)
     RETURNING 1
-)
+),
+taken AS (SELECT count(*) AS n FROM pairs)
 UPDATE line_volume AS v
 SET outbound = v.outbound - $1::integer
+FROM taken
 WHERE v.line_id = $2::bigint AND v.minute = date_trunc('minute', $3::timestamptz)
   AND v.outbound >= $1::integer
 `
@@ -133,6 +135,9 @@ type PairStateGiveBackParams struct {
 
 // Linq refused an admitted send without sending it: take its timestamp out
 // of each pair window and its unit out of the line's volume.
+// Referencing the CTE makes Postgres finish it first, so the pair rows are
+// locked before the line's volume row: the same order as rl_admit, or the
+// two deadlock.
 func (q *Queries) PairStateGiveBack(ctx context.Context, db DBTX, arg PairStateGiveBackParams) error {
 	_, err := db.Exec(ctx, pairStateGiveBack,
 		arg.Units,
