@@ -3,8 +3,6 @@ package httpapi
 import (
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/linegate/linegate/internal/router"
 )
 
@@ -23,7 +21,7 @@ func (s *server) importUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := s.Router.Import(r.Context(), router.SignupRequest{
-		UserRef: chi.URLParam(r, "user_ref"), Handle: req.Handle, DisplayName: req.DisplayName, PrefillText: req.PrefillText,
+		UserRef: userRefParam(r), Handle: req.Handle, DisplayName: req.DisplayName, PrefillText: req.PrefillText,
 	})
 	if err != nil {
 		s.resp.Error(w, r, err)
@@ -37,7 +35,7 @@ func (s *server) importUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
-	u, err := s.Router.User(r.Context(), chi.URLParam(r, "user_ref"))
+	u, err := s.Router.User(r.Context(), userRefParam(r))
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return

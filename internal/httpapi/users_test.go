@@ -72,6 +72,17 @@ func TestUsers(t *testing.T) {
 		require.Equal(t, "import", u.Ledger[0].Reason)
 	})
 
+	t.Run("EscapedUserRefIsTheSameUser", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		rec := b.do(t, "PUT", "/v1/users/crm:ann%40example.com", b.signupKey, map[string]any{})
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		require.Equal(t, "crm:ann@example.com", decodeJSON[signupAnswer](t, rec).UserRef)
+		rec = b.do(t, "GET", "/v1/users/crm:ann@example.com", b.signupKey, nil)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	})
+
 	t.Run("PutValidatesLikeSignup", func(t *testing.T) {
 		t.Parallel()
 		b := poolSetup(t)
