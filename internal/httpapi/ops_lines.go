@@ -132,14 +132,22 @@ func (s *server) patchLine(w http.ResponseWriter, r *http.Request) {
 		s.resp.Error(w, r, apperr.New(apperr.Invalid, "empty_patch", "give admin_state and/or budget_override"))
 		return
 	}
-	l, err := s.Lines.Update(r.Context(), id, upd)
-	if err != nil {
-		s.resp.Error(w, r, err)
-		return
+	// Retiring goes through the router: the state change and the moves are
+	// one transaction.
+	retiring := upd.AdminState != nil && *upd.AdminState == lines.AdminRetired
+	if retiring {
+		upd.AdminState = nil
+	}
+	var l lines.Line
+	if upd.AdminState != nil || upd.SetBudget {
+		if l, err = s.Lines.Update(r.Context(), id, upd); err != nil {
+			s.resp.Error(w, r, err)
+			return
+		}
 	}
 	out := map[string]any{"line": toLineView(l, s.Lines.Config().DefaultBudget)}
-	if l.AdminState == lines.AdminRetired {
-		moved, err := s.Router.MoveUsersOff(r.Context(), id, router.LedgerRetire)
+	if retiring {
+		moved, err := s.Router.Retire(r.Context(), id)
 		if err != nil {
 			s.resp.Error(w, r, err)
 			return

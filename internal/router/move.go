@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -40,6 +41,28 @@ type MoveResult struct {
 // no line of a set is serving does the user get a fresh line (lowest
 // utilization among serving lines).
 func (s *Service) MoveUsersOff(ctx context.Context, lineID int64, reason string) (MoveResult, error) {
+	return s.moveUsersOff(ctx, lineID, reason, nil)
+}
+
+// Retire marks the line retired and moves its users off it in one
+// transaction, so a failure never leaves a retired line still carrying users.
+func (s *Service) Retire(ctx context.Context, lineID int64) (MoveResult, error) {
+	retired := lines.AdminRetired
+	return s.moveUsersOff(ctx, lineID, LedgerRetire, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := s.q.LineUpdateAdmin(ctx, tx, store.LineUpdateAdminParams{AdminState: &retired, Now: s.cfg.Now(), ID: lineID})
+		if errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return apperr.New(apperr.NotFound, "line_not_found", fmt.Sprintf("no line with id %d", lineID))
+		}
+		if err != nil {
+			return fmt.Errorf("retire line: %w", err)
+		}
+		return nil
+	})
+}
+
+// moveUsersOff runs before (if any) under the pool lock, then the move, all
+// in one transaction.
+func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string, before func(ctx context.Context, tx pgx.Tx) error) (MoveResult, error) {
 	permanent := false
 	switch reason {
 	case LedgerRetire, LedgerOps:
@@ -57,6 +80,11 @@ func (s *Service) MoveUsersOff(ctx context.Context, lineID int64, reason string)
 		res = MoveResult{LineID: lineID}
 		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
 			return fmt.Errorf("lock line pool: %w", err)
+		}
+		if before != nil {
+			if err := before(ctx, tx); err != nil {
+				return err
+			}
 		}
 		snapshot, err := s.lines.Snapshot(ctx, tx, usage.PerUserPerDay)
 		if err != nil {
