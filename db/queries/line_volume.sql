@@ -10,3 +10,11 @@ WITH v AS (
 UPDATE users
 SET last_inbound_at = greatest(last_inbound_at, @at::timestamptz)
 WHERE id = sqlc.narg(user_id)::bigint;
+
+-- name: LineVolumePrune :execrows
+-- Minute rows older than anything a reader looks at (the budget reads 24 h,
+-- capacity planning 7 days), in bounded batches.
+DELETE FROM line_volume
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM line_volume WHERE minute < @cutoff::timestamptz LIMIT @batch::integer
+));

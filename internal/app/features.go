@@ -88,7 +88,7 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 		jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now},
 			schedule.Job{Name: "idempotency_cleanup", Spec: "@every 1h", Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := send.CleanupIdempotency(ctx); return err }},
-			schedule.Job{Name: "pair_cleanup", Spec: "@every 10m", Timeout: 5 * time.Minute,
+			schedule.Job{Name: "limits_cleanup", Spec: "@every 10m", Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := limiter.Cleanup(ctx); return err }},
 		)
 		if err != nil {

@@ -10,6 +10,28 @@ import (
 	"time"
 )
 
+const lineVolumePrune = `-- name: LineVolumePrune :execrows
+DELETE FROM line_volume
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM line_volume WHERE minute < $1::timestamptz LIMIT $2::integer
+))
+`
+
+type LineVolumePruneParams struct {
+	Cutoff time.Time
+	Batch  int32
+}
+
+// Minute rows older than anything a reader looks at (the budget reads 24 h,
+// capacity planning 7 days), in bounded batches.
+func (q *Queries) LineVolumePrune(ctx context.Context, db DBTX, arg LineVolumePruneParams) (int64, error) {
+	result, err := db.Exec(ctx, lineVolumePrune, arg.Cutoff, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const lineVolumeRecordInbound = `-- name: LineVolumeRecordInbound :exec
 WITH v AS (
     INSERT INTO line_volume AS lv (line_id, minute, inbound)
