@@ -17,10 +17,9 @@ trap cleanup EXIT INT TERM
 if [ -z "${LINQ_API_KEY:-}" ]; then
 	SIM_ADDR="${SIM_ADDR:-127.0.0.1:8090}"
 	export LINQ_BASE_URL="http://$SIM_ADDR"
-	export LINQ_WEBHOOK_SECRET="${LINQ_WEBHOOK_SECRET:-whsec_bGluZWdhdGUtZGV2LXNpbXVsYXRvci1zZWNyZXQtMDE=}"
 	# The gateway has no webhook receiver yet, so the simulator is not given
 	# a webhook target; its events stay inside it.
-	"$BIN" sim --addr "$SIM_ADDR" --lines 5 --webhook-secret "$LINQ_WEBHOOK_SECRET" >/dev/null &
+	"$BIN" sim --addr "$SIM_ADDR" --lines 5 >/dev/null &
 	SIM_PID=$!
 	echo "Linq simulator on $LINQ_BASE_URL (no LINQ_API_KEY: no real message leaves this machine)"
 fi

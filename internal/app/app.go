@@ -97,8 +97,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		a.Close()
 		return nil, err
 	}
-	a.handler = httpapi.New(deps)
-	a.routes = httpapi.Routes(deps)
+	a.handler, a.routes = httpapi.Build(deps)
 	return a, nil
 }
 

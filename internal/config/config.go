@@ -38,10 +38,10 @@ type Config struct {
 	MaxBodyBytes   int64         `env:"MAX_BODY_BYTES" default:"1048576"`
 	AuthCacheTTL   time.Duration `env:"AUTH_CACHE_TTL" default:"2s"`
 
-	LinqBaseURL       string        `env:"LINQ_BASE_URL" default:"https://api.linqapp.com/api/partner"`
-	LinqAPIKey        string        `env:"LINQ_API_KEY" secret:"true"`
-	LinqTimeout       time.Duration `env:"LINQ_TIMEOUT" default:"10s"`
-	LinqWebhookSecret string        `env:"LINQ_WEBHOOK_SECRET" secret:"true"`
+	// Calls to Linq are bounded by the deadline of the request or job that
+	// makes them, so there is no separate Linq timeout.
+	LinqBaseURL string `env:"LINQ_BASE_URL" default:"https://api.linqapp.com/api/partner"`
+	LinqAPIKey  string `env:"LINQ_API_KEY" secret:"true"`
 
 	CompanyName   string `env:"COMPANY_NAME" default:"Linegate"`
 	DefaultRegion string `env:"DEFAULT_REGION" default:"US"`

@@ -66,13 +66,12 @@ func TestLoad(t *testing.T) {
 		cfg, err := load(map[string]string{
 			"DATABASE_URL":        "postgres://app:hunter2@db.internal:5432/linegate",
 			"LINQ_API_KEY":        "sk_live_secret",
-			"LINQ_WEBHOOK_SECRET": "whsec_abc",
 		})
 		require.NoError(t, err)
 		var buf bytes.Buffer
 		slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", slog.Any("config", cfg))
 		out := buf.String()
-		for _, secret := range []string{"hunter2", "sk_live_secret", "whsec_abc"} {
+		for _, secret := range []string{"hunter2", "sk_live_secret"} {
 			require.NotContains(t, out, secret)
 		}
 		require.True(t, strings.Contains(out, "db.internal"), "the database host stays visible")

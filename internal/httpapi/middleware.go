@@ -113,7 +113,7 @@ func observe(m *metrics.Metrics, logger *slog.Logger) func(http.Handler) http.Ha
 			elapsed := time.Since(start)
 			m.HTTPRequests.WithLabelValues(r.Method, route, strconv.Itoa(rec.status)).Inc()
 			m.HTTPDuration.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
-			if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+			if route == "/healthz" || route == "/readyz" || route == "/metrics" || !logger.Enabled(r.Context(), slog.LevelDebug) {
 				return
 			}
 			logger.LogAttrs(r.Context(), slog.LevelDebug, "http request",

@@ -59,17 +59,13 @@ type server struct {
 
 // New builds the router.
 func New(d Deps) http.Handler {
-	h, _ := build(d)
+	h, _ := Build(d)
 	return h
 }
 
-// Routes lists every route with its scope, for the auth and OpenAPI tests.
-func Routes(d Deps) []Route {
-	_, rs := build(d)
-	return rs
-}
-
-func build(d Deps) (http.Handler, []Route) {
+// Build builds the router and returns it with its route table (each route's
+// scope), which the auth and OpenAPI tests walk.
+func Build(d Deps) (http.Handler, []Route) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
