@@ -2,10 +2,10 @@ package app
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 
 	"github.com/linegate/linegate/internal/config"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // TestConfig is a valid configuration for tests on databaseURL.
@@ -21,17 +21,10 @@ func TestConfig(databaseURL string) config.Config {
 // NewForTest builds an App for a test and closes it when the test ends.
 func NewForTest(t testing.TB, cfg config.Config, opts ...Option) *App {
 	t.Helper()
-	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), opts...)
+	a, err := New(context.Background(), cfg, testkit.Logger(t), opts...)
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
 	t.Cleanup(a.Close)
 	return a
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
 }

@@ -64,8 +64,8 @@ func TestLoad(t *testing.T) {
 	t.Run("LogsWithSecretsMasked", func(t *testing.T) {
 		t.Parallel()
 		cfg, err := load(map[string]string{
-			"DATABASE_URL":        "postgres://app:hunter2@db.internal:5432/linegate",
-			"LINQ_API_KEY":        "sk_live_secret",
+			"DATABASE_URL": "postgres://app:hunter2@db.internal:5432/linegate",
+			"LINQ_API_KEY": "sk_live_secret",
 		})
 		require.NoError(t, err)
 		var buf bytes.Buffer

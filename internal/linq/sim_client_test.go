@@ -13,22 +13,11 @@ import (
 
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/linqsim"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // The Go client against the simulator: every endpoint it has, and its retry
 // rules under injected faults.
-
-type simClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *simClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *simClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type bundle struct {
 	sim    *linqsim.Sim
@@ -36,7 +25,7 @@ type bundle struct {
 	client *linq.Client
 	lines  []string
 	reqs   atomic.Int64
-	clock  *simClock
+	clock  *testkit.Clock
 	slept  []time.Duration
 	mu     sync.Mutex
 }
@@ -45,7 +34,7 @@ type bundle struct {
 // advance that clock instead of waiting.
 func setup(t *testing.T, retries int) *bundle {
 	t.Helper()
-	b := &bundle{clock: &simClock{t: time.Now().UTC()}}
+	b := &bundle{clock: testkit.NewClock(time.Now().UTC())}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.sim = linqsim.New(linqsim.Config{APIKey: "k", LineCount: 2, Now: b.clock.Now, Logger: quiet})
 	h := b.sim.Handler()

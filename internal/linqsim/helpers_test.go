@@ -15,36 +15,19 @@ import (
 
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/linqsim"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 const testKey = "sk_test_linegate"
 
-// clock is a settable clock for the simulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testkit.Clock { return testkit.NewClock(time.Now().UTC().Truncate(time.Second)) }
 
 type testBundle struct {
 	sim    *linqsim.Sim
 	srv    *httptest.Server
 	client *linq.Client
 	lines  []string
-	clock  *clock
+	clock  *testkit.Clock
 	reqs   atomic.Int64 // API requests that reached the simulator
 }
 
@@ -54,16 +37,7 @@ type setupOpts struct {
 	lines      int
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
+func testLogger(t *testing.T) *slog.Logger { return testkit.Logger(t) }
 
 func setup(t *testing.T, o setupOpts) *testBundle {
 	t.Helper()
