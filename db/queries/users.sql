@@ -6,9 +6,6 @@ WHERE user_ref = ANY(@user_refs::text[]) OR handle = ANY(@handles::text[]);
 -- name: UserGetByRef :one
 SELECT * FROM users WHERE user_ref = @user_ref;
 
--- name: UserGetByHandle :one
-SELECT * FROM users WHERE handle = @handle;
-
 -- name: UserUpdateProfile :one
 UPDATE users SET
     handle       = coalesce(sqlc.narg(handle)::text, handle),
@@ -57,7 +54,8 @@ ON CONFLICT (line_id, minute) DO UPDATE SET n = line_signups.n + excluded.n;
 
 -- name: UserMoveBatch :exec
 -- Rewrites the home and current line of moved users and records a ledger row
--- each. Their line sets are written by UserLinesReplace.
+-- each. Their line sets are written by UserLineDeleteForUsers and
+-- UserLineInsertBatch.
 WITH input AS (
     SELECT * FROM (SELECT unnest(@user_ids::bigint[]) AS user_id, unnest(@home_line_ids::bigint[]) AS home_line_id, unnest(@current_line_ids::bigint[]) AS current_line_id, unnest(@from_line_ids::bigint[]) AS from_line_id, unnest(@notes::text[]) AS note) AS t
 ), upd AS (

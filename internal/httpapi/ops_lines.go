@@ -145,7 +145,7 @@ func (s *server) patchLine(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out := map[string]any{"line": toLineView(l, s.Lines.Config().DefaultBudget)}
+	out := map[string]any{}
 	if retiring {
 		moved, err := s.Router.Retire(r.Context(), id)
 		if err != nil {
@@ -156,9 +156,9 @@ func (s *server) patchLine(w http.ResponseWriter, r *http.Request) {
 			s.resp.Error(w, r, err)
 			return
 		}
-		out["line"] = toLineView(l, s.Lines.Config().DefaultBudget)
 		out["moved"] = moved
 	}
+	out["line"] = toLineView(l, s.Lines.Config().DefaultBudget)
 	s.resp.JSON(w, http.StatusOK, out)
 }
 

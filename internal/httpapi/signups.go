@@ -112,6 +112,12 @@ func (s *server) createSignup(w http.ResponseWriter, r *http.Request) {
 	a, err := s.Router.Assign(r.Context(), router.SignupRequest{
 		UserRef: req.UserRef, Handle: req.Handle, DisplayName: req.DisplayName, PrefillText: req.PrefillText,
 	})
+	s.writeAssignment(w, r, a, err)
+}
+
+// writeAssignment answers a signup or import: 201 when the user was assigned
+// now, 200 when the user_ref already had lines.
+func (s *server) writeAssignment(w http.ResponseWriter, r *http.Request, a router.Assignment, err error) {
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return

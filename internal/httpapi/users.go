@@ -23,15 +23,7 @@ func (s *server) importUser(w http.ResponseWriter, r *http.Request) {
 	a, err := s.Router.Import(r.Context(), router.SignupRequest{
 		UserRef: userRefParam(r), Handle: req.Handle, DisplayName: req.DisplayName, PrefillText: req.PrefillText,
 	})
-	if err != nil {
-		s.resp.Error(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if a.Created {
-		status = http.StatusCreated
-	}
-	s.resp.JSON(w, status, s.signupView(a))
+	s.writeAssignment(w, r, a, err)
 }
 
 func (s *server) getUser(w http.ResponseWriter, r *http.Request) {

@@ -72,6 +72,27 @@ func TestUsers(t *testing.T) {
 		require.Equal(t, "import", u.Ledger[0].Reason)
 	})
 
+	t.Run("PutUpdatesTheProfileOfAnExistingUser", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		b.signup(t, map[string]any{"user_ref": "other", "handle": "+14155552671"})
+		first := b.signup(t, map[string]any{"user_ref": "ann"})
+
+		rec := b.do(t, "PUT", "/v1/users/ann", b.signupKey, map[string]any{"handle": "+1 415 555 2672", "display_name": "  Ann  "})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		again := decodeJSON[signupAnswer](t, rec)
+		require.Equal(t, first.Code, again.Code)
+		require.Equal(t, "+14155552672", *again.Handle)
+		u := decodeJSON[router.User](t, b.do(t, "GET", "/v1/users/ann", b.signupKey, nil))
+		require.Equal(t, "Ann", *u.DisplayName)
+		require.Len(t, u.Ledger, 1, "a profile update moves no lines")
+
+		rec = b.do(t, "PUT", "/v1/users/ann", b.signupKey, map[string]any{"handle": "+14155552671"})
+		require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+		require.Equal(t, "handle_taken", decodeJSON[errorAnswer](t, rec).Error.Code)
+	})
+
 	t.Run("EscapedUserRefIsTheSameUser", func(t *testing.T) {
 		t.Parallel()
 		b := poolSetup(t)

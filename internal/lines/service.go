@@ -199,7 +199,12 @@ func (s *Service) Get(ctx context.Context, id int64) (Line, error) {
 			return l, nil
 		}
 	}
-	return Line{}, apperr.New(apperr.NotFound, "line_not_found", fmt.Sprintf("no line with id %d", id))
+	return Line{}, NotFound(id)
+}
+
+// NotFound is the 404 for a line id that does not exist.
+func NotFound(id int64) error {
+	return apperr.New(apperr.NotFound, "line_not_found", fmt.Sprintf("no line with id %d", id))
 }
 
 // Update is what ops may change on a line. Nil fields stay as they are;
@@ -219,35 +224,11 @@ const MaxBudget = 1_000_000
 // a line it drained or retired. Moving the users of a retired line is the
 // router's job (router.Service.MoveUsersOff).
 func (s *Service) Update(ctx context.Context, id int64, u Update) (Line, error) {
-	if u.AdminState != nil {
-		switch *u.AdminState {
-		case AdminActive, AdminDraining, AdminRetired:
-		default:
-			return Line{}, apperr.Field("admin_state", "must be active, draining or retired")
-		}
-	}
-	var override *int32
-	if u.SetBudget && u.BudgetOverride != nil {
-		if *u.BudgetOverride <= 0 || *u.BudgetOverride > MaxBudget {
-			return Line{}, apperr.Field("budget_override", fmt.Sprintf("must be between 1 and %d, or null", MaxBudget))
-		}
-		v := int32(*u.BudgetOverride) //nolint:gosec // bounded above
-		override = &v
-	}
 	err := store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
 		if err := s.q.LinePoolLock(ctx, tx, PoolLockKey); err != nil {
 			return fmt.Errorf("lock line pool: %w", err)
 		}
-		_, err := s.q.LineUpdateAdmin(ctx, tx, store.LineUpdateAdminParams{
-			AdminState: u.AdminState, SetBudget: u.SetBudget, BudgetOverride: override, Now: s.cfg.Now(), ID: id,
-		})
-		if errors.Is(store.Interpret(err), store.ErrNotFound) {
-			return apperr.New(apperr.NotFound, "line_not_found", fmt.Sprintf("no line with id %d", id))
-		}
-		if err != nil {
-			return fmt.Errorf("update line: %w", err)
-		}
-		return nil
+		return s.UpdateTx(ctx, tx, id, u)
 	})
 	if err != nil {
 		return Line{}, err
@@ -256,6 +237,36 @@ func (s *Service) Update(ctx context.Context, id int64, u Update) (Line, error) 
 		s.logger.InfoContext(ctx, "line admin state set", slog.Int64("line_id", id), slog.String("admin_state", *u.AdminState))
 	}
 	return s.Get(ctx, id)
+}
+
+// UpdateTx is Update inside tx, which must hold PoolLockKey; it is how the
+// router retires a line in the transaction that moves its users.
+func (s *Service) UpdateTx(ctx context.Context, tx pgx.Tx, id int64, u Update) error {
+	if u.AdminState != nil {
+		switch *u.AdminState {
+		case AdminActive, AdminDraining, AdminRetired:
+		default:
+			return apperr.Field("admin_state", "must be active, draining or retired")
+		}
+	}
+	var override *int32
+	if u.SetBudget && u.BudgetOverride != nil {
+		if *u.BudgetOverride <= 0 || *u.BudgetOverride > MaxBudget {
+			return apperr.Field("budget_override", fmt.Sprintf("must be between 1 and %d, or null", MaxBudget))
+		}
+		v := int32(*u.BudgetOverride) //nolint:gosec // bounded above
+		override = &v
+	}
+	_, err := s.q.LineUpdateAdmin(ctx, tx, store.LineUpdateAdminParams{
+		AdminState: u.AdminState, SetBudget: u.SetBudget, BudgetOverride: override, Now: s.cfg.Now(), ID: id,
+	})
+	if errors.Is(store.Interpret(err), store.ErrNotFound) {
+		return NotFound(id)
+	}
+	if err != nil {
+		return fmt.Errorf("update line: %w", err)
+	}
+	return nil
 }
 
 // SyncResult summarises a sync.

@@ -105,21 +105,35 @@ func (s *Service) NormalizeHandle(raw string) (string, error) {
 // user_ref owns the handle; 503 pool_ramp_limited / pool_exhausted with a
 // retry hint when no line is eligible (nothing is written then).
 func (s *Service) Assign(ctx context.Context, req SignupRequest) (Assignment, error) {
-	if err := ValidateUserRef(req.UserRef); err != nil {
-		return Assignment{}, err
-	}
-	h, err := s.NormalizeHandle(req.Handle)
+	req, h, err := s.validate(req)
 	if err != nil {
 		return Assignment{}, err
 	}
+	return s.assign(ctx, req, h)
+}
+
+// validate checks a signup or import request and returns it with the display
+// name trimmed, and the normalised handle ("" when none).
+func (s *Service) validate(req SignupRequest) (SignupRequest, string, error) {
+	if err := ValidateUserRef(req.UserRef); err != nil {
+		return req, "", err
+	}
+	h, err := s.NormalizeHandle(req.Handle)
+	if err != nil {
+		return req, "", err
+	}
 	if utf8.RuneCountInString(req.DisplayName) > MaxDisplayName || !utf8.ValidString(req.DisplayName) {
-		return Assignment{}, apperr.Field("display_name", fmt.Sprintf("must be at most %d characters of UTF-8", MaxDisplayName))
+		return req, "", apperr.Field("display_name", fmt.Sprintf("must be at most %d characters of UTF-8", MaxDisplayName))
 	}
 	if utf8.RuneCountInString(req.PrefillText) > MaxPrefillText || !utf8.ValidString(req.PrefillText) {
-		return Assignment{}, apperr.Field("prefill_text", fmt.Sprintf("must be at most %d characters of UTF-8", MaxPrefillText))
+		return req, "", apperr.Field("prefill_text", fmt.Sprintf("must be at most %d characters of UTF-8", MaxPrefillText))
 	}
 	req.DisplayName = strings.TrimSpace(req.DisplayName)
+	return req, h, nil
+}
 
+// assign is Assign for a validated request with its normalised handle h.
+func (s *Service) assign(ctx context.Context, req SignupRequest, h string) (Assignment, error) {
 	// Most repeats are not concurrent: answer them without the lock.
 	if a, err := s.existing(ctx, req.UserRef); err == nil {
 		return a, nil
@@ -254,15 +268,9 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
 		for _, j := range created {
 			homeIDs = append(homeIDs, homes[j].ID)
 		}
-		slotRows, err := s.q.UserLineBackupSlots(ctx, tx, homeIDs)
+		slots, err := s.loadBackupSlots(ctx, tx, homeIDs)
 		if err != nil {
-			return fmt.Errorf("count backup slots: %w", err)
-		}
-		slots := backupSlots{}
-		for _, r := range slotRows {
-			for range r.Slots {
-				slots.add(r.HomeLineID, r.LineID)
-			}
+			return err
 		}
 		params := store.UserSignupBatchParams{Now: now, Minute: p.minute, ExpiresAt: now.Add(s.cfg.SignupLinkTTL)}
 		bumps := map[int64]int32{}
@@ -309,9 +317,7 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
 	if err != nil {
 		return err
 	}
-	for range created {
-		s.metrics.Signups.Inc()
-	}
+	s.metrics.Signups.Add(float64(len(created)))
 	for _, j := range unavail {
 		ae, _ := apperr.As(j.err)
 		s.metrics.PoolUnavailable.WithLabelValues(ae.Code).Inc()
@@ -338,10 +344,9 @@ func (s *Service) existing(ctx context.Context, userRef string) (Assignment, err
 	}
 	for _, l := range set {
 		r := LineRef{ID: l.ID, Number: l.Number}
-		switch {
-		case l.ID == u.HomeLineID:
+		if l.ID == u.HomeLineID {
 			a.Home = r
-		default:
+		} else {
 			a.Backups = append(a.Backups, r)
 		}
 		if l.ID == u.CurrentLineID {
@@ -351,12 +356,12 @@ func (s *Service) existing(ctx context.Context, userRef string) (Assignment, err
 	now := s.cfg.Now()
 	link, err := s.q.SignupLinkLatest(ctx, s.pool, store.SignupLinkLatestParams{UserID: u.ID, Now: now})
 	if errors.Is(store.Interpret(err), store.ErrNotFound) {
-		j := &job{req: SignupRequest{}}
-		if err := j.mint(); err != nil {
-			return Assignment{}, err
+		token, terr := deeplink.NewToken()
+		if terr != nil {
+			return Assignment{}, terr
 		}
 		link, err = s.q.SignupLinkCreate(ctx, s.pool, store.SignupLinkCreateParams{
-			Token: j.token, UserID: u.ID, Body: deeplink.Body("", u.Code), ExpiresAt: now.Add(s.cfg.SignupLinkTTL), Now: now,
+			Token: token, UserID: u.ID, Body: deeplink.Body("", u.Code), ExpiresAt: now.Add(s.cfg.SignupLinkTTL), Now: now,
 		})
 	}
 	if err != nil {

@@ -2,14 +2,12 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -49,14 +47,7 @@ func (s *Service) MoveUsersOff(ctx context.Context, lineID int64, reason string)
 func (s *Service) Retire(ctx context.Context, lineID int64) (MoveResult, error) {
 	retired := lines.AdminRetired
 	return s.moveUsersOff(ctx, lineID, LedgerRetire, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := s.q.LineUpdateAdmin(ctx, tx, store.LineUpdateAdminParams{AdminState: &retired, Now: s.cfg.Now(), ID: lineID})
-		if errors.Is(store.Interpret(err), store.ErrNotFound) {
-			return apperr.New(apperr.NotFound, "line_not_found", fmt.Sprintf("no line with id %d", lineID))
-		}
-		if err != nil {
-			return fmt.Errorf("retire line: %w", err)
-		}
-		return nil
+		return s.lines.UpdateTx(ctx, tx, lineID, lines.Update{AdminState: &retired})
 	})
 }
 
@@ -92,7 +83,7 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 		}
 		p := newPlanner(snapshot, s.cfg.Now())
 		if p.byID[lineID] == nil {
-			return apperr.New(apperr.NotFound, "line_not_found", fmt.Sprintf("no line with id %d", lineID))
+			return lines.NotFound(lineID)
 		}
 		users, err := s.q.UserOnLineForMove(ctx, tx, lineID)
 		if err != nil {
@@ -100,19 +91,12 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 		}
 		var slots backupSlots
 		if permanent {
-			slots = backupSlots{}
-			homes := []int64{}
+			homes := make([]int64, 0, len(users))
 			for _, u := range users {
 				homes = append(homes, u.HomeLineID)
 			}
-			rows, err := s.q.UserLineBackupSlots(ctx, tx, homes)
-			if err != nil {
-				return fmt.Errorf("count backup slots: %w", err)
-			}
-			for _, r := range rows {
-				for range r.Slots {
-					slots.add(r.HomeLineID, r.LineID)
-				}
+			if slots, err = s.loadBackupSlots(ctx, tx, homes); err != nil {
+				return err
 			}
 		}
 		var mv store.UserMoveBatchParams
@@ -205,6 +189,9 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 				bump.Deltas = append(bump.Deltas, d)
 			}
 		}
+		if len(bump.LineIds) == 0 {
+			return nil // only backups changed
+		}
 		bump.Now = now
 		if err := s.q.LineBumpCounts(ctx, tx, bump); err != nil {
 			return fmt.Errorf("update user counts: %w", err)
@@ -254,4 +241,18 @@ func (p *planner) freshServing(exclude int64) *lines.Line {
 		}
 	}
 	return best
+}
+
+// loadBackupSlots reads how many backup slots each line holds for the users of
+// each of homes.
+func (s *Service) loadBackupSlots(ctx context.Context, tx pgx.Tx, homes []int64) (backupSlots, error) {
+	rows, err := s.q.UserLineBackupSlots(ctx, tx, homes)
+	if err != nil {
+		return nil, fmt.Errorf("count backup slots: %w", err)
+	}
+	slots := backupSlots{}
+	for _, r := range rows {
+		slots.add(r.HomeLineID, r.LineID, int(r.Slots))
+	}
+	return slots, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/pgtest"
 	"github.com/linegate/linegate/internal/router"
@@ -138,8 +139,10 @@ func TestMoveUsersOff(t *testing.T) {
 		t.Parallel()
 		b := setup(t, 2, 0)
 		_, err := b.router.MoveUsersOff(context.Background(), b.lines[0], "whim")
-		require.Error(t, err)
+		require.ErrorContains(t, err, "unknown reason")
 		_, err = b.router.MoveUsersOff(context.Background(), 999999, router.LedgerRetire)
-		require.Error(t, err)
+		require.True(t, apperr.IsCode(err, "line_not_found"), "got %v", err)
+		_, err = b.router.Retire(context.Background(), 999999)
+		require.True(t, apperr.IsCode(err, "line_not_found"), "got %v", err)
 	})
 }

@@ -163,13 +163,13 @@ func (p *planner) unavailable() *unavailable {
 // that home line's users.
 type backupSlots map[int64]map[int64]int
 
-func (b backupSlots) add(home, line int64) {
+func (b backupSlots) add(home, line int64, n int) {
 	m := b[home]
 	if m == nil {
 		m = map[int64]int{}
 		b[home] = m
 	}
-	m[line]++
+	m[line] += n
 }
 
 // pickBackups chooses n backups for a user of home, excluding exclude:
@@ -198,7 +198,7 @@ func (p *planner) pickBackups(home int64, n int, slots backupSlots, exclude ...i
 	})
 	cands = cands[:min(n, len(cands))]
 	for _, c := range cands {
-		slots.add(home, c.ID)
+		slots.add(home, c.ID, 1)
 	}
 	return cands
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/store"
@@ -105,19 +104,13 @@ func (s *Service) User(ctx context.Context, userRef string) (User, error) {
 // another user_ref owns the handle) and returns the existing assignment.
 func (s *Service) Import(ctx context.Context, req SignupRequest) (Assignment, error) {
 	req.Import = true
-	if err := ValidateUserRef(req.UserRef); err != nil {
-		return Assignment{}, err
-	}
-	h, err := s.NormalizeHandle(req.Handle)
+	req, h, err := s.validate(req)
 	if err != nil {
 		return Assignment{}, err
 	}
-	if utf8.RuneCountInString(req.DisplayName) > MaxDisplayName || !utf8.ValidString(req.DisplayName) {
-		return Assignment{}, apperr.Field("display_name", fmt.Sprintf("must be at most %d characters of UTF-8", MaxDisplayName))
-	}
 	u, err := s.q.UserGetByRef(ctx, s.pool, req.UserRef)
 	if errors.Is(store.Interpret(err), store.ErrNotFound) {
-		return s.Assign(ctx, req)
+		return s.assign(ctx, req, h)
 	}
 	if err != nil {
 		return Assignment{}, fmt.Errorf("read user: %w", err)
@@ -138,9 +131,5 @@ func (s *Service) Import(ctx context.Context, req SignupRequest) (Assignment, er
 			return Assignment{}, fmt.Errorf("update user: %w", err)
 		}
 	}
-	a, err := s.existing(ctx, req.UserRef)
-	if err != nil {
-		return Assignment{}, err
-	}
-	return a, nil
+	return s.existing(ctx, req.UserRef)
 }

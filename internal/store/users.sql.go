@@ -47,30 +47,6 @@ func (q *Queries) UserFindForSignup(ctx context.Context, db DBTX, arg UserFindFo
 	return items, nil
 }
 
-const userGetByHandle = `-- name: UserGetByHandle :one
-SELECT id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at FROM users WHERE handle = $1
-`
-
-func (q *Queries) UserGetByHandle(ctx context.Context, db DBTX, handle *string) (User, error) {
-	row := db.QueryRow(ctx, userGetByHandle, handle)
-	var i User
-	err := row.Scan(
-		&i.ID,
-		&i.UserRef,
-		&i.Handle,
-		&i.DisplayName,
-		&i.Code,
-		&i.HomeLineID,
-		&i.CurrentLineID,
-		&i.OptedOutAt,
-		&i.OptOutSource,
-		&i.LastInboundAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
 const userGetByRef = `-- name: UserGetByRef :one
 SELECT id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at FROM users WHERE user_ref = $1
 `
@@ -125,7 +101,8 @@ type UserMoveBatchParams struct {
 }
 
 // Rewrites the home and current line of moved users and records a ledger row
-// each. Their line sets are written by UserLinesReplace.
+// each. Their line sets are written by UserLineDeleteForUsers and
+// UserLineInsertBatch.
 func (q *Queries) UserMoveBatch(ctx context.Context, db DBTX, arg UserMoveBatchParams) error {
 	_, err := db.Exec(ctx, userMoveBatch,
 		arg.Reason,
