@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"regexp"
 	"sync"
@@ -22,13 +21,7 @@ import (
 // PoolLockKey is the Postgres advisory lock (transaction-scoped) that
 // serialises every change of line admin state, user counts and users' lines
 // across replicas.
-var PoolLockKey = lockKey("linegate.line_pool")
-
-func lockKey(name string) int64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(name))
-	return int64(h.Sum64()) //nolint:gosec // any 64-bit value is a valid key
-}
+var PoolLockKey = store.AdvisoryKey("linegate.line_pool")
 
 // RampWindow is the span of the per-line signup ramp.
 const RampWindow = time.Hour

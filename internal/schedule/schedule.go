@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -85,9 +84,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, cfg Config
 			return nil, fmt.Errorf("schedule: job %q: spec %q: %w", j.Name, j.Spec, err)
 		}
 		j.Timeout = cmp.Or(j.Timeout, time.Minute)
-		h := fnv.New64a()
-		_, _ = h.Write([]byte("linegate.job." + j.Name))
-		r.jobs[j.Name] = &entry{Job: j, sched: sched, key: int64(h.Sum64())} //nolint:gosec // any value is a key
+		r.jobs[j.Name] = &entry{Job: j, sched: sched, key: store.AdvisoryKey("linegate.job." + j.Name)}
 		r.order = append(r.order, j.Name)
 	}
 	return r, nil
