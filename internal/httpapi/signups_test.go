@@ -24,25 +24,8 @@ import (
 	"github.com/linegate/linegate/internal/pgtest"
 	"github.com/linegate/linegate/internal/router"
 	"github.com/linegate/linegate/internal/store"
+	"github.com/linegate/linegate/internal/testkit"
 )
-
-// poolClock is a settable clock for the line pool tests.
-type poolClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *poolClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *poolClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 const poolPublicURL = "https://lg.example.com"
 
@@ -50,7 +33,7 @@ const poolPublicURL = "https://lg.example.com"
 type poolBundle struct {
 	handler   http.Handler
 	pool      *pgxpool.Pool
-	clock     *poolClock
+	clock     *testkit.Clock
 	signupKey string
 	opsKey    string
 }
@@ -62,12 +45,12 @@ type poolOptions struct {
 
 func poolSetup(t *testing.T, opts ...func(*poolOptions)) *poolBundle {
 	t.Helper()
-	return poolInstance(t, pgtest.NewURL(t), &poolClock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}, opts...)
+	return poolInstance(t, pgtest.NewURL(t), testkit.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)), opts...)
 }
 
 // poolInstance builds one gateway instance (own pool, services, handler,
 // keys) on the database at url.
-func poolInstance(t *testing.T, url string, c *poolClock, opts ...func(*poolOptions)) *poolBundle {
+func poolInstance(t *testing.T, url string, c *testkit.Clock, opts ...func(*poolOptions)) *poolBundle {
 	t.Helper()
 	o := poolOptions{rampPerHour: 10_000, publicRate: 10_000}
 	for _, f := range opts {
@@ -298,7 +281,7 @@ func TestSignups(t *testing.T) {
 	t.Run("TwoInstancesStayUnderCapAndEven", func(t *testing.T) {
 		t.Parallel()
 		url := pgtest.NewURL(t)
-		c := &poolClock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
+		c := testkit.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
 		a, b := poolInstance(t, url, c), poolInstance(t, url, c)
 		// Budgets giving caps 20, 40, 60 and 85 (× 0.85 ÷ 20): 205 places.
 		caps := map[int64]int{}

@@ -12,6 +12,7 @@ import (
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/pgtest"
 	"github.com/linegate/linegate/internal/router"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 func TestAssignAcrossInstances(t *testing.T) {
@@ -139,7 +140,7 @@ func TestAssign(t *testing.T) {
 
 	type testBundle struct {
 		*stack
-		clock *clock
+		clock *testkit.Clock
 		lines []int64
 	}
 	setup := func(t *testing.T, budgets ...int) *testBundle {

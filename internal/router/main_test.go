@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/linegate/linegate/internal/metrics"
 	"github.com/linegate/linegate/internal/router"
 	"github.com/linegate/linegate/internal/store"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -27,24 +27,8 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC))
 }
 
 // stack is one gateway instance's pool services.
@@ -63,7 +47,7 @@ type stackConfig struct {
 // defaultStackConfig makes cap equal the budget override (headroom 0.5,
 // 0.5 messages per user per day, no warm-up), so tests read caps off the
 // budgets they set.
-func defaultStackConfig(c *clock) stackConfig {
+func defaultStackConfig(c *testkit.Clock) stackConfig {
 	return stackConfig{
 		lines:  lines.Config{Headroom: 0.5, MsgsPerUserPerDay: 0.5, SignupRampPerHour: 100_000, Now: c.Now},
 		router: router.Config{Now: c.Now},

@@ -16,27 +16,11 @@ import (
 	"github.com/linegate/linegate/internal/pgtest"
 	"github.com/linegate/linegate/internal/schedule"
 	"github.com/linegate/linegate/internal/store"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"))
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func TestRunner(t *testing.T) {
@@ -44,11 +28,11 @@ func TestRunner(t *testing.T) {
 
 	type testBundle struct {
 		url   string
-		clock *clock
+		clock *testkit.Clock
 	}
 	setup := func(t *testing.T) *testBundle {
 		t.Helper()
-		return &testBundle{url: pgtest.NewURL(t), clock: &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}}
+		return &testBundle{url: pgtest.NewURL(t), clock: testkit.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))}
 	}
 	// replica builds a runner with its own pool, as another gateway would.
 	replica := func(t *testing.T, b *testBundle, jobs ...schedule.Job) *schedule.Runner {
