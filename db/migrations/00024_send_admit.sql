@@ -9,6 +9,17 @@
 -- Outcomes: ok, replay, key_reused, in_progress, user_not_found, no_handle,
 -- opted_out, and rl_admit's pair_limit, pair_quarantined, line_budget,
 -- line_unavailable.
+-- line_can_send is whether a line may send now: the one definition of the
+-- line's usability for the send path (send_admit, reactions and edits,
+-- typing and the contact card). A plain SQL expression, so the planner
+-- inlines it.
+-- +goose StatementBegin
+CREATE FUNCTION line_can_send(l lines) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT l.ineligible_at IS NULL AND l.service_status = 'ACTIVE' AND l.admin_state <> 'retired'
+       AND l.reputation <> 'CRITICAL'
+$$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE FUNCTION send_admit(
     p_message_id   uuid,
@@ -72,8 +83,7 @@ BEGIN
     IF p_user_ref IS NOT NULL THEN
         SELECT u.id AS uid, u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, u.last_inbound_at,
                l.id AS lid, l.number AS lnumber,
-               (l.ineligible_at IS NULL AND l.service_status = 'ACTIVE' AND l.admin_state <> 'retired'
-                AND l.reputation <> 'CRITICAL') AS line_ok,
+               line_can_send(l) AS line_ok,
                c.linq_chat_id AS chat
           INTO v_user
           FROM users AS u
@@ -83,8 +93,7 @@ BEGIN
     ELSE
         SELECT u.id AS uid, u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, u.last_inbound_at,
                l.id AS lid, l.number AS lnumber,
-               (l.ineligible_at IS NULL AND l.service_status = 'ACTIVE' AND l.admin_state <> 'retired'
-                AND l.reputation <> 'CRITICAL') AS line_ok,
+               line_can_send(l) AS line_ok,
                c.linq_chat_id AS chat
           INTO v_user
           FROM users AS u
@@ -203,3 +212,4 @@ $$;
 
 -- +goose Down
 DROP FUNCTION send_admit;
+DROP FUNCTION line_can_send;

@@ -3,8 +3,7 @@
 -- contact card.
 SELECT u.id, u.user_ref, u.handle, u.opted_out_at, u.last_inbound_at,
        l.id AS line_id, l.number AS line_number,
-       (l.ineligible_at IS NULL AND l.service_status = 'ACTIVE' AND l.admin_state <> 'retired'
-        AND l.reputation <> 'CRITICAL')::boolean AS line_ok,
+       line_can_send(l)::boolean AS line_ok,
        c.linq_chat_id
 FROM users AS u
 JOIN lines AS l ON l.id = u.current_line_id

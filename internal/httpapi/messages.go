@@ -9,7 +9,6 @@ import (
 
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/apperr"
-	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/messaging"
 )
 
@@ -35,17 +34,12 @@ func (s *server) messageRoutes() []Route {
 	}
 }
 
-// sendMessageRequest is the body of POST /v1/messages. Parts are Linq's
-// (text, media, link), see the wire doc.
+// sendMessageRequest is the body of POST /v1/messages: the send itself
+// (parts are Linq's: text, media, link; see the wire doc) and the
+// idempotency key, which may come in the body or the Idempotency-Key header.
 type sendMessageRequest struct {
-	UserRef          string        `json:"user_ref"`
-	Handle           string        `json:"handle"`
-	Parts            []linq.Part   `json:"parts"`
-	PreferredService string        `json:"preferred_service"`
-	Effect           *linq.Effect  `json:"effect"`
-	ReplyTo          *linq.ReplyTo `json:"reply_to"`
-	IdempotencyKey   string        `json:"idempotency_key"`
-	Intent           string        `json:"intent"`
+	messaging.SendRequest
+	IdempotencyKey string `json:"idempotency_key"`
 }
 
 func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
@@ -63,11 +57,9 @@ func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		key = h
 	}
 	p, _ := PrincipalFrom(r.Context())
-	sent, err := s.Messages.Send(r.Context(), messaging.SendRequest{
-		APIKeyID: p.KeyID, UserRef: req.UserRef, Handle: req.Handle, Parts: req.Parts,
-		PreferredService: req.PreferredService, Effect: req.Effect, ReplyTo: req.ReplyTo,
-		IdempotencyKey: key, Intent: req.Intent,
-	})
+	send := req.SendRequest
+	send.APIKeyID, send.IdempotencyKey = p.KeyID, key
+	sent, err := s.Messages.Send(r.Context(), send)
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return

@@ -3,7 +3,6 @@ package messaging
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/linegate/linegate/internal/ratelimit"
 	"github.com/linegate/linegate/internal/store"
@@ -20,17 +19,10 @@ func (s *Service) AdmitAndRecord(ctx context.Context, req SendRequest) (string, 
 		return "", err
 	}
 	id := newMessageID()
-	lim := s.lim.Limits()
 	now := ratelimit.Micro(s.cfg.Now())
-	row, err := s.q.MessageAdmit(ctx, s.pool, store.MessageAdmitParams{
-		ID: pgUUID(id), ApiKeyID: req.APIKeyID, IdempotencyKey: id.String(), RequestHash: requestHash(req),
-		UserRef: nonEmpty(req.UserRef), Handle: nonEmpty(req.Handle), Intent: req.Intent, Now: now,
-		Lease: ratelimit.Interval(s.cfg.SendTimeout + 5*time.Second), Keep: ratelimit.Interval(s.cfg.IdempotencyKeepFor),
-		ReplyWindow: ratelimit.Interval(lim.ReplyWindow), PairLimit: int32(lim.PairLimit),
-		PairWindow: ratelimit.Interval(lim.PairWindow), HitLimit: int32(lim.HitLimit),
-		HitWindow: ratelimit.Interval(lim.HitWindow), Quarantine: ratelimit.Interval(lim.QuarantineFor),
-		Budget: int32(lim.DailyBudget), Warmup: ratelimit.Interval(lim.Warmup), Reserve: lim.ReplyReserve,
-	})
+	params := s.admitParams(req, id, id.String(), nil)
+	params.Now = now
+	row, err := s.q.MessageAdmit(ctx, s.pool, params)
 	if err != nil {
 		return "", fmt.Errorf("admit send: %w", err)
 	}

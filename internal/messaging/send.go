@@ -56,6 +56,9 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	cfg     Config
+	// admit holds send_admit's settings, converted once; each send copies
+	// it and fills in its own fields (see admitParams).
+	admit store.MessageAdmitParams
 	// Counters of the hot path, resolved once instead of per send.
 	okSend, okCreate prometheus.Counter
 }
@@ -72,11 +75,28 @@ func New(pool *pgxpool.Pool, client *linq.Client, limiter *ratelimit.Limiter, lo
 	if m == nil {
 		m = metrics.New()
 	}
+	lim := limiter.Limits()
 	return &Service{pool: pool, q: store.New(), linq: client, lim: limiter, log: cmp.Or(logger, slog.Default()),
 		metrics: m, cfg: cfg,
+		admit: store.MessageAdmitParams{
+			Lease: ratelimit.Interval(cfg.SendTimeout + 5*time.Second), Keep: ratelimit.Interval(cfg.IdempotencyKeepFor),
+			ReplyWindow: ratelimit.Interval(lim.ReplyWindow), PairLimit: int32(lim.PairLimit),
+			PairWindow: ratelimit.Interval(lim.PairWindow), HitLimit: int32(lim.HitLimit),
+			HitWindow: ratelimit.Interval(lim.HitWindow), Quarantine: ratelimit.Interval(lim.QuarantineFor),
+			Budget: int32(lim.DailyBudget), Warmup: ratelimit.Interval(lim.Warmup), Reserve: lim.ReplyReserve,
+		},
 		okSend:   m.UpstreamRequests.WithLabelValues("send_message", "ok"),
 		okCreate: m.UpstreamRequests.WithLabelValues("create_chat", "ok"),
 	}
+}
+
+// admitParams are send_admit's arguments for a validated send with message
+// id and idempotency key; the caller sets Now.
+func (s *Service) admitParams(req SendRequest, id uuid.UUID, key string, body []byte) store.MessageAdmitParams {
+	p := s.admit
+	p.ID, p.ApiKeyID, p.IdempotencyKey, p.RequestHash = pgUUID(id), req.APIKeyID, key, requestHash(req)
+	p.UserRef, p.Handle, p.Intent, p.Body = nonEmpty(req.UserRef), nonEmpty(req.Handle), req.Intent, body
+	return p
 }
 
 // SendRequest is one message to a user. Exactly one of UserRef and Handle
@@ -129,21 +149,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	if key == "" {
 		key = id.String() // derived: the caller learns it from the answer
 	}
-	hash := requestHash(req)
 	var body []byte
 	if s.cfg.StoreMessageText {
 		body, _ = json.Marshal(req.Parts)
 	}
-	lim := s.lim.Limits()
-	params := store.MessageAdmitParams{
-		ID: pgUUID(id), ApiKeyID: req.APIKeyID, IdempotencyKey: key, RequestHash: hash,
-		UserRef: nonEmpty(req.UserRef), Handle: nonEmpty(req.Handle), Intent: req.Intent, Body: body,
-		Lease: ratelimit.Interval(s.cfg.SendTimeout + 5*time.Second), Keep: ratelimit.Interval(s.cfg.IdempotencyKeepFor),
-		ReplyWindow: ratelimit.Interval(lim.ReplyWindow), PairLimit: int32(lim.PairLimit),
-		PairWindow: ratelimit.Interval(lim.PairWindow), HitLimit: int32(lim.HitLimit),
-		HitWindow: ratelimit.Interval(lim.HitWindow), Quarantine: ratelimit.Interval(lim.QuarantineFor),
-		Budget: int32(lim.DailyBudget), Warmup: ratelimit.Interval(lim.Warmup), Reserve: lim.ReplyReserve,
-	}
+	params := s.admitParams(req, id, key, body)
 
 	var row store.MessageAdmitRow
 	for {

@@ -78,7 +78,8 @@ func validParts(parts []linq.Part) error {
 	}
 	for i := range parts {
 		p := &parts[i]
-		field := fmt.Sprintf("parts[%d]", i)
+		// Built only for an error: validation runs on every send.
+		field := func(sub string) string { return fmt.Sprintf("parts[%d]%s", i, sub) }
 		if p.Type == "" {
 			switch {
 			case p.URL != "" || p.AttachmentID != "":
@@ -90,27 +91,27 @@ func validParts(parts []linq.Part) error {
 		switch p.Type {
 		case linq.PartText:
 			if p.Value == "" {
-				return apperr.Field(field+".value", "is required for a text part")
+				return apperr.Field(field(".value"), "is required for a text part")
 			}
 			if i > 0 && parts[i-1].Type == linq.PartText {
-				return apperr.Field(field, "two text parts may not follow each other")
+				return apperr.Field(field(""), "two text parts may not follow each other")
 			}
 		case linq.PartMedia:
 			if (p.URL == "") == (p.AttachmentID == "") {
-				return apperr.Field(field, "a media part needs exactly one of url and attachment_id")
+				return apperr.Field(field(""), "a media part needs exactly one of url and attachment_id")
 			}
 			if p.URL != "" && !strings.HasPrefix(p.URL, "https://") {
-				return apperr.Field(field+".url", "must be a public https URL")
+				return apperr.Field(field(".url"), "must be a public https URL")
 			}
 		case linq.PartLink:
 			if p.Value == "" {
-				return apperr.Field(field+".value", "is required for a link part")
+				return apperr.Field(field(".value"), "is required for a link part")
 			}
 			if len(parts) > 1 {
-				return apperr.Field(field, "a link part must be the only part")
+				return apperr.Field(field(""), "a link part must be the only part")
 			}
 		default:
-			return apperr.Field(field+".type", `must be "text", "media" or "link"`)
+			return apperr.Field(field(".type"), `must be "text", "media" or "link"`)
 		}
 	}
 	return nil

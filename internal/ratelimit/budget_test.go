@@ -1,6 +1,7 @@
 package ratelimit_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/metrics"
 	"github.com/linegate/linegate/internal/pgtest"
 	"github.com/linegate/linegate/internal/ratelimit"
@@ -103,6 +105,45 @@ func TestBudget(t *testing.T) {
 			d := send(t, lim, tc.line, false, t0)
 			require.True(t, d.Admitted())
 			require.Equal(t, tc.limit, d.BudgetLimit)
+		}
+	})
+
+	// The warm-up budget is computed twice: in Go by package lines (the ops
+	// API's effective budget and the user cap) and in SQL by rl_admit (what
+	// a send may use). This pins both to the same answers.
+	t.Run("WarmUpBudgetMatchesLinesCapacity", func(t *testing.T) {
+		t.Parallel()
+		pool := pgtest.NewPool(t)
+		const day = 24 * time.Hour
+		for _, tc := range []struct {
+			budget, override, warmupDays int
+			age                          time.Duration
+		}{
+			{budget: 7000, warmupDays: 14, age: 0},
+			{budget: 7000, warmupDays: 14, age: time.Hour},
+			{budget: 7000, warmupDays: 14, age: day},
+			{budget: 7000, warmupDays: 14, age: 3*day + 12*time.Hour},
+			{budget: 7000, warmupDays: 14, age: 7 * day},
+			{budget: 7000, warmupDays: 14, age: 14*day - time.Minute},
+			{budget: 7000, warmupDays: 14, age: 14 * day},
+			{budget: 7000, warmupDays: 14, age: 40 * day},
+			{budget: 7000, warmupDays: 14, age: -day}, // warm-up starts in the future
+			{budget: 1000, warmupDays: 14, age: 5 * day},
+			{budget: 333, warmupDays: 3, age: day},
+			{budget: 20, warmupDays: 7, age: 2 * day},
+			{budget: 7000, override: 150, warmupDays: 14, age: 10 * day},
+			{budget: 7000, warmupDays: 0, age: 0},
+		} {
+			line := insertLine(t, pool, tc.override, t0.Add(-tc.age))
+			lim := ratelimit.New(pool, nil, metrics.New(), ratelimit.Config{
+				DailyBudget: tc.budget, Warmup: time.Duration(tc.warmupDays) * day,
+			})
+			budget := cmp.Or(tc.override, tc.budget)
+			want, _ := lines.Capacity(budget, lines.WarmupFactor(t0.Add(-tc.age), t0, tc.warmupDays), 0, 0)
+			// A reply may use the whole budget, so its limit is the
+			// effective budget itself.
+			d := send(t, lim, line, true, t0)
+			require.Equal(t, want, d.BudgetLimit, "%+v", tc)
 		}
 	})
 

@@ -41,7 +41,8 @@ func TestGiveBackLocksInAdmissionOrder(t *testing.T) {
 	// Wait until the give-back is blocked on a lock.
 	require.Eventually(t, func() bool {
 		var n int
-		_ = pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pair_state%line_volume%'`).Scan(&n)
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE '%pair_state%line_volume%'`).Scan(&n)
 		return n == 1
 	}, 10*time.Second, 10*time.Millisecond)
 

@@ -150,8 +150,7 @@ func (q *Queries) MessageExpireKeys(ctx context.Context, db DBTX, arg MessageExp
 const messageGetForAction = `-- name: MessageGetForAction :one
 SELECT m.id, m.user_id, m.line_id, m.handle, m.linq_chat_id, m.linq_message_id,
        l.number AS line_number,
-       (l.ineligible_at IS NULL AND l.service_status = 'ACTIVE' AND l.admin_state <> 'retired'
-        AND l.reputation <> 'CRITICAL')::boolean AS line_ok,
+       line_can_send(l)::boolean AS line_ok,
        u.user_ref, u.opted_out_at, u.last_inbound_at
 FROM messages AS m
 JOIN lines AS l ON l.id = m.line_id
