@@ -84,7 +84,7 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 			DefaultRegion: a.cfg.DefaultRegion, StoreMessageText: a.cfg.StoreMessageText,
 			IdempotencyKeepFor: a.cfg.IdempotencyKeepFor, SendTimeout: a.cfg.RequestTimeout, Now: a.now,
 		})
-		deps.Limiter, deps.Messages = limiter, send
+		deps.Limiter, deps.Messages, a.messages = limiter, send, send
 		jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now},
 			schedule.Job{Name: "idempotency_cleanup", Spec: "@every 1h", Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := send.CleanupIdempotency(ctx); return err }},

@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/linegate/linegate/internal/app"
+	"github.com/linegate/linegate/internal/devpg"
 	"github.com/linegate/linegate/internal/pgtest"
 )
 
@@ -19,7 +20,7 @@ import (
 // operation's security scope is the route's scope.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
-	root, err := pgtest.RepoRoot()
+	root, err := devpg.RepoRoot()
 	require.NoError(t, err)
 	raw, err := os.ReadFile(filepath.Join(root, "api", "openapi.yaml"))
 	require.NoError(t, err)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/app"
@@ -159,7 +158,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 
 	// (c) the same database work per send, without HTTP or Linq.
-	ceiling, err := sqlCeiling(ctx, cfg, a.Pool(), gcfg, users, k.ID)
+	ceiling, err := sqlCeiling(ctx, cfg, a.Messages(), users, k.ID)
 	if err != nil {
 		return err
 	}
@@ -311,16 +310,7 @@ func directBaseline(ctx context.Context, cfg Config, numbers []string, users []u
 
 // sqlCeiling runs the gateway's database work per send (admission and
 // record) with the gateway's own settings, in a tight loop.
-func sqlCeiling(ctx context.Context, cfg Config, pool *pgxpool.Pool, gcfg config.Config, users []user, keyID int64) (result, error) {
-	m := metrics.New()
-	lim := ratelimit.New(pool, slog.New(slog.DiscardHandler), m, ratelimit.Config{
-		PairLimit: gcfg.PairLimit, PairWindow: gcfg.PairWindow, HitLimit: gcfg.QuarantineHits,
-		QuarantineFor: gcfg.QuarantineFor, DailyBudget: gcfg.LineDailyBudget, ReplyReserve: gcfg.ReplyReserve,
-		ReplyWindow: gcfg.ReplyWindow,
-	})
-	svc := messaging.New(pool, nil, lim, slog.New(slog.DiscardHandler), m, messaging.Config{
-		IdempotencyKeepFor: gcfg.IdempotencyKeepFor, SendTimeout: gcfg.RequestTimeout,
-	})
+func sqlCeiling(ctx context.Context, cfg Config, svc *messaging.Service, users []user, keyID int64) (result, error) {
 	return load(ctx, "(c) admission SQL ceiling", cfg.Concurrency, cfg.Duration, func(ctx context.Context, rng *rand.Rand) (string, error) {
 		outcome, err := svc.AdmitAndRecord(ctx, messaging.SendRequest{
 			APIKeyID: keyID, UserRef: users[rng.IntN(len(users))].ref,

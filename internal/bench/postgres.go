@@ -7,12 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/linegate/linegate/internal/devpg"
 )
 
 // database is a throw-away database for one run.
@@ -26,17 +23,10 @@ type database struct {
 // private cluster (scripts/pg.sh start) when baseURL is empty.
 func newDatabase(ctx context.Context, baseURL string) (*database, error) {
 	if baseURL == "" {
-		root, err := repoRoot()
-		if err != nil {
+		var err error
+		if baseURL, err = devpg.Start(ctx); err != nil {
 			return nil, err
 		}
-		cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "pg.sh"), "start")
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("start private postgres (scripts/pg.sh start): %w", err)
-		}
-		baseURL = strings.TrimSpace(string(out))
 	}
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Scheme == "" {
@@ -67,21 +57,4 @@ func (d *database) exec(ctx context.Context, sql string) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, sql)
 	return err
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "scripts", "pg.sh")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("bench: scripts/pg.sh not found above the working directory; set DATABASE_URL")
-		}
-		dir = parent
-	}
 }

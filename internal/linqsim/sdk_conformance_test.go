@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/devpg"
 	"github.com/linegate/linegate/internal/linqsim"
 )
 
@@ -29,7 +30,11 @@ func TestSDKConformance(t *testing.T) {
 	if err != nil {
 		t.Fatalf("npm is required for the SDK conformance test: %v", err)
 	}
-	dir := filepath.Join(repoRoot(t), "test", "sdk")
+	root, err := devpg.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "test", "sdk")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@linqapp", "sdk", "package.json")); err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -92,24 +97,5 @@ func TestSDKConformance(t *testing.T) {
 	}
 	if got := sim.Count429(); got != 1 {
 		t.Fatalf("Count429 = %d, want 1", got)
-	}
-}
-
-// repoRoot walks up from the package directory to the directory of go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
 	}
 }

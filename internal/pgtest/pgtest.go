@@ -15,9 +15,6 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linegate/linegate/db"
+	"github.com/linegate/linegate/internal/devpg"
 	"github.com/linegate/linegate/internal/store"
 )
 
@@ -103,17 +101,11 @@ func setup() {
 		base = os.Getenv("DATABASE_URL")
 	}
 	if base == "" {
-		root, err := repoRoot()
-		if err != nil {
+		var err error
+		if base, err = devpg.Start(context.Background()); err != nil {
 			setupErr = err
 			return
 		}
-		out, err := exec.Command(filepath.Join(root, "scripts", "pg.sh"), "start").Output()
-		if err != nil {
-			setupErr = fmt.Errorf("start private postgres with scripts/pg.sh: %w", err)
-			return
-		}
-		base = strings.TrimSpace(string(out))
 	}
 	adminURL = withDB(base, "postgres")
 	sum, err := migrationsHash()
@@ -215,24 +207,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// RepoRoot finds the module root (the folder holding go.mod).
-func RepoRoot() (string, error) { return repoRoot() }
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
 }
