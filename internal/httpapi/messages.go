@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"net/url"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
@@ -112,24 +110,4 @@ func (s *server) answerAction(w http.ResponseWriter, r *http.Request) func(*mess
 		}
 		s.resp.JSON(w, http.StatusOK, a)
 	}
-}
-
-func userRefParam(r *http.Request) string { return msgPathParam(r, "user_ref") }
-
-// msgPathParam is a path parameter with its escapes undone (handles carry +
-// and @, user refs may carry anything).
-func msgPathParam(r *http.Request, name string) string {
-	v := chi.URLParam(r, name)
-	if u, err := url.PathUnescape(v); err == nil {
-		return u
-	}
-	return v
-}
-
-func msgPathInt(r *http.Request, name string) (int64, error) {
-	n, err := strconv.ParseInt(chi.URLParam(r, name), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, apperr.New(apperr.NotFound, "not_found", name+" must be a positive integer")
-	}
-	return n, nil
 }

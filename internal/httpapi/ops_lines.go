@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/router"
@@ -106,9 +104,9 @@ type patchLineRequest struct {
 // (budget_override null clears it). Retiring a line moves its users off it
 // through router.MoveUsersOff, the path failover uses, in the same request.
 func (s *server) patchLine(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	if err != nil || id <= 0 {
-		s.resp.Error(w, r, apperr.New(apperr.NotFound, "line_not_found", "no line with that id"))
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.resp.Error(w, r, err)
 		return
 	}
 	var req patchLineRequest

@@ -12,13 +12,13 @@ func (s *server) listQuarantines(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) releaseQuarantine(w http.ResponseWriter, r *http.Request) {
-	lineID, err := msgPathInt(r, "line_id")
+	lineID, err := pathID(r, "line_id")
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return
 	}
 	p, _ := PrincipalFrom(r.Context())
-	q, err := s.Limiter.Release(r.Context(), lineID, msgPathParam(r, "handle"), p.Name)
+	q, err := s.Limiter.Release(r.Context(), lineID, pathParam(r, "handle"), p.Name)
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return
