@@ -3,9 +3,11 @@
 SHELL := /bin/bash
 GO    ?= go
 SQLC  := $(GO) tool -modfile=tools/go.mod sqlc
+LINT  := $(GO) tool -modfile=tools/go.mod golangci-lint
+VULN  := $(GO) tool -modfile=tools/go.mod govulncheck
 BIN   := bin/gateway
 
-.PHONY: help run test stop generate check-generated build bench lint fmt-check vet sdk-deps clean
+.PHONY: help run test stop generate check-generated build bench lint vuln fmt-check vet sdk-deps clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -14,7 +16,7 @@ build: ## build bin/gateway
 	$(GO) build -o $(BIN) ./cmd/gateway
 
 run: build ## Postgres + Linq simulator + gateway on defaults (Ctrl-C stops gateway and simulator)
-	@scripts/run.sh
+	@GATEWAY_BIN="$(BIN)" scripts/run.sh
 
 stop: ## stop the private Postgres cluster
 	@scripts/pg.sh stop
@@ -33,14 +35,21 @@ vet:
 	$(GO) vet ./...
 
 sdk-deps: ## install the pinned Linq TypeScript SDK for the conformance test
-	@cd test/sdk && { [ -d node_modules/@linqapp/sdk ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@scripts/sdk-deps.sh
 
-test: fmt-check vet check-generated sdk-deps ## the whole suite: gofmt, vet, sqlc staleness, go test -race against a private Postgres
+lint: ## golangci-lint with .golangci.yml (pinned in tools/go.mod)
+	$(LINT) run ./...
+
+vuln: ## govulncheck against the Go vulnerability database (needs vuln.go.dev, or VULN_DB=file:///a/local/copy)
+	$(VULN) $(if $(VULN_DB),-db $(VULN_DB)) ./...
+
+test: fmt-check vet check-generated lint sdk-deps ## the whole suite: gofmt, vet, sqlc staleness, lint, go test -race against a private Postgres
 	@url="$$(scripts/pg.sh start)" && \
 	TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 20m ./...
 
 bench: ## throughput and latency of the whole stack beside its baselines
 	$(GO) run ./cmd/gateway bench
 
-clean:
+clean: ## stop the private Postgres and remove build output and its data (also a /var/tmp/linegate-pg-* copy)
+	@scripts/pg.sh clean
 	rm -rf bin

@@ -1,5 +1,5 @@
-// Package db embeds the SQL migrations so the binary, the tests and CI apply
-// exactly the same files.
+// Package db embeds the SQL migrations and the function set so the binary,
+// the tests and CI apply exactly the same files.
 package db
 
 import "embed"
@@ -8,3 +8,11 @@ import "embed"
 //
 //go:embed migrations/*.sql
 var Migrations embed.FS
+
+// Functions holds db/functions/*.sql: one SQL or PL/pgSQL function per file,
+// named after it, each a CREATE OR REPLACE. The migrator applies them after
+// every migrate up, so a change to a function is a diff of its file, not a
+// copy in a new migration.
+//
+//go:embed functions/*.sql
+var Functions embed.FS

@@ -3,6 +3,7 @@
 #   scripts/pg.sh start   start (or reuse) the cluster; prints DATABASE_URL on stdout
 #   scripts/pg.sh stop    stop it
 #   scripts/pg.sh url     print DATABASE_URL of a running cluster
+#   scripts/pg.sh clean   stop it and delete its data (the dev database too)
 # If DATABASE_URL is already set, `start` and `url` just print it.
 # Data lives under .pgdata/ (git-ignored); the server listens on 127.0.0.1 and a
 # unix socket only, on a free port, with a generated password. Works as root
@@ -118,6 +119,22 @@ cmd_stop() {
 	fi
 }
 
+# The data is .pgdata/ itself, or (when the checkout's path is closed to the
+# postgres user) /var/tmp/linegate-pg-<hash of the checkout path> behind a
+# .pgdata link; clean removes either, and nothing else.
+cmd_clean() {
+	if [ ! -e "$DATA_LINK" ] && [ ! -L "$DATA_LINK" ]; then log "no cluster data"; return 0; fi
+	local dir; dir="$(readlink -f "$DATA_LINK")"
+	case "$dir" in
+	"$DATA_LINK" | "$(cd "$ROOT" && pwd -P)/.pgdata" | /var/tmp/linegate-pg-*) ;;
+	*) log "refusing to delete $dir: .pgdata points outside the places pg.sh uses"; return 1 ;;
+	esac
+	cmd_stop
+	[ -L "$DATA_LINK" ] && rm -f "$DATA_LINK"
+	rm -rf "$dir"
+	log "removed $dir"
+}
+
 cmd_url() {
 	if [ -n "${DATABASE_URL:-}" ]; then echo "$DATABASE_URL"; return 0; fi
 	url_of "$(readlink -f "$DATA_LINK")"
@@ -127,5 +144,6 @@ case "${1:-}" in
 start) cmd_start ;;
 stop) cmd_stop ;;
 url) cmd_url ;;
-*) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+clean) cmd_clean ;;
+*) echo "usage: $0 start|stop|url|clean" >&2; exit 2 ;;
 esac

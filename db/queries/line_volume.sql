@@ -16,5 +16,7 @@ WHERE id = sqlc.narg(user_id)::bigint;
 -- capacity planning 7 days), in bounded batches.
 DELETE FROM line_volume
 WHERE ctid = ANY (ARRAY(
-    SELECT ctid FROM line_volume WHERE minute < @cutoff::timestamptz LIMIT @batch::integer
+    SELECT ctid FROM line_volume
+    WHERE minute < lg_now() - @keep::interval
+    LIMIT @batch::integer
 ));

@@ -4,14 +4,20 @@
 SELECT pg_advisory_xact_lock(@key::bigint);
 
 -- name: LineSnapshot :many
--- Every line with its signups in the ramp window (buckets from
--- window_start on) and the oldest such bucket.
+-- Every line with its policy (line_policy: what it may do now and its
+-- budget), its signups in the ramp window (buckets from window_start on)
+-- and the oldest such bucket.
 SELECT l.id, l.number, l.linq_id, l.reputation, l.service_status, l.ineligible_at, l.admin_state,
        l.budget_override, l.warmup_started_at, l.user_count, l.last_assigned_at, l.linq_missing_at,
-       l.status_changed_at, l.synced_at,
+       l.status_changed_at, l.synced_at, l.health_state, l.held_at,
+       p.may_send::boolean AS may_send, p.may_send_proactive::boolean AS may_send_proactive,
+       p.may_signup::boolean AS may_signup, p.why::text AS send_why, p.signup_why::text AS signup_why,
+       p.budget::int AS budget, p.warmup_factor::float8 AS warmup_factor,
+       p.effective_budget::int AS effective_budget, p.proactive_budget::int AS proactive_budget,
        coalesce(s.n, 0)::int AS signups_in_window,
        coalesce(s.oldest, @window_start::timestamptz)::timestamptz AS oldest_signup_minute
 FROM lines l
+CROSS JOIN LATERAL line_policy(l, @settings::jsonb, lg_now()) AS p
 LEFT JOIN (
     SELECT ls.line_id, sum(ls.n) AS n, min(ls.minute) AS oldest
     FROM line_signups ls

@@ -1,59 +1,92 @@
 -- name: MessageAdmit :one
 -- One round trip from request to "call Linq now" (see send_admit).
-SELECT a.outcome::text AS outcome, a.message_id::uuid AS message_id,
+SELECT a.outcome::text AS outcome, a.takeover::boolean AS takeover, a.message_id::uuid AS message_id,
        coalesce(a.user_id, 0)::bigint AS user_id, coalesce(a.user_ref, '')::text AS user_ref,
        coalesce(a.handle, '')::text AS handle, coalesce(a.line_id, 0)::bigint AS line_id,
        coalesce(a.line_number, '')::text AS line_number, coalesce(a.chat_id, '')::text AS chat_id,
        a.retry_after_ms::bigint AS retry_after_ms, a.quarantined::boolean AS quarantined,
+       coalesce(a.why, '')::text AS why,
        coalesce(a.linq_message_id, '')::text AS linq_message_id, coalesce(a.trace_id, '')::text AS trace_id,
-       coalesce(a.delivery_status, '')::text AS delivery_status, a.admitted_at::timestamptz AS admitted_at
+       coalesce(a.delivery_status, '')::text AS delivery_status, a.admitted_at::timestamptz AS admitted_at,
+       a.lease_until::timestamptz AS lease_until
 FROM send_admit(
-    @id::uuid, @api_key_id::bigint, @idempotency_key::text, @request_hash::bytea,
-    sqlc.narg(user_ref)::text, sqlc.narg(handle)::text, @intent::text, sqlc.narg(body)::jsonb,
-    @now::timestamptz, @lease::interval, @keep::interval, @reply_window::interval,
-    @pair_limit::integer, @pair_window::interval, @hit_limit::integer, @hit_window::interval,
-    @quarantine::interval, @budget::integer, @warmup::interval, (@reserve::float8)::numeric
+    p_message_id => @id::uuid, p_api_key_id => @api_key_id::bigint, p_key => @idempotency_key::text,
+    p_hash => @request_hash::bytea, p_user_ref => sqlc.narg(user_ref)::text, p_handle => sqlc.narg(handle)::text,
+    p_intent => @intent::text, p_body => sqlc.narg(body)::jsonb, s => @settings::jsonb
 ) AS a;
 
--- name: MessageMarkSent :exec
--- Records Linq's answer to a send into a chat Linegate already knew (a HOT
--- update: none of these columns is indexed).
-UPDATE messages
-SET state = 'sent', lease_until = NULL, linq_chat_id = @linq_chat_id::text,
-    linq_message_id = @linq_message_id::text, trace_id = sqlc.narg(trace_id)::text,
-    delivery_status = @delivery_status::text, updated_at = @now::timestamptz
-WHERE id = @id::uuid;
-
--- name: MessageMarkSentNewChat :exec
--- Records Linq's answer to the first send on a line and the new chat.
+-- name: MessageMarkSent :one
+-- Records Linq's answer, and the new chat when the send opened one. The
+-- send's pair stamp moves from its admission to now, a time Linq's own
+-- stamp of the message cannot be later than, so the pair window never runs
+-- ahead of Linq's. The parts, kept while the outcome was open (the
+-- recovery job resends them), are dropped unless keep_body.
 WITH m AS (
     UPDATE messages
     SET state = 'sent', lease_until = NULL, linq_chat_id = @linq_chat_id::text,
         linq_message_id = @linq_message_id::text, trace_id = sqlc.narg(trace_id)::text,
-        delivery_status = @delivery_status::text, updated_at = @now::timestamptz
+        delivery_status = @delivery_status::text, updated_at = lg_now(),
+        body = CASE WHEN @keep_body::boolean THEN body END
     WHERE id = @id::uuid
-    RETURNING user_id, line_id
+    RETURNING user_id, line_id, handle, admitted_at, awaited
+), stamp AS (
+    UPDATE pair_state AS pw
+    SET sends = array_replace(pw.sends, m.admitted_at, lg_now())
+    FROM m
+    WHERE pw.line_id = m.line_id AND pw.handle = m.handle
+    RETURNING 1
+), chat AS (
+    INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+    SELECT m.user_id, m.line_id, @linq_chat_id::text, lg_now() FROM m WHERE @new_chat::boolean
+    ON CONFLICT (user_id, line_id) DO NOTHING
+    RETURNING 1
 )
-INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-SELECT m.user_id, m.line_id, @linq_chat_id::text, @now::timestamptz FROM m
-ON CONFLICT (user_id, line_id) DO NOTHING;
+SELECT coalesce((SELECT m.awaited FROM m), false)::boolean AS awaited,
+       (SELECT count(*) FROM stamp)::bigint AS restamped,
+       (SELECT count(*) FROM chat)::bigint AS chats_added;
 
--- name: MessageMarkFailed :exec
--- The outcome is unknown (5xx, timeout): keep the key so that a retry with
--- it sends again under the same Linq key.
-UPDATE messages SET state = 'failed', lease_until = NULL, updated_at = @now::timestamptz
-WHERE id = @id::uuid AND state = 'pending';
+-- name: MessageMarkFailed :one
+-- The outcome is unknown (5xx, timeout), or a resend was refused: keep the
+-- key so that a retry with it sends again under the same Linq key.
+UPDATE messages SET state = 'failed', lease_until = NULL, updated_at = lg_now()
+WHERE id = @id::uuid AND state = 'pending'
+RETURNING awaited;
 
--- name: MessageDelete :exec
--- Linq refused the send without sending it: the key is free again.
-DELETE FROM messages WHERE id = @id::uuid AND state <> 'sent';
+-- name: MessageDelete :one
+-- Linq refused the first attempt of a send without sending it: the key is
+-- free again.
+DELETE FROM messages WHERE id = @id::uuid AND state = 'pending'
+RETURNING awaited;
+
+-- name: MessageAwait :one
+-- A duplicate asks to be told when the send in flight ends; false when it
+-- already has.
+UPDATE messages SET awaited = true
+WHERE api_key_id = @api_key_id::bigint AND idempotency_key = @idempotency_key::text AND state = 'pending'
+RETURNING id;
+
+-- name: MessageNotifyDone :exec
+-- Wakes the duplicates waiting for this send (see MessageAwait).
+SELECT pg_notify('linegate_send_done', CAST(@id::uuid AS text));
+
+-- name: MessageListExpiredPending :many
+-- Sends whose replica did not record Linq's answer within the lease: the
+-- recovery job resends them under the same Linq key.
+SELECT m.id, m.api_key_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.request_hash,
+       m.body, m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
+FROM messages AS m
+JOIN lines AS l ON l.id = m.line_id
+LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id
+WHERE m.state = 'pending' AND m.lease_until < lg_now()
+ORDER BY m.lease_until
+LIMIT @batch::integer;
 
 -- name: MessageGetForAction :one
 -- A sent message with what a reaction or edit on it needs.
 SELECT m.id, m.user_id, m.line_id, m.handle, m.linq_chat_id, m.linq_message_id,
        l.number AS line_number,
-       line_can_send(l)::boolean AS line_ok,
-       u.user_ref, u.opted_out_at, u.last_inbound_at
+       u.user_ref, u.opted_out_at,
+       coalesce(u.last_inbound_at >= lg_now() - @reply_window::interval, false)::boolean AS recent_inbound
 FROM messages AS m
 JOIN lines AS l ON l.id = m.line_id
 JOIN users AS u ON u.id = m.user_id
@@ -64,7 +97,7 @@ WHERE m.id = @id::uuid AND m.state = 'sent';
 UPDATE messages SET idempotency_key = NULL, request_hash = NULL
 WHERE id IN (
     SELECT id FROM messages
-    WHERE idempotency_key IS NOT NULL AND idempotency_expires_at < @now::timestamptz
+    WHERE idempotency_key IS NOT NULL AND idempotency_expires_at < lg_now()
       AND state <> 'pending'
     LIMIT @batch::integer
 );

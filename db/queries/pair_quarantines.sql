@@ -1,11 +1,11 @@
 -- name: PairQuarantineListActive :many
 SELECT id, line_id, handle, hits, started_at, until
 FROM pair_quarantines
-WHERE released_at IS NULL AND until > @now::timestamptz
+WHERE released_at IS NULL AND until > lg_now()
 ORDER BY started_at, id;
 
 -- name: PairQuarantineRelease :many
 UPDATE pair_quarantines
-SET released_at = @now::timestamptz, released_by = @released_by::text
-WHERE line_id = @line_id AND handle = @handle AND released_at IS NULL AND until > @now::timestamptz
+SET released_at = lg_now(), released_by = @released_by::text
+WHERE line_id = @line_id AND handle = @handle AND released_at IS NULL AND until > lg_now()
 RETURNING id, line_id, handle, hits, started_at, until;

@@ -1,12 +1,13 @@
 -- name: PairStateAdmit :one
--- The pair window, loop guard and line budget for one send (see rl_admit).
+-- The pair window, loop guard, line policy and budget for one send (see
+-- limits_admit).
 SELECT a.outcome::text AS outcome, a.retry_after_ms::bigint AS retry_after_ms,
        a.quarantined::boolean AS quarantined, a.budget_used::integer AS budget_used,
-       a.budget_limit::integer AS budget_limit
-FROM rl_admit(
-    @line_id::bigint, @handles::text[], @now::timestamptz, @pair_limit::integer, @pair_window::interval,
-    @hit_limit::integer, @hit_window::interval, @quarantine::interval, @budget::integer, @warmup::interval,
-    (@reserve::float8)::numeric, @reply::boolean, @line_ok::boolean, @units::integer
+       a.budget_limit::integer AS budget_limit, coalesce(a.why, '')::text AS why,
+       a.admitted_at::timestamptz AS admitted_at
+FROM limits_admit(
+    p_line_id => @line_id::bigint, p_handles => @handles::text[], s => @settings::jsonb,
+    p_reply => @reply::boolean, p_units => @units::integer
 ) AS a;
 
 -- name: PairStateGiveBack :exec
@@ -21,8 +22,8 @@ WITH pairs AS (
     RETURNING 1
 ),
 -- Referencing the CTE makes Postgres finish it first, so the pair rows are
--- locked before the line's volume row: the same order as rl_admit, or the
--- two deadlock.
+-- locked before the line's volume row: the same order as limits_admit, or
+-- the two deadlock.
 taken AS (SELECT count(*) AS n FROM pairs)
 UPDATE line_volume AS v
 SET outbound = v.outbound - @units::integer
@@ -34,7 +35,7 @@ WHERE v.line_id = @line_id::bigint AND v.minute = date_trunc('minute', @at::time
 -- Ops lifts a quarantine; the pair starts over with no hits.
 UPDATE pair_state
 SET quarantined_until = NULL, hits = '{}'
-WHERE line_id = @line_id AND handle = @handle AND quarantined_until > @now::timestamptz
+WHERE line_id = @line_id AND handle = @handle AND quarantined_until > lg_now()
 RETURNING line_id, handle;
 
 -- name: PairStateCleanup :execrows
@@ -42,8 +43,8 @@ RETURNING line_id, handle;
 DELETE FROM pair_state
 WHERE ctid IN (
     SELECT pw.ctid FROM pair_state AS pw
-    WHERE (pw.quarantined_until IS NULL OR pw.quarantined_until <= @now::timestamptz)
-      AND NOT (@sends_cutoff::timestamptz <= ANY (pw.sends))
-      AND NOT (@hits_cutoff::timestamptz < ANY (pw.hits))
+    WHERE (pw.quarantined_until IS NULL OR pw.quarantined_until <= lg_now())
+      AND NOT (lg_now() - @pair_window::interval <= ANY (pw.sends))
+      AND NOT (lg_now() - @hit_window::interval < ANY (pw.hits))
     LIMIT @batch::integer
 );

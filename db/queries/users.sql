@@ -69,14 +69,3 @@ SELECT i.user_id, @reason::text, i.from_line_id, i.current_line_id,
         WHERE s.user_id = i.user_id),
        nullif(i.note, ''), @now::timestamptz
 FROM input i;
-
--- name: UserOnLineForMove :many
--- Users whose line set holds the line, with their whole set in order.
-SELECT u.id, u.user_ref, u.home_line_id, u.current_line_id,
-       array_agg(ul2.line_id ORDER BY ul2.position)::bigint[] AS line_set
-FROM users u
-JOIN user_lines ul2 ON ul2.user_id = u.id
-WHERE u.id IN (SELECT ul.user_id FROM user_lines ul WHERE ul.line_id = @line_id)
-   OR u.current_line_id = @line_id OR u.home_line_id = @line_id
-GROUP BY u.id
-ORDER BY u.id;

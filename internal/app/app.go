@@ -13,15 +13,20 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/config"
+	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/httpapi"
+	"github.com/linegate/linegate/internal/inbound"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/messaging"
 	"github.com/linegate/linegate/internal/metrics"
 	"github.com/linegate/linegate/internal/store"
+	"github.com/linegate/linegate/internal/webhooks"
 )
 
 // Option adjusts how an App is built (tests and the benchmark use these).
@@ -30,7 +35,6 @@ type Option func(*options)
 type options struct {
 	now         func() time.Time
 	linqBaseURL string
-	linqRetries int
 }
 
 // WithClock replaces the wall clock of every service.
@@ -57,6 +61,15 @@ type App struct {
 	// starters run when Start is called; stoppers run in reverse on Close.
 	starters []func(ctx context.Context) error
 	stoppers []func()
+
+	// River job queue and the services built on it (river.go, webhooks.go).
+	// lineHealth, when set before wireWebhooks runs, receives Linq's line
+	// observations.
+	jobs       *river.Client[pgx.Tx]
+	jobWorkers *river.Workers
+	events     *events.Service
+	webhooks   *webhooks.Service
+	lineHealth inbound.HealthApplier
 }
 
 // New opens the pool, migrates (unless disabled) and builds every service.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,9 @@ import (
 
 type envelope struct {
 	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		RetryAfter int    `json:"retry_after"`
 	} `json:"error"`
 }
 
@@ -167,12 +169,7 @@ func TestReadiness(t *testing.T) {
 		srv := httptest.NewServer(a.Handler())
 		t.Cleanup(srv.Close)
 
-		status := func(path string) int {
-			resp, err := srv.Client().Get(srv.URL + path)
-			require.NoError(t, err)
-			resp.Body.Close()
-			return resp.StatusCode
-		}
+		status := func(path string) int { return statusOf(srv, path, "") }
 		require.Equal(t, 200, status("/readyz"))
 
 		cluster.Stop()
@@ -182,4 +179,120 @@ func TestReadiness(t *testing.T) {
 		cluster.Start()
 		require.Eventually(t, func() bool { return status("/readyz") == 200 }, 20*time.Second, 100*time.Millisecond)
 	})
+}
+
+// publicRoutes is every route that answers without an API key. Adding one
+// is a decision about what the world may reach: it changes this list.
+var publicRoutes = []string{
+	"GET /healthz",
+	"GET /metrics",
+	"GET /ops",
+	"GET /readyz",
+	"GET /s/{token}",
+	"GET /s/{token}/contact.vcf",
+	"GET /s/{token}/qr.png",
+	"POST /v1/linq/webhooks", // Linq's deliveries: signed, not keyed
+}
+
+func TestPublicRoutes(t *testing.T) {
+	t.Parallel()
+	a := app.NewForTest(t, app.TestConfig(pgtest.NewURL(t)))
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+
+	var public []string
+	for _, rt := range a.Routes() {
+		if rt.Scope == "" {
+			public = append(public, rt.Method+" "+rt.Pattern)
+		}
+	}
+	slices.Sort(public)
+	require.Equal(t, publicRoutes, public)
+
+	for _, route := range public {
+		t.Run(route, func(t *testing.T) {
+			t.Parallel()
+			method, pattern, _ := strings.Cut(route, " ")
+			path := strings.NewReplacer("{", "", "}", "").Replace(pattern)
+			resp, _ := do(t, srv, method, path, "", nil)
+			require.NotEqual(t, http.StatusUnauthorized, resp.StatusCode)
+			require.Empty(t, resp.Header.Get("WWW-Authenticate"), "a public route must not ask for a key")
+		})
+	}
+}
+
+// TestPostgresOutage stops a test-owned Postgres under a running gateway:
+// every request that needs the database, the API-key check included,
+// answers 503 database_unavailable with Retry-After, and the gateway
+// recovers on its own when Postgres is back.
+func TestPostgresOutage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cluster := pgtest.NewCluster(t)
+	cfg := app.TestConfig(cluster.URL)
+	a := app.NewForTest(t, cfg)
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	// A second gateway trusts keys for a while, so its requests get past
+	// the key check and fail in the handlers' own queries.
+	cached := cfg
+	cached.AuthCacheTTL = time.Hour
+	b := app.NewForTest(t, cached)
+	cachedSrv := httptest.NewServer(b.Handler())
+	t.Cleanup(cachedSrv.Close)
+
+	key, _, err := a.Keys().Create(ctx, "ops", apikey.AllScopes)
+	require.NoError(t, err)
+	for _, s := range []*httptest.Server{srv, cachedSrv} {
+		resp, _ := do(t, s, "GET", "/v1/ops/api-keys", key, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+
+	cluster.Stop()
+	requests := []struct {
+		name         string
+		srv          *httptest.Server
+		method, path string
+		body         []byte
+	}{
+		{"KeyCheck", srv, "GET", "/v1/ops/api-keys", nil},
+		{"KeyCheckAgain", srv, "POST", "/v1/signups", []byte(`{"user_ref":"u1"}`)},
+		{"ListKeys", cachedSrv, "GET", "/v1/ops/api-keys", nil},
+		{"Signup", cachedSrv, "POST", "/v1/signups", []byte(`{"user_ref":"u1"}`)},
+		{"User", cachedSrv, "GET", "/v1/users/u1", nil},
+		{"Lines", cachedSrv, "GET", "/v1/ops/lines", nil},
+		{"ListKeysAgain", cachedSrv, "GET", "/v1/ops/api-keys", nil},
+	}
+	// In order, not in parallel: the first requests meet pooled
+	// connections the server cut, later ones a refused connect.
+	for _, r := range requests {
+		resp, env := do(t, r.srv, r.method, r.path, key, r.body)
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s: %+v", r.name, env)
+		require.Equal(t, "database_unavailable", env.Error.Code, r.name)
+		require.Equal(t, "5", resp.Header.Get("Retry-After"), r.name)
+		require.Equal(t, 5, env.Error.RetryAfter, r.name)
+		require.NotContains(t, env.Error.Message, "127.0.0.1", "connection details stay in the log")
+	}
+
+	cluster.Start()
+	require.Eventually(t, func() bool { return statusOf(srv, "/v1/ops/api-keys", key) == http.StatusOK },
+		20*time.Second, 100*time.Millisecond)
+}
+
+// statusOf is a GET's status, 0 when it fails; it calls no require, so
+// polls (which run off the test goroutine) may use it.
+func statusOf(srv *httptest.Server, path, key string) int {
+	req, err := http.NewRequest("GET", srv.URL+path, nil)
+	if err != nil {
+		return 0
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

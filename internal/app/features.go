@@ -22,13 +22,9 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 	// --- line pool, assignment, signups (issue 4) ---
 	// Scoped so its names stay out of the other features' blocks.
 	if err := func() error {
-		warmup := a.cfg.WarmupDays
-		if warmup == 0 {
-			warmup = -1 // lines.Config reads 0 as "default"
-		}
 		linePool := lines.New(a.pool, a.linq, a.logger, lines.Config{
-			DefaultBudget: a.cfg.LineDailyBudget, WarmupDays: warmup, Headroom: a.cfg.Headroom,
-			MsgsPerUserPerDay: a.cfg.MsgsPerUserPerDay, SignupRampPerHour: a.cfg.SignupRampPerHour, Now: a.now,
+			Policy: a.linePolicy(), Headroom: a.cfg.Headroom, MsgsPerUserPerDay: a.cfg.MsgsPerUserPerDay,
+			SignupRampPerHour: a.cfg.SignupRampPerHour, UsageCacheTTL: 5 * time.Minute, Now: a.now,
 		})
 		backups := a.cfg.BackupCount
 		if backups == 0 {
@@ -67,29 +63,24 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 
 	// --- sending, limits, idempotency (issue 5) ---
 	if err := func() error {
-		hits, reserve := a.cfg.QuarantineHits, a.cfg.ReplyReserve
-		if hits <= 0 {
-			hits = -1 // ratelimit.Config reads 0 as "default"; negative turns the loop guard off
-		}
-		if reserve == 0 {
-			reserve = -1 // likewise: no reply reserve
-		}
 		limiter := ratelimit.New(a.pool, a.logger, a.metrics, ratelimit.Config{
-			PairLimit: a.cfg.PairLimit, PairWindow: a.cfg.PairWindow, HitLimit: hits,
-			QuarantineFor: a.cfg.QuarantineFor, DailyBudget: a.cfg.LineDailyBudget,
-			Warmup: time.Duration(a.cfg.WarmupDays) * 24 * time.Hour, ReplyReserve: reserve,
-			ReplyWindow: a.cfg.ReplyWindow, Now: a.now,
+			PairLimit: a.cfg.PairLimit, PairWindow: a.cfg.PairWindow, HitLimit: a.cfg.QuarantineHits,
+			HitWindow: 10 * time.Minute, QuarantineFor: a.cfg.QuarantineFor, Policy: a.linePolicy(),
+			ReplyWindow: a.cfg.ReplyWindow,
 		})
 		send := messaging.New(a.pool, a.linq, limiter, a.logger, a.metrics, messaging.Config{
 			DefaultRegion: a.cfg.DefaultRegion, StoreMessageText: a.cfg.StoreMessageText,
 			IdempotencyKeepFor: a.cfg.IdempotencyKeepFor, SendTimeout: a.cfg.RequestTimeout, Now: a.now,
 		})
+		a.stoppers = append(a.stoppers, send.Close)
 		deps.Limiter, deps.Messages, a.messages = limiter, send, send
 		jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now},
 			schedule.Job{Name: "idempotency_cleanup", Spec: "@every 1h", Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := send.CleanupIdempotency(ctx); return err }},
 			schedule.Job{Name: "limits_cleanup", Spec: "@every 10m", Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := limiter.Cleanup(ctx); return err }},
+			schedule.Job{Name: "send_recovery", Spec: "@every 1m", Timeout: time.Minute,
+				Run: func(ctx context.Context) error { _, err := send.Recover(ctx); return err }},
 		)
 		if err != nil {
 			return err
@@ -101,5 +92,16 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 		return err
 	}
 
-	return nil
+	if err := a.wireHealth(ctx, deps); err != nil {
+		return err
+	}
+	return a.wireWebhooks(ctx, deps)
+}
+
+// linePolicy is the one line policy the pool and the send path share.
+func (a *App) linePolicy() lines.Policy {
+	return lines.Policy{
+		DefaultBudget: a.cfg.LineDailyBudget, Warmup: time.Duration(a.cfg.WarmupDays) * 24 * time.Hour,
+		ReplyReserve: a.cfg.ReplyReserve, AtRiskPace: a.cfg.AtRiskPace,
+	}
 }

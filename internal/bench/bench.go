@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	env := map[string]string{
 		"DATABASE_URL": db.url, "LOG_LEVEL": "warn", "LINE_DAILY_BUDGET": "1000000000", "WARMUP_DAYS": "0",
 		"SIGNUP_RAMP_PER_HOUR": "1000000000", "DB_MAX_CONNS": strconv.Itoa(max(2*cfg.Concurrency, 20)),
-		"AUTH_CACHE_TTL": "1m",
+		"AUTH_CACHE_TTL": "1m", "LINQ_WEBHOOK_SECRETS": benchWebhookSecret, "LINQ_WEBHOOK_SUBSCRIBE": "false",
 	}
 	gcfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -182,7 +182,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	})
 
 	report(out, []result{gw, direct, ceiling, signups}, a.Metrics(), sim.Count429())
-	return nil
+	if err := webhookBench(ctx, cfg, out, a, gwSrv.URL, hc, numbers); err != nil {
+		return err
+	}
+	return failoverPhase(ctx, cfg, out)
 }
 
 // user is a seeded user with their line.
@@ -236,7 +239,7 @@ func load(ctx context.Context, name string, c int, d time.Duration, op func(ctx 
 	var wg sync.WaitGroup
 	for w := range c {
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w)+1, uint64(start.UnixNano())))
+			rng := rand.New(rand.NewPCG(uint64(w)+1, uint64(start.UnixNano()))) //nolint:gosec // load shape, not secrets
 			a := &accs[w]
 			a.refused = map[string]int{}
 			for ctx.Err() == nil {

@@ -63,6 +63,33 @@ type Config struct {
 	ReplyWindow        time.Duration `env:"REPLY_WINDOW" default:"30m"`
 	StoreMessageText   bool          `env:"STORE_MESSAGE_TEXT" default:"false"`
 	IdempotencyKeepFor time.Duration `env:"IDEMPOTENCY_TTL" default:"48h"`
+
+	// Linq webhooks in, events out to product services (see webhooks.go).
+	LinqWebhookSecrets   string        `env:"LINQ_WEBHOOK_SECRETS" secret:"true"`
+	LinqWebhookSubscribe bool          `env:"LINQ_WEBHOOK_SUBSCRIBE" default:"true"`
+	WebhookMaxBodyBytes  int64         `env:"WEBHOOK_MAX_BODY_BYTES" default:"262144"`
+	WebhookTolerance     time.Duration `env:"WEBHOOK_TOLERANCE" default:"5m"`
+	EventRetryBase       time.Duration `env:"EVENT_RETRY_BASE" default:"30s"`
+	EventRetryMaxDelay   time.Duration `env:"EVENT_RETRY_MAX_DELAY" default:"4h"`
+	EventRetryFor        time.Duration `env:"EVENT_RETRY_FOR" default:"25h"`
+	EventDeliveryTimeout time.Duration `env:"EVENT_DELIVERY_TIMEOUT" default:"10s"`
+	EventSecretOverlap   time.Duration `env:"EVENT_SECRET_OVERLAP" default:"24h"`
+	JobWorkers           int           `env:"JOB_WORKERS" default:"20"`
+	JobPollInterval      time.Duration `env:"JOB_POLL_INTERVAL" default:"1s"`
+
+	// Line health, failover, recovery and contact cards (see health.go).
+	AtRiskPace         float64       `env:"AT_RISK_PACE" default:"0.5"`
+	HealthPollSpec     string        `env:"HEALTH_POLL_SCHEDULE" default:"@every 1m"`
+	HealthProbeFlags   bool          `env:"HEALTH_PROBE_FLAGS" default:"true"`
+	HealthStaleAfter   time.Duration `env:"HEALTH_STALE_AFTER" default:"10m"`
+	RecoverySpec       string        `env:"RECOVERY_SCHEDULE" default:"@every 1m"`
+	RecoveryDwell      time.Duration `env:"RECOVERY_DWELL" default:"6h"`
+	RecoveryPerMinute  int           `env:"RECOVERY_USERS_PER_MINUTE" default:"50"`
+	FlapLimit          int           `env:"FLAP_LIMIT" default:"3"`
+	FlapWindow         time.Duration `env:"FLAP_WINDOW" default:"168h"`
+	ContinuationText   string        `env:"CONTINUATION_TEXT" default:"This is {company}'s new number — same conversation, just a new line."`
+	ContactCardSpec    string        `env:"CONTACT_CARD_SCHEDULE" default:"@every 10m"`
+	ContactCardReshare time.Duration `env:"CONTACT_CARD_RESHARE" default:"24h"`
 }
 
 // FieldError names the variable that holds a bad value.
@@ -147,9 +174,23 @@ func (c Config) Validate() error {
 	if c.ReplyReserve < 0 || c.ReplyReserve >= 1 {
 		add("REPLY_RESERVE", "must be in [0, 1)")
 	}
+	if c.QuarantineHits < 0 {
+		add("QUARANTINE_HITS", "must not be negative (0 turns the loop guard off)")
+	}
+	if c.QuarantineFor <= 0 {
+		add("QUARANTINE_DURATION", "must be positive")
+	}
+	if c.ReplyWindow < 0 {
+		add("REPLY_WINDOW", "must not be negative")
+	}
+	if c.RequestTimeout <= 0 {
+		add("REQUEST_TIMEOUT", "must be positive")
+	}
 	if c.IdempotencyKeepFor < 24*time.Hour {
 		add("IDEMPOTENCY_TTL", "must be at least 24h")
 	}
+	errs = append(errs, c.validateWebhooks()...)
+	errs = append(errs, c.validateHealth()...)
 	return errors.Join(errs...)
 }
 

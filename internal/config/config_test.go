@@ -52,6 +52,11 @@ func TestLoad(t *testing.T) {
 		{"RejectsBadDuration", "PAIR_WINDOW", "1 minute"},
 		{"RejectsRelativePublicURL", "PUBLIC_URL", "/s"},
 		{"RejectsShortIdempotencyTTL", "IDEMPOTENCY_TTL", "1h"},
+		{"RejectsNegativeQuarantineHits", "QUARANTINE_HITS", "-1"},
+		{"RejectsZeroQuarantineDuration", "QUARANTINE_DURATION", "0s"},
+		{"RejectsReplyReserveOfOne", "REPLY_RESERVE", "1"},
+		{"RejectsNegativeWarmup", "WARMUP_DAYS", "-1"},
+		{"RejectsNegativeReplyWindow", "REPLY_WINDOW", "-1m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -60,6 +65,18 @@ func TestLoad(t *testing.T) {
 			require.Contains(t, err.Error(), tc.key)
 		})
 	}
+
+	// Zero is a value, not "use the default": the loop guard off, no reply
+	// reserve, no warm-up.
+	t.Run("ZeroMeansZero", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := load(map[string]string{"DATABASE_URL": "postgres://localhost/db",
+			"QUARANTINE_HITS": "0", "REPLY_RESERVE": "0", "WARMUP_DAYS": "0"})
+		require.NoError(t, err)
+		require.Zero(t, cfg.QuarantineHits)
+		require.Zero(t, cfg.ReplyReserve)
+		require.Zero(t, cfg.WarmupDays)
+	})
 
 	t.Run("LogsWithSecretsMasked", func(t *testing.T) {
 		t.Parallel()

@@ -1,5 +1,3 @@
-// Package health answers "is this instance and what it depends on up": the
-// liveness and readiness probes. (Line health and failover will live here too.)
 package health
 
 import (

@@ -3,8 +3,6 @@ package httpapi
 import (
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/linegate/linegate/internal/apikey"
 )
 
@@ -45,7 +43,7 @@ func (s *server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
-	key, err := s.Keys.Revoke(r.Context(), chi.URLParam(r, "key"))
+	key, err := s.Keys.Revoke(r.Context(), pathParam(r, "key"))
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return

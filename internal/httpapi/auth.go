@@ -25,14 +25,13 @@ func PrincipalFrom(ctx context.Context) (apikey.Principal, bool) {
 func (s *server) requireScope(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := r.Header.Get("Authorization")
-			key, ok := strings.CutPrefix(h, "Bearer ")
+			key, ok := bearerKey(r.Header.Get("Authorization"))
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="linegate"`)
 				s.resp.Error(w, r, apperr.New(apperr.Unauthorized, "unauthorized", "missing bearer API key"))
 				return
 			}
-			p, err := s.auth.Authenticate(r.Context(), strings.TrimSpace(key))
+			p, err := s.auth.Authenticate(r.Context(), key)
 			if err != nil {
 				if ae, ok := apperr.As(err); ok && ae.Kind == apperr.Unauthorized {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="linegate", error="invalid_token"`)
@@ -47,4 +46,15 @@ func (s *server) requireScope(scope string) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 		})
 	}
+}
+
+// bearerKey takes the key out of an Authorization header. The scheme is
+// case-insensitive (RFC 9110 §11.1), so "bearer" and "BEARER" work too.
+func bearerKey(header string) (string, bool) {
+	scheme, key, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	key = strings.TrimSpace(key)
+	return key, key != ""
 }

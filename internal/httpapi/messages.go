@@ -3,8 +3,6 @@ package httpapi
 import (
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/messaging"
@@ -74,7 +72,7 @@ func (s *server) reactToMessage(w http.ResponseWriter, r *http.Request) {
 		s.resp.Error(w, r, err)
 		return
 	}
-	s.answerAction(w, r)(s.Messages.React(r.Context(), chi.URLParam(r, "id"), req))
+	s.answerAction(w, r)(s.Messages.React(r.Context(), pathParam(r, "id"), req))
 }
 
 func (s *server) editMessage(w http.ResponseWriter, r *http.Request) {
@@ -83,11 +81,11 @@ func (s *server) editMessage(w http.ResponseWriter, r *http.Request) {
 		s.resp.Error(w, r, err)
 		return
 	}
-	s.answerAction(w, r)(s.Messages.Edit(r.Context(), chi.URLParam(r, "id"), req))
+	s.answerAction(w, r)(s.Messages.Edit(r.Context(), pathParam(r, "id"), req))
 }
 
 func (s *server) deleteMessage(w http.ResponseWriter, r *http.Request) {
-	s.answerAction(w, r)(s.Messages.Delete(r.Context(), chi.URLParam(r, "id")))
+	s.answerAction(w, r)(s.Messages.Delete(r.Context(), pathParam(r, "id")))
 }
 
 func (s *server) startTyping(w http.ResponseWriter, r *http.Request) {

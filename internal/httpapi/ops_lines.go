@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/lines"
@@ -101,8 +104,9 @@ type patchLineRequest struct {
 }
 
 // patchLine sets a line's admin state and budget override
-// (budget_override null clears it). Retiring a line moves its users off it
-// through router.MoveUsersOff, the path failover uses, in the same request.
+// (budget_override null clears it) in one transaction. Retiring a line moves
+// its users off it through the router, the path failover uses, in that same
+// transaction.
 func (s *server) patchLine(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -130,33 +134,21 @@ func (s *server) patchLine(w http.ResponseWriter, r *http.Request) {
 		s.resp.Error(w, r, apperr.New(apperr.Invalid, "empty_patch", "give admin_state and/or budget_override"))
 		return
 	}
-	// Retiring goes through the router: the state change and the moves are
-	// one transaction.
-	retiring := upd.AdminState != nil && *upd.AdminState == lines.AdminRetired
-	if retiring {
-		upd.AdminState = nil
+	var moved *router.MoveResult
+	retire := func(ctx context.Context, id int64, first func(ctx context.Context, tx pgx.Tx) error) error {
+		res, err := s.Router.RetireWith(ctx, id, first)
+		moved = &res
+		return err
 	}
-	var l lines.Line
-	if upd.AdminState != nil || upd.SetBudget {
-		if l, err = s.Lines.Update(r.Context(), id, upd); err != nil {
-			s.resp.Error(w, r, err)
-			return
-		}
+	l, err := s.Lines.Patch(r.Context(), id, upd, retire)
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
 	}
-	out := map[string]any{}
-	if retiring {
-		moved, err := s.Router.Retire(r.Context(), id)
-		if err != nil {
-			s.resp.Error(w, r, err)
-			return
-		}
-		if l, err = s.Lines.Get(r.Context(), id); err != nil {
-			s.resp.Error(w, r, err)
-			return
-		}
+	out := map[string]any{"line": toLineView(l, s.Lines.Config().DefaultBudget)}
+	if moved != nil {
 		out["moved"] = moved
 	}
-	out["line"] = toLineView(l, s.Lines.Config().DefaultBudget)
 	s.resp.JSON(w, http.StatusOK, out)
 }
 

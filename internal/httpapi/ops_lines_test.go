@@ -162,6 +162,51 @@ func TestOpsLines(t *testing.T) {
 		}
 	})
 
+	t.Run("PatchIsOneTransaction", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		id := b.addLine(t, "+15550100001")
+		b.addLine(t, "+15550100002")
+		b.signup(t, map[string]any{"user_ref": "u1"})
+		// The retirement's second half (moving the line's users, which
+		// writes their ledger) fails after the budget change was applied.
+		_, err := b.pool.Exec(context.Background(), `
+			CREATE FUNCTION refuse_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'ledger refused'; END $$;
+			CREATE TRIGGER refuse_ledger BEFORE INSERT ON line_ledger FOR EACH ROW EXECUTE FUNCTION refuse_ledger();`)
+		require.NoError(t, err)
+
+		rec := b.do(t, "PATCH", fmt.Sprintf("/v1/ops/lines/%d", id), b.opsKey, map[string]any{"budget_override": 1234, "admin_state": "retired"})
+		require.Equal(t, http.StatusInternalServerError, rec.Code, rec.Body.String())
+
+		var override *int
+		var state string
+		require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT budget_override, admin_state FROM lines WHERE id = $1`, id).Scan(&override, &state))
+		require.Nil(t, override, "the budget change must roll back with the failed retirement")
+		require.Equal(t, "active", state)
+		var onLine int
+		require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM users WHERE current_line_id = $1`, id).Scan(&onLine))
+		require.Equal(t, 1, onLine)
+	})
+
+	t.Run("PatchRetiresAndSetsBudgetTogether", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		id := b.addLine(t, "+15550100001")
+		b.addLine(t, "+15550100002")
+		b.signup(t, map[string]any{"user_ref": "u1"})
+		rec := b.do(t, "PATCH", fmt.Sprintf("/v1/ops/lines/%d", id), b.opsKey, map[string]any{"budget_override": 1234, "admin_state": "retired"})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		res := decodeJSON[struct {
+			Line  opsLine
+			Moved router.MoveResult
+		}](t, rec)
+		require.Equal(t, "retired", res.Line.AdminState)
+		require.Equal(t, 1234, *res.Line.Budget.Override)
+		require.Equal(t, 1, res.Moved.Moved)
+		require.Zero(t, res.Line.Users)
+	})
+
 	t.Run("RotationPredictsTheNextSignups", func(t *testing.T) {
 		t.Parallel()
 		b := poolSetup(t, func(o *poolOptions) { o.rampPerHour = 3 })

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/deeplink"
 	"github.com/linegate/linegate/internal/router"
@@ -50,7 +48,7 @@ func (p *publicHandlers) resolve(w http.ResponseWriter, r *http.Request) (router
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Robots-Tag", "noindex")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	link, err := p.s.Router.Link(r.Context(), chi.URLParam(r, "token"))
+	link, err := p.s.Router.Link(r.Context(), pathParam(r, "token"))
 	if err != nil {
 		if ae, ok := apperr.As(err); ok && ae.Kind == apperr.NotFound {
 			var buf bytes.Buffer

@@ -1,16 +1,20 @@
 package httpapi
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/store"
 )
 
 // statusOf is the one table from error kind to HTTP status.
@@ -61,11 +65,22 @@ func (rs Responder) JSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-// Error maps err to a status and the envelope. Unknown errors become a
-// generic 500 whose detail only reaches the log.
+// DatabaseRetryAfter is the retry hint of a 503 database_unavailable: about
+// as long as a Postgres restart or failover takes.
+const DatabaseRetryAfter = 5 * time.Second
+
+// Error maps err to a status and the envelope. An unclassified error that
+// says Postgres is out of reach (store.IsUnavailable) is a 503
+// database_unavailable with Retry-After, for every handler and the key
+// lookup alike; other unknown errors become a generic 500 whose detail only
+// reaches the log.
 func (rs Responder) Error(w http.ResponseWriter, r *http.Request, err error) {
 	ae, ok := apperr.As(err)
-	if !ok {
+	switch {
+	case (!ok || ae.Kind == apperr.Internal) && store.IsUnavailable(err):
+		ae = &apperr.Error{Kind: apperr.Unavailable, Code: "database_unavailable",
+			Message: "the database cannot be reached; retry later", RetryAfter: DatabaseRetryAfter, Err: err}
+	case !ok:
 		ae = &apperr.Error{Kind: apperr.Internal, Code: "internal", Message: "internal error", Err: err}
 	}
 	status := statusOf[ae.Kind]
@@ -102,34 +117,85 @@ func (rs Responder) Error(w http.ResponseWriter, r *http.Request, err error) {
 	rs.JSON(w, status, errorBody{Error: body})
 }
 
-// Decode reads one JSON object into dst: malformed JSON is a 400, a body over
-// the limit a 413, unknown fields a 400 naming the field.
+// Decode reads one JSON object into dst: malformed JSON, a body that is not
+// an object and unknown fields are a 400 invalid_json, a body over the limit
+// a 413, a field of the wrong JSON type a 422 naming the field. Messages
+// speak of JSON types, never of Go ones.
 func Decode(r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return apperr.New(apperr.Invalid, "unsupported_media_type", "Content-Type must be application/json")
 	}
-	dec := json.NewDecoder(r.Body)
+	body := bufio.NewReader(r.Body)
+	if err := expectObject(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			return apperr.New(apperr.TooLarge, "body_too_large", "request body exceeds "+strconv.FormatInt(tooBig.Limit, 10)+" bytes")
-		case errors.Is(err, io.EOF):
-			return apperr.New(apperr.Invalid, "invalid_json", "request body is empty")
-		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return apperr.New(apperr.Invalid, "invalid_json", "request body has "+strings.TrimPrefix(err.Error(), "json: "))
-		default:
-			var typeErr *json.UnmarshalTypeError
-			if errors.As(err, &typeErr) {
-				e := apperr.Field(typeErr.Field, "has the wrong type (want "+typeErr.Type.String()+")")
-				return e
-			}
-			return apperr.New(apperr.Invalid, "invalid_json", "request body is not valid JSON")
-		}
+		return decodeError(err)
 	}
 	if dec.More() {
 		return apperr.New(apperr.Invalid, "invalid_json", "request body must hold a single JSON object")
 	}
 	return nil
+}
+
+// expectObject checks that the body's first JSON token opens an object,
+// leaving it unread.
+func expectObject(body *bufio.Reader) error {
+	for {
+		c, err := body.ReadByte()
+		if err != nil {
+			return decodeError(err)
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return body.UnreadByte()
+		default:
+			return apperr.New(apperr.Invalid, "invalid_json", "request body must be a JSON object")
+		}
+	}
+}
+
+func decodeError(err error) error {
+	var tooBig *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return apperr.New(apperr.TooLarge, "body_too_large", "request body exceeds "+strconv.FormatInt(tooBig.Limit, 10)+" bytes")
+	case errors.Is(err, io.EOF):
+		return apperr.New(apperr.Invalid, "invalid_json", "request body is empty")
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return apperr.New(apperr.Invalid, "invalid_json", "request body has "+strings.TrimPrefix(err.Error(), "json: "))
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return apperr.Field(typeErr.Field, "must be "+jsonTypeName(typeErr.Type))
+	default:
+		return apperr.New(apperr.Invalid, "invalid_json", "request body is not valid JSON")
+	}
+}
+
+// jsonTypeName names the JSON type a Go destination type accepts.
+func jsonTypeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	default:
+		return "of another JSON type"
+	}
 }

@@ -13,12 +13,14 @@ import (
 
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/health"
 	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/messaging"
 	"github.com/linegate/linegate/internal/metrics"
 	"github.com/linegate/linegate/internal/ratelimit"
 	"github.com/linegate/linegate/internal/router"
+	"github.com/linegate/linegate/internal/webhooks"
 )
 
 // Deps are what the handlers need. Feature services are added as fields.
@@ -39,6 +41,14 @@ type Deps struct {
 	// Sending, limits and idempotency (issue 5).
 	Messages *messaging.Service
 	Limiter  *ratelimit.Limiter
+
+	// Linq webhook intake and events to product services.
+	Webhooks            *webhooks.Service
+	WebhookMaxBodyBytes int64
+	Events              *events.Service
+
+	// Line health, failover and recovery.
+	Health *health.Service
 }
 
 // Route is one endpoint: Scope "" marks a public route.
@@ -83,7 +93,7 @@ func Build(d Deps) (http.Handler, []Route) {
 		resp:   Responder{Logger: d.Logger, Count: func(code string) { d.Metrics.HTTPErrors.WithLabelValues(code).Inc() }},
 	}
 	r := chi.NewRouter()
-	r.Use(requestID, observe(d.Metrics, d.Logger), s.recoverer, limitBody(d.MaxBodyBytes), deadline(d.RequestTimeout))
+	r.Use(escapedRouting, requestID, observe(d.Metrics, d.Logger), s.recoverer, limitBody(d.MaxBodyBytes), deadline(d.RequestTimeout))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.resp.Error(w, r, apperr.New(apperr.NotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
 	})
@@ -112,5 +122,8 @@ func (s *server) routes() []Route {
 	rs = append(rs, s.opsPageRoutes()...)
 	rs = append(rs, s.poolRoutes()...)
 	rs = append(rs, s.messageRoutes()...)
+	rs = append(rs, s.webhookRoutes()...)
+	rs = append(rs, s.eventRoutes()...)
+	rs = append(rs, s.healthRoutes()...)
 	return rs
 }

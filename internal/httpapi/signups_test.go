@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func poolInstance(t *testing.T, url string, c *testkit.Clock, opts ...func(*pool
 	logger := slog.New(slog.DiscardHandler)
 	m := metrics.New()
 	keys := apikey.New(pool, apikey.Config{Now: c.Now})
-	ls := lines.New(pool, nil, logger, lines.Config{Headroom: 0.15, SignupRampPerHour: o.rampPerHour, Now: c.Now})
+	ls := lines.New(pool, nil, logger, lines.Config{Policy: lines.DefaultPolicy(), Headroom: 0.15, MsgsPerUserPerDay: 20, SignupRampPerHour: o.rampPerHour, Now: c.Now})
 	rt := router.New(pool, ls, logger, m, router.Config{Now: c.Now})
 	b := &poolBundle{pool: pool, clock: c, handler: httpapi.New(httpapi.Deps{
 		Logger: logger, Metrics: m, DB: pool, Auth: keys, Keys: keys, Lines: ls, Router: rt,
@@ -237,6 +238,49 @@ func TestSignups(t *testing.T) {
 		rec := b.do(t, "POST", "/v1/signups", b.signupKey, map[string]any{"user_ref": "u2", "handle": "415-555-2671"})
 		require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
 		require.Equal(t, "handle_taken", decodeJSON[errorAnswer](t, rec).Error.Code)
+	})
+
+	t.Run("RepeatWithAnotherHandleIs409", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		b.signup(t, map[string]any{"user_ref": "u1", "handle": "+14155552671"})
+		b.signup(t, map[string]any{"user_ref": "u2", "handle": "+14155552672"})
+		tests := []struct {
+			name, handle, code string
+		}{
+			{"OwnedByAnotherUser", "+14155552672", "handle_taken"},
+			{"Free", "+14155552679", "handle_mismatch"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				rec := b.do(t, "POST", "/v1/signups", b.signupKey, map[string]any{"user_ref": "u1", "handle": tt.handle})
+				require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+				require.Equal(t, tt.code, decodeJSON[errorAnswer](t, rec).Error.Code)
+				u := decodeJSON[router.User](t, b.do(t, "GET", "/v1/users/u1", b.signupKey, nil))
+				require.Equal(t, "+14155552671", *u.Handle)
+			})
+		}
+	})
+
+	t.Run("NonObjectBodyIs400WithoutInternals", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		for _, body := range []string{`[{"user_ref":"u1"}]`, `"u1"`, `1`, `null`} {
+			t.Run(body, func(t *testing.T) {
+				t.Parallel()
+				req := httptest.NewRequest("POST", "/v1/signups", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+b.signupKey)
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				b.handler.ServeHTTP(rec, req)
+				require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+				require.Equal(t, "invalid_json", decodeJSON[errorAnswer](t, rec).Error.Code)
+				require.NotContains(t, rec.Body.String(), "httpapi")
+				require.NotContains(t, rec.Body.String(), "Request")
+			})
+		}
 	})
 
 	t.Run("NoEligibleLineIs503WithRetryAfter", func(t *testing.T) {

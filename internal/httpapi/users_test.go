@@ -104,6 +104,33 @@ func TestUsers(t *testing.T) {
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	})
 
+	t.Run("PathIsDecodedOnce", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		b.signup(t, map[string]any{"user_ref": "bob"})
+		for _, path := range []string{"/v1/users/bo%2562", "/v1/users/%2562ob", "/v1/users/bo%252562"} {
+			rec := b.do(t, "GET", path, b.signupKey, nil)
+			require.Equal(t, http.StatusUnprocessableEntity, rec.Code, "%s: %s", path, rec.Body.String())
+			require.Equal(t, "user_ref", decodeJSON[errorAnswer](t, rec).Error.Field)
+		}
+		rec := b.do(t, "GET", "/v1/users/%62ob", b.signupKey, nil)
+		require.Equal(t, http.StatusOK, rec.Code, "one level of escaping is undone: %s", rec.Body.String())
+		require.Equal(t, "bob", decodeJSON[router.User](t, rec).UserRef)
+	})
+
+	t.Run("PutChangingTheHandleKeepsTheLines", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		first := b.signup(t, map[string]any{"user_ref": "ann", "handle": "+14155552671"})
+		rec := b.do(t, "PUT", "/v1/users/ann", b.signupKey, map[string]any{"handle": "+14155552679"})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		again := decodeJSON[signupAnswer](t, rec)
+		require.Equal(t, "+14155552679", *again.Handle)
+		require.Equal(t, first.Line, again.Line)
+	})
+
 	t.Run("PutValidatesLikeSignup", func(t *testing.T) {
 		t.Parallel()
 		b := poolSetup(t)

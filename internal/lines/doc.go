@@ -3,20 +3,29 @@
 // retired), their daily budget with warm-up, and the user capacity that
 // assignment keeps under.
 //
+// Line policy has one definition: the SQL function line_policy
+// (db/functions/line_policy.sql). It says whether a line may send (replies),
+// send proactively, take new users, why not, and its effective and
+// proactive budgets, from admin state, health state (and the raw Linq
+// signals health derives it from), warm-up and the settings in Policy.
+// Send admission applies it in the statement that counts a send, so the
+// answer cannot drift from what a concurrent replica decides; Snapshot
+// selects it for every line, so ops, capacity planning and assignment read
+// the very same answer instead of a Go copy of the rule. SQL was chosen over
+// Go computing the policy and passing it in because admission needs it under
+// the line's budget lock, on the database's clock, in the same round trip.
+//
 // Capacity. A line's cap is
 //
 //	floor(effective budget × (1 − headroom) ÷ messages per user per day)
 //
-// where the effective budget is the line's override (or the default) times
-// its warm-up factor, which ramps linearly from 20 % on the day the line
-// appeared (warmup_started_at) to 100 % after WarmupDays. Messages per user
-// per day come from MsgsPerUserPerDay: the configured figure until enough
-// traffic is recorded, then the observed 7-day average.
+// where the effective budget is line_policy's. Messages per user per day
+// come from MsgsPerUserPerDay: the configured figure until enough traffic is
+// recorded, then the observed 7-day average.
 //
-// Eligibility for new users (Line.BlockReason): admin state active, service
-// status ACTIVE, not marked ineligible by Linq (403/2027), still listed by
-// Linq, reputation HEALTHY, user count under cap, and fewer signups than the
-// hourly ramp in the last hour.
+// Eligibility for new users (Line.BlockReason): line_policy's signup
+// verdict, then user count under cap and fewer signups than the hourly
+// ramp in the last hour.
 //
 // user_count is the number of users whose current line is the line: the
 // traffic it carries. Every write of users' current lines happens under

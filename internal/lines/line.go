@@ -20,7 +20,10 @@ const (
 	StatusFlagged      = "FLAGGED"
 )
 
-// Reasons a line takes no new users, as Line.BlockReason reports them.
+// Reasons a line takes no new users, as Line.BlockReason reports them. The
+// ones of the line's state come from line_policy (which also names
+// line_down, line_missing, line_critical, line_at_risk and line_held from
+// the health state); the last three are the pool's own.
 const (
 	BlockDraining   = "draining"
 	BlockRetired    = "retired"
@@ -57,43 +60,48 @@ type Line struct {
 	RampFreesAt     time.Time
 	RampLimit       int
 
+	// HealthState is the health job's verdict (ok, at_risk, critical,
+	// down, missing); HeldAt is set while a flapping line is held out of
+	// signups and recovery.
+	HealthState string
+	HeldAt      *time.Time
+
+	// What line_policy allows now: sending at all (replies), sending
+	// proactively, taking new users; SendWhy says why sends are refused or
+	// paced, SignupWhy why the line takes no new users ("" when it may).
+	MaySend          bool
+	MaySendProactive bool
+	MaySignup        bool
+	SendWhy          string
+	SignupWhy        string
+
 	// Budget is the override or the default; EffectiveBudget is Budget
-	// after warm-up (WarmupFactor); Cap is the user cap.
+	// after warm-up (WarmupFactor) and ProactiveBudget what proactive sends
+	// may use of it; Cap is the user cap. All but Cap are line_policy's.
 	Budget          int
 	WarmupFactor    float64
 	EffectiveBudget int
+	ProactiveBudget int
 	Cap             int
 }
 
-// Serving reports whether the line can carry traffic at all: a backup or
-// failover target must be serving.
-func (l Line) Serving() bool {
-	return l.AdminState == AdminActive && l.ServiceStatus == StatusActive && l.IneligibleAt == nil &&
-		l.MissingAt == nil && l.Reputation != ReputationCritical
-}
+// Serving reports whether the line can carry traffic: active and allowed
+// to send proactively by line_policy. A backup or failover target must be
+// serving.
+func (l Line) Serving() bool { return l.AdminState == AdminActive && l.MaySendProactive }
 
-// Healthy reports whether the line is serving with a HEALTHY reputation:
-// the lines new backups are chosen from.
-func (l Line) Healthy() bool { return l.Serving() && l.Reputation == ReputationHealthy }
+// Healthy reports whether line_policy lets the line take new users (its
+// capacity aside): the lines new backups are chosen from.
+func (l Line) Healthy() bool { return l.MaySignup }
 
 // BlockReason says why the line takes no new users, or "" when it does.
 // Reasons are checked from the most permanent to the most passing.
 func (l Line) BlockReason() string {
 	switch {
-	case l.AdminState == AdminRetired:
-		return BlockRetired
-	case l.AdminState == AdminDraining:
-		return BlockDraining
-	case l.ServiceStatus != StatusActive:
-		return BlockFlagged
-	case l.IneligibleAt != nil:
-		return BlockIneligible
-	case l.MissingAt != nil:
-		return BlockMissing
-	case l.Reputation == ReputationCritical:
-		return BlockCritical
-	case l.Reputation != ReputationHealthy:
-		return BlockAtRisk
+	case l.SignupWhy != "":
+		return l.SignupWhy
+	case !l.MaySignup:
+		return BlockAtRisk // line_policy gave no reason: be safe
 	case l.Cap <= 0:
 		return BlockNoCapacity
 	case l.UserCount >= l.Cap:

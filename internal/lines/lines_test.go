@@ -2,6 +2,7 @@ package lines_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
 	"testing"
@@ -28,67 +29,41 @@ func TestMain(m *testing.M) {
 
 var epoch = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
-func TestCapacity(t *testing.T) {
+func TestUserCap(t *testing.T) {
 	t.Parallel()
-
 	tests := []struct {
 		name              string
-		budget            int
-		factor            float64
-		headroom          float64
-		perUser           float64
-		wantEff, wantCaps int
+		effective         int
+		headroom, perUser float64
+		want              int
 	}{
-		{"Defaults", 7000, 1, 0.15, 20, 7000, 297}, // 7000 × 0.85 ÷ 20 = 297.5
-		{"ExactQuotientIsNotFlooredBelow", 4000, 1, 0.15, 20, 4000, 170},
-		{"NoHeadroom", 7000, 1, 0, 20, 7000, 350},
-		{"MaxHeadroom", 7000, 1, 0.5, 20, 7000, 175},
-		{"WarmupStart", 7000, 0.2, 0.15, 20, 1400, 59}, // 1400 × 0.85 ÷ 20 = 59.5
-		{"BusyUsers", 7000, 1, 0.15, 500, 7000, 11},
-		{"TooBusyForOne", 100, 1, 0.15, 500, 100, 0},
+		{"Defaults", 7000, 0.15, 20, 297}, // 7000 × 0.85 ÷ 20 = 297.5
+		{"ExactQuotientIsNotFlooredBelow", 4000, 0.15, 20, 170},
+		{"NoHeadroom", 7000, 0, 20, 350},
+		{"MaxHeadroom", 7000, 0.5, 20, 175},
+		{"WarmupStart", 1400, 0.15, 20, 59}, // 1400 × 0.85 ÷ 20 = 59.5
+		{"BusyUsers", 7000, 0.15, 500, 11},
+		{"TooBusyForOne", 100, 0.15, 500, 0},
+		{"NoUsageFigure", 7000, 0.15, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			eff, userCap := lines.Capacity(tt.budget, tt.factor, tt.headroom, tt.perUser)
-			require.Equal(t, tt.wantEff, eff)
-			require.Equal(t, tt.wantCaps, userCap)
+			require.Equal(t, tt.want, lines.UserCap(tt.effective, tt.headroom, tt.perUser))
 		})
 	}
-
-	t.Run("WarmupRampsLinearlyFromTwentyPercent", func(t *testing.T) {
-		t.Parallel()
-		tests := []struct {
-			name string
-			age  time.Duration
-			want float64
-		}{
-			{"Start", 0, 0.2},
-			{"Halfway", 7 * 24 * time.Hour, 0.6},
-			{"Done", 14 * 24 * time.Hour, 1},
-			{"Long After", 100 * 24 * time.Hour, 1},
-			{"ClockBehind", -time.Hour, 0.2},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				t.Parallel()
-				require.InDelta(t, tt.want, lines.WarmupFactor(epoch.Add(-tt.age), epoch, 14), 1e-12)
-			})
-		}
-		require.InDelta(t, 1, lines.WarmupFactor(epoch, epoch, 0), 0)
-	})
 }
 
 func TestService(t *testing.T) {
 	t.Parallel()
 
 	type testBundle struct {
-		pool *pgxpool.Pool
-		svc  *lines.Service
-		sim  *linqsim.Sim
-		now  time.Time
+		pool  *pgxpool.Pool
+		svc   *lines.Service
+		sim   *linqsim.Sim
+		clock *pgtest.Clock // the database's; the service's Go clock follows it
 	}
-	setup := func(t *testing.T, cfg lines.Config) *testBundle {
+	setup := func(t *testing.T, mod func(c *lines.Config)) *testBundle {
 		t.Helper()
 		pool := pgtest.NewPool(t)
 		sim := linqsim.New(linqsim.Config{Logger: slog.New(slog.DiscardHandler)})
@@ -97,8 +72,12 @@ func TestService(t *testing.T) {
 		t.Cleanup(srv.Close)
 		client, err := linq.New(linq.Config{BaseURL: srv.URL, APIKey: "k", Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(t, err)
-		b := &testBundle{pool: pool, sim: sim, now: epoch}
-		cfg.Now = func() time.Time { return b.now }
+		b := &testBundle{pool: pool, sim: sim, clock: pgtest.NewClock(t, pool, epoch)}
+		cfg := lines.DefaultConfig()
+		if mod != nil {
+			mod(&cfg)
+		}
+		cfg.Now = b.clock.Now
 		b.svc = lines.New(pool, client, slog.New(slog.DiscardHandler), cfg)
 		return b
 	}
@@ -113,19 +92,24 @@ func TestService(t *testing.T) {
 
 	t.Run("SyncAddsRefreshesAndMarksMissing", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, lines.Config{Headroom: 0.15})
+		b := setup(t, nil)
 		b.sim.AddLine("+15550100001")
 		b.sim.AddLine("+15550100002")
 		res, err := b.svc.Sync(context.Background())
 		require.NoError(t, err)
 		require.ElementsMatch(t, []string{"+15550100001", "+15550100002"}, res.Added)
+		// Empty lists are [] on the wire, never null.
+		raw, err := json.Marshal(res)
+		require.NoError(t, err)
+		require.Contains(t, string(raw), `"missing":[]`)
+		require.Contains(t, string(raw), `"skipped":[]`)
 
 		// A line Linq no longer lists.
 		_, err = b.pool.Exec(context.Background(), `INSERT INTO lines (number) VALUES ('+15550100099')`)
 		require.NoError(t, err)
 		require.NoError(t, b.sim.SetReputation("+15550100002", "AT_RISK"))
 		b.sim.AddLine("+15550100003")
-		b.now = b.now.Add(time.Hour)
+		b.clock.Advance(time.Hour)
 		res, err = b.svc.Sync(context.Background())
 		require.NoError(t, err)
 		require.Equal(t, []string{"+15550100003"}, res.Added)
@@ -149,7 +133,7 @@ func TestService(t *testing.T) {
 
 	t.Run("MsgsPerUserPerDayUsesConfigUntilEnoughTraffic", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, lines.Config{Headroom: 0.15, MsgsPerUserPerDay: 20, UsageCacheTTL: time.Second})
+		b := setup(t, func(c *lines.Config) { c.UsageCacheTTL = time.Second })
 		b.sim.AddLine("+15550100001")
 		_, err := b.svc.Sync(context.Background())
 		require.NoError(t, err)
@@ -160,7 +144,7 @@ func TestService(t *testing.T) {
 		}
 		read := func() lines.Usage {
 			t.Helper()
-			b.now = b.now.Add(2 * time.Second) // past the cache
+			b.clock.Advance(2 * time.Second) // past the cache
 			u, err := b.svc.MsgsPerUserPerDay(context.Background())
 			require.NoError(t, err)
 			return u
@@ -172,7 +156,7 @@ func TestService(t *testing.T) {
 
 		// Plenty of traffic, but only three days of it: not yet.
 		exec(`INSERT INTO line_volume (line_id, minute, inbound, outbound)
-			SELECT id, $1::timestamptz, 3000, 4000 FROM lines`, b.now.Add(-3*24*time.Hour).Truncate(time.Minute))
+			SELECT id, $1::timestamptz, 3000, 4000 FROM lines`, b.clock.Now().Add(-3*24*time.Hour).Truncate(time.Minute))
 		u = read()
 		require.Equal(t, "config", u.Source)
 		require.Equal(t, int64(7000), u.Messages)
@@ -180,7 +164,7 @@ func TestService(t *testing.T) {
 		// Records reach back over the whole week: observed average,
 		// 7,000 messages ÷ 10 users ÷ 7 days = 100.
 		exec(`INSERT INTO line_volume (line_id, minute, inbound, outbound)
-			SELECT id, $1::timestamptz, 1, 0 FROM lines`, b.now.Add(-8*24*time.Hour).Truncate(time.Minute))
+			SELECT id, $1::timestamptz, 1, 0 FROM lines`, b.clock.Now().Add(-8*24*time.Hour).Truncate(time.Minute))
 		u = read()
 		require.Equal(t, "observed", u.Source)
 		require.InDelta(t, 100, u.PerUserPerDay, 1e-9)
@@ -197,9 +181,44 @@ func TestService(t *testing.T) {
 		require.Equal(t, "config", u.Source)
 	})
 
+	// The pool reads line_policy, the rule admission applies: health state
+	// and holds decide signups and sends, with the reason.
+	t.Run("PolicyReadsHealthState", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, nil)
+		b.sim.AddLine("+15550100001")
+		_, err := b.svc.Sync(context.Background())
+		require.NoError(t, err)
+		for _, tc := range []struct {
+			state, held     string
+			serving, signup bool
+			block, sendWhy  string
+		}{
+			{state: "ok", serving: true, signup: true},
+			{state: "at_risk", serving: true, block: "line_at_risk", sendWhy: "line_paced"},
+			{state: "critical", block: "line_critical", sendWhy: "line_paused"},
+			{state: "down", block: "line_down", sendWhy: "line_down"},
+			{state: "missing", block: "line_missing", sendWhy: "line_missing"},
+			{state: "ok", held: "now", serving: true, block: "line_held"},
+		} {
+			_, err := b.pool.Exec(context.Background(), `UPDATE lines SET health_state = $1,
+				held_at = CASE WHEN $2 = '' THEN NULL ELSE now() END`, tc.state, tc.held)
+			require.NoError(t, err)
+			ls, _, err := b.svc.List(context.Background())
+			require.NoError(t, err)
+			l := ls[0]
+			require.Equal(t, tc.serving, l.Serving(), "%+v", tc)
+			require.Equal(t, tc.signup, l.Healthy(), "%+v", tc)
+			require.Equal(t, tc.sendWhy, l.SendWhy, "%+v", tc)
+			if tc.block != "" {
+				require.Equal(t, tc.block, l.BlockReason(), "%+v", tc)
+			}
+		}
+	})
+
 	t.Run("UpdateValidatesAndClearsOverride", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, lines.Config{})
+		b := setup(t, nil)
 		b.sim.AddLine("+15550100001")
 		_, err := b.svc.Sync(context.Background())
 		require.NoError(t, err)

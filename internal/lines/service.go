@@ -1,7 +1,6 @@
 package lines
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,17 +34,25 @@ const (
 	ObservedMinMessages = 1000
 )
 
-// Config tunes the pool; zero values take the defaults.
+// Config tunes the pool. Every field is used as given: 0 means 0 (the
+// defaults live in internal/config); DefaultConfig holds them for tests.
 type Config struct {
-	DefaultBudget     int     // messages per line per day (7,000)
-	WarmupDays        int     // days from 20 % to 100 % (14); negative disables warm-up
-	Headroom          float64 // share of the budget kept free; 0 is none (config defaults it to 0.15)
-	MsgsPerUserPerDay float64 // until enough traffic is recorded (20)
-	SignupRampPerHour int     // new users per line per hour (200)
-	// UsageCacheTTL is how long an observed usage figure is reused (5 min);
-	// the 7-day sum is too costly for every signup.
+	// Policy is the line policy (default budget, warm-up, reply reserve,
+	// pacing), the same the send path admits with.
+	Policy
+	Headroom          float64 // share of the budget kept free
+	MsgsPerUserPerDay float64 // until enough traffic is recorded
+	SignupRampPerHour int     // new users per line per hour
+	// UsageCacheTTL is how long an observed usage figure is reused; the
+	// 7-day sum is too costly for every signup.
 	UsageCacheTTL time.Duration
 	Now           func() time.Time
+}
+
+// DefaultConfig is the configuration's defaults.
+func DefaultConfig() Config {
+	return Config{Policy: DefaultPolicy(), Headroom: 0.15, MsgsPerUserPerDay: 20, SignupRampPerHour: 200,
+		UsageCacheTTL: 5 * time.Minute, Now: time.Now}
 }
 
 // PhoneNumberLister is the part of the Linq client the sync needs.
@@ -61,6 +68,8 @@ type Service struct {
 	cfg    Config
 	q      *store.Queries
 
+	policy []byte // line_policy's settings
+
 	usageMu      sync.Mutex
 	usage        Usage
 	usageExpires time.Time
@@ -68,26 +77,16 @@ type Service struct {
 
 // New builds a Service. linqClient may be nil when no sync is wanted.
 func New(pool *pgxpool.Pool, linqClient PhoneNumberLister, logger *slog.Logger, cfg Config) *Service {
-	cfg.DefaultBudget = cmp.Or(cfg.DefaultBudget, 7000)
-	switch {
-	case cfg.WarmupDays == 0:
-		cfg.WarmupDays = 14
-	case cfg.WarmupDays < 0:
-		cfg.WarmupDays = 0
-	}
-	cfg.MsgsPerUserPerDay = cmp.Or(cfg.MsgsPerUserPerDay, 20)
-	cfg.SignupRampPerHour = cmp.Or(cfg.SignupRampPerHour, 200)
-	cfg.UsageCacheTTL = cmp.Or(cfg.UsageCacheTTL, 5*time.Minute)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{pool: pool, linq: linqClient, logger: logger, cfg: cfg, q: store.New()}
+	return &Service{pool: pool, linq: linqClient, logger: logger, cfg: cfg, q: store.New(), policy: cfg.settingsJSON()}
 }
 
-// Config returns the effective configuration (defaults filled in).
+// Config returns the configuration.
 func (s *Service) Config() Config { return s.cfg }
 
 // Now is the service's clock.
@@ -134,15 +133,15 @@ func (s *Service) MsgsPerUserPerDay(ctx context.Context) (Usage, error) {
 	return u, nil
 }
 
-// Snapshot reads every line and works out its capacity at the service's
-// clock with msgsPerUserPerDay. db is the pool or the transaction holding
+// Snapshot reads every line with its policy (line_policy, on the
+// database's clock) and works out its user cap with msgsPerUserPerDay. db is the pool or the transaction holding
 // PoolLockKey.
 func (s *Service) Snapshot(ctx context.Context, db store.DBTX, msgsPerUserPerDay float64) ([]Line, error) {
 	now := s.cfg.Now()
 	// Buckets are whole minutes, and the one an hour back is still counted,
 	// so the window errs on the safe side by up to a minute.
 	windowStart := now.Add(-RampWindow).Truncate(time.Minute)
-	rows, err := s.q.LineSnapshot(ctx, db, windowStart)
+	rows, err := s.q.LineSnapshot(ctx, db, store.LineSnapshotParams{WindowStart: windowStart, Settings: s.policy})
 	if err != nil {
 		return nil, fmt.Errorf("read lines: %w", err)
 	}
@@ -155,17 +154,20 @@ func (s *Service) Snapshot(ctx context.Context, db store.DBTX, msgsPerUserPerDay
 			StatusChangedAt: r.StatusChangedAt, SyncedAt: r.SyncedAt,
 			SignupsLastHour: int(r.SignupsInWindow), RampLimit: s.cfg.SignupRampPerHour,
 			RampFreesAt: r.OldestSignupMinute.Add(RampWindow + time.Minute),
-			Budget:      s.cfg.DefaultBudget,
+			HealthState: r.HealthState, HeldAt: r.HeldAt,
+			MaySend: r.MaySend, MaySendProactive: r.MaySendProactive, MaySignup: r.MaySignup,
+			SendWhy: r.SendWhy, SignupWhy: r.SignupWhy,
+			Budget: int(r.Budget), WarmupFactor: r.WarmupFactor,
+			EffectiveBudget: int(r.EffectiveBudget), ProactiveBudget: int(r.ProactiveBudget),
 		}
 		if r.LinqID != nil {
 			l.LinqID = *r.LinqID
 		}
 		if r.BudgetOverride != nil {
 			b := int(*r.BudgetOverride)
-			l.BudgetOverride, l.Budget = &b, b
+			l.BudgetOverride = &b
 		}
-		l.WarmupFactor = WarmupFactor(l.WarmupStartedAt, now, s.cfg.WarmupDays)
-		l.EffectiveBudget, l.Cap = Capacity(l.Budget, l.WarmupFactor, s.cfg.Headroom, msgsPerUserPerDay)
+		l.Cap = UserCap(l.EffectiveBudget, s.cfg.Headroom, msgsPerUserPerDay)
 		out = append(out, l)
 	}
 	return out, nil
@@ -285,7 +287,7 @@ func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("list linq phone numbers: %w", err)
 	}
-	var res SyncResult
+	res := SyncResult{Added: []string{}, Missing: []string{}, Skipped: []string{}}
 	var numbers, ids, reps []string
 	seen := map[string]bool{}
 	for _, p := range resp.PhoneNumbers {

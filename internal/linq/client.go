@@ -214,7 +214,7 @@ func (c *Client) do(ctx context.Context, cl *call) (int, error) {
 			req.Header.Set(k, v)
 		}
 
-		resp, err := c.hc.Do(req)
+		resp, err := c.hc.Do(req) //nolint:bodyclose // decodeSuccess and readError close it
 		if err != nil {
 			// Connection error or ctx done: the request may or may not
 			// have reached Linq.
@@ -315,7 +315,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 	if attempt < 5 {
 		d = min(retryBase<<attempt, retryCap)
 	}
-	return time.Duration(float64(d) * (1 - 0.25*rand.Float64()))
+	return time.Duration(float64(d) * (1 - 0.25*rand.Float64())) //nolint:gosec // jitter, not a secret
 }
 
 // fitsDeadline reports whether waiting d still leaves the context's deadline

@@ -134,7 +134,7 @@ func (b *testBundle) createChat(t *testing.T, from string, to ...string) *linq.C
 	return res
 }
 
-func wantAPIError(t *testing.T, err error, status, code int) *linq.Error {
+func wantAPIError(t *testing.T, err error, status, code int) {
 	t.Helper()
 	e, ok := linq.AsError(err)
 	if !ok {
@@ -146,7 +146,6 @@ func wantAPIError(t *testing.T, err error, status, code int) *linq.Error {
 	if e.Message == "" || e.DocURL == "" {
 		t.Fatalf("error envelope incomplete: %+v", e)
 	}
-	return e
 }
 
 // receiver is a webhook target that records deliveries.

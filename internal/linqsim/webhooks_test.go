@@ -3,7 +3,6 @@ package linqsim_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -218,24 +217,18 @@ func TestWebhookTargetDownThenBack(t *testing.T) {
 	})
 	t.Run("ConnectionRefused", func(t *testing.T) {
 		t.Parallel()
-		// Reserve a port, free it, and start the target there later.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		b := setup(t, setupOpts{webhookURL: "http://" + addr + "/hook"})
+		// The port refuses connections until the target starts on it later.
+		port := reservePort(t)
+		b := setup(t, setupOpts{webhookURL: "http://" + port.addr + "/hook"})
 		if _, err := b.sim.InjectInbound("+15558881003", b.lines[0], "hello"); err != nil {
 			t.Fatal(err)
 		}
 		waitStat(t, b.sim, "retries", func(s linqsim.WebhookStats) bool { return s.Retried >= 2 })
-		rc := &receiver{}
-		ln, err = net.Listen("tcp", addr)
-		if err != nil {
-			t.Skipf("port %s taken meanwhile: %v", addr, err)
+		if n := b.sim.WebhookStats().Delivered; n != 0 {
+			t.Fatalf("%d deliveries to a port that refuses connections", n)
 		}
-		srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(rc.serve)}}
+		rc := &receiver{}
+		srv := &httptest.Server{Listener: port.listen(t), Config: &http.Server{Handler: http.HandlerFunc(rc.serve)}}
 		srv.Start()
 		defer srv.Close()
 		rc.waitFor(t, "delivery after the target came up", hasTypes("chat.created", "message.received"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/linq"
@@ -94,10 +95,8 @@ func (s *Service) counted(ctx context.Context, messageID, intent, op string,
 		s.metrics.SendsRefused.WithLabelValues("opted_out").Inc()
 		return nil, optedOut()
 	}
-	now := ratelimit.Micro(s.cfg.Now())
 	d, err := s.lim.Admit(ctx, ratelimit.Request{
-		LineID: m.LineID, Handles: []string{m.Handle}, Reply: s.lim.IsReply(intent, m.LastInboundAt, now),
-		LineDown: !m.LineOk, At: now,
+		LineID: m.LineID, Handles: []string{m.Handle}, Reply: intent == ratelimit.IntentReply && m.RecentInbound,
 	})
 	if err != nil {
 		return nil, err
@@ -151,7 +150,7 @@ func (s *Service) ShareContactCard(ctx context.Context, userRef string) (*Action
 }
 
 func (s *Service) chatAction(ctx context.Context, userRef, op string, fn func(context.Context, string) (*linq.Ack, error)) (*Action, error) {
-	u, err := s.q.UserGetForSend(ctx, s.pool, userRef)
+	u, err := s.q.UserGetForSend(ctx, s.pool, store.UserGetForSendParams{UserRef: userRef, Settings: s.settings})
 	if err != nil {
 		if errors.Is(store.Interpret(err), store.ErrNotFound) {
 			return nil, apperr.New(apperr.NotFound, "user_not_found", "no user with this user_ref")
@@ -165,7 +164,7 @@ func (s *Service) chatAction(ctx context.Context, userRef, op string, fn func(co
 		return nil, apperr.New(apperr.NotFound, "chat_not_found",
 			"no chat with this user on their current line yet: send a message first")
 	case !u.LineOk:
-		return nil, ratelimit.RefusalError(ratelimit.OutcomeLineUnavailable, 0)
+		return nil, ratelimit.Refusal(ratelimit.OutcomeLineUnavailable, u.LineWhy, 0)
 	}
 	ack, err := fn(ctx, *u.LinqChatID)
 	if err != nil {
@@ -176,19 +175,33 @@ func (s *Service) chatAction(ctx context.Context, userRef, op string, fn func(co
 		TraceID: ack.TraceID}, nil
 }
 
-func (s *Service) sentMessage(ctx context.Context, messageID string) (store.MessageGetForActionRow, error) {
+// sentMessage is a sent message with what an action on it needs.
+type sentMessage struct {
+	LineID, UserID            int64
+	Handle, LineNumber        string
+	UserRef                   string
+	LinqChatID, LinqMessageID *string
+	OptedOutAt                *time.Time
+	RecentInbound             bool // the user wrote within the reply window
+}
+
+func (s *Service) sentMessage(ctx context.Context, messageID string) (sentMessage, error) {
 	id, err := parseID(messageID)
 	if err == nil {
 		var m store.MessageGetForActionRow
-		m, err = s.q.MessageGetForAction(ctx, s.pool, id)
+		m, err = s.q.MessageGetForAction(ctx, s.pool, store.MessageGetForActionParams{
+			ID: pgUUID(id), ReplyWindow: ratelimit.Interval(s.lim.Config().ReplyWindow),
+		})
 		if err == nil {
-			return m, nil
+			return sentMessage{LineID: m.LineID, UserID: m.UserID, Handle: m.Handle, LineNumber: m.LineNumber,
+				UserRef: m.UserRef, LinqChatID: m.LinqChatID, LinqMessageID: m.LinqMessageID,
+				OptedOutAt: m.OptedOutAt, RecentInbound: m.RecentInbound}, nil
 		}
 		if !errors.Is(store.Interpret(err), store.ErrNotFound) {
-			return m, err
+			return sentMessage{}, err
 		}
 	}
-	return store.MessageGetForActionRow{}, apperr.New(apperr.NotFound, "message_not_found",
+	return sentMessage{}, apperr.New(apperr.NotFound, "message_not_found",
 		"no message with this id was sent through Linegate")
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/linegate/linegate/internal/ratelimit"
-	"github.com/linegate/linegate/internal/store"
 )
 
 // AdmitAndRecord does the database work of one send — the admission
@@ -19,25 +18,23 @@ func (s *Service) AdmitAndRecord(ctx context.Context, req SendRequest) (string, 
 		return "", err
 	}
 	id := newMessageID()
-	now := ratelimit.Micro(s.cfg.Now())
-	params := s.admitParams(req, id, id.String(), nil)
-	params.Now = now
-	row, err := s.q.MessageAdmit(ctx, s.pool, params)
+	body, err := jsonParts(req)
+	if err != nil {
+		return "", err
+	}
+	a, err := s.admit(ctx, req, id, id.String(), body)
 	if err != nil {
 		return "", fmt.Errorf("admit send: %w", err)
 	}
-	if row.Outcome != ratelimit.OutcomeOK {
-		return row.Outcome, nil
+	if a.outcome != ratelimit.OutcomeOK {
+		return a.outcome, nil
 	}
-	chat := row.ChatID
+	chat := a.chatID
 	if chat == "" {
 		chat = "dbonly-" + id.String()
 	}
-	err = s.markSent(ctx, store.MessageMarkSentParams{
-		ID: row.MessageID, LinqChatID: chat, LinqMessageID: id.String(), DeliveryStatus: "queued", Now: now,
-	}, row.ChatID == "")
-	if err != nil {
+	if err := s.recordSent(ctx, a.id, chat, id.String(), "", "queued", a.chatID == ""); err != nil {
 		return "", fmt.Errorf("record send: %w", err)
 	}
-	return row.Outcome, nil
+	return a.outcome, nil
 }

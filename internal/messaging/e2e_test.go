@@ -35,26 +35,40 @@ type apiResp struct {
 
 func (in instance) call(t *testing.T, method, path, key string, body any) apiResp {
 	t.Helper()
+	r, err := in.do(method, path, key, body)
+	require.NoError(t, err)
+	return r
+}
+
+// do is call for goroutines: it returns its error for the test goroutine
+// to assert on.
+func (in instance) do(method, path, key string, body any) (apiResp, error) {
 	var rd *bytes.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
-		require.NoError(t, err)
+		if err != nil {
+			return apiResp{}, err
+		}
 		rd = bytes.NewReader(b)
 	} else {
 		rd = bytes.NewReader(nil)
 	}
 	req, err := http.NewRequest(method, in.srv.URL+path, rd)
-	require.NoError(t, err)
+	if err != nil {
+		return apiResp{}, err
+	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := in.srv.Client().Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return apiResp{}, err
+	}
 	defer resp.Body.Close()
 	out := apiResp{status: resp.StatusCode, header: resp.Header}
 	_ = json.NewDecoder(resp.Body).Decode(&out.body)
-	return out
+	return out, nil
 }
 
 func errCode(r apiResp) string {
@@ -104,28 +118,39 @@ func TestReplicas(t *testing.T) {
 			ref, _ := e.addUser(t, line)
 			refs = append(refs, ref)
 		}
+		// Workers only collect; the test goroutine asserts.
 		var mu sync.Mutex
-		statuses := map[int]int{}
+		var resps []apiResp
+		var errs []error
 		var wg sync.WaitGroup
 		for w := range 16 {
 			wg.Go(func() {
 				for i := range 15 {
-					r := gws[w%2].call(t, "POST", "/v1/messages", key, map[string]any{
+					r, err := gws[w%2].do("POST", "/v1/messages", key, map[string]any{
 						"user_ref": refs[(w+i)%len(refs)], "parts": []map[string]string{{"type": "text", "value": "tick"}},
 					})
 					mu.Lock()
-					statuses[r.status]++
-					mu.Unlock()
-					if r.status == http.StatusTooManyRequests {
-						require.Equal(t, "pair_limit", errCode(r))
-						require.NotEmpty(t, r.header.Get("Retry-After"))
+					if err != nil {
+						errs = append(errs, err)
 					} else {
-						require.Equal(t, http.StatusCreated, r.status, "%v", r.body)
+						resps = append(resps, r)
 					}
+					mu.Unlock()
 				}
 			})
 		}
 		wg.Wait()
+		require.Empty(t, errs)
+		statuses := map[int]int{}
+		for _, r := range resps {
+			statuses[r.status]++
+			if r.status == http.StatusTooManyRequests {
+				require.Equal(t, "pair_limit", errCode(r))
+				require.NotEmpty(t, r.header.Get("Retry-After"))
+			} else {
+				require.Equal(t, http.StatusCreated, r.status, "%v", r.body)
+			}
+		}
 		t.Logf("statuses: %v", statuses)
 		require.Equal(t, 3*30, statuses[http.StatusCreated])
 
@@ -159,6 +184,7 @@ func TestReplicas(t *testing.T) {
 		})
 		require.Equal(t, http.StatusServiceUnavailable, r.status, "%v", r.body)
 		require.Equal(t, "line_unavailable", errCode(r))
+		require.NotEmpty(t, r.header.Get("Retry-After"), "a 503 says when to ask again")
 		require.Empty(t, e.sim.SendLog())
 
 		for i := range 4 {

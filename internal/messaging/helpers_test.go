@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
@@ -42,15 +43,29 @@ type env struct {
 	srv  *httptest.Server
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, envOptions{}) }
+
+type envOptions struct {
+	// simNow is the simulator's clock (default time.Now).
+	simNow func() time.Time
+	// front wraps the simulator's handler (to add latency on a fake clock,
+	// or act when a request reaches Linq).
+	front func(http.Handler) http.Handler
+}
+
+func newEnvWith(t *testing.T, o envOptions) *env {
 	t.Helper()
 	url := pgtest.NewURL(t)
 	pool, err := store.Open(context.Background(), store.PoolConfig{URL: url, MaxConns: 20})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	sim := linqsim.New(linqsim.Config{Logger: testLogger(t)})
+	sim := linqsim.New(linqsim.Config{Logger: testLogger(t), Now: o.simNow})
 	t.Cleanup(sim.Close)
-	srv := httptest.NewServer(sim.Handler())
+	h := sim.Handler()
+	if o.front != nil {
+		h = o.front(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{url: url, pool: pool, sim: sim, srv: srv}
 }
@@ -63,8 +78,8 @@ type gateway struct {
 }
 
 type gwOptions struct {
-	limits ratelimit.Config
-	msg    messaging.Config
+	limits func(c *ratelimit.Config)
+	msg    func(c *messaging.Config)
 }
 
 // newGateway builds an instance with its own pool, as a replica would have.
@@ -82,8 +97,17 @@ func (e *env) newGateway(t *testing.T, o gwOptions) *gateway {
 		SleepFunc: func(ctx context.Context, d time.Duration) error { return ctx.Err() },
 	})
 	require.NoError(t, err)
-	lim := ratelimit.New(pool, testLogger(t), m, o.limits)
-	return &gateway{svc: messaging.New(pool, client, lim, testLogger(t), m, o.msg), lim: lim, metrics: m}
+	lc, mc := ratelimit.DefaultConfig(), messaging.DefaultConfig()
+	if o.limits != nil {
+		o.limits(&lc)
+	}
+	if o.msg != nil {
+		o.msg(&mc)
+	}
+	lim := ratelimit.New(pool, testLogger(t), m, lc)
+	svc := messaging.New(pool, client, lim, testLogger(t), m, mc)
+	t.Cleanup(svc.Close)
+	return &gateway{svc: svc, lim: lim, metrics: m}
 }
 
 // addLine adds a line to the simulator and to Linegate's pool.

@@ -22,29 +22,31 @@ import (
 	"github.com/linegate/linegate/internal/store"
 )
 
-// Defaults for Config.
-const (
-	DefaultSendTimeout        = 15 * time.Second
-	DefaultIdempotencyKeepFor = 48 * time.Hour
-	DefaultPollInterval       = 20 * time.Millisecond
-	DefaultRegion             = "US"
-)
-
-// Config tunes the service; zero values take the defaults.
+// Config tunes the service. Every field is used as given (the defaults live
+// in internal/config); DefaultConfig holds them for tests.
 type Config struct {
 	// DefaultRegion reads phone numbers without a leading + (ISO 3166-1).
 	DefaultRegion string
-	// StoreMessageText keeps the parts of each message; off by default.
+	// StoreMessageText keeps the parts of each message once it is sent.
 	StoreMessageText bool
-	// IdempotencyKeepFor is how long a key is remembered (at least 24 h).
+	// IdempotencyKeepFor is how long a key is remembered.
 	IdempotencyKeepFor time.Duration
 	// SendTimeout bounds one send: Linq retries and the wait for a
-	// duplicate in flight both end by it.
+	// duplicate in flight both end by it. A send's lease, after which
+	// another request may take it over, is SendTimeout plus LeaseSlack.
 	SendTimeout time.Duration
-	// PollInterval is how often a duplicate checks on the send in flight.
-	PollInterval time.Duration
-	// Now is the clock; default time.Now.
+	// Now stamps records (an opt-out's time); no decision reads it, they
+	// all run on the database's clock.
 	Now func() time.Time
+}
+
+// LeaseSlack is added to SendTimeout for a send's lease, so that a send in
+// flight is never taken over while its own call can still succeed.
+const LeaseSlack = 5 * time.Second
+
+// DefaultConfig is the configuration's defaults.
+func DefaultConfig() Config {
+	return Config{DefaultRegion: "US", IdempotencyKeepFor: 48 * time.Hour, SendTimeout: 15 * time.Second, Now: time.Now}
 }
 
 // Service sends messages and passes actions through.
@@ -56,48 +58,35 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	cfg     Config
-	// admit holds send_admit's settings, converted once; each send copies
-	// it and fills in its own fields (see admitParams).
-	admit store.MessageAdmitParams
+	// settings are send_admit's (and line_policy's), as JSON, built once.
+	settings []byte
+	waiters  *waiters
 	// Counters of the hot path, resolved once instead of per send.
 	okSend, okCreate prometheus.Counter
 }
 
-// New returns a Service.
+// New returns a Service. Close stops its listener for duplicates.
 func New(pool *pgxpool.Pool, client *linq.Client, limiter *ratelimit.Limiter, logger *slog.Logger, m *metrics.Metrics, cfg Config) *Service {
-	cfg.DefaultRegion = cmp.Or(cfg.DefaultRegion, DefaultRegion)
-	cfg.IdempotencyKeepFor = max(cmp.Or(cfg.IdempotencyKeepFor, DefaultIdempotencyKeepFor), 24*time.Hour)
-	cfg.SendTimeout = cmp.Or(cfg.SendTimeout, DefaultSendTimeout)
-	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultPollInterval)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if m == nil {
 		m = metrics.New()
 	}
-	lim := limiter.Limits()
-	return &Service{pool: pool, q: store.New(), linq: client, lim: limiter, log: cmp.Or(logger, slog.Default()),
-		metrics: m, cfg: cfg,
-		admit: store.MessageAdmitParams{
-			Lease: ratelimit.Interval(cfg.SendTimeout + 5*time.Second), Keep: ratelimit.Interval(cfg.IdempotencyKeepFor),
-			ReplyWindow: ratelimit.Interval(lim.ReplyWindow), PairLimit: int32(lim.PairLimit),
-			PairWindow: ratelimit.Interval(lim.PairWindow), HitLimit: int32(lim.HitLimit),
-			HitWindow: ratelimit.Interval(lim.HitWindow), Quarantine: ratelimit.Interval(lim.QuarantineFor),
-			Budget: int32(lim.DailyBudget), Warmup: ratelimit.Interval(lim.Warmup), Reserve: lim.ReplyReserve,
-		},
+	logger = cmp.Or(logger, slog.Default())
+	return &Service{pool: pool, q: store.New(), linq: client, lim: limiter, log: logger, metrics: m, cfg: cfg,
+		settings: limiter.Settings(map[string]any{
+			"lease_ms": (cfg.SendTimeout + LeaseSlack).Milliseconds(),
+			"keep_ms":  cfg.IdempotencyKeepFor.Milliseconds(),
+		}),
+		waiters:  newWaiters(pool, logger),
 		okSend:   m.UpstreamRequests.WithLabelValues("send_message", "ok"),
 		okCreate: m.UpstreamRequests.WithLabelValues("create_chat", "ok"),
 	}
 }
 
-// admitParams are send_admit's arguments for a validated send with message
-// id and idempotency key; the caller sets Now.
-func (s *Service) admitParams(req SendRequest, id uuid.UUID, key string, body []byte) store.MessageAdmitParams {
-	p := s.admit
-	p.ID, p.ApiKeyID, p.IdempotencyKey, p.RequestHash = pgUUID(id), req.APIKeyID, key, requestHash(req)
-	p.UserRef, p.Handle, p.Intent, p.Body = nonEmpty(req.UserRef), nonEmpty(req.Handle), req.Intent, body
-	return p
-}
+// Close stops the listener that wakes duplicates waiting for a send.
+func (s *Service) Close() { s.waiters.close() }
 
 // SendRequest is one message to a user. Exactly one of UserRef and Handle
 // names the recipient, who must be a Linegate user (their line is theirs).
@@ -136,6 +125,45 @@ type Sent struct {
 	Replayed bool `json:"-"`
 }
 
+// admission is send_admit's answer in the package's own terms.
+type admission struct {
+	outcome  string
+	takeover bool // a resend of a message whose first attempt may be at Linq
+	id       uuid.UUID
+	userID   int64
+	userRef  string
+	handle   string
+	line     LineRef
+	chatID   string
+	retry    time.Duration
+	quar     bool
+	why      string
+	linqID   string
+	trace    string
+	status   string
+	at       time.Time     // the admission's pair stamp (database clock)
+	leaseFor time.Duration // in_progress: how long the send in flight holds its lease
+}
+
+// admit runs send_admit once.
+func (s *Service) admit(ctx context.Context, req SendRequest, id uuid.UUID, key string, body []byte) (admission, error) {
+	row, err := s.q.MessageAdmit(ctx, s.pool, store.MessageAdmitParams{
+		ID: pgUUID(id), ApiKeyID: req.APIKeyID, IdempotencyKey: key, RequestHash: requestHash(req),
+		UserRef: nonEmpty(req.UserRef), Handle: nonEmpty(req.Handle), Intent: req.Intent, Body: body,
+		Settings: s.settings,
+	})
+	if err != nil {
+		return admission{}, err
+	}
+	return admission{
+		outcome: row.Outcome, takeover: row.Takeover, id: uuid.UUID(row.MessageID.Bytes), userID: row.UserID,
+		userRef: row.UserRef, handle: row.Handle, line: LineRef{ID: row.LineID, Number: row.LineNumber},
+		chatID: row.ChatID, retry: time.Duration(row.RetryAfterMs) * time.Millisecond, quar: row.Quarantined,
+		why: row.Why, linqID: row.LinqMessageID, trace: row.TraceID, status: row.DeliveryStatus,
+		at: row.AdmittedAt, leaseFor: row.LeaseUntil.Sub(row.AdmittedAt),
+	}, nil
+}
+
 // Send admits and sends one message.
 func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	if err := s.validate(&req); err != nil {
@@ -149,38 +177,37 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	if key == "" {
 		key = id.String() // derived: the caller learns it from the answer
 	}
-	var body []byte
-	if s.cfg.StoreMessageText {
-		body, _ = json.Marshal(req.Parts)
+	// The parts are kept while the outcome is open: the recovery job
+	// resends them if this replica dies before recording Linq's answer.
+	body, err := jsonParts(req)
+	if err != nil {
+		return nil, err
 	}
-	params := s.admitParams(req, id, key, body)
 
-	var row store.MessageAdmitRow
+	var a admission
 	for {
-		params.Now = ratelimit.Micro(s.cfg.Now())
-		var err error
-		row, err = s.q.MessageAdmit(ctx, s.pool, params)
+		a, err = s.admit(ctx, req, id, key, body)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, inProgress(key)
 			}
 			return nil, fmt.Errorf("admit send: %w", err)
 		}
-		if row.Outcome != "in_progress" {
+		if a.outcome != "in_progress" {
 			break
 		}
-		if !sleep(ctx, s.cfg.PollInterval) {
+		// A duplicate is in flight: wait for it to end (or its lease).
+		if !s.waiters.await(ctx, s.q, req.APIKeyID, key, a.id, a.leaseFor) {
 			return nil, inProgress(key)
 		}
 	}
 
-	switch row.Outcome {
-	case "ok":
+	switch a.outcome {
+	case ratelimit.OutcomeOK:
 	case "replay":
 		return &Sent{
-			ID: uuidString(row.MessageID), UserRef: row.UserRef, Line: LineRef{ID: row.LineID, Number: row.LineNumber},
-			ChatID: row.ChatID, LinqMessageID: row.LinqMessageID, TraceID: row.TraceID, IdempotencyKey: key,
-			Status: row.DeliveryStatus, Replayed: true,
+			ID: a.id.String(), UserRef: a.userRef, Line: a.line, ChatID: a.chatID, LinqMessageID: a.linqID,
+			TraceID: a.trace, IdempotencyKey: key, Status: a.status, Replayed: true,
 		}, nil
 	case "key_reused":
 		return nil, apperr.New(apperr.Unprocessable, "idempotency_key_reused",
@@ -194,21 +221,34 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 		s.metrics.SendsRefused.WithLabelValues("opted_out").Inc()
 		return nil, optedOut()
 	default:
-		return nil, s.lim.Check(ctx, row.LineID, row.Handle, ratelimit.Decision{
-			Outcome: row.Outcome, RetryAfter: time.Duration(row.RetryAfterMs) * time.Millisecond, Quarantined: row.Quarantined,
+		return nil, s.lim.Check(ctx, a.line.ID, a.handle, ratelimit.Decision{
+			Outcome: a.outcome, RetryAfter: a.retry, Quarantined: a.quar, Why: a.why,
 		})
 	}
 
-	return s.deliver(ctx, req, row, key)
+	// Admitted: from here the send runs to its end even if the caller goes
+	// away (a cancelled call would leave its outcome unknown), within the
+	// request's own deadline.
+	deadline, _ := ctx.Deadline()
+	dctx, dcancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer dcancel()
+	return s.deliver(dctx, req.Parts, linqOptions{PreferredService: req.PreferredService, Effect: req.Effect, ReplyTo: req.ReplyTo}, a, key)
+}
+
+// linqOptions are the parts of a send besides its parts that Linq takes.
+type linqOptions struct {
+	PreferredService string
+	Effect           *linq.Effect
+	ReplyTo          *linq.ReplyTo
 }
 
 // deliver makes the Linq call of an admitted send and records its answer.
-func (s *Service) deliver(ctx context.Context, req SendRequest, row store.MessageAdmitRow, key string) (*Sent, error) {
+func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions, a admission, key string) (*Sent, error) {
 	content := linq.MessageContent{
-		Parts: req.Parts, IdempotencyKey: uuidString(row.MessageID), PreferredService: req.PreferredService,
-		Effect: req.Effect, ReplyTo: req.ReplyTo,
+		Parts: parts, IdempotencyKey: a.id.String(), PreferredService: o.PreferredService,
+		Effect: o.Effect, ReplyTo: o.ReplyTo,
 	}
-	newChat := row.ChatID == ""
+	newChat := a.chatID == ""
 	var (
 		chatID, msgID, status, trace string
 		err                          error
@@ -217,31 +257,24 @@ func (s *Service) deliver(ctx context.Context, req SendRequest, row store.Messag
 	if newChat {
 		op = "create_chat"
 		var resp *linq.CreateChatResponse
-		resp, err = s.linq.CreateChat(ctx, linq.CreateChatRequest{From: row.LineNumber, To: []string{row.Handle}, Message: content})
+		resp, err = s.linq.CreateChat(ctx, linq.CreateChatRequest{From: a.line.Number, To: []string{a.handle}, Message: content})
 		if err == nil {
 			chatID, msgID, status, trace = resp.Chat.ID, resp.Chat.Message.ID, resp.Chat.Message.DeliveryStatus, resp.TraceID
 		}
 	} else {
 		var resp *linq.SendMessageResponse
-		resp, err = s.linq.SendMessage(ctx, row.ChatID, linq.SendMessageRequest{Message: content})
+		resp, err = s.linq.SendMessage(ctx, a.chatID, linq.SendMessageRequest{Message: content})
 		if err == nil {
-			chatID, msgID, status, trace = cmp.Or(resp.ChatID, row.ChatID), resp.Message.ID, resp.Message.DeliveryStatus, resp.TraceID
+			chatID, msgID, status, trace = cmp.Or(resp.ChatID, a.chatID), resp.Message.ID, resp.Message.DeliveryStatus, resp.TraceID
 		}
 	}
 
-	// The answer must be recorded even when the caller has gone.
+	// The answer must be recorded even when the send's time ran out.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	now := ratelimit.Micro(s.cfg.Now())
 	if err != nil {
-		if linq.NotSent(err) {
-			if gerr := s.giveBack(rctx, row.MessageID, row.LineID, row.Handle, row.AdmittedAt); gerr != nil {
-				s.log.ErrorContext(ctx, "give back refused send", slog.Any("error", gerr))
-			}
-		} else if merr := s.q.MessageMarkFailed(rctx, s.pool, store.MessageMarkFailedParams{ID: row.MessageID, Now: now}); merr != nil {
-			s.log.ErrorContext(ctx, "mark send failed", slog.Any("error", merr))
-		}
-		return nil, s.upstreamError(rctx, op, err, target{lineID: row.LineID, userID: row.UserID, newChat: newChat, key: key})
+		s.recordFailure(rctx, a, linq.NotSent(err))
+		return nil, s.upstreamError(rctx, op, err, target{lineID: a.line.ID, userID: a.userID, newChat: newChat, key: key})
 	}
 	if newChat {
 		s.okCreate.Inc()
@@ -249,45 +282,62 @@ func (s *Service) deliver(ctx context.Context, req SendRequest, row store.Messag
 		s.okSend.Inc()
 	}
 	s.metrics.SendsAccepted.Inc()
-	err = s.markSent(rctx, store.MessageMarkSentParams{
-		ID: row.MessageID, LinqChatID: chatID, LinqMessageID: msgID, TraceID: nonEmpty(trace),
-		DeliveryStatus: status, Now: now,
-	}, newChat)
-	if err != nil {
+	if err := s.recordSent(rctx, a.id, chatID, msgID, trace, status, newChat); err != nil {
 		// Linq sent it; a retry with the key finds the message pending until
 		// the lease ends, then sends again under the same Linq key, which
-		// Linq answers with this message. Nothing is sent twice.
+		// Linq answers with this message (so does the recovery job).
 		s.log.ErrorContext(ctx, "record sent message", slog.Any("error", err))
 	}
 	return &Sent{
-		ID: uuidString(row.MessageID), UserRef: row.UserRef, Line: LineRef{ID: row.LineID, Number: row.LineNumber},
-		ChatID: chatID, LinqMessageID: msgID, TraceID: trace, IdempotencyKey: key, Status: status,
+		ID: a.id.String(), UserRef: a.userRef, Line: a.line, ChatID: chatID, LinqMessageID: msgID,
+		TraceID: trace, IdempotencyKey: key, Status: status,
 	}, nil
 }
 
-// markSent records Linq's answer; the first send on a line also records
-// the new chat.
-func (s *Service) markSent(ctx context.Context, p store.MessageMarkSentParams, newChat bool) error {
-	if newChat {
-		return s.q.MessageMarkSentNewChat(ctx, s.pool, store.MessageMarkSentNewChatParams{
-			ID: p.ID, LinqChatID: p.LinqChatID, LinqMessageID: p.LinqMessageID, TraceID: p.TraceID,
-			DeliveryStatus: p.DeliveryStatus, Now: p.Now,
-		})
-	}
-	return s.q.MessageMarkSent(ctx, s.pool, p)
-}
-
-// giveBack undoes an admission Linq refused without sending.
-func (s *Service) giveBack(ctx context.Context, id pgtype.UUID, lineID int64, handle string, at time.Time) error {
-	if err := s.lim.GiveBack(ctx, lineID, []string{handle}, at); err != nil {
+// recordSent stores Linq's answer (and the new chat), moves the send's pair
+// stamp to now, and wakes duplicates waiting for it.
+func (s *Service) recordSent(ctx context.Context, id uuid.UUID, chatID, msgID, trace, status string, newChat bool) error {
+	row, err := s.q.MessageMarkSent(ctx, s.pool, store.MessageMarkSentParams{
+		ID: pgUUID(id), LinqChatID: chatID, LinqMessageID: msgID, TraceID: nonEmpty(trace),
+		DeliveryStatus: status, KeepBody: s.cfg.StoreMessageText, NewChat: newChat,
+	})
+	if err != nil {
 		return err
 	}
-	if id.Valid {
-		if err := s.q.MessageDelete(ctx, s.pool, id); err != nil {
-			return fmt.Errorf("free idempotency key: %w", err)
-		}
-	}
+	s.wake(ctx, id, row.Awaited)
 	return nil
+}
+
+// recordFailure settles a send Linq did not accept. Only a first attempt
+// that Linq certainly did not send gives its slot and key back; a resend
+// (takeover) may be at Linq from its first attempt, so it keeps both, and a
+// retry with the key resends under the same Linq key.
+func (s *Service) recordFailure(ctx context.Context, a admission, notSent bool) {
+	var (
+		awaited bool
+		err     error
+	)
+	if notSent && !a.takeover {
+		if err = s.lim.GiveBack(ctx, a.line.ID, []string{a.handle}, a.at); err == nil {
+			awaited, err = s.q.MessageDelete(ctx, s.pool, pgUUID(a.id))
+		}
+	} else {
+		awaited, err = s.q.MessageMarkFailed(ctx, s.pool, pgUUID(a.id))
+	}
+	if err != nil && !errors.Is(store.Interpret(err), store.ErrNotFound) {
+		s.log.ErrorContext(ctx, "record failed send", slog.Any("error", err))
+	}
+	s.wake(ctx, a.id, awaited)
+}
+
+// wake notifies duplicates waiting for the send, when there are any.
+func (s *Service) wake(ctx context.Context, id uuid.UUID, awaited bool) {
+	if !awaited {
+		return
+	}
+	if err := s.q.MessageNotifyDone(ctx, s.pool, pgUUID(id)); err != nil {
+		s.log.WarnContext(ctx, "wake duplicates", slog.Any("error", err))
+	}
 }
 
 // CleanupIdempotency forgets idempotency keys older than IdempotencyKeepFor
@@ -296,7 +346,7 @@ func (s *Service) CleanupIdempotency(ctx context.Context) (int64, error) {
 	const batch = 5000
 	var total int64
 	for {
-		n, err := s.q.MessageExpireKeys(ctx, s.pool, store.MessageExpireKeysParams{Now: s.cfg.Now(), Batch: batch})
+		n, err := s.q.MessageExpireKeys(ctx, s.pool, batch)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("expire idempotency keys: %w", err)
@@ -305,6 +355,15 @@ func (s *Service) CleanupIdempotency(ctx context.Context) (int64, error) {
 			return total, nil
 		}
 	}
+}
+
+// jsonParts is the parts as the messages row keeps them.
+func jsonParts(req SendRequest) ([]byte, error) {
+	b, err := json.Marshal(req.Parts)
+	if err != nil {
+		return nil, fmt.Errorf("encode parts: %w", err)
+	}
+	return b, nil
 }
 
 func inProgress(key string) error {
@@ -325,17 +384,6 @@ func requestHash(req SendRequest) []byte {
 	return sum[:]
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 func nonEmpty(s string) *string {
 	if s == "" {
 		return nil
@@ -353,21 +401,15 @@ func newMessageID() uuid.UUID {
 	return uuid.New()
 }
 
+// pgUUID converts at the store boundary.
 func pgUUID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
-
-func uuidString(id pgtype.UUID) string {
-	if !id.Valid {
-		return ""
-	}
-	return uuid.UUID(id.Bytes).String()
-}
 
 var errNotUUID = errors.New("not a uuid")
 
-func parseID(s string) (pgtype.UUID, error) {
+func parseID(s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		return pgtype.UUID{}, errNotUUID
+		return uuid.UUID{}, errNotUUID
 	}
-	return pgUUID(id), nil
+	return id, nil
 }

@@ -15,7 +15,13 @@ import (
 	"github.com/linegate/linegate/internal/ratelimit"
 )
 
-func requireCode(t *testing.T, err error, kind apperr.Kind, code string) *apperr.Error {
+func requireCode(t *testing.T, err error, kind apperr.Kind, code string) {
+	t.Helper()
+	_ = requireAppErr(t, err, kind, code)
+}
+
+// requireAppErr is requireCode for callers that inspect the error further.
+func requireAppErr(t *testing.T, err error, kind apperr.Kind, code string) *apperr.Error {
 	t.Helper()
 	require.Error(t, err)
 	ae, ok := apperr.As(err)
@@ -170,7 +176,7 @@ func TestSend(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		_, err := b.gw.svc.Send(b.ctx, messaging.SendRequest{APIKeyID: 1, UserRef: b.ref, Parts: text("see https://example.com")})
-		ae := requireCode(t, err, apperr.Unprocessable, "first_message_rule")
+		ae := requireAppErr(t, err, apperr.Unprocessable, "first_message_rule")
 		require.NotEmpty(t, ae.Details["reason"])
 		// The key was not consumed and the slot came back: a plain text works.
 		_, err = b.gw.svc.Send(b.ctx, messaging.SendRequest{APIKeyID: 1, UserRef: b.ref, Parts: text("hello")})
@@ -194,6 +200,7 @@ func TestSend(t *testing.T) {
 			{UserRef: b.ref, Parts: text("x"), Intent: "maybe"},
 			{UserRef: b.ref, Parts: []linq.Part{linq.LinkPart("https://a.example"), linq.TextPart("x")}},
 			{Handle: "not a number", Parts: text("x")},
+			{UserRef: b.ref, Parts: []linq.Part{{Value: "a part without a type"}}},
 		} {
 			_, err := b.gw.svc.Send(b.ctx, req)
 			ae, ok := apperr.As(err)
@@ -211,7 +218,7 @@ func TestSendLimits(t *testing.T) {
 		line, _ := e.addLine(t)
 		_, err := e.pool.Exec(context.Background(), `UPDATE lines SET budget_override = $2 WHERE id = $1`, line, budget)
 		require.NoError(t, err)
-		return e, e.newGateway(t, gwOptions{limits: ratelimit.Config{ReplyReserve: 0.1}}), line, ""
+		return e, e.newGateway(t, gwOptions{limits: func(c *ratelimit.Config) { c.Policy.ReplyReserve = 0.1 }}), line, ""
 	}
 
 	t.Run("ProactiveRefusedWhileAReplyStillGoesThrough", func(t *testing.T) {
@@ -225,7 +232,7 @@ func TestSendLimits(t *testing.T) {
 		}
 		ref, handle := e.addUser(t, line)
 		_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("news")})
-		ae := requireCode(t, err, apperr.RateLimited, "line_budget")
+		ae := requireAppErr(t, err, apperr.RateLimited, "line_budget")
 		require.Greater(t, ae.RetryAfter, 23*time.Hour)
 
 		// A "reply" to a user who never wrote is proactive.
@@ -254,12 +261,12 @@ func TestSendLimits(t *testing.T) {
 		e, gw, line, _ := setup(t, 1000)
 		ref, _ := e.addUser(t, line)
 		ctx := context.Background()
-		for range ratelimit.DefaultPairLimit {
+		for range ratelimit.DefaultConfig().PairLimit {
 			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("spam")})
 			require.NoError(t, err)
 		}
 		_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("spam")})
-		ae := requireCode(t, err, apperr.RateLimited, "pair_limit")
+		ae := requireAppErr(t, err, apperr.RateLimited, "pair_limit")
 		require.Positive(t, ae.RetryAfter)
 		require.LessOrEqual(t, ae.RetryAfter, 61*time.Second)
 		require.Zero(t, e.sim.Count429())
@@ -276,14 +283,14 @@ func TestUpstreamFaults(t *testing.T) {
 		line, _ := e.addLine(t)
 		ref, _ := e.addUser(t, line)
 		// A local pair limit above Linq's (30) lets the 31st send reach Linq.
-		gw := e.newGateway(t, gwOptions{limits: ratelimit.Config{PairLimit: 40}})
+		gw := e.newGateway(t, gwOptions{limits: func(c *ratelimit.Config) { c.PairLimit = 40 }})
 		ctx := context.Background()
 		for range 30 {
 			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("x")})
 			require.NoError(t, err)
 		}
 		_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("x")})
-		ae := requireCode(t, err, apperr.RateLimited, ratelimit.OutcomePairLimit)
+		ae := requireAppErr(t, err, apperr.RateLimited, ratelimit.OutcomePairLimit)
 		require.Greater(t, ae.RetryAfter, 30*time.Second, "Linq's Retry-After, not a local guess")
 		require.LessOrEqual(t, ae.RetryAfter, 60*time.Second)
 		require.Equal(t, 1, e.sim.Count429())

@@ -30,7 +30,7 @@ func (s *Service) upstreamError(ctx context.Context, op string, err error, t tar
 	s.metrics.UpstreamRequests.WithLabelValues(op, outcome).Inc()
 	le, _ := linq.AsError(err)
 	var e *apperr.Error
-	now := ratelimit.Micro(s.cfg.Now())
+	now := ratelimit.Micro(s.cfg.Now()) // a record's stamp, not a decision
 	switch {
 	case linq.IsRateLimited(err):
 		// linegate_upstream_429_total is counted by the client's On429Func,
@@ -51,13 +51,14 @@ func (s *Service) upstreamError(ctx context.Context, op string, err error, t tar
 		s.metrics.SendsRefused.WithLabelValues("opted_out").Inc()
 		e = apperr.New(apperr.Conflict, "opted_out", "the user has opted out of messages (Linq 2024); nothing was sent")
 	case linq.IsLineIneligible(err):
-		if lerr := s.q.LineMarkIneligible(ctx, s.pool, store.LineMarkIneligibleParams{ID: t.lineID, At: now}); lerr != nil {
+		if lerr := s.q.LineMarkIneligible(ctx, s.pool, t.lineID); lerr != nil {
 			s.log.ErrorContext(ctx, "mark line ineligible", slog.Any("error", lerr))
 		}
 		s.log.WarnContext(ctx, "line is ineligible (Linq 2027): marked, no more signups on it",
 			slog.Int64("line_id", t.lineID), slog.String("trace_id", le.TraceID))
 		s.metrics.SendsRefused.WithLabelValues(ratelimit.OutcomeLineUnavailable).Inc()
 		e = apperr.New(apperr.Unavailable, ratelimit.OutcomeLineUnavailable, "the user's line cannot send right now (Linq 2027)")
+		e.RetryAfter = ratelimit.LineRetryAfter
 	case linq.IsFirstMessageRule(err):
 		e = apperr.New(apperr.Unprocessable, "first_message_rule",
 			"the first message of a new chat may not hold a link, a URL, a reply_to or an effect: "+le.Message)

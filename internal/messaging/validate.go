@@ -17,8 +17,8 @@ const (
 	maxKeyLength = 255
 )
 
-// validate checks a send and normalises it (handle, intent, part types) so
-// that equal requests hash equally.
+// validate checks a send and normalises it (handle, intent) so that equal
+// requests hash equally.
 func (s *Service) validate(req *SendRequest) error {
 	switch {
 	case req.UserRef == "" && req.Handle == "":
@@ -80,15 +80,9 @@ func validParts(parts []linq.Part) error {
 		p := &parts[i]
 		// Built only for an error: validation runs on every send.
 		field := func(sub string) string { return fmt.Sprintf("parts[%d]%s", i, sub) }
-		if p.Type == "" {
-			switch {
-			case p.URL != "" || p.AttachmentID != "":
-				p.Type = linq.PartMedia
-			default:
-				p.Type = linq.PartText
-			}
-		}
 		switch p.Type {
+		case "":
+			return apperr.Field(field(".type"), `is required: "text", "media" or "link"`)
 		case linq.PartText:
 			if p.Value == "" {
 				return apperr.Field(field(".value"), "is required for a text part")

@@ -26,6 +26,18 @@ type Metrics struct {
 	PairQuarantines  prometheus.Counter
 	PoolUnavailable  *prometheus.CounterVec // reason
 	Signups          prometheus.Counter
+
+	WebhooksAccepted    prometheus.Counter
+	WebhooksRejected    *prometheus.CounterVec // reason
+	WebhooksDuplicate   prometheus.Counter
+	WebhookLag          prometheus.Histogram   // seconds from receipt to processed
+	EventDeliveries     *prometheus.CounterVec // result
+	EventDeliveriesDead prometheus.Gauge
+
+	HealthInputs      *prometheus.CounterVec // source, result
+	HealthTransitions *prometheus.CounterVec // from, to
+	FailoverUsers     *prometheus.CounterVec // result
+	StrandedUsers     prometheus.Gauge
 }
 
 // New registers every collector on a fresh registry.
@@ -71,5 +83,39 @@ func New() *Metrics {
 	}
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.HTTPErrors, m.JobRuns, m.Upstream429, m.UpstreamRequests,
 		m.SendsRefused, m.SendsAccepted, m.PairQuarantines, m.PoolUnavailable, m.Signups)
+	m.WebhooksAccepted = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "webhooks_accepted_total", Help: "Linq webhooks stored for processing.",
+	})
+	m.WebhooksRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "webhooks_rejected_total", Help: "Linq webhooks refused, by reason.",
+	}, []string{"reason"})
+	m.WebhooksDuplicate = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "webhooks_duplicate_total", Help: "Linq webhooks whose event_id was seen before.",
+	})
+	m.WebhookLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "webhook_processing_lag_seconds", Help: "Time from accepting a Linq webhook to processing it.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+	})
+	m.EventDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "event_deliveries_total", Help: "Event delivery attempts to product services, by result.",
+	}, []string{"result"})
+	m.EventDeliveriesDead = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "event_deliveries_dead", Help: "Event deliveries out of attempts, waiting for a replay.",
+	})
+	reg.MustRegister(m.WebhooksAccepted, m.WebhooksRejected, m.WebhooksDuplicate, m.WebhookLag, m.EventDeliveries,
+		m.EventDeliveriesDead)
+	m.HealthInputs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "line_health_inputs_total", Help: "Line health inputs by source and result (applied, stale).",
+	}, []string{"source", "result"})
+	m.HealthTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "line_health_transitions_total", Help: "Line health state changes.",
+	}, []string{"from", "to"})
+	m.FailoverUsers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "failover_users_total", Help: "Users failed over (moved), left stranded, or brought back (recovered).",
+	}, []string{"result"})
+	m.StrandedUsers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "stranded_users", Help: "Users whose current line is failing and whom the pool could not take.",
+	})
+	reg.MustRegister(m.HealthInputs, m.HealthTransitions, m.FailoverUsers, m.StrandedUsers)
 	return m
 }

@@ -159,21 +159,28 @@ func ensureTemplate(ctx context.Context) error {
 	return err
 }
 
+// migrationsHash names the template after everything Up applies: the
+// migrations and the function set.
 func migrationsHash() (string, error) {
 	h := sha256.New()
-	err := fs.WalkDir(db.Migrations, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(db.Migrations, p)
+	for _, fsys := range []fs.FS{db.Migrations, db.Functions} {
+		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
+			h.Write(b)
+			return nil
+		})
 		if err != nil {
-			return err
+			return "", err
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
-		h.Write(b)
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil)), err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func execAdmin(ctx context.Context, admin, sql string) error {

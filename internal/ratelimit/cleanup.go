@@ -20,14 +20,12 @@ const VolumeRetention = 8 * 24 * time.Hour
 // The lead schedules it with the other periodic jobs; it is safe to run on
 // every replica at once.
 func (l *Limiter) Cleanup(ctx context.Context) (int64, error) {
-	now := l.Now()
 	var total int64
 	for {
 		n, err := l.q.PairStateCleanup(ctx, l.pool, store.PairStateCleanupParams{
-			Now:         now,
-			SendsCutoff: now.Add(-l.limits.PairWindow),
-			HitsCutoff:  now.Add(-l.limits.HitWindow),
-			Batch:       cleanupBatch,
+			PairWindow: Interval(l.cfg.PairWindow),
+			HitWindow:  Interval(l.cfg.HitWindow),
+			Batch:      cleanupBatch,
 		})
 		total += n
 		if err != nil {
@@ -38,7 +36,7 @@ func (l *Limiter) Cleanup(ctx context.Context) (int64, error) {
 		}
 	}
 	for {
-		n, err := l.q.LineVolumePrune(ctx, l.pool, store.LineVolumePruneParams{Cutoff: now.Add(-VolumeRetention), Batch: cleanupBatch})
+		n, err := l.q.LineVolumePrune(ctx, l.pool, store.LineVolumePruneParams{Keep: Interval(VolumeRetention), Batch: cleanupBatch})
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune line volume: %w", err)

@@ -20,7 +20,8 @@ func TestCleanup(t *testing.T) {
 		ctx := context.Background()
 		pool := pgtest.NewPool(t)
 		now := t0
-		lim := ratelimit.New(pool, nil, metrics.New(), ratelimit.Config{Now: func() time.Time { return now }})
+		pgtest.NewClock(t, pool, now)
+		lim := ratelimit.New(pool, nil, metrics.New(), ratelimit.DefaultConfig())
 		line := insertLine(t, pool, 0, time.Time{})
 		old := now.Add(-ratelimit.VolumeRetention - time.Hour)
 		recent := now.Add(-7 * 24 * time.Hour) // still read by capacity planning

@@ -12,18 +12,18 @@ import (
 	"github.com/linegate/linegate/internal/ratelimit"
 )
 
-// GiveBack must lock in the order rl_admit does (pair row, then the line's
+// GiveBack must lock in the order limits_admit does (pair row, then the line's
 // volume row); otherwise a give-back racing an admission of the same pair
 // deadlocks.
 func TestGiveBackLocksInAdmissionOrder(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
-	lim := ratelimit.New(pool, nil, metrics.New(), ratelimit.Config{HitLimit: -1})
+	lim := ratelimit.New(pool, nil, metrics.New(), limits(func(c *ratelimit.Config) { c.HitLimit = 0 }))
+	clock := pgtest.NewClock(t, pool, t0)
 	line := insertLine(t, pool, 0, time.Time{})
 	ctx := context.Background()
 	h := "+15550009999"
-	d, err := lim.Admit(ctx, ratelimit.Request{LineID: line, Handles: []string{h}, At: t0})
-	require.NoError(t, err)
+	d := admitAt(t, clock, lim, ratelimit.Request{LineID: line, Handles: []string{h}}, t0)
 	require.True(t, d.Admitted())
 
 	// An admission of the same pair in flight: it holds the pair row and

@@ -9,12 +9,33 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/pgtest"
+	"github.com/linegate/linegate/internal/ratelimit"
 )
 
 var seq atomic.Int64
 
 // t0 is a fixed fake "now" in the middle of a minute.
 var t0 = time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC)
+
+// limits is DefaultConfig changed by mod.
+func limits(mod func(c *ratelimit.Config)) ratelimit.Config {
+	c := ratelimit.DefaultConfig()
+	if mod != nil {
+		mod(&c)
+	}
+	return c
+}
+
+// admitAt sets the database clock to at and admits req.
+func admitAt(t *testing.T, clock *pgtest.Clock, lim *ratelimit.Limiter, req ratelimit.Request, at time.Time) ratelimit.Decision {
+	t.Helper()
+	clock.Set(at)
+	d, err := lim.Admit(context.Background(), req)
+	require.NoError(t, err)
+	return d
+}
 
 // insertLine adds a line with an optional budget override; its warm-up
 // started long ago unless warm is set.

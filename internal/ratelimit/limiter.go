@@ -1,10 +1,11 @@
 package ratelimit
 
 import (
-	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -12,11 +13,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/metrics"
 	"github.com/linegate/linegate/internal/store"
 )
 
-// Outcomes of an admission, as rl_admit returns them.
+// Outcomes of an admission, as limits_admit returns them.
 const (
 	OutcomeOK              = "ok"
 	OutcomePairLimit       = "pair_limit"
@@ -25,103 +27,93 @@ const (
 	OutcomeLineUnavailable = "line_unavailable"
 )
 
-// Defaults for Config (Linq's documented limits and Linegate's settings).
-const (
-	DefaultPairLimit     = 30
-	DefaultPairWindow    = 60 * time.Second
-	DefaultHitLimit      = 3
-	DefaultHitWindow     = 10 * time.Minute
-	DefaultQuarantineFor = time.Hour
-	DefaultDailyBudget   = 7000
-	DefaultReplyReserve  = 0.10
-	DefaultReplyWindow   = 30 * time.Minute
-)
+// LineRetryAfter is the hint of a 503 line_unavailable: how soon a line
+// that cannot send is worth asking again (the health job and the line sync
+// run on this order of time).
+const LineRetryAfter = time.Minute
 
-// Config tunes the limiter; zero values take the defaults.
+// BudgetLockKey names the per-line budget locks (mixed with the line id in
+// limits_admit).
+var BudgetLockKey = store.AdvisoryKey("linegate.line_budget")
+
+// Config tunes the limiter. Every field is used as given: 0 means 0 (the
+// defaults live in internal/config); DefaultConfig is Linq's documented
+// limits and Linegate's default settings.
 type Config struct {
+	// PairLimit sends per line and recipient in any PairWindow.
 	PairLimit  int
 	PairWindow time.Duration
 	// HitLimit limit hits within HitWindow quarantine a pair for
-	// QuarantineFor. A negative HitLimit turns the loop guard off.
+	// QuarantineFor; 0 turns the loop guard off.
 	HitLimit      int
 	HitWindow     time.Duration
 	QuarantineFor time.Duration
-	// DailyBudget is a line's rolling-24h budget unless the line overrides
-	// it; a line in warm-up gets 20 % of it rising linearly to 100 % over
-	// Warmup (0: no warm-up).
-	DailyBudget int
-	Warmup      time.Duration
-	// ReplyReserve is the share of the budget only replies may use: sends
-	// with intent reply to a user whose last inbound message is at most
-	// ReplyWindow old.
-	ReplyReserve float64
-	ReplyWindow  time.Duration
-	// Now is the clock; default time.Now.
-	Now func() time.Time
+	// Policy is the line policy (budget, warm-up, reply reserve, pacing).
+	Policy lines.Policy
+	// ReplyWindow is how recent a user's last inbound message must be for
+	// a send with intent reply to use the reply reserve.
+	ReplyWindow time.Duration
 }
 
-// Limits are the effective settings, for callers that run the admission
-// inside their own statement (package messaging).
-type Limits struct {
-	PairLimit     int
-	PairWindow    time.Duration
-	HitLimit      int
-	HitWindow     time.Duration
-	QuarantineFor time.Duration
-	DailyBudget   int
-	Warmup        time.Duration
-	ReplyReserve  float64
-	ReplyWindow   time.Duration
+// DefaultConfig is Linq's documented limits and the default settings.
+func DefaultConfig() Config {
+	return Config{
+		PairLimit: 30, PairWindow: 60 * time.Second, HitLimit: 3, HitWindow: 10 * time.Minute,
+		QuarantineFor: time.Hour, Policy: lines.DefaultPolicy(), ReplyWindow: 30 * time.Minute,
+	}
 }
 
-// Limiter makes admission decisions in Postgres.
+// Limiter makes admission decisions in Postgres, on the database's clock.
 type Limiter struct {
-	pool    *pgxpool.Pool
-	q       *store.Queries
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	limits  Limits
-	now     func() time.Time
+	pool     *pgxpool.Pool
+	q        *store.Queries
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	cfg      Config
+	settings map[string]any
+	admit    []byte
+	// now stamps inbound messages that come without a time of their own.
+	now func() time.Time
 }
 
 // New returns a Limiter on pool.
 func New(pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, cfg Config) *Limiter {
-	hits := cmp.Or(cfg.HitLimit, DefaultHitLimit)
-	if hits < 0 {
-		hits = 0
-	}
 	if m == nil {
 		m = metrics.New()
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if logger == nil {
+		logger = slog.Default()
 	}
-	reserve := max(cmp.Or(cfg.ReplyReserve, DefaultReplyReserve), 0)
-	return &Limiter{
-		pool:    pool,
-		q:       store.New(),
-		log:     cmp.Or(logger, slog.Default()),
-		metrics: m,
-		now:     cfg.Now,
-		limits: Limits{
-			PairLimit:     cmp.Or(cfg.PairLimit, DefaultPairLimit),
-			PairWindow:    cmp.Or(cfg.PairWindow, DefaultPairWindow),
-			HitLimit:      hits,
-			HitWindow:     cmp.Or(cfg.HitWindow, DefaultHitWindow),
-			QuarantineFor: cmp.Or(cfg.QuarantineFor, DefaultQuarantineFor),
-			DailyBudget:   cmp.Or(cfg.DailyBudget, DefaultDailyBudget),
-			Warmup:        cfg.Warmup,
-			ReplyReserve:  reserve,
-			ReplyWindow:   cmp.Or(cfg.ReplyWindow, DefaultReplyWindow),
-		},
-	}
+	s := cfg.Policy.Settings()
+	maps.Copy(s, map[string]any{
+		"pair_limit":      cfg.PairLimit,
+		"pair_window_ms":  cfg.PairWindow.Milliseconds(),
+		"hit_limit":       cfg.HitLimit,
+		"hit_window_ms":   cfg.HitWindow.Milliseconds(),
+		"quarantine_ms":   cfg.QuarantineFor.Milliseconds(),
+		"reply_window_ms": cfg.ReplyWindow.Milliseconds(),
+		"budget_lock":     BudgetLockKey,
+	})
+	l := &Limiter{pool: pool, q: store.New(), log: logger, metrics: m, cfg: cfg, settings: s, now: time.Now}
+	l.admit = l.Settings(nil)
+	return l
 }
 
-// Limits returns the effective settings.
-func (l *Limiter) Limits() Limits { return l.limits }
+// Config returns the limiter's settings.
+func (l *Limiter) Config() Config { return l.cfg }
 
-// Now returns the limiter's clock reading at Postgres precision.
-func (l *Limiter) Now() time.Time { return Micro(l.now()) }
+// Settings are the settings limits_admit reads, as JSON, with extra keys
+// for a caller that runs the admission inside its own function
+// (send_admit).
+func (l *Limiter) Settings(extra map[string]any) []byte {
+	s := maps.Clone(l.settings)
+	maps.Copy(s, extra)
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("ratelimit: settings do not marshal: %v", err)) // numbers only
+	}
+	return b
+}
 
 // Micro truncates t to Postgres' microsecond precision, so that a time sent
 // to the database compares equal to the one read back.
@@ -133,24 +125,15 @@ const (
 	IntentReply     = "reply"
 )
 
-// IsReply reports whether a send may use the reply reserve: its intent is
-// reply and the user's last inbound message is at most ReplyWindow old.
-func (l *Limiter) IsReply(intent string, lastInbound *time.Time, now time.Time) bool {
-	return intent == IntentReply && lastInbound != nil && !lastInbound.Before(now.Add(-l.limits.ReplyWindow))
-}
-
 // Request is one send to admit.
 type Request struct {
 	LineID int64
 	// Handles are the recipients; a group send takes a slot per recipient.
 	Handles []string
-	// Reply marks a send that may use the reply reserve (see IsReply).
+	// Reply marks a send that may use the reply reserve: intent reply to a
+	// user whose last inbound message is at most ReplyWindow old (the
+	// caller knows; see messaging).
 	Reply bool
-	// LineDown marks a line that cannot send now; it is checked after the
-	// pair window and the budget, so those refusals take precedence.
-	LineDown bool
-	// At is the admission time; zero means now.
-	At time.Time
 }
 
 // Decision is the outcome of an admission.
@@ -161,10 +144,14 @@ type Decision struct {
 	Quarantined bool
 	// BudgetUsed and BudgetLimit are the line's rolling-24h count (after
 	// this send when admitted) and the limit that applied to it; zero when
-	// the pair window refused first.
+	// the pair window or the line's state refused first.
 	BudgetUsed  int
 	BudgetLimit int
-	// At is the admission time, which GiveBack needs.
+	// Why is the line policy's reason when the line refused or paced the
+	// send (line_down, line_paused, line_paced, retired, ...).
+	Why string
+	// At is the admission time on the database's clock, which GiveBack
+	// needs.
 	At time.Time
 }
 
@@ -173,33 +160,14 @@ func (d Decision) Admitted() bool { return d.Outcome == OutcomeOK }
 
 // Admit decides one send and records it when admitted.
 func (l *Limiter) Admit(ctx context.Context, req Request) (Decision, error) {
-	at := req.At
-	if at.IsZero() {
-		at = l.now()
-	}
-	at = Micro(at)
 	handles := slices.Clone(req.Handles)
 	slices.Sort(handles) // lock order
 	handles = slices.Compact(handles)
 	if len(handles) == 0 {
 		return Decision{}, fmt.Errorf("admit: no recipient")
 	}
-	lim := l.limits
 	row, err := l.q.PairStateAdmit(ctx, l.pool, store.PairStateAdmitParams{
-		LineID:     req.LineID,
-		Handles:    handles,
-		Now:        at,
-		PairLimit:  int32(lim.PairLimit),
-		PairWindow: Interval(lim.PairWindow),
-		HitLimit:   int32(lim.HitLimit),
-		HitWindow:  Interval(lim.HitWindow),
-		Quarantine: Interval(lim.QuarantineFor),
-		Budget:     int32(lim.DailyBudget),
-		Warmup:     Interval(lim.Warmup),
-		Reserve:    lim.ReplyReserve,
-		Reply:      req.Reply,
-		LineOk:     !req.LineDown,
-		Units:      1,
+		LineID: req.LineID, Handles: handles, Settings: l.admit, Reply: req.Reply, Units: 1,
 	})
 	if err != nil {
 		return Decision{}, fmt.Errorf("admit send on line %d: %w", req.LineID, err)
@@ -210,7 +178,8 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (Decision, error) {
 		Quarantined: row.Quarantined,
 		BudgetUsed:  int(row.BudgetUsed),
 		BudgetLimit: int(row.BudgetLimit),
-		At:          at,
+		Why:         row.Why,
+		At:          row.AdmittedAt,
 	}, nil
 }
 
@@ -225,13 +194,19 @@ func (l *Limiter) Check(ctx context.Context, lineID int64, handle string, d Deci
 		l.metrics.PairQuarantines.Inc()
 		l.log.WarnContext(ctx, "pair quarantined by the loop guard",
 			slog.Int64("line_id", lineID), slog.String("handle", MaskHandle(handle)),
-			slog.Duration("for", l.limits.QuarantineFor))
+			slog.Duration("for", l.cfg.QuarantineFor))
 	}
-	return RefusalError(d.Outcome, d.RetryAfter)
+	return Refusal(d.Outcome, d.Why, d.RetryAfter)
 }
 
 // RefusalError is the error for a refused admission outcome.
 func RefusalError(outcome string, retryAfter time.Duration) error {
+	return Refusal(outcome, "", retryAfter)
+}
+
+// Refusal is the error for a refused admission outcome; why is the line
+// policy's reason, given to the caller as details.why.
+func Refusal(outcome, why string, retryAfter time.Duration) error {
 	switch outcome {
 	case OutcomeOK:
 		return nil
@@ -242,7 +217,12 @@ func RefusalError(outcome string, retryAfter time.Duration) error {
 	case OutcomeLineBudget:
 		return apperr.Limited(outcome, "the user's line has used its rolling 24 h message budget", retryAfter)
 	case OutcomeLineUnavailable:
-		return apperr.New(apperr.Unavailable, outcome, "the user's line cannot send right now")
+		e := apperr.New(apperr.Unavailable, outcome, "the user's line cannot send right now")
+		e.RetryAfter = max(retryAfter, LineRetryAfter)
+		if why != "" {
+			e.Details = map[string]any{"why": why}
+		}
+		return e
 	default:
 		return fmt.Errorf("unknown admission outcome %q", outcome)
 	}
@@ -250,7 +230,7 @@ func RefusalError(outcome string, retryAfter time.Duration) error {
 
 // GiveBack returns an admitted send's slots when Linq refused it without
 // sending (linq.NotSent): its timestamp leaves each pair window and its unit
-// leaves the line's volume.
+// leaves the line's volume. at is the Decision's At.
 func (l *Limiter) GiveBack(ctx context.Context, lineID int64, handles []string, at time.Time) error {
 	err := l.q.PairStateGiveBack(ctx, l.pool, store.PairStateGiveBackParams{
 		LineID: lineID, Handles: handles, At: Micro(at), Units: 1,

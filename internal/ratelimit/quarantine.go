@@ -25,7 +25,7 @@ type Quarantine struct {
 
 // Quarantines lists the active quarantines, oldest first.
 func (l *Limiter) Quarantines(ctx context.Context) ([]Quarantine, error) {
-	rows, err := l.q.PairQuarantineListActive(ctx, l.pool, l.Now())
+	rows, err := l.q.PairQuarantineListActive(ctx, l.pool)
 	if err != nil {
 		return nil, fmt.Errorf("list quarantines: %w", err)
 	}
@@ -40,13 +40,12 @@ func (l *Limiter) Quarantines(ctx context.Context) ([]Quarantine, error) {
 // Release lifts the active quarantine of a pair at once; by names who did
 // it (the ops API key). A pair that is not quarantined is a not_found error.
 func (l *Limiter) Release(ctx context.Context, lineID int64, handle, by string) (Quarantine, error) {
-	now := l.Now()
 	q, err := store.WithTxV(ctx, l.pool, func(ctx context.Context, tx pgx.Tx) (Quarantine, error) {
-		if _, err := l.q.PairStateRelease(ctx, tx, store.PairStateReleaseParams{LineID: lineID, Handle: handle, Now: now}); err != nil {
+		if _, err := l.q.PairStateRelease(ctx, tx, store.PairStateReleaseParams{LineID: lineID, Handle: handle}); err != nil {
 			return Quarantine{}, store.Interpret(err)
 		}
 		rows, err := l.q.PairQuarantineRelease(ctx, tx, store.PairQuarantineReleaseParams{
-			LineID: lineID, Handle: handle, Now: now, ReleasedBy: by,
+			LineID: lineID, Handle: handle, ReleasedBy: by,
 		})
 		if err != nil {
 			return Quarantine{}, err

@@ -102,8 +102,10 @@ func (s *Service) NormalizeHandle(raw string) (string, error) {
 // Assign gives req.UserRef a home line and backups, or returns the
 // assignment it already has (Created false). Errors: 422 naming user_ref,
 // handle, display_name or prefill_text; 409 handle_taken when another
-// user_ref owns the handle; 503 pool_ramp_limited / pool_exhausted with a
-// retry hint when no line is eligible (nothing is written then).
+// user_ref owns the handle; 409 handle_mismatch when the user_ref exists
+// with another handle or none (a repeat signup changes nothing; Import
+// does); 503 pool_ramp_limited / pool_exhausted with a retry hint when no
+// line is eligible (nothing is written then).
 func (s *Service) Assign(ctx context.Context, req SignupRequest) (Assignment, error) {
 	req, h, err := s.validate(req)
 	if err != nil {
@@ -136,7 +138,7 @@ func (s *Service) validate(req SignupRequest) (SignupRequest, string, error) {
 func (s *Service) assign(ctx context.Context, req SignupRequest, h string) (Assignment, error) {
 	// Most repeats are not concurrent: answer them without the lock.
 	if a, err := s.existing(ctx, req.UserRef); err == nil {
-		return a, nil
+		return s.repeat(ctx, req, h, a)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return Assignment{}, err
 	}
@@ -149,7 +151,11 @@ func (s *Service) assign(ctx context.Context, req SignupRequest, h string) (Assi
 		return Assignment{}, err
 	}
 	if j.exists {
-		return s.existing(ctx, req.UserRef)
+		a, err := s.existing(ctx, req.UserRef)
+		if err != nil {
+			return Assignment{}, err
+		}
+		return s.repeat(ctx, req, h, a)
 	}
 	return j.res, j.err
 }
@@ -242,7 +248,7 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
 				continue
 			}
 			if owner, ok := handleOwner[j.handle]; ok && j.handle != "" && owner != j.req.UserRef {
-				j.err = apperr.New(apperr.Conflict, "handle_taken", "the handle belongs to another user_ref")
+				j.err = handleTaken()
 				continue
 			}
 			home, reason, un := p.pickHome()

@@ -49,7 +49,7 @@ type stackConfig struct {
 // budgets they set.
 func defaultStackConfig(c *testkit.Clock) stackConfig {
 	return stackConfig{
-		lines:  lines.Config{Headroom: 0.5, MsgsPerUserPerDay: 0.5, SignupRampPerHour: 100_000, Now: c.Now},
+		lines:  lines.Config{Policy: lines.DefaultPolicy(), Headroom: 0.5, MsgsPerUserPerDay: 0.5, SignupRampPerHour: 100_000, Now: c.Now},
 		router: router.Config{Now: c.Now},
 	}
 }

@@ -28,9 +28,11 @@ type MoveResult struct {
 // entry per user whose line set or current line changed. It is the one path
 // for retire, ops moves and failover.
 //
-// reason "failover" is temporary: users whose current line is lineID move to
-// the first serving line of their own set (HEALTHY before AT_RISK; caps
-// ignored — the headroom absorbs it); home line and set stay, for recovery.
+// reason "failover" is temporary: users whose current line is lineID move
+// as FailoverTx moves them (set-based, caps respected); home line and set
+// stay, for recovery. Line health (internal/health) runs failovers inside
+// its own transactions and tells product services; this entry point is for
+// callers that only need the move.
 //
 // reason "retire" or "ops" is permanent: lineID leaves every line set that
 // holds it. A user whose home it was gets their first serving backup as the
@@ -39,6 +41,15 @@ type MoveResult struct {
 // no line of a set is serving does the user get a fresh line (lowest
 // utilization among serving lines).
 func (s *Service) MoveUsersOff(ctx context.Context, lineID int64, reason string) (MoveResult, error) {
+	if reason == LedgerFailover {
+		fo, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (FailoverResult, error) {
+			return s.FailoverTx(ctx, tx, FailoverRequest{LineID: lineID, Reason: LedgerFailover, Cause: "move"})
+		})
+		if err != nil {
+			return MoveResult{}, err
+		}
+		return MoveResult{LineID: lineID, Moved: fo.Moved, Stranded: fo.Stranded}, nil
+	}
 	return s.moveUsersOff(ctx, lineID, reason, nil)
 }
 
@@ -51,14 +62,11 @@ func (s *Service) Retire(ctx context.Context, lineID int64) (MoveResult, error) 
 	})
 }
 
-// moveUsersOff runs before (if any) under the pool lock, then the move, all
-// in one transaction.
+// moveUsersOff runs before (if any) under the pool lock, then the permanent
+// move, all in one transaction.
 func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string, before func(ctx context.Context, tx pgx.Tx) error) (MoveResult, error) {
-	permanent := false
 	switch reason {
 	case LedgerRetire, LedgerOps:
-		permanent = true
-	case LedgerFailover:
 	default:
 		return MoveResult{}, fmt.Errorf("move users off line: unknown reason %q", reason)
 	}
@@ -85,66 +93,51 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 		if p.byID[lineID] == nil {
 			return lines.NotFound(lineID)
 		}
-		users, err := s.q.UserOnLineForMove(ctx, tx, lineID)
+		users, err := s.q.UserListForLineMove(ctx, tx, lineID)
 		if err != nil {
 			return fmt.Errorf("read users on line: %w", err)
 		}
-		var slots backupSlots
-		if permanent {
-			homes := make([]int64, 0, len(users))
-			for _, u := range users {
-				homes = append(homes, u.HomeLineID)
-			}
-			if slots, err = s.loadBackupSlots(ctx, tx, homes); err != nil {
-				return err
-			}
+		homes := make([]int64, 0, len(users))
+		for _, u := range users {
+			homes = append(homes, u.HomeLineID)
+		}
+		slots, err := s.loadBackupSlots(ctx, tx, homes)
+		if err != nil {
+			return err
 		}
 		var mv store.UserMoveBatchParams
 		deltas := map[int64]int32{}
 		for _, u := range users {
 			home, cur, set := u.HomeLineID, u.CurrentLineID, slices.Clone(u.LineSet)
-			if permanent {
-				set = slices.DeleteFunc(set, func(id int64) bool { return id == lineID })
-				if home == lineID {
-					target := p.firstServing(set)
-					if target == nil {
-						target = p.freshServing(lineID)
-					}
-					if target == nil {
-						res.Stranded++
-						continue
-					}
-					home = target.ID
-					set = append([]int64{home}, slices.DeleteFunc(set, func(id int64) bool { return id == home })...)
-					res.Rehomed++
+			set = slices.DeleteFunc(set, func(id int64) bool { return id == lineID })
+			if home == lineID {
+				target := p.firstServing(set)
+				if target == nil {
+					target = p.freshServing(lineID)
 				}
-				if cur == lineID {
-					// Home first, unless it is down too (why the user was
-					// on a backup in the first place).
-					cur = home
-					if t := p.firstServing(set); t != nil {
-						cur = t.ID
-					}
-				}
-				if missing := s.cfg.BackupCount - (len(set) - 1); missing > 0 {
-					for _, b := range p.pickBackups(home, missing, slots, set...) {
-						set = append(set, b.ID)
-					}
-				}
-				if home == u.HomeLineID && cur == u.CurrentLineID {
-					res.Rebacked++
-				}
-			} else {
-				if cur != lineID {
-					continue
-				}
-				others := slices.DeleteFunc(slices.Clone(set), func(id int64) bool { return id == lineID })
-				target := p.firstServing(others)
 				if target == nil {
 					res.Stranded++
 					continue
 				}
-				cur = target.ID
+				home = target.ID
+				set = append([]int64{home}, slices.DeleteFunc(set, func(id int64) bool { return id == home })...)
+				res.Rehomed++
+			}
+			if cur == lineID {
+				// Home first, unless it is down too (why the user was
+				// on a backup in the first place).
+				cur = home
+				if t := p.firstServing(set); t != nil {
+					cur = t.ID
+				}
+			}
+			if missing := s.cfg.BackupCount - (len(set) - 1); missing > 0 {
+				for _, b := range p.pickBackups(home, missing, slots, set...) {
+					set = append(set, b.ID)
+				}
+			}
+			if home == u.HomeLineID && cur == u.CurrentLineID {
+				res.Rebacked++
 			}
 			if cur != u.CurrentLineID {
 				deltas[u.CurrentLineID]--
@@ -169,15 +162,13 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 		}
 		now := s.cfg.Now()
 		mv.Reason, mv.Now = reason, now
-		if permanent {
-			if err := s.q.UserLineDeleteForUsers(ctx, tx, mv.UserIds); err != nil {
-				return fmt.Errorf("clear line sets: %w", err)
-			}
-			if err := s.q.UserLineInsertBatch(ctx, tx, store.UserLineInsertBatchParams{
-				UserIds: mv.SetUserIds, Positions: mv.SetPositions, LineIds: mv.SetLineIds,
-			}); err != nil {
-				return fmt.Errorf("write line sets: %w", err)
-			}
+		if err := s.q.UserLineDeleteForUsers(ctx, tx, mv.UserIds); err != nil {
+			return fmt.Errorf("clear line sets: %w", err)
+		}
+		if err := s.q.UserLineInsertBatch(ctx, tx, store.UserLineInsertBatchParams{
+			UserIds: mv.SetUserIds, Positions: mv.SetPositions, LineIds: mv.SetLineIds,
+		}); err != nil {
+			return fmt.Errorf("write line sets: %w", err)
 		}
 		if err := s.q.UserMoveBatch(ctx, tx, mv); err != nil {
 			return fmt.Errorf("move users: %w", err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -108,28 +110,73 @@ func (s *Service) Import(ctx context.Context, req SignupRequest) (Assignment, er
 	if err != nil {
 		return Assignment{}, err
 	}
-	u, err := s.q.UserGetByRef(ctx, s.pool, req.UserRef)
-	if errors.Is(store.Interpret(err), store.ErrNotFound) {
-		return s.assign(ctx, req, h)
+	return s.assign(ctx, req, h)
+}
+
+// repeat answers a signup or import for a user_ref that already has lines.
+// An import updates the profile (the source system is the authority on who
+// the user is now); a signup never changes a stored user, so one that names
+// another handle is refused rather than answered with the old one.
+func (s *Service) repeat(ctx context.Context, req SignupRequest, h string, a Assignment) (Assignment, error) {
+	if req.Import {
+		if (h == "" || h == a.Handle) && req.DisplayName == "" {
+			return a, nil
+		}
+		if err := s.updateProfile(ctx, req.UserRef, h, req.DisplayName); err != nil {
+			return Assignment{}, err
+		}
+		return s.existing(ctx, req.UserRef)
 	}
+	if h == "" || h == a.Handle {
+		return a, nil
+	}
+	owners, err := s.q.UserFindForSignup(ctx, s.pool, store.UserFindForSignupParams{UserRefs: []string{}, Handles: []string{h}})
 	if err != nil {
-		return Assignment{}, fmt.Errorf("read user: %w", err)
+		return Assignment{}, fmt.Errorf("find handle owner: %w", err)
 	}
-	var hp, dp *string
-	if h != "" && (u.Handle == nil || *u.Handle != h) {
-		hp = &h
+	if len(owners) > 0 {
+		return Assignment{}, handleTaken()
 	}
-	if req.DisplayName != "" {
-		dp = &req.DisplayName
-	}
-	if hp != nil || dp != nil {
-		_, err := s.q.UserUpdateProfile(ctx, s.pool, store.UserUpdateProfileParams{Handle: hp, DisplayName: dp, Now: s.cfg.Now(), ID: u.ID})
+	return Assignment{}, apperr.New(apperr.Conflict, "handle_mismatch",
+		"the user_ref is signed up with another handle (or none); import the user (PUT /v1/users/{user_ref}) to change it")
+}
+
+func handleTaken() error {
+	return apperr.New(apperr.Conflict, "handle_taken", "the handle belongs to another user_ref")
+}
+
+// updateProfile sets a user's handle and display name where given and
+// different. A new handle drops the user's chats in the same transaction:
+// each was opened with the old handle, and a send reusing one would reach
+// the old recipient.
+func (s *Service) updateProfile(ctx context.Context, userRef, h, displayName string) error {
+	return store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+		u, err := s.q.UserGetByRef(ctx, tx, userRef)
+		if err != nil {
+			return fmt.Errorf("read user: %w", err)
+		}
+		var hp, dp *string
+		if h != "" && (u.Handle == nil || *u.Handle != h) {
+			hp = &h
+		}
+		if displayName != "" {
+			dp = &displayName
+		}
+		if hp == nil && dp == nil {
+			return nil
+		}
+		_, err = s.q.UserUpdateProfile(ctx, tx, store.UserUpdateProfileParams{Handle: hp, DisplayName: dp, Now: s.cfg.Now(), ID: u.ID})
 		if errors.Is(store.Interpret(err), store.ErrConflict) {
-			return Assignment{}, apperr.New(apperr.Conflict, "handle_taken", "the handle belongs to another user_ref")
+			return handleTaken()
 		}
 		if err != nil {
-			return Assignment{}, fmt.Errorf("update user: %w", err)
+			return fmt.Errorf("update user: %w", err)
 		}
-	}
-	return s.existing(ctx, req.UserRef)
+		if hp != nil {
+			if err := s.q.ChatDeleteForUser(ctx, tx, u.ID); err != nil {
+				return fmt.Errorf("drop chats of the old handle: %w", err)
+			}
+		}
+		return nil
+	})
 }

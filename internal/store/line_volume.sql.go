@@ -8,24 +8,28 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const lineVolumePrune = `-- name: LineVolumePrune :execrows
 DELETE FROM line_volume
 WHERE ctid = ANY (ARRAY(
-    SELECT ctid FROM line_volume WHERE minute < $1::timestamptz LIMIT $2::integer
+    SELECT ctid FROM line_volume
+    WHERE minute < lg_now() - $1::interval
+    LIMIT $2::integer
 ))
 `
 
 type LineVolumePruneParams struct {
-	Cutoff time.Time
-	Batch  int32
+	Keep  pgtype.Interval
+	Batch int32
 }
 
 // Minute rows older than anything a reader looks at (the budget reads 24 h,
 // capacity planning 7 days), in bounded batches.
 func (q *Queries) LineVolumePrune(ctx context.Context, db DBTX, arg LineVolumePruneParams) (int64, error) {
-	result, err := db.Exec(ctx, lineVolumePrune, arg.Cutoff, arg.Batch)
+	result, err := db.Exec(ctx, lineVolumePrune, arg.Keep, arg.Batch)
 	if err != nil {
 		return 0, err
 	}

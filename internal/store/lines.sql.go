@@ -90,10 +90,15 @@ func (q *Queries) LineSignupsPrune(ctx context.Context, db DBTX, before time.Tim
 const lineSnapshot = `-- name: LineSnapshot :many
 SELECT l.id, l.number, l.linq_id, l.reputation, l.service_status, l.ineligible_at, l.admin_state,
        l.budget_override, l.warmup_started_at, l.user_count, l.last_assigned_at, l.linq_missing_at,
-       l.status_changed_at, l.synced_at,
+       l.status_changed_at, l.synced_at, l.health_state, l.held_at,
+       p.may_send::boolean AS may_send, p.may_send_proactive::boolean AS may_send_proactive,
+       p.may_signup::boolean AS may_signup, p.why::text AS send_why, p.signup_why::text AS signup_why,
+       p.budget::int AS budget, p.warmup_factor::float8 AS warmup_factor,
+       p.effective_budget::int AS effective_budget, p.proactive_budget::int AS proactive_budget,
        coalesce(s.n, 0)::int AS signups_in_window,
        coalesce(s.oldest, $1::timestamptz)::timestamptz AS oldest_signup_minute
 FROM lines l
+CROSS JOIN LATERAL line_policy(l, $2::jsonb, lg_now()) AS p
 LEFT JOIN (
     SELECT ls.line_id, sum(ls.n) AS n, min(ls.minute) AS oldest
     FROM line_signups ls
@@ -102,6 +107,11 @@ LEFT JOIN (
 ) s ON s.line_id = l.id
 ORDER BY l.id
 `
+
+type LineSnapshotParams struct {
+	WindowStart time.Time
+	Settings    []byte
+}
 
 type LineSnapshotRow struct {
 	ID                 int64
@@ -118,14 +128,26 @@ type LineSnapshotRow struct {
 	LinqMissingAt      *time.Time
 	StatusChangedAt    time.Time
 	SyncedAt           *time.Time
+	HealthState        string
+	HeldAt             *time.Time
+	MaySend            bool
+	MaySendProactive   bool
+	MaySignup          bool
+	SendWhy            string
+	SignupWhy          string
+	Budget             int32
+	WarmupFactor       float64
+	EffectiveBudget    int32
+	ProactiveBudget    int32
 	SignupsInWindow    int32
 	OldestSignupMinute time.Time
 }
 
-// Every line with its signups in the ramp window (buckets from
-// window_start on) and the oldest such bucket.
-func (q *Queries) LineSnapshot(ctx context.Context, db DBTX, windowStart time.Time) ([]LineSnapshotRow, error) {
-	rows, err := db.Query(ctx, lineSnapshot, windowStart)
+// Every line with its policy (line_policy: what it may do now and its
+// budget), its signups in the ramp window (buckets from window_start on)
+// and the oldest such bucket.
+func (q *Queries) LineSnapshot(ctx context.Context, db DBTX, arg LineSnapshotParams) ([]LineSnapshotRow, error) {
+	rows, err := db.Query(ctx, lineSnapshot, arg.WindowStart, arg.Settings)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +170,17 @@ func (q *Queries) LineSnapshot(ctx context.Context, db DBTX, windowStart time.Ti
 			&i.LinqMissingAt,
 			&i.StatusChangedAt,
 			&i.SyncedAt,
+			&i.HealthState,
+			&i.HeldAt,
+			&i.MaySend,
+			&i.MaySendProactive,
+			&i.MaySignup,
+			&i.SendWhy,
+			&i.SignupWhy,
+			&i.Budget,
+			&i.WarmupFactor,
+			&i.EffectiveBudget,
+			&i.ProactiveBudget,
 			&i.SignupsInWindow,
 			&i.OldestSignupMinute,
 		); err != nil {

@@ -13,19 +13,19 @@ import (
 )
 
 const messageAdmit = `-- name: MessageAdmit :one
-SELECT a.outcome::text AS outcome, a.message_id::uuid AS message_id,
+SELECT a.outcome::text AS outcome, a.takeover::boolean AS takeover, a.message_id::uuid AS message_id,
        coalesce(a.user_id, 0)::bigint AS user_id, coalesce(a.user_ref, '')::text AS user_ref,
        coalesce(a.handle, '')::text AS handle, coalesce(a.line_id, 0)::bigint AS line_id,
        coalesce(a.line_number, '')::text AS line_number, coalesce(a.chat_id, '')::text AS chat_id,
        a.retry_after_ms::bigint AS retry_after_ms, a.quarantined::boolean AS quarantined,
+       coalesce(a.why, '')::text AS why,
        coalesce(a.linq_message_id, '')::text AS linq_message_id, coalesce(a.trace_id, '')::text AS trace_id,
-       coalesce(a.delivery_status, '')::text AS delivery_status, a.admitted_at::timestamptz AS admitted_at
+       coalesce(a.delivery_status, '')::text AS delivery_status, a.admitted_at::timestamptz AS admitted_at,
+       a.lease_until::timestamptz AS lease_until
 FROM send_admit(
-    $1::uuid, $2::bigint, $3::text, $4::bytea,
-    $5::text, $6::text, $7::text, $8::jsonb,
-    $9::timestamptz, $10::interval, $11::interval, $12::interval,
-    $13::integer, $14::interval, $15::integer, $16::interval,
-    $17::interval, $18::integer, $19::interval, ($20::float8)::numeric
+    p_message_id => $1::uuid, p_api_key_id => $2::bigint, p_key => $3::text,
+    p_hash => $4::bytea, p_user_ref => $5::text, p_handle => $6::text,
+    p_intent => $7::text, p_body => $8::jsonb, s => $9::jsonb
 ) AS a
 `
 
@@ -38,22 +38,12 @@ type MessageAdmitParams struct {
 	Handle         *string
 	Intent         string
 	Body           []byte
-	Now            time.Time
-	Lease          pgtype.Interval
-	Keep           pgtype.Interval
-	ReplyWindow    pgtype.Interval
-	PairLimit      int32
-	PairWindow     pgtype.Interval
-	HitLimit       int32
-	HitWindow      pgtype.Interval
-	Quarantine     pgtype.Interval
-	Budget         int32
-	Warmup         pgtype.Interval
-	Reserve        float64
+	Settings       []byte
 }
 
 type MessageAdmitRow struct {
 	Outcome        string
+	Takeover       bool
 	MessageID      pgtype.UUID
 	UserID         int64
 	UserRef        string
@@ -63,10 +53,12 @@ type MessageAdmitRow struct {
 	ChatID         string
 	RetryAfterMs   int64
 	Quarantined    bool
+	Why            string
 	LinqMessageID  string
 	TraceID        string
 	DeliveryStatus string
 	AdmittedAt     time.Time
+	LeaseUntil     time.Time
 }
 
 // One round trip from request to "call Linq now" (see send_admit).
@@ -80,22 +72,12 @@ func (q *Queries) MessageAdmit(ctx context.Context, db DBTX, arg MessageAdmitPar
 		arg.Handle,
 		arg.Intent,
 		arg.Body,
-		arg.Now,
-		arg.Lease,
-		arg.Keep,
-		arg.ReplyWindow,
-		arg.PairLimit,
-		arg.PairWindow,
-		arg.HitLimit,
-		arg.HitWindow,
-		arg.Quarantine,
-		arg.Budget,
-		arg.Warmup,
-		arg.Reserve,
+		arg.Settings,
 	)
 	var i MessageAdmitRow
 	err := row.Scan(
 		&i.Outcome,
+		&i.Takeover,
 		&i.MessageID,
 		&i.UserID,
 		&i.UserRef,
@@ -105,42 +87,63 @@ func (q *Queries) MessageAdmit(ctx context.Context, db DBTX, arg MessageAdmitPar
 		&i.ChatID,
 		&i.RetryAfterMs,
 		&i.Quarantined,
+		&i.Why,
 		&i.LinqMessageID,
 		&i.TraceID,
 		&i.DeliveryStatus,
 		&i.AdmittedAt,
+		&i.LeaseUntil,
 	)
 	return i, err
 }
 
-const messageDelete = `-- name: MessageDelete :exec
-DELETE FROM messages WHERE id = $1::uuid AND state <> 'sent'
+const messageAwait = `-- name: MessageAwait :one
+UPDATE messages SET awaited = true
+WHERE api_key_id = $1::bigint AND idempotency_key = $2::text AND state = 'pending'
+RETURNING id
 `
 
-// Linq refused the send without sending it: the key is free again.
-func (q *Queries) MessageDelete(ctx context.Context, db DBTX, id pgtype.UUID) error {
-	_, err := db.Exec(ctx, messageDelete, id)
-	return err
+type MessageAwaitParams struct {
+	ApiKeyID       int64
+	IdempotencyKey string
+}
+
+// A duplicate asks to be told when the send in flight ends; false when it
+// already has.
+func (q *Queries) MessageAwait(ctx context.Context, db DBTX, arg MessageAwaitParams) (pgtype.UUID, error) {
+	row := db.QueryRow(ctx, messageAwait, arg.ApiKeyID, arg.IdempotencyKey)
+	var id pgtype.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
+const messageDelete = `-- name: MessageDelete :one
+DELETE FROM messages WHERE id = $1::uuid AND state = 'pending'
+RETURNING awaited
+`
+
+// Linq refused the first attempt of a send without sending it: the key is
+// free again.
+func (q *Queries) MessageDelete(ctx context.Context, db DBTX, id pgtype.UUID) (bool, error) {
+	row := db.QueryRow(ctx, messageDelete, id)
+	var awaited bool
+	err := row.Scan(&awaited)
+	return awaited, err
 }
 
 const messageExpireKeys = `-- name: MessageExpireKeys :execrows
 UPDATE messages SET idempotency_key = NULL, request_hash = NULL
 WHERE id IN (
     SELECT id FROM messages
-    WHERE idempotency_key IS NOT NULL AND idempotency_expires_at < $1::timestamptz
+    WHERE idempotency_key IS NOT NULL AND idempotency_expires_at < lg_now()
       AND state <> 'pending'
-    LIMIT $2::integer
+    LIMIT $1::integer
 )
 `
 
-type MessageExpireKeysParams struct {
-	Now   time.Time
-	Batch int32
-}
-
 // Idempotency keys are kept for IDEMPOTENCY_TTL; the messages stay.
-func (q *Queries) MessageExpireKeys(ctx context.Context, db DBTX, arg MessageExpireKeysParams) (int64, error) {
-	result, err := db.Exec(ctx, messageExpireKeys, arg.Now, arg.Batch)
+func (q *Queries) MessageExpireKeys(ctx context.Context, db DBTX, batch int32) (int64, error) {
+	result, err := db.Exec(ctx, messageExpireKeys, batch)
 	if err != nil {
 		return 0, err
 	}
@@ -150,13 +153,18 @@ func (q *Queries) MessageExpireKeys(ctx context.Context, db DBTX, arg MessageExp
 const messageGetForAction = `-- name: MessageGetForAction :one
 SELECT m.id, m.user_id, m.line_id, m.handle, m.linq_chat_id, m.linq_message_id,
        l.number AS line_number,
-       line_can_send(l)::boolean AS line_ok,
-       u.user_ref, u.opted_out_at, u.last_inbound_at
+       u.user_ref, u.opted_out_at,
+       coalesce(u.last_inbound_at >= lg_now() - $1::interval, false)::boolean AS recent_inbound
 FROM messages AS m
 JOIN lines AS l ON l.id = m.line_id
 JOIN users AS u ON u.id = m.user_id
-WHERE m.id = $1::uuid AND m.state = 'sent'
+WHERE m.id = $2::uuid AND m.state = 'sent'
 `
+
+type MessageGetForActionParams struct {
+	ReplyWindow pgtype.Interval
+	ID          pgtype.UUID
+}
 
 type MessageGetForActionRow struct {
 	ID            pgtype.UUID
@@ -166,15 +174,14 @@ type MessageGetForActionRow struct {
 	LinqChatID    *string
 	LinqMessageID *string
 	LineNumber    string
-	LineOk        bool
 	UserRef       string
 	OptedOutAt    *time.Time
-	LastInboundAt *time.Time
+	RecentInbound bool
 }
 
 // A sent message with what a reaction or edit on it needs.
-func (q *Queries) MessageGetForAction(ctx context.Context, db DBTX, id pgtype.UUID) (MessageGetForActionRow, error) {
-	row := db.QueryRow(ctx, messageGetForAction, id)
+func (q *Queries) MessageGetForAction(ctx context.Context, db DBTX, arg MessageGetForActionParams) (MessageGetForActionRow, error) {
+	row := db.QueryRow(ctx, messageGetForAction, arg.ReplyWindow, arg.ID)
 	var i MessageGetForActionRow
 	err := row.Scan(
 		&i.ID,
@@ -184,37 +191,105 @@ func (q *Queries) MessageGetForAction(ctx context.Context, db DBTX, id pgtype.UU
 		&i.LinqChatID,
 		&i.LinqMessageID,
 		&i.LineNumber,
-		&i.LineOk,
 		&i.UserRef,
 		&i.OptedOutAt,
-		&i.LastInboundAt,
+		&i.RecentInbound,
 	)
 	return i, err
 }
 
-const messageMarkFailed = `-- name: MessageMarkFailed :exec
-UPDATE messages SET state = 'failed', lease_until = NULL, updated_at = $1::timestamptz
-WHERE id = $2::uuid AND state = 'pending'
+const messageListExpiredPending = `-- name: MessageListExpiredPending :many
+SELECT m.id, m.api_key_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.request_hash,
+       m.body, m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
+FROM messages AS m
+JOIN lines AS l ON l.id = m.line_id
+LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id
+WHERE m.state = 'pending' AND m.lease_until < lg_now()
+ORDER BY m.lease_until
+LIMIT $1::integer
 `
 
-type MessageMarkFailedParams struct {
-	Now time.Time
-	ID  pgtype.UUID
+type MessageListExpiredPendingRow struct {
+	ID             pgtype.UUID
+	ApiKeyID       int64
+	IdempotencyKey string
+	RequestHash    []byte
+	Body           []byte
+	Handle         string
+	LineNumber     string
+	ChatID         string
 }
 
-// The outcome is unknown (5xx, timeout): keep the key so that a retry with
-// it sends again under the same Linq key.
-func (q *Queries) MessageMarkFailed(ctx context.Context, db DBTX, arg MessageMarkFailedParams) error {
-	_, err := db.Exec(ctx, messageMarkFailed, arg.Now, arg.ID)
-	return err
+// Sends whose replica did not record Linq's answer within the lease: the
+// recovery job resends them under the same Linq key.
+func (q *Queries) MessageListExpiredPending(ctx context.Context, db DBTX, batch int32) ([]MessageListExpiredPendingRow, error) {
+	rows, err := db.Query(ctx, messageListExpiredPending, batch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MessageListExpiredPendingRow{}
+	for rows.Next() {
+		var i MessageListExpiredPendingRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ApiKeyID,
+			&i.IdempotencyKey,
+			&i.RequestHash,
+			&i.Body,
+			&i.Handle,
+			&i.LineNumber,
+			&i.ChatID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const messageMarkSent = `-- name: MessageMarkSent :exec
-UPDATE messages
-SET state = 'sent', lease_until = NULL, linq_chat_id = $1::text,
-    linq_message_id = $2::text, trace_id = $3::text,
-    delivery_status = $4::text, updated_at = $5::timestamptz
-WHERE id = $6::uuid
+const messageMarkFailed = `-- name: MessageMarkFailed :one
+UPDATE messages SET state = 'failed', lease_until = NULL, updated_at = lg_now()
+WHERE id = $1::uuid AND state = 'pending'
+RETURNING awaited
+`
+
+// The outcome is unknown (5xx, timeout), or a resend was refused: keep the
+// key so that a retry with it sends again under the same Linq key.
+func (q *Queries) MessageMarkFailed(ctx context.Context, db DBTX, id pgtype.UUID) (bool, error) {
+	row := db.QueryRow(ctx, messageMarkFailed, id)
+	var awaited bool
+	err := row.Scan(&awaited)
+	return awaited, err
+}
+
+const messageMarkSent = `-- name: MessageMarkSent :one
+WITH m AS (
+    UPDATE messages
+    SET state = 'sent', lease_until = NULL, linq_chat_id = $1::text,
+        linq_message_id = $2::text, trace_id = $3::text,
+        delivery_status = $4::text, updated_at = lg_now(),
+        body = CASE WHEN $5::boolean THEN body END
+    WHERE id = $6::uuid
+    RETURNING user_id, line_id, handle, admitted_at, awaited
+), stamp AS (
+    UPDATE pair_state AS pw
+    SET sends = array_replace(pw.sends, m.admitted_at, lg_now())
+    FROM m
+    WHERE pw.line_id = m.line_id AND pw.handle = m.handle
+    RETURNING 1
+), chat AS (
+    INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+    SELECT m.user_id, m.line_id, $1::text, lg_now() FROM m WHERE $7::boolean
+    ON CONFLICT (user_id, line_id) DO NOTHING
+    RETURNING 1
+)
+SELECT coalesce((SELECT m.awaited FROM m), false)::boolean AS awaited,
+       (SELECT count(*) FROM stamp)::bigint AS restamped,
+       (SELECT count(*) FROM chat)::bigint AS chats_added
 `
 
 type MessageMarkSentParams struct {
@@ -222,56 +297,43 @@ type MessageMarkSentParams struct {
 	LinqMessageID  string
 	TraceID        *string
 	DeliveryStatus string
-	Now            time.Time
+	KeepBody       bool
 	ID             pgtype.UUID
+	NewChat        bool
 }
 
-// Records Linq's answer to a send into a chat Linegate already knew (a HOT
-// update: none of these columns is indexed).
-func (q *Queries) MessageMarkSent(ctx context.Context, db DBTX, arg MessageMarkSentParams) error {
-	_, err := db.Exec(ctx, messageMarkSent,
+type MessageMarkSentRow struct {
+	Awaited    bool
+	Restamped  int64
+	ChatsAdded int64
+}
+
+// Records Linq's answer, and the new chat when the send opened one. The
+// send's pair stamp moves from its admission to now, a time Linq's own
+// stamp of the message cannot be later than, so the pair window never runs
+// ahead of Linq's. The parts, kept while the outcome was open (the
+// recovery job resends them), are dropped unless keep_body.
+func (q *Queries) MessageMarkSent(ctx context.Context, db DBTX, arg MessageMarkSentParams) (MessageMarkSentRow, error) {
+	row := db.QueryRow(ctx, messageMarkSent,
 		arg.LinqChatID,
 		arg.LinqMessageID,
 		arg.TraceID,
 		arg.DeliveryStatus,
-		arg.Now,
+		arg.KeepBody,
 		arg.ID,
+		arg.NewChat,
 	)
-	return err
+	var i MessageMarkSentRow
+	err := row.Scan(&i.Awaited, &i.Restamped, &i.ChatsAdded)
+	return i, err
 }
 
-const messageMarkSentNewChat = `-- name: MessageMarkSentNewChat :exec
-WITH m AS (
-    UPDATE messages
-    SET state = 'sent', lease_until = NULL, linq_chat_id = $1::text,
-        linq_message_id = $3::text, trace_id = $4::text,
-        delivery_status = $5::text, updated_at = $2::timestamptz
-    WHERE id = $6::uuid
-    RETURNING user_id, line_id
-)
-INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-SELECT m.user_id, m.line_id, $1::text, $2::timestamptz FROM m
-ON CONFLICT (user_id, line_id) DO NOTHING
+const messageNotifyDone = `-- name: MessageNotifyDone :exec
+SELECT pg_notify('linegate_send_done', CAST($1::uuid AS text))
 `
 
-type MessageMarkSentNewChatParams struct {
-	LinqChatID     string
-	Now            time.Time
-	LinqMessageID  string
-	TraceID        *string
-	DeliveryStatus string
-	ID             pgtype.UUID
-}
-
-// Records Linq's answer to the first send on a line and the new chat.
-func (q *Queries) MessageMarkSentNewChat(ctx context.Context, db DBTX, arg MessageMarkSentNewChatParams) error {
-	_, err := db.Exec(ctx, messageMarkSentNewChat,
-		arg.LinqChatID,
-		arg.Now,
-		arg.LinqMessageID,
-		arg.TraceID,
-		arg.DeliveryStatus,
-		arg.ID,
-	)
+// Wakes the duplicates waiting for this send (see MessageAwait).
+func (q *Queries) MessageNotifyDone(ctx context.Context, db DBTX, id pgtype.UUID) error {
+	_, err := db.Exec(ctx, messageNotifyDone, id)
 	return err
 }

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
+	"slices"
+	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -15,10 +19,13 @@ import (
 	"github.com/linegate/linegate/db"
 )
 
-// Migrator applies the embedded migrations through goose.
+// Migrator applies the embedded migrations through goose, then the
+// function set (db/functions), which is not versioned: every Up replaces
+// each function with its file's definition.
 type Migrator struct {
 	provider *goose.Provider
 	sqlDB    *sql.DB
+	pool     *pgxpool.Pool
 }
 
 // NewMigrator wraps pool for goose, which speaks database/sql.
@@ -38,34 +45,103 @@ func NewMigrator(pool *pgxpool.Pool) (*Migrator, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("create migration provider: %w", err)
 	}
-	return &Migrator{provider: p, sqlDB: sqlDB}, nil
+	return &Migrator{provider: p, sqlDB: sqlDB, pool: pool}, nil
 }
 
 // Close releases the database/sql wrapper (not the pool).
 func (m *Migrator) Close() error { return m.sqlDB.Close() }
 
-// Up applies every pending migration.
+// Up applies every pending migration, then the function set.
 func (m *Migrator) Up(ctx context.Context) error {
 	if _, err := m.provider.Up(ctx); err != nil {
 		return fmt.Errorf("migrate up: %w", err)
 	}
-	return nil
+	if err := m.applyFunctions(ctx); err != nil {
+		return err
+	}
+	return migrateRiver(ctx, m.sqlDB)
 }
 
 // DownAll rolls every migration back.
 func (m *Migrator) DownAll(ctx context.Context) error {
+	if err := m.dropFunctions(ctx); err != nil {
+		return err
+	}
 	if _, err := m.provider.DownTo(ctx, 0); err != nil {
+		return fmt.Errorf("migrate down: %w", err)
+	}
+	return downRiver(ctx, m.sqlDB)
+}
+
+// Down rolls back the newest migration. The function set goes first (it
+// may depend on what the step removes); the next Up puts it back.
+func (m *Migrator) Down(ctx context.Context) error {
+	if err := m.dropFunctions(ctx); err != nil {
+		return err
+	}
+	if _, err := m.provider.Down(ctx); err != nil {
 		return fmt.Errorf("migrate down: %w", err)
 	}
 	return nil
 }
 
-// Down rolls back the newest migration.
-func (m *Migrator) Down(ctx context.Context) error {
-	if _, err := m.provider.Down(ctx); err != nil {
-		return fmt.Errorf("migrate down: %w", err)
+// functionsLockKey serialises replicas applying the function set together
+// (concurrent CREATE OR REPLACE of one function fails).
+var functionsLockKey = AdvisoryKey("linegate.migrate_functions")
+
+// functionFiles lists db/functions in name order. SQL-language functions
+// are checked against the catalog when created, so one that calls another
+// must sort after it.
+func functionFiles() ([]string, error) {
+	names, err := fs.Glob(db.Functions, "functions/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list functions: %w", err)
 	}
-	return nil
+	slices.Sort(names)
+	return names, nil
+}
+
+// applyFunctions creates or replaces every function of db/functions in one
+// transaction.
+func (m *Migrator) applyFunctions(ctx context.Context) error {
+	names, err := functionFiles()
+	if err != nil {
+		return err
+	}
+	return WithTx(ctx, m.pool, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", functionsLockKey); err != nil {
+			return fmt.Errorf("lock functions: %w", err)
+		}
+		for _, n := range names {
+			body, err := fs.ReadFile(db.Functions, n)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", n, err)
+			}
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("apply %s: %w", n, err)
+			}
+		}
+		return nil
+	})
+}
+
+// dropFunctions drops every function of db/functions (each file is named
+// after its function), in reverse name order.
+func (m *Migrator) dropFunctions(ctx context.Context) error {
+	names, err := functionFiles()
+	if err != nil {
+		return err
+	}
+	slices.Reverse(names)
+	return WithTx(ctx, m.pool, func(ctx context.Context, tx pgx.Tx) error {
+		for _, n := range names {
+			fn := pgx.Identifier{strings.TrimSuffix(path.Base(n), ".sql")}.Sanitize()
+			if _, err := tx.Exec(ctx, "DROP FUNCTION IF EXISTS "+fn); err != nil {
+				return fmt.Errorf("drop function %s: %w", fn, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Status writes one line per migration: version, state, file.

@@ -28,6 +28,63 @@ type Chat struct {
 	CreatedAt  time.Time
 }
 
+type ClockOverride struct {
+	OnlyRow bool
+	At      time.Time
+}
+
+type ContactCardShare struct {
+	UserID   int64
+	LineID   int64
+	SharedAt time.Time
+}
+
+type EventDelivery struct {
+	ID             int64
+	SubscriptionID int64
+	EventID        string
+	EventType      string
+	Payload        []byte
+	HoldsText      bool
+	State          string
+	Attempts       int32
+	LastStatus     *int32
+	LastError      *string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	DeliveredAt    *time.Time
+}
+
+type EventSubscription struct {
+	ID                int64
+	URL               string
+	EventTypes        []string
+	Secret            string
+	PreviousSecret    *string
+	PreviousExpiresAt *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+type Failover struct {
+	ID         int64
+	LineID     int64
+	Reason     string
+	Cause      string
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	UsersMoved int32
+	Stranded   int32
+}
+
+type FailoverMove struct {
+	FailoverID int64
+	UserID     int64
+	FromLineID int64
+	ToLineID   *int64
+	Via        *string
+}
+
 type JobRun struct {
 	Name           string
 	LastStartedAt  time.Time
@@ -37,22 +94,47 @@ type JobRun struct {
 }
 
 type Line struct {
-	ID              int64
-	Number          string
-	LinqID          *string
-	Reputation      string
-	ServiceStatus   string
-	IneligibleAt    *time.Time
-	AdminState      string
-	BudgetOverride  *int32
-	WarmupStartedAt time.Time
-	UserCount       int32
-	LastAssignedAt  *time.Time
-	StatusChangedAt time.Time
-	SyncedAt        *time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	LinqMissingAt   *time.Time
+	ID                int64
+	Number            string
+	LinqID            *string
+	Reputation        string
+	ServiceStatus     string
+	IneligibleAt      *time.Time
+	AdminState        string
+	BudgetOverride    *int32
+	WarmupStartedAt   time.Time
+	UserCount         int32
+	LastAssignedAt    *time.Time
+	StatusChangedAt   time.Time
+	SyncedAt          *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	LinqMissingAt     *time.Time
+	HealthState       string
+	HealthSince       *time.Time
+	HealthCause       *string
+	HeldAt            *time.Time
+	HealthInputAt     *time.Time
+	HealthConfirmedAt *time.Time
+	RecoveryAt        *time.Time
+}
+
+type LineContactCard struct {
+	LineID    int64
+	FirstName string
+	SyncedAt  time.Time
+}
+
+type LineHealthHistory struct {
+	ID         int64
+	LineID     int64
+	FromState  string
+	ToState    string
+	Source     string
+	Cause      string
+	EventID    *string
+	ObservedAt time.Time
+	CreatedAt  time.Time
 }
 
 type LineLedger struct {
@@ -79,6 +161,22 @@ type LineVolume struct {
 	Outbound int32
 }
 
+type LinqMessage struct {
+	LinqMessageID string
+	MessageID     pgtype.UUID
+	FailedAt      *time.Time
+	ErrorCode     *int32
+	CreatedAt     time.Time
+}
+
+type LinqWebhookSubscription struct {
+	ID            string
+	TargetUrl     string
+	SigningSecret string
+	EventTypes    []string
+	CreatedAt     time.Time
+}
+
 type Message struct {
 	ID                   pgtype.UUID
 	ApiKeyID             int64
@@ -99,6 +197,12 @@ type Message struct {
 	Body                 []byte
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
+	Awaited              bool
+	SentAt               *time.Time
+	DeliveredAt          *time.Time
+	ReadAt               *time.Time
+	FailedAt             *time.Time
+	ErrorCode            *int32
 }
 
 type PairQuarantine struct {
@@ -147,4 +251,14 @@ type UserLine struct {
 	UserID   int64
 	Position int16
 	LineID   int64
+}
+
+type WebhookEvent struct {
+	EventID     string
+	EventType   string
+	OccurredAt  time.Time
+	ReceivedAt  time.Time
+	Payload     []byte
+	ProcessedAt *time.Time
+	Outcome     *string
 }

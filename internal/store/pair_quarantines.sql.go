@@ -13,7 +13,7 @@ import (
 const pairQuarantineListActive = `-- name: PairQuarantineListActive :many
 SELECT id, line_id, handle, hits, started_at, until
 FROM pair_quarantines
-WHERE released_at IS NULL AND until > $1::timestamptz
+WHERE released_at IS NULL AND until > lg_now()
 ORDER BY started_at, id
 `
 
@@ -26,8 +26,8 @@ type PairQuarantineListActiveRow struct {
 	Until     time.Time
 }
 
-func (q *Queries) PairQuarantineListActive(ctx context.Context, db DBTX, now time.Time) ([]PairQuarantineListActiveRow, error) {
-	rows, err := db.Query(ctx, pairQuarantineListActive, now)
+func (q *Queries) PairQuarantineListActive(ctx context.Context, db DBTX) ([]PairQuarantineListActiveRow, error) {
+	rows, err := db.Query(ctx, pairQuarantineListActive)
 	if err != nil {
 		return nil, err
 	}
@@ -55,13 +55,12 @@ func (q *Queries) PairQuarantineListActive(ctx context.Context, db DBTX, now tim
 
 const pairQuarantineRelease = `-- name: PairQuarantineRelease :many
 UPDATE pair_quarantines
-SET released_at = $1::timestamptz, released_by = $2::text
-WHERE line_id = $3 AND handle = $4 AND released_at IS NULL AND until > $1::timestamptz
+SET released_at = lg_now(), released_by = $1::text
+WHERE line_id = $2 AND handle = $3 AND released_at IS NULL AND until > lg_now()
 RETURNING id, line_id, handle, hits, started_at, until
 `
 
 type PairQuarantineReleaseParams struct {
-	Now        time.Time
 	ReleasedBy string
 	LineID     int64
 	Handle     string
@@ -77,12 +76,7 @@ type PairQuarantineReleaseRow struct {
 }
 
 func (q *Queries) PairQuarantineRelease(ctx context.Context, db DBTX, arg PairQuarantineReleaseParams) ([]PairQuarantineReleaseRow, error) {
-	rows, err := db.Query(ctx, pairQuarantineRelease,
-		arg.Now,
-		arg.ReleasedBy,
-		arg.LineID,
-		arg.Handle,
-	)
+	rows, err := db.Query(ctx, pairQuarantineRelease, arg.ReleasedBy, arg.LineID, arg.Handle)
 	if err != nil {
 		return nil, err
 	}

@@ -15,29 +15,20 @@ import (
 const pairStateAdmit = `-- name: PairStateAdmit :one
 SELECT a.outcome::text AS outcome, a.retry_after_ms::bigint AS retry_after_ms,
        a.quarantined::boolean AS quarantined, a.budget_used::integer AS budget_used,
-       a.budget_limit::integer AS budget_limit
-FROM rl_admit(
-    $1::bigint, $2::text[], $3::timestamptz, $4::integer, $5::interval,
-    $6::integer, $7::interval, $8::interval, $9::integer, $10::interval,
-    ($11::float8)::numeric, $12::boolean, $13::boolean, $14::integer
+       a.budget_limit::integer AS budget_limit, coalesce(a.why, '')::text AS why,
+       a.admitted_at::timestamptz AS admitted_at
+FROM limits_admit(
+    p_line_id => $1::bigint, p_handles => $2::text[], s => $3::jsonb,
+    p_reply => $4::boolean, p_units => $5::integer
 ) AS a
 `
 
 type PairStateAdmitParams struct {
-	LineID     int64
-	Handles    []string
-	Now        time.Time
-	PairLimit  int32
-	PairWindow pgtype.Interval
-	HitLimit   int32
-	HitWindow  pgtype.Interval
-	Quarantine pgtype.Interval
-	Budget     int32
-	Warmup     pgtype.Interval
-	Reserve    float64
-	Reply      bool
-	LineOk     bool
-	Units      int32
+	LineID   int64
+	Handles  []string
+	Settings []byte
+	Reply    bool
+	Units    int32
 }
 
 type PairStateAdmitRow struct {
@@ -46,24 +37,18 @@ type PairStateAdmitRow struct {
 	Quarantined  bool
 	BudgetUsed   int32
 	BudgetLimit  int32
+	Why          string
+	AdmittedAt   time.Time
 }
 
-// The pair window, loop guard and line budget for one send (see rl_admit).
+// The pair window, loop guard, line policy and budget for one send (see
+// limits_admit).
 func (q *Queries) PairStateAdmit(ctx context.Context, db DBTX, arg PairStateAdmitParams) (PairStateAdmitRow, error) {
 	row := db.QueryRow(ctx, pairStateAdmit,
 		arg.LineID,
 		arg.Handles,
-		arg.Now,
-		arg.PairLimit,
-		arg.PairWindow,
-		arg.HitLimit,
-		arg.HitWindow,
-		arg.Quarantine,
-		arg.Budget,
-		arg.Warmup,
-		arg.Reserve,
+		arg.Settings,
 		arg.Reply,
-		arg.LineOk,
 		arg.Units,
 	)
 	var i PairStateAdmitRow
@@ -73,6 +58,8 @@ func (q *Queries) PairStateAdmit(ctx context.Context, db DBTX, arg PairStateAdmi
 		&i.Quarantined,
 		&i.BudgetUsed,
 		&i.BudgetLimit,
+		&i.Why,
+		&i.AdmittedAt,
 	)
 	return i, err
 }
@@ -81,28 +68,22 @@ const pairStateCleanup = `-- name: PairStateCleanup :execrows
 DELETE FROM pair_state
 WHERE ctid IN (
     SELECT pw.ctid FROM pair_state AS pw
-    WHERE (pw.quarantined_until IS NULL OR pw.quarantined_until <= $1::timestamptz)
-      AND NOT ($2::timestamptz <= ANY (pw.sends))
-      AND NOT ($3::timestamptz < ANY (pw.hits))
-    LIMIT $4::integer
+    WHERE (pw.quarantined_until IS NULL OR pw.quarantined_until <= lg_now())
+      AND NOT (lg_now() - $1::interval <= ANY (pw.sends))
+      AND NOT (lg_now() - $2::interval < ANY (pw.hits))
+    LIMIT $3::integer
 )
 `
 
 type PairStateCleanupParams struct {
-	Now         time.Time
-	SendsCutoff time.Time
-	HitsCutoff  time.Time
-	Batch       int32
+	PairWindow pgtype.Interval
+	HitWindow  pgtype.Interval
+	Batch      int32
 }
 
 // Pairs with nothing in their window and no loop-guard state.
 func (q *Queries) PairStateCleanup(ctx context.Context, db DBTX, arg PairStateCleanupParams) (int64, error) {
-	result, err := db.Exec(ctx, pairStateCleanup,
-		arg.Now,
-		arg.SendsCutoff,
-		arg.HitsCutoff,
-		arg.Batch,
-	)
+	result, err := db.Exec(ctx, pairStateCleanup, arg.PairWindow, arg.HitWindow, arg.Batch)
 	if err != nil {
 		return 0, err
 	}
@@ -136,8 +117,8 @@ type PairStateGiveBackParams struct {
 // Linq refused an admitted send without sending it: take its timestamp out
 // of each pair window and its unit out of the line's volume.
 // Referencing the CTE makes Postgres finish it first, so the pair rows are
-// locked before the line's volume row: the same order as rl_admit, or the
-// two deadlock.
+// locked before the line's volume row: the same order as limits_admit, or
+// the two deadlock.
 func (q *Queries) PairStateGiveBack(ctx context.Context, db DBTX, arg PairStateGiveBackParams) error {
 	_, err := db.Exec(ctx, pairStateGiveBack,
 		arg.Units,
@@ -151,14 +132,13 @@ func (q *Queries) PairStateGiveBack(ctx context.Context, db DBTX, arg PairStateG
 const pairStateRelease = `-- name: PairStateRelease :one
 UPDATE pair_state
 SET quarantined_until = NULL, hits = '{}'
-WHERE line_id = $1 AND handle = $2 AND quarantined_until > $3::timestamptz
+WHERE line_id = $1 AND handle = $2 AND quarantined_until > lg_now()
 RETURNING line_id, handle
 `
 
 type PairStateReleaseParams struct {
 	LineID int64
 	Handle string
-	Now    time.Time
 }
 
 type PairStateReleaseRow struct {
@@ -168,7 +148,7 @@ type PairStateReleaseRow struct {
 
 // Ops lifts a quarantine; the pair starts over with no hits.
 func (q *Queries) PairStateRelease(ctx context.Context, db DBTX, arg PairStateReleaseParams) (PairStateReleaseRow, error) {
-	row := db.QueryRow(ctx, pairStateRelease, arg.LineID, arg.Handle, arg.Now)
+	row := db.QueryRow(ctx, pairStateRelease, arg.LineID, arg.Handle)
 	var i PairStateReleaseRow
 	err := row.Scan(&i.LineID, &i.Handle)
 	return i, err

@@ -7,26 +7,20 @@ package store
 
 import (
 	"context"
-	"time"
 )
 
 const lineMarkIneligible = `-- name: LineMarkIneligible :exec
 UPDATE lines
-SET ineligible_at = coalesce(ineligible_at, $1::timestamptz),
-    status_changed_at = CASE WHEN ineligible_at IS NULL THEN $1::timestamptz ELSE status_changed_at END,
-    updated_at = $1::timestamptz
-WHERE id = $2
+SET ineligible_at = coalesce(ineligible_at, lg_now()),
+    status_changed_at = CASE WHEN ineligible_at IS NULL THEN lg_now() ELSE status_changed_at END,
+    updated_at = lg_now()
+WHERE id = $1
 `
-
-type LineMarkIneligibleParams struct {
-	At time.Time
-	ID int64
-}
 
 // Linq answered 403/2027: the line cannot send. It stops taking signups and
 // its users' sends answer 503 until the health work fails them over or the
 // line is seen active again.
-func (q *Queries) LineMarkIneligible(ctx context.Context, db DBTX, arg LineMarkIneligibleParams) error {
-	_, err := db.Exec(ctx, lineMarkIneligible, arg.At, arg.ID)
+func (q *Queries) LineMarkIneligible(ctx context.Context, db DBTX, id int64) error {
+	_, err := db.Exec(ctx, lineMarkIneligible, id)
 	return err
 }

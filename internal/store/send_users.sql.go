@@ -13,13 +13,19 @@ import (
 const userGetForSend = `-- name: UserGetForSend :one
 SELECT u.id, u.user_ref, u.handle, u.opted_out_at, u.last_inbound_at,
        l.id AS line_id, l.number AS line_number,
-       line_can_send(l)::boolean AS line_ok,
+       p.may_send::boolean AS line_ok, coalesce(p.why, '')::text AS line_why,
        c.linq_chat_id
 FROM users AS u
 JOIN lines AS l ON l.id = u.current_line_id
+CROSS JOIN LATERAL line_policy(l, $1::jsonb, lg_now()) AS p
 LEFT JOIN chats AS c ON c.user_id = u.id AND c.line_id = u.current_line_id
-WHERE u.user_ref = $1
+WHERE u.user_ref = $2
 `
+
+type UserGetForSendParams struct {
+	Settings []byte
+	UserRef  string
+}
 
 type UserGetForSendRow struct {
 	ID            int64
@@ -30,13 +36,14 @@ type UserGetForSendRow struct {
 	LineID        int64
 	LineNumber    string
 	LineOk        bool
+	LineWhy       string
 	LinqChatID    *string
 }
 
 // A user with their current line and their chat on it, for typing and the
 // contact card.
-func (q *Queries) UserGetForSend(ctx context.Context, db DBTX, userRef string) (UserGetForSendRow, error) {
-	row := db.QueryRow(ctx, userGetForSend, userRef)
+func (q *Queries) UserGetForSend(ctx context.Context, db DBTX, arg UserGetForSendParams) (UserGetForSendRow, error) {
+	row := db.QueryRow(ctx, userGetForSend, arg.Settings, arg.UserRef)
 	var i UserGetForSendRow
 	err := row.Scan(
 		&i.ID,
@@ -47,6 +54,7 @@ func (q *Queries) UserGetForSend(ctx context.Context, db DBTX, userRef string) (
 		&i.LineID,
 		&i.LineNumber,
 		&i.LineOk,
+		&i.LineWhy,
 		&i.LinqChatID,
 	)
 	return i, err

@@ -119,52 +119,6 @@ func (q *Queries) UserMoveBatch(ctx context.Context, db DBTX, arg UserMoveBatchP
 	return err
 }
 
-const userOnLineForMove = `-- name: UserOnLineForMove :many
-SELECT u.id, u.user_ref, u.home_line_id, u.current_line_id,
-       array_agg(ul2.line_id ORDER BY ul2.position)::bigint[] AS line_set
-FROM users u
-JOIN user_lines ul2 ON ul2.user_id = u.id
-WHERE u.id IN (SELECT ul.user_id FROM user_lines ul WHERE ul.line_id = $1)
-   OR u.current_line_id = $1 OR u.home_line_id = $1
-GROUP BY u.id
-ORDER BY u.id
-`
-
-type UserOnLineForMoveRow struct {
-	ID            int64
-	UserRef       string
-	HomeLineID    int64
-	CurrentLineID int64
-	LineSet       []int64
-}
-
-// Users whose line set holds the line, with their whole set in order.
-func (q *Queries) UserOnLineForMove(ctx context.Context, db DBTX, lineID int64) ([]UserOnLineForMoveRow, error) {
-	rows, err := db.Query(ctx, userOnLineForMove, lineID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []UserOnLineForMoveRow{}
-	for rows.Next() {
-		var i UserOnLineForMoveRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.UserRef,
-			&i.HomeLineID,
-			&i.CurrentLineID,
-			&i.LineSet,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const userSignupBatch = `-- name: UserSignupBatch :exec
 WITH input AS (
     SELECT user_ref, handle, display_name, code, home_line_id, token, body, reason FROM (SELECT unnest($4::text[]) AS user_ref, unnest($5::text[]) AS handle, unnest($6::text[]) AS display_name, unnest($7::text[]) AS code, unnest($8::bigint[]) AS home_line_id, unnest($9::text[]) AS token, unnest($10::text[]) AS body, unnest($11::text[]) AS reason) AS t

@@ -1,0 +1,49 @@
+-- name: EventDeliveryInsertBatch :many
+-- One row per (subscription, event); an event published twice is delivered
+-- once.
+INSERT INTO event_deliveries (subscription_id, event_id, event_type, payload, holds_text, created_at, updated_at)
+SELECT t.subscription_id, t.event_id, t.event_type, t.payload, t.holds_text, @now::timestamptz, @now::timestamptz
+FROM (SELECT unnest(@subscription_ids::bigint[]) AS subscription_id, unnest(@event_ids::text[]) AS event_id,
+             unnest(@event_types::text[]) AS event_type, unnest(@payloads::jsonb[]) AS payload,
+             unnest(@holds_text::boolean[]) AS holds_text) AS t
+ON CONFLICT (subscription_id, event_id) DO NOTHING
+RETURNING id;
+
+-- name: EventDeliveryGetForSend :one
+SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload, d.state, d.created_at,
+       s.url, s.secret, s.previous_secret, s.previous_expires_at
+FROM event_deliveries d JOIN event_subscriptions s ON s.id = d.subscription_id
+WHERE d.id = @id;
+
+-- name: EventDeliveryRecord :exec
+-- The outcome of one attempt. A delivered body that holds message text is
+-- dropped unless @keep_text.
+UPDATE event_deliveries
+SET state = @state::text, attempts = attempts + 1, last_status = sqlc.narg(last_status)::integer,
+    last_error = sqlc.narg(last_error)::text, updated_at = @now::timestamptz,
+    delivered_at = CASE WHEN @state::text = 'delivered' THEN @now::timestamptz ELSE delivered_at END,
+    payload = CASE WHEN @state::text = 'delivered' AND holds_text AND NOT @keep_text::boolean THEN NULL ELSE payload END
+WHERE id = @id;
+
+-- name: EventDeliveryList :many
+SELECT id, subscription_id, event_id, event_type, state, attempts, last_status, last_error,
+       created_at, updated_at, delivered_at
+FROM event_deliveries
+WHERE (sqlc.narg(state)::text IS NULL OR state = sqlc.narg(state)::text)
+  AND (sqlc.narg(subscription_id)::bigint IS NULL OR subscription_id = sqlc.narg(subscription_id)::bigint)
+  AND id > @after_id::bigint
+ORDER BY id
+LIMIT @max_rows::integer;
+
+-- name: EventDeliveryRequeue :many
+-- Failed or dead deliveries to try again now: one by id, or all of a
+-- subscription.
+UPDATE event_deliveries
+SET state = 'pending', updated_at = @now::timestamptz
+WHERE state IN ('retrying', 'dead') AND payload IS NOT NULL
+  AND (sqlc.narg(id)::bigint IS NULL OR id = sqlc.narg(id)::bigint)
+  AND (sqlc.narg(subscription_id)::bigint IS NULL OR subscription_id = sqlc.narg(subscription_id)::bigint)
+RETURNING id;
+
+-- name: EventDeliveryCountDead :one
+SELECT count(*)::bigint FROM event_deliveries WHERE state = 'dead';

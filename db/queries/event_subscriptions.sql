@@ -1,0 +1,33 @@
+-- name: EventSubscriptionCreate :one
+INSERT INTO event_subscriptions (url, event_types, secret, created_at, updated_at)
+VALUES (@url::text, @event_types::text[], @secret::text, @now::timestamptz, @now::timestamptz)
+RETURNING *;
+
+-- name: EventSubscriptionList :many
+SELECT * FROM event_subscriptions ORDER BY id;
+
+-- name: EventSubscriptionGet :one
+SELECT * FROM event_subscriptions WHERE id = @id;
+
+-- name: EventSubscriptionUpdate :one
+UPDATE event_subscriptions
+SET url = coalesce(sqlc.narg(url)::text, url),
+    event_types = coalesce(sqlc.narg(event_types)::text[], event_types),
+    updated_at = @now::timestamptz
+WHERE id = @id
+RETURNING *;
+
+-- name: EventSubscriptionRotate :one
+-- The current secret keeps signing next to the new one until @until.
+UPDATE event_subscriptions
+SET previous_secret = secret, previous_expires_at = @until::timestamptz, secret = @secret::text,
+    updated_at = @now::timestamptz
+WHERE id = @id
+RETURNING *;
+
+-- name: EventSubscriptionDelete :execrows
+DELETE FROM event_subscriptions WHERE id = @id;
+
+-- name: EventSubscriptionTargets :many
+-- Who wants any of the given event types (Publish reads it once per call).
+SELECT id, event_types FROM event_subscriptions WHERE event_types && @event_types::text[];

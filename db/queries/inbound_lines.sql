@@ -1,0 +1,2 @@
+-- name: InboundLineByNumber :one
+SELECT id FROM lines WHERE number = @number::text;

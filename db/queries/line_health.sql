@@ -1,0 +1,71 @@
+-- name: LineHealthGet :one
+-- A line's health inputs and state, by id.
+SELECT * FROM lines WHERE id = @id;
+
+-- name: LineHealthIDByNumber :one
+SELECT id FROM lines WHERE number = @number;
+
+-- name: LineHealthLock :one
+-- The same, locking the row so that inputs of one line apply one at a time.
+SELECT * FROM lines WHERE id = @id
+FOR UPDATE;
+
+-- name: LineHealthUpdate :execrows
+-- Stores an applied input and the state derived from it, unless a newer
+-- input was applied meanwhile.
+UPDATE lines SET
+    service_status      = @service_status::text,
+    reputation          = @reputation::text,
+    ineligible_at       = sqlc.narg(ineligible_at)::timestamptz,
+    linq_missing_at     = sqlc.narg(missing_at)::timestamptz,
+    health_state        = @health_state::text,
+    health_since        = sqlc.narg(health_since)::timestamptz,
+    health_cause        = sqlc.narg(health_cause)::text,
+    held_at             = sqlc.narg(held_at)::timestamptz,
+    recovery_at         = sqlc.narg(recovery_at)::timestamptz,
+    health_input_at     = @at::timestamptz,
+    health_confirmed_at = greatest(health_confirmed_at, @at::timestamptz),
+    status_changed_at   = CASE WHEN @changed::bool THEN @at::timestamptz ELSE status_changed_at END,
+    updated_at          = @now::timestamptz
+WHERE id = @id AND (health_input_at IS NULL OR health_input_at < @at::timestamptz);
+
+-- name: LineHealthFlapCount :one
+-- How often the line entered a failing state since @since.
+SELECT count(*)::int AS n
+FROM line_health_history
+WHERE line_id = @line_id AND observed_at > @since::timestamptz
+  AND to_state IN ('critical', 'down', 'missing') AND from_state NOT IN ('critical', 'down', 'missing');
+
+-- name: LineHealthHistoryInsert :one
+INSERT INTO line_health_history (line_id, from_state, to_state, source, cause, event_id, observed_at, created_at)
+VALUES (@line_id, @from_state, @to_state, @source, @cause, sqlc.narg(event_id), @observed_at::timestamptz, @now::timestamptz)
+RETURNING id;
+
+-- name: LineHealthList :many
+-- Every line's health inputs and state, for the poll, the sweep and ops.
+SELECT id, number, admin_state, service_status, reputation, ineligible_at, linq_missing_at,
+       health_state, health_since, health_cause, held_at, health_input_at, health_confirmed_at,
+       recovery_at, user_count
+FROM lines
+ORDER BY id;
+
+-- name: LineHealthRecoverNow :one
+-- Ops re-activate a line: no longer held, its users may come back now.
+UPDATE lines SET held_at = NULL, recovery_at = @now::timestamptz, updated_at = @now::timestamptz
+WHERE id = @id
+RETURNING health_state;
+
+-- name: LineHealthRecoverable :many
+-- Lines whose users may come back now and that have users away.
+SELECT l.id, l.user_count
+FROM lines l
+WHERE l.health_state = 'ok' AND l.held_at IS NULL AND l.admin_state = 'active'
+  AND l.recovery_at <= @now::timestamptz
+  AND EXISTS (SELECT 1 FROM users u WHERE u.home_line_id = l.id AND u.current_line_id <> l.id)
+ORDER BY l.id;
+
+-- name: LineHealthStranded :one
+-- Users whose current line is failing: they stay until the pool has room.
+SELECT coalesce(sum(user_count), 0)::bigint AS users
+FROM lines
+WHERE health_state IN ('critical', 'down', 'missing');

@@ -1,0 +1,20 @@
+-- name: LinqWebhookSubscriptionLock :exec
+-- Serialises replicas that ensure the subscription at the same time, so
+-- only one of them creates it at Linq.
+SELECT pg_advisory_xact_lock(@key::bigint);
+
+-- name: LinqWebhookSubscriptionGet :one
+SELECT * FROM linq_webhook_subscriptions WHERE target_url = @target_url::text;
+
+-- name: LinqWebhookSubscriptionSave :exec
+INSERT INTO linq_webhook_subscriptions (id, target_url, signing_secret, event_types, created_at)
+VALUES (@id::text, @target_url::text, @signing_secret::text, @event_types::text[], @created_at::timestamptz)
+ON CONFLICT (target_url) DO UPDATE
+SET id = excluded.id, signing_secret = excluded.signing_secret, event_types = excluded.event_types,
+    created_at = excluded.created_at;
+
+-- name: LinqWebhookSubscriptionDelete :exec
+DELETE FROM linq_webhook_subscriptions WHERE id = @id::text;
+
+-- name: LinqWebhookSubscriptionSecrets :many
+SELECT signing_secret FROM linq_webhook_subscriptions ORDER BY created_at DESC;

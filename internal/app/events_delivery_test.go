@@ -1,0 +1,174 @@
+package app_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/config"
+)
+
+func TestEventDelivery(t *testing.T) {
+	t.Parallel()
+	type bundle struct {
+		env  *hookEnv
+		gw   *gw
+		prod *product
+		sub  int64
+	}
+	setup := func(t *testing.T) bundle {
+		t.Helper()
+		e := newHookEnv(t)
+		g := e.gateway(t, true)
+		p := newProduct(t)
+		return bundle{env: e, gw: g, prod: p, sub: p.subscribe(t, g)}
+	}
+	deliveries := func(t *testing.T, g *gw, query string) []map[string]any {
+		t.Helper()
+		st, out := g.call(t, "GET", "/v1/ops/event-deliveries"+query, nil)
+		require.Equal(t, http.StatusOK, st, "%v", out)
+		var ds []map[string]any
+		for _, d := range out["deliveries"].([]any) {
+			ds = append(ds, d.(map[string]any))
+		}
+		return ds
+	}
+
+	t.Run("EndpointDownForTwoAttemptsGetsTheSameEventLater", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.prod.setFail(func(hit int) bool { return hit <= 2 })
+		_, err := b.env.sim.InjectInbound("+14155550121", b.env.lines[0], "patience")
+		require.NoError(t, err)
+		waitFor(t, func() bool { return len(b.prod.events("message.received")) == 1 }, "delivered after failures")
+		got := b.prod.events("message.received")[0]
+		b.prod.mu.Lock()
+		ids := append([]string(nil), b.prod.ids...)
+		b.prod.mu.Unlock()
+		require.Equal(t, []string{got.ID, got.ID, got.ID}, ids)
+		ds := deliveries(t, b.gw, "?state=delivered")
+		require.Len(t, ds, 1)
+		require.Equal(t, float64(3), ds[0]["attempts"])
+		require.Equal(t, got.ID, ds[0]["event_id"])
+		// The delivered body held message text: it is not kept.
+		require.Zero(t, b.env.count(t, b.gw, "SELECT count(*) FROM event_deliveries WHERE payload IS NOT NULL"))
+	})
+
+	t.Run("AlwaysFailingGoesDeadAndIsReplayedAfterRecovery", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.prod.setFail(func(int) bool { return true })
+		for i := range 2 {
+			_, err := b.env.sim.InjectInbound(fmt.Sprintf("+1415555013%d", i), b.env.lines[0], "anyone?")
+			require.NoError(t, err)
+		}
+		waitFor(t, func() bool { return len(deliveries(t, b.gw, "?state=dead")) == 2 }, "both dead")
+		dead := deliveries(t, b.gw, "?state=dead")
+		require.Equal(t, float64(4), dead[0]["attempts"])
+		require.Equal(t, float64(503), dead[0]["last_status"])
+		waitFor(t, func() bool { return gaugeValue(b.gw.app.Metrics().EventDeliveriesDead) == 2 }, "dead gauge")
+		require.Empty(t, b.prod.events(""))
+
+		b.prod.setFail(nil)
+		st, out := b.gw.call(t, "POST", fmt.Sprintf("/v1/ops/event-deliveries/%d/retry", int64(dead[0]["id"].(float64))), nil)
+		require.Equal(t, http.StatusAccepted, st, "%v", out)
+		waitFor(t, func() bool { return len(b.prod.events("message.received")) == 1 }, "retried one")
+		require.Equal(t, dead[0]["event_id"], b.prod.events("message.received")[0].ID)
+
+		st, out = b.gw.call(t, "POST", fmt.Sprintf("/v1/ops/event-subscriptions/%d/replay", b.sub), nil)
+		require.Equal(t, http.StatusAccepted, st, "%v", out)
+		require.Equal(t, float64(1), out["replayed"])
+		waitFor(t, func() bool { return len(b.prod.events("message.received")) == 2 }, "replayed the rest")
+		require.Equal(t, dead[1]["event_id"], b.prod.events("message.received")[1].ID)
+		require.Empty(t, deliveries(t, b.gw, "?state=dead"))
+		waitFor(t, func() bool { return gaugeValue(b.gw.app.Metrics().EventDeliveriesDead) == 0 }, "dead gauge back to 0")
+
+		st, _ = b.gw.call(t, "POST", fmt.Sprintf("/v1/ops/event-deliveries/%d/retry", int64(dead[0]["id"].(float64))), nil)
+		require.Equal(t, http.StatusConflict, st)
+	})
+
+	t.Run("RotatedSecretSignsBesideTheOldOne", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		st, out := b.gw.call(t, "POST", fmt.Sprintf("/v1/ops/event-subscriptions/%d/rotate-secret", b.sub), nil)
+		require.Equal(t, http.StatusOK, st, "%v", out)
+		newSecret := out["secret"].(string)
+		require.NotEmpty(t, out["subscription"].(map[string]any)["previous_secret_until"])
+		// The product still verifies with the old secret during the overlap.
+		_, err := b.env.sim.InjectInbound("+14155550141", b.env.lines[0], "old secret")
+		require.NoError(t, err)
+		waitFor(t, func() bool { return len(b.prod.events("message.received")) == 1 }, "verified with the old secret")
+		// And switches to the new one without a miss.
+		b.prod.mu.Lock()
+		b.prod.secret = newSecret
+		b.prod.mu.Unlock()
+		_, err = b.env.sim.InjectInbound("+14155550141", b.env.lines[0], "new secret")
+		require.NoError(t, err)
+		waitFor(t, func() bool { return len(b.prod.events("message.received")) == 2 }, "verified with the new secret")
+		require.Zero(t, b.prod.bad)
+	})
+
+	t.Run("SubscriptionInputIsValidated", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		cases := []struct {
+			name string
+			body map[string]any
+		}{
+			{"RelativeURL", map[string]any{"url": "/hook", "event_types": []string{"message.received"}}},
+			{"UnknownType", map[string]any{"url": "http://x.test/h", "event_types": []string{"message.exploded"}}},
+			{"NoTypes", map[string]any{"url": "http://x.test/h", "event_types": []string{}}},
+		}
+		for _, tc := range cases {
+			st, out := b.gw.call(t, "POST", "/v1/ops/event-subscriptions", tc.body)
+			require.Equal(t, http.StatusUnprocessableEntity, st, "%s: %v", tc.name, out)
+		}
+		st, out := b.gw.call(t, "GET", "/v1/ops/event-subscriptions", nil)
+		require.Equal(t, http.StatusOK, st)
+		require.Len(t, out["subscriptions"], 1)
+		require.NotContains(t, fmt.Sprint(out), "whsec_")
+	})
+}
+
+func TestInboundFillsTheBudget(t *testing.T) {
+	t.Parallel()
+	e := newHookEnv(t)
+	g := e.gateway(t, true, func(c *config.Config) {
+		c.LineDailyBudget, c.WarmupDays, c.ReplyReserve, c.MsgsPerUserPerDay = 20, 0, 0.10, 1
+	})
+	const handle = "+14155550151"
+	body, line := g.signup(t, "carol")
+	_, err := e.sim.InjectInbound(handle, line, body)
+	require.NoError(t, err)
+	for i := range 17 {
+		_, err := e.sim.InjectInbound(handle, line, fmt.Sprintf("message %d", i))
+		require.NoError(t, err)
+	}
+	waitFor(t, func() bool {
+		return e.count(t, g, `SELECT coalesce(sum(v.inbound), 0)::int FROM line_volume v JOIN lines l ON l.id = v.line_id WHERE l.number = $1`, line) == 18
+	}, "18 inbound counted")
+
+	st, out := g.call(t, "POST", "/v1/messages", map[string]any{
+		"user_ref": "carol", "parts": []map[string]string{{"type": "text", "value": "news!"}},
+	})
+	require.Equal(t, http.StatusTooManyRequests, st, "%v", out)
+	require.Equal(t, "line_budget", out["error"].(map[string]any)["reason"])
+
+	st, out = g.call(t, "POST", "/v1/messages", map[string]any{
+		"user_ref": "carol", "intent": "reply", "parts": []map[string]string{{"type": "text", "value": "thanks for writing"}},
+	})
+	require.Equal(t, http.StatusCreated, st, "%v", out)
+	require.Len(t, e.sim.SendLog(), 1)
+}
+
+func gaugeValue(g prometheus.Gauge) float64 {
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetGauge().GetValue()
+}

@@ -1,0 +1,75 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/linegate/linegate/internal/events"
+	"github.com/linegate/linegate/internal/inbound"
+)
+
+// riverClient is the instance's River client (the durable job queue of
+// webhook processing and event deliveries), built on first use so that any
+// feature's wiring can insert jobs with it. App.Start starts it; Close stops
+// it softly, cancelling running jobs only when the shutdown grace runs out.
+// River elects one leader across replicas for its maintenance and
+// periodic jobs.
+func (a *App) riverClient() (*river.Client[pgx.Tx], error) {
+	if a.jobs != nil {
+		return a.jobs, nil
+	}
+	workers := river.NewWorkers()
+	n := max(a.cfg.JobWorkers, 1)
+	poll := a.cfg.JobPollInterval
+	if poll <= 0 {
+		poll = time.Second
+	}
+	c, err := river.NewClient(riverpgxv5.New(a.pool), &river.Config{
+		Logger:            a.logger.With(slog.String("component", "river")),
+		Workers:           workers,
+		FetchPollInterval: poll,
+		FetchCooldown:     min(poll, 100*time.Millisecond),
+		Queues: map[string]river.QueueConfig{
+			inbound.Queue:      {MaxWorkers: n},
+			events.Queue:       {MaxWorkers: n},
+			river.QueueDefault: {MaxWorkers: 2},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	a.jobs, a.jobWorkers = c, workers
+	a.starters = append(a.starters, func(ctx context.Context) error {
+		// The client outlives the start call; Close stops it.
+		if err := c.Start(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("start job queue: %w", err)
+		}
+		a.stoppers = append(a.stoppers, func() { a.stopRiver(c) })
+		return nil
+	})
+	return c, nil
+}
+
+func (a *App) stopRiver(c *river.Client[pgx.Tx]) {
+	grace := a.cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		a.logger.Warn("job queue did not stop within the grace; cancelling running jobs", slog.Any("error", err))
+		hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer hcancel()
+		_ = c.StopAndCancel(hctx)
+	}
+}
+
+// Jobs is the instance's River client.
+func (a *App) Jobs() *river.Client[pgx.Tx] { return a.jobs }

@@ -1,0 +1,86 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/linegate/linegate/internal/events"
+	"github.com/linegate/linegate/internal/httpapi"
+	"github.com/linegate/linegate/internal/inbound"
+	"github.com/linegate/linegate/internal/webhooks"
+)
+
+// eventsService is the publisher of events to product services, built on
+// first use: line health publishes through it inside its own transactions.
+func (a *App) eventsService() (*events.Service, error) {
+	if a.events != nil {
+		return a.events, nil
+	}
+	jobs, err := a.riverClient()
+	if err != nil {
+		return nil, err
+	}
+	a.events = events.New(a.pool, jobs, a.logger, a.metrics, events.Config{
+		RetryBase: a.cfg.EventRetryBase, RetryMaxDelay: a.cfg.EventRetryMaxDelay, RetryFor: a.cfg.EventRetryFor,
+		DeliveryTimeout: a.cfg.EventDeliveryTimeout, SecretOverlap: a.cfg.EventSecretOverlap,
+		StoreMessageText: a.cfg.StoreMessageText, Now: a.now,
+	})
+	river.AddWorker(a.jobWorkers, a.events.Worker())
+	river.AddWorker(a.jobWorkers, a.events.DeadCountWorker())
+	a.jobs.PeriodicJobs().Add(river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+		func() (river.JobArgs, *river.InsertOpts) { return events.DeadCountArgs{}, nil },
+		&river.PeriodicJobOpts{ID: "event_deliveries_dead_count"}))
+	return a.events, nil
+}
+
+// Events is the instance's event publisher.
+func (a *App) Events() *events.Service { return a.events }
+
+// Webhooks is the instance's Linq webhook intake.
+func (a *App) Webhooks() *webhooks.Service { return a.webhooks }
+
+// wireWebhooks builds Linq webhook intake, its processing and events out.
+func (a *App) wireWebhooks(ctx context.Context, deps *httpapi.Deps) error {
+	_ = ctx
+	if deps.Limiter == nil {
+		return errors.New("webhooks: the rate limiter must be wired first")
+	}
+	ev, err := a.eventsService()
+	if err != nil {
+		return err
+	}
+	jobs := a.jobs
+	proc := inbound.New(a.pool, deps.Limiter, ev, a.lineHealth, a.logger, a.metrics, inbound.Config{
+		DefaultRegion: a.cfg.DefaultRegion, StoreMessageText: a.cfg.StoreMessageText, Now: a.now,
+	})
+	intake := webhooks.New(a.pool, jobs, a.linq, a.logger, a.metrics, webhooks.Config{
+		Secrets: a.cfg.WebhookSecrets(), Tolerance: a.cfg.WebhookTolerance, PublicURL: a.cfg.PublicURL, Now: a.now,
+	})
+	river.AddWorker(a.jobWorkers, proc.Worker())
+	river.AddWorker(a.jobWorkers, intake.SubscriptionWorker())
+	if a.cfg.LinqWebhookSubscribe {
+		jobs.PeriodicJobs().Add(river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return webhooks.SubscriptionArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "linq_webhook_subscription"}))
+	}
+	deps.Webhooks, deps.WebhookMaxBodyBytes, deps.Events = intake, a.cfg.WebhookMaxBodyBytes, ev
+	a.webhooks = intake
+	a.starters = append(a.starters, func(ctx context.Context) error {
+		if a.cfg.LinqWebhookSubscribe {
+			// Linq being down must not stop the gateway: the periodic job
+			// tries again.
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := intake.EnsureSubscription(sctx); err != nil {
+				a.logger.WarnContext(ctx, "could not ensure the Linq webhook subscription", slog.Any("error", err))
+			}
+		}
+		ev.RefreshDeadGauge(ctx)
+		return nil
+	})
+	return nil
+}

@@ -1,0 +1,149 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// Delivery states.
+const (
+	StatePending   = "pending"
+	StateRetrying  = "retrying"
+	StateDelivered = "delivered"
+	StateDead      = "dead"
+)
+
+// Delivery is one event sent (or being sent) to one subscription.
+type Delivery struct {
+	ID             int64      `json:"id"`
+	SubscriptionID int64      `json:"subscription_id"`
+	EventID        string     `json:"event_id"`
+	EventType      string     `json:"event_type"`
+	State          string     `json:"state"`
+	Attempts       int32      `json:"attempts"`
+	LastStatus     *int32     `json:"last_status"`
+	LastError      *string    `json:"last_error"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	DeliveredAt    *time.Time `json:"delivered_at"`
+}
+
+// DeliveryFilter selects deliveries; zero fields match everything.
+type DeliveryFilter struct {
+	// State is pending, retrying (or its alias failed), delivered or dead.
+	State          string
+	SubscriptionID int64
+	AfterID        int64
+	Limit          int
+}
+
+// Deliveries lists deliveries in id order.
+func (s *Service) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+	p := store.EventDeliveryListParams{AfterID: f.AfterID, MaxRows: 100}
+	if f.Limit > 0 && f.Limit < 1000 {
+		p.MaxRows = int32(f.Limit)
+	}
+	switch f.State {
+	case "":
+	case "failed", StateRetrying:
+		st := StateRetrying
+		p.State = &st
+	case StatePending, StateDelivered, StateDead:
+		p.State = &f.State
+	default:
+		return nil, apperr.Field("state", "must be pending, retrying, failed, delivered or dead")
+	}
+	if f.SubscriptionID != 0 {
+		p.SubscriptionID = &f.SubscriptionID
+	}
+	rows, err := s.q.EventDeliveryList(ctx, s.pool, p)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	out := make([]Delivery, len(rows))
+	for i, r := range rows {
+		out[i] = Delivery{
+			ID: r.ID, SubscriptionID: r.SubscriptionID, EventID: r.EventID, EventType: r.EventType, State: r.State,
+			Attempts: r.Attempts, LastStatus: r.LastStatus, LastError: r.LastError, CreatedAt: r.CreatedAt,
+			UpdatedAt: r.UpdatedAt, DeliveredAt: r.DeliveredAt,
+		}
+	}
+	return out, nil
+}
+
+// Retry sends a failed or dead delivery again now, with a fresh set of
+// attempts and the same event id.
+func (s *Service) Retry(ctx context.Context, id int64) error {
+	n, err := s.requeue(ctx, store.EventDeliveryRequeueParams{ID: &id})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return apperr.New(apperr.Conflict, "delivery_not_retryable",
+			fmt.Sprintf("delivery %d does not exist or is not failed or dead", id))
+	}
+	return nil
+}
+
+// Replay sends every failed or dead delivery of a subscription again and
+// returns how many.
+func (s *Service) Replay(ctx context.Context, subscriptionID int64) (int, error) {
+	if _, err := s.Subscription(ctx, subscriptionID); err != nil {
+		return 0, err
+	}
+	return s.requeue(ctx, store.EventDeliveryRequeueParams{SubscriptionID: &subscriptionID})
+}
+
+func (s *Service) requeue(ctx context.Context, p store.EventDeliveryRequeueParams) (int, error) {
+	p.Now = s.cfg.Now().UTC()
+	n, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (int, error) {
+		ids, err := s.q.EventDeliveryRequeue(ctx, tx, p)
+		if err != nil {
+			return 0, fmt.Errorf("requeue deliveries: %w", err)
+		}
+		return len(ids), s.enqueue(ctx, tx, ids)
+	})
+	if err == nil && n > 0 {
+		s.RefreshDeadGauge(ctx)
+	}
+	return n, err
+}
+
+// RefreshDeadGauge sets the dead-deliveries gauge from the table, so every
+// replica reports the same number.
+func (s *Service) RefreshDeadGauge(ctx context.Context) {
+	n, err := s.q.EventDeliveryCountDead(ctx, s.pool)
+	if err != nil {
+		s.log.WarnContext(ctx, "count dead deliveries", slog.Any("error", err))
+		return
+	}
+	s.metrics.EventDeliveriesDead.Set(float64(n))
+}
+
+// DeadCountArgs is the periodic River job that refreshes the dead-deliveries
+// gauge.
+type DeadCountArgs struct{}
+
+// Kind names the job in River.
+func (DeadCountArgs) Kind() string { return "event_deliveries_dead_count" }
+
+// DeadCountWorker returns the worker of DeadCountArgs.
+func (s *Service) DeadCountWorker() river.Worker[DeadCountArgs] { return &deadCountWorker{s: s} }
+
+type deadCountWorker struct {
+	river.WorkerDefaults[DeadCountArgs]
+	s *Service
+}
+
+func (w *deadCountWorker) Work(ctx context.Context, _ *river.Job[DeadCountArgs]) error {
+	w.s.RefreshDeadGauge(ctx)
+	return nil
+}

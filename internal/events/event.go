@@ -1,0 +1,43 @@
+// Package events delivers Linegate's events to product services: each
+// subscription gets each matching event as a signed webhook, sent by a River
+// job inserted in the same transaction as the change that caused it.
+//
+// Deliveries are signed with Standard Webhooks headers (webhook-id is the
+// event id, stable across attempts and replays, for the consumer's dedupe;
+// during a secret rotation both secrets sign). A failed attempt is retried
+// with doubling waits for at least a day (EVENT_RETRY_*), then the delivery
+// is dead: listed for ops and replayable, one or all of a subscription.
+//
+// Message text: a message.received event carries the inbound text to
+// product, but Linegate keeps message bodies only when STORE_MESSAGE_TEXT is
+// on. The body of each delivery lives in its event_deliveries row, never in
+// the River job (whose args hold only the row id, so River's own retention
+// of finished jobs keeps no text). Once a delivery that holds text
+// succeeds, its body is set to NULL; until then it must stay, since a retry
+// or a replay has to send it again. The stored Linq webhook has its text
+// removed when processed (package inbound).
+package events
+
+import "time"
+
+// Event types sent to product services.
+const (
+	TypeMessageReceived   = "message.received"
+	TypeMessageStatus     = "message.status"
+	TypeUserConnected     = "user.connected"
+	TypeUserOptedOut      = "user.opted_out"
+	TypeUserOptedIn       = "user.opted_in"
+	TypeUserLineChanged   = "user.line_changed"
+	TypeLineStatusChanged = "line.status_changed"
+)
+
+// Event is one thing that happened, as product services receive it.
+type Event struct {
+	// ID is stable across retries so consumers can dedupe; when empty,
+	// Publish derives one.
+	ID         string
+	Type       string
+	OccurredAt time.Time
+	// Data is the type-specific payload, marshalled to JSON.
+	Data any
+}

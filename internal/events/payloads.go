@@ -1,0 +1,51 @@
+package events
+
+import "time"
+
+// MessageReceived is the data of message.received. UserRef is nil when the
+// sender matches no user. Text and Parts are passed on but not kept once
+// delivered (unless STORE_MESSAGE_TEXT is on).
+type MessageReceived struct {
+	LinqMessageID string    `json:"linq_message_id"`
+	UserRef       *string   `json:"user_ref"`
+	Handle        string    `json:"handle"`
+	Line          string    `json:"line"`
+	Service       string    `json:"service,omitempty"`
+	Text          string    `json:"text"`
+	Parts         []Part    `json:"parts"`
+	ReceivedAt    time.Time `json:"received_at"`
+}
+
+// Part is one part of an inbound message.
+type Part struct {
+	Type  string `json:"type"`
+	Value string `json:"value,omitempty"`
+}
+
+// MessageStatus is the data of message.status: what Linq reported about a
+// message sent through Linegate.
+type MessageStatus struct {
+	MessageID     string    `json:"message_id"`
+	LinqMessageID string    `json:"linq_message_id,omitempty"`
+	UserRef       string    `json:"user_ref"`
+	Status        string    `json:"status"`
+	ErrorCode     *int32    `json:"error_code,omitempty"`
+	At            time.Time `json:"at"`
+}
+
+// UserConnected is the data of user.connected: a signup's first inbound
+// message bound the sender's handle to the user.
+type UserConnected struct {
+	UserRef     string    `json:"user_ref"`
+	Handle      string    `json:"handle"`
+	Line        string    `json:"line"`
+	ConnectedAt time.Time `json:"connected_at"`
+}
+
+// UserOptChanged is the data of user.opted_out and user.opted_in. Source
+// says what showed it: keyword, chat_health or message.
+type UserOptChanged struct {
+	UserRef string    `json:"user_ref"`
+	Source  string    `json:"source"`
+	At      time.Time `json:"at"`
+}

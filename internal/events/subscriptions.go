@@ -1,0 +1,191 @@
+package events
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// Types lists every event type a subscription may ask for.
+var Types = []string{
+	TypeMessageReceived, TypeMessageStatus, TypeUserConnected, TypeUserOptedOut,
+	TypeUserOptedIn, TypeUserLineChanged, TypeLineStatusChanged,
+}
+
+// Subscription is a product service's subscription. Its secret is shown
+// only when it is created or rotated.
+type Subscription struct {
+	ID         int64     `json:"id"`
+	URL        string    `json:"url"`
+	EventTypes []string  `json:"event_types"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	// PreviousSecretUntil is when the secret that a rotation replaced stops
+	// signing; nil when no rotation is in its overlap.
+	PreviousSecretUntil *time.Time `json:"previous_secret_until"`
+}
+
+// SubscriptionInput creates a subscription or, with nil fields left alone,
+// changes one.
+type SubscriptionInput struct {
+	URL        *string
+	EventTypes []string
+}
+
+func toSubscription(r store.EventSubscription, now time.Time) Subscription {
+	s := Subscription{ID: r.ID, URL: r.URL, EventTypes: r.EventTypes, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	if r.PreviousSecret != nil && r.PreviousExpiresAt != nil && r.PreviousExpiresAt.After(now) {
+		s.PreviousSecretUntil = r.PreviousExpiresAt
+	}
+	return s
+}
+
+func validURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > 2000 {
+		return apperr.Field("url", "must be an absolute http(s) URL")
+	}
+	return nil
+}
+
+func validTypes(types []string) ([]string, error) {
+	if len(types) == 0 {
+		return nil, apperr.Field("event_types", "must name at least one event type")
+	}
+	out := make([]string, 0, len(types))
+	for _, t := range types {
+		if !slices.Contains(Types, t) {
+			return nil, apperr.Field("event_types", fmt.Sprintf("unknown event type %q", t))
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// newSecret is a Standard Webhooks secret: whsec_ and 32 random bytes.
+func newSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("secret: %w", err)
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(b), nil
+}
+
+// CreateSubscription subscribes a URL to event types and returns the
+// signing secret, which is never shown again.
+func (s *Service) CreateSubscription(ctx context.Context, in SubscriptionInput) (Subscription, string, error) {
+	if in.URL == nil {
+		return Subscription{}, "", apperr.Field("url", "is required")
+	}
+	if err := validURL(*in.URL); err != nil {
+		return Subscription{}, "", err
+	}
+	types, err := validTypes(in.EventTypes)
+	if err != nil {
+		return Subscription{}, "", err
+	}
+	secret, err := newSecret()
+	if err != nil {
+		return Subscription{}, "", err
+	}
+	now := s.cfg.Now().UTC()
+	r, err := s.q.EventSubscriptionCreate(ctx, s.pool, store.EventSubscriptionCreateParams{
+		URL: *in.URL, EventTypes: types, Secret: secret, Now: now,
+	})
+	if err != nil {
+		return Subscription{}, "", fmt.Errorf("create subscription: %w", err)
+	}
+	return toSubscription(r, now), secret, nil
+}
+
+// Subscriptions lists every subscription.
+func (s *Service) Subscriptions(ctx context.Context) ([]Subscription, error) {
+	rows, err := s.q.EventSubscriptionList(ctx, s.pool)
+	if err != nil {
+		return nil, fmt.Errorf("list subscriptions: %w", err)
+	}
+	now := s.cfg.Now()
+	out := make([]Subscription, len(rows))
+	for i, r := range rows {
+		out[i] = toSubscription(r, now)
+	}
+	return out, nil
+}
+
+// Subscription returns one subscription.
+func (s *Service) Subscription(ctx context.Context, id int64) (Subscription, error) {
+	r, err := s.q.EventSubscriptionGet(ctx, s.pool, id)
+	if err != nil {
+		return Subscription{}, notFound(err, id)
+	}
+	return toSubscription(r, s.cfg.Now()), nil
+}
+
+// UpdateSubscription changes the URL or event types.
+func (s *Service) UpdateSubscription(ctx context.Context, id int64, in SubscriptionInput) (Subscription, error) {
+	p := store.EventSubscriptionUpdateParams{ID: id, Now: s.cfg.Now().UTC()}
+	if in.URL != nil {
+		if err := validURL(*in.URL); err != nil {
+			return Subscription{}, err
+		}
+		p.URL = in.URL
+	}
+	if in.EventTypes != nil {
+		types, err := validTypes(in.EventTypes)
+		if err != nil {
+			return Subscription{}, err
+		}
+		p.EventTypes = types
+	}
+	r, err := s.q.EventSubscriptionUpdate(ctx, s.pool, p)
+	if err != nil {
+		return Subscription{}, notFound(err, id)
+	}
+	return toSubscription(r, p.Now), nil
+}
+
+// RotateSecret gives the subscription a new secret and returns it; the old
+// one keeps signing beside it for the configured overlap.
+func (s *Service) RotateSecret(ctx context.Context, id int64) (Subscription, string, error) {
+	secret, err := newSecret()
+	if err != nil {
+		return Subscription{}, "", err
+	}
+	now := s.cfg.Now().UTC()
+	r, err := s.q.EventSubscriptionRotate(ctx, s.pool, store.EventSubscriptionRotateParams{
+		ID: id, Secret: secret, Until: now.Add(s.cfg.SecretOverlap), Now: now,
+	})
+	if err != nil {
+		return Subscription{}, "", notFound(err, id)
+	}
+	return toSubscription(r, now), secret, nil
+}
+
+// DeleteSubscription removes a subscription and its deliveries.
+func (s *Service) DeleteSubscription(ctx context.Context, id int64) error {
+	n, err := s.q.EventSubscriptionDelete(ctx, s.pool, id)
+	if err != nil {
+		return fmt.Errorf("delete subscription: %w", err)
+	}
+	if n == 0 {
+		return apperr.New(apperr.NotFound, "subscription_not_found", fmt.Sprintf("no event subscription %d", id))
+	}
+	return nil
+}
+
+func notFound(err error, id int64) error {
+	if errors.Is(store.Interpret(err), store.ErrNotFound) {
+		return apperr.New(apperr.NotFound, "subscription_not_found", fmt.Sprintf("no event subscription %d", id))
+	}
+	return fmt.Errorf("event subscription %d: %w", id, err)
+}

@@ -1,0 +1,232 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/events"
+	"github.com/linegate/linegate/internal/lines"
+	"github.com/linegate/linegate/internal/router"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// Outcome says what applying one input did.
+type Outcome struct {
+	LineID int64
+	// Stale inputs changed nothing.
+	Stale    bool
+	From, To string
+	// Failover is set when users were moved (or found no room).
+	Failover *router.FailoverResult
+}
+
+// Changed reports whether the input moved the line to another state.
+func (o Outcome) Changed() bool { return o.From != o.To }
+
+// Apply applies one input to its line inside tx, the caller's transaction:
+// the worker that processes a webhook, the send path on a 2027, the poll.
+func (s *Service) Apply(ctx context.Context, tx pgx.Tx, in Input) error {
+	_, err := s.ApplyOutcome(ctx, tx, in)
+	return err
+}
+
+// ApplyOutcome is Apply that also says what happened.
+//
+// Locking: when the input or the line's stored state can mean a failover,
+// the pool lock is taken before the line's row, in the order signups take
+// them, so the two never deadlock; the row lock then serialises inputs of
+// one line, and the event-time check makes replicas applying the same input
+// agree: the first applies it, the others find it stale.
+func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcome, error) {
+	if in.Source == "" {
+		return Outcome{}, errors.New("health input: source is empty")
+	}
+	if in.At.IsZero() {
+		in.At = s.cfg.Now()
+	}
+	in.At = in.At.Truncate(time.Microsecond) // Postgres keeps microseconds
+	id := in.LineID
+	if id == 0 {
+		var err error
+		id, err = s.q.LineHealthIDByNumber(ctx, tx, in.Number)
+		if errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return Outcome{}, apperr.New(apperr.NotFound, "line_not_found", "no line with number "+in.Number)
+		}
+		if err != nil {
+			return Outcome{}, fmt.Errorf("find line %s: %w", in.Number, err)
+		}
+	}
+	pre, err := s.q.LineHealthGet(ctx, tx, id)
+	if errors.Is(store.Interpret(err), store.ErrNotFound) {
+		return Outcome{}, lines.NotFound(id)
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("read line %d: %w", id, err)
+	}
+	if FailsOver(pre.HealthState) || FailsOver(Derive(merge(pre, in))) {
+		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
+			return Outcome{}, fmt.Errorf("lock line pool: %w", err)
+		}
+	}
+	cur, err := s.q.LineHealthLock(ctx, tx, id)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("lock line %d: %w", id, err)
+	}
+	out := Outcome{LineID: id, From: cur.HealthState, To: cur.HealthState}
+	if cur.HealthInputAt != nil && !in.At.After(*cur.HealthInputAt) {
+		out.Stale = true
+		s.metrics.HealthInputs.WithLabelValues(in.Source, "stale").Inc()
+		return out, nil
+	}
+	sig := merge(cur, in)
+	out.To = Derive(sig)
+	u := store.LineHealthUpdateParams{
+		ID: id, ServiceStatus: sig.ServiceStatus, Reputation: sig.Reputation,
+		IneligibleAt: cur.IneligibleAt, MissingAt: cur.LinqMissingAt,
+		HealthState: out.To, HealthSince: cur.HealthSince, HealthCause: cur.HealthCause,
+		HeldAt: cur.HeldAt, RecoveryAt: cur.RecoveryAt,
+		At: in.At, Changed: out.Changed(), Now: s.cfg.Now(),
+	}
+	switch {
+	case sig.Ineligible && cur.IneligibleAt == nil:
+		u.IneligibleAt = &in.At
+	case !sig.Ineligible:
+		u.IneligibleAt = nil
+	}
+	switch {
+	case sig.Missing && cur.LinqMissingAt == nil:
+		u.MissingAt = &in.At
+	case !sig.Missing:
+		u.MissingAt = nil
+	}
+	cause := causeOf(in, sig, out.To)
+	if out.Changed() {
+		u.HealthSince, u.HealthCause = &in.At, &cause
+		if out.To == StateOK {
+			back := in.At.Add(s.cfg.RecoveryDwell)
+			u.RecoveryAt = &back
+		}
+		if FailsOver(out.To) && !FailsOver(out.From) {
+			u.RecoveryAt = nil
+			n, err := s.q.LineHealthFlapCount(ctx, tx, store.LineHealthFlapCountParams{LineID: id, Since: in.At.Add(-s.cfg.FlapWindow)})
+			if err != nil {
+				return out, fmt.Errorf("count line failures: %w", err)
+			}
+			if int(n)+1 >= s.cfg.FlapLimit && cur.HeldAt == nil {
+				u.HeldAt = &in.At
+			}
+		}
+	}
+	n, err := s.q.LineHealthUpdate(ctx, tx, u)
+	if err != nil {
+		return out, fmt.Errorf("store line health: %w", err)
+	}
+	if n == 0 { // a newer input won meanwhile (cannot happen under the row lock; kept as a guard)
+		out.Stale, out.To = true, out.From
+		return out, nil
+	}
+	s.metrics.HealthInputs.WithLabelValues(in.Source, "applied").Inc()
+	if out.Changed() {
+		if err := s.transition(ctx, tx, cur, in, out, cause, u.HeldAt != nil && cur.HeldAt == nil); err != nil {
+			return out, err
+		}
+	}
+	if FailsOver(out.To) && (out.Changed() || cur.UserCount > 0) {
+		fo, err := s.failoverTx(ctx, tx, router.FailoverRequest{LineID: id, Reason: router.LedgerFailover, Cause: cause})
+		if err != nil {
+			return out, err
+		}
+		out.Failover = &fo
+	}
+	return out, nil
+}
+
+// merge lays the input's known fields over the stored signals. A source
+// that sees the line ACTIVE (a webhook, the poll's check) clears a 2027
+// mark: Linq shows the line active again. Only the poll knows whether Linq
+// still lists the line.
+func merge(l store.Line, in Input) Signals {
+	sig := Signals{ServiceStatus: l.ServiceStatus, Reputation: l.Reputation, Ineligible: l.IneligibleAt != nil, Missing: l.LinqMissingAt != nil}
+	if in.ServiceStatus != "" {
+		sig.ServiceStatus = in.ServiceStatus
+		if in.ServiceStatus == lines.StatusActive {
+			sig.Ineligible = false
+		}
+	}
+	if in.Reputation != "" {
+		sig.Reputation = in.Reputation
+	}
+	if in.Ineligible {
+		sig.Ineligible = true
+	}
+	if in.Source == SourcePoll {
+		sig.Missing = in.Missing
+	}
+	return sig
+}
+
+// causeOf names the input that set state, e.g. "webhook: service status
+// FLAGGED".
+func causeOf(in Input, sig Signals, state string) string {
+	var what string
+	switch state {
+	case StateMissing:
+		what = "not listed by Linq"
+	case StateDown:
+		if sig.ServiceStatus != lines.StatusActive {
+			what = "service status " + sig.ServiceStatus
+		} else {
+			what = "ineligible (2027)"
+		}
+	case StateCritical, StateAtRisk:
+		what = "reputation " + sig.Reputation
+	default:
+		what = "active and healthy"
+	}
+	return in.Source + ": " + what
+}
+
+// LineStatusChanged is the payload of line.status_changed.
+type LineStatusChanged struct {
+	LineID int64     `json:"line_id"`
+	Number string    `json:"number"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Cause  string    `json:"cause"`
+	Since  time.Time `json:"since"`
+	// Held is set when this transition made the line flap too often: it is
+	// held out of recovery and signups until ops re-activate it.
+	Held bool `json:"held"`
+}
+
+// transition records a state change and tells product services.
+func (s *Service) transition(ctx context.Context, tx pgx.Tx, l store.Line, in Input, out Outcome, cause string, held bool) error {
+	var eventID *string
+	if in.EventID != "" {
+		eventID = &in.EventID
+	}
+	hid, err := s.q.LineHealthHistoryInsert(ctx, tx, store.LineHealthHistoryInsertParams{
+		LineID: l.ID, FromState: out.From, ToState: out.To, Source: in.Source, Cause: cause,
+		EventID: eventID, ObservedAt: in.At, Now: s.cfg.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("record line health transition: %w", err)
+	}
+	s.metrics.HealthTransitions.WithLabelValues(out.From, out.To).Inc()
+	lvl := slog.LevelInfo
+	if FailsOver(out.To) || held {
+		lvl = slog.LevelWarn
+	}
+	s.logger.Log(ctx, lvl, "line health changed", slog.Int64("line_id", l.ID), slog.String("from", out.From),
+		slog.String("to", out.To), slog.String("cause", cause), slog.Bool("held", held))
+	return s.pub.Publish(ctx, tx, events.Event{
+		ID: fmt.Sprintf("line_health_%d", hid), Type: events.TypeLineStatusChanged, OccurredAt: in.At,
+		Data: LineStatusChanged{LineID: l.ID, Number: l.Number, From: out.From, To: out.To, Cause: cause, Since: in.At, Held: held},
+	})
+}

@@ -1,0 +1,113 @@
+package health_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/health"
+	"github.com/linegate/linegate/internal/store"
+)
+
+func TestApply(t *testing.T) {
+	t.Parallel()
+
+	t.Run("TransitionIsStoredWithHistoryAndOneEvent", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{})
+		line, _ := b.addLine(t, 100)
+		out := b.apply(t, b.inst, health.Input{LineID: line, Source: health.SourceWebhook, At: t0, Reputation: "AT_RISK", EventID: "evt_1"})
+		require.Equal(t, health.StateOK, out.From)
+		require.Equal(t, health.StateAtRisk, out.To)
+		var since time.Time
+		var cause string
+		require.NoError(t, b.inst.pool.QueryRow(context.Background(), `SELECT health_since, health_cause FROM lines WHERE id = $1`, line).Scan(&since, &cause))
+		require.True(t, since.Equal(t0))
+		require.Equal(t, "webhook: reputation AT_RISK", cause)
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM line_health_history WHERE line_id = $1 AND from_state = 'ok' AND to_state = 'at_risk' AND event_id = 'evt_1'`, line))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM test_events WHERE type = 'line.status_changed' AND (data->>'line_id')::bigint = $1 AND data->>'to' = 'at_risk'`, line))
+
+		// The same state again: nothing new in the history.
+		b.apply(t, b.inst, health.Input{LineID: line, Source: health.SourcePoll, At: t0.Add(time.Minute), Reputation: "AT_RISK"})
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM line_health_history WHERE line_id = $1`, line))
+	})
+
+	t.Run("StaleInputChangesNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{})
+		line, number := b.addLine(t, 100)
+		b.apply(t, b.inst, health.Input{Number: number, Source: health.SourceWebhook, At: t0, ServiceStatus: "FLAGGED"})
+		require.Equal(t, health.StateDown, b.state(t, line))
+		// An older event arriving late (webhook retries reorder) is stale.
+		out := b.apply(t, b.inst, health.Input{Number: number, Source: health.SourceWebhook, At: t0.Add(-time.Second), ServiceStatus: "ACTIVE"})
+		require.True(t, out.Stale)
+		require.Equal(t, health.StateDown, b.state(t, line))
+		out = b.apply(t, b.inst, health.Input{Number: number, Source: health.SourceWebhook, At: t0, ServiceStatus: "ACTIVE"})
+		require.True(t, out.Stale, "an input with the applied time is the same input")
+		out = b.apply(t, b.inst, health.Input{Number: number, Source: health.SourceWebhook, At: t0.Add(time.Second), ServiceStatus: "ACTIVE"})
+		require.False(t, out.Stale)
+		require.Equal(t, health.StateOK, b.state(t, line))
+	})
+
+	t.Run("IneligibleIsClearedWhenLinqShowsTheLineActive", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{})
+		line, _ := b.addLine(t, 100)
+		b.apply(t, b.inst, health.Input{LineID: line, Source: health.SourceSend, At: t0, Ineligible: true})
+		require.Equal(t, health.StateDown, b.state(t, line))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND ineligible_at IS NOT NULL`, line))
+		// A reputation alone does not say the line may send again.
+		b.apply(t, b.inst, health.Input{LineID: line, Source: health.SourcePoll, At: t0.Add(time.Minute), Reputation: "HEALTHY"})
+		require.Equal(t, health.StateDown, b.state(t, line))
+		b.apply(t, b.inst, health.Input{LineID: line, Source: health.SourcePoll, At: t0.Add(2 * time.Minute), ServiceStatus: "ACTIVE", Reputation: "HEALTHY"})
+		require.Equal(t, health.StateOK, b.state(t, line))
+		require.Zero(t, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND ineligible_at IS NOT NULL`, line))
+	})
+
+	t.Run("AtRiskStopsSignupsButMovesNobody", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{})
+		line, _ := b.addLine(t, 100)
+		backup, _ := b.addLine(t, 100)
+		b.seedUsers(t, "u", 10, line, backup)
+		b.apply(t, b.inst, health.Input{LineID: line, Source: health.SourcePoll, At: t0, Reputation: "AT_RISK"})
+		l, err := b.inst.lines.Get(context.Background(), line)
+		require.NoError(t, err)
+		require.False(t, l.MaySignup, "an at-risk line takes no new users")
+		require.True(t, l.MaySend, "an at-risk line still sends")
+		require.Equal(t, 10, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, line))
+	})
+
+	t.Run("SameInputOnTwoInstancesFailsOverOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{})
+		line, _ := b.addLine(t, 500)
+		backup, _ := b.addLine(t, 500)
+		b.seedUsers(t, "u", 200, line, backup)
+		other := b.newInstance(t)
+		in := health.Input{LineID: line, Source: health.SourceWebhook, At: t0, ServiceStatus: "FLAGGED", EventID: "evt_flag"}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, inst := range []*instance{b.inst, other} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = store.WithTx(context.Background(), inst.pool, func(ctx context.Context, tx pgx.Tx) error {
+					return inst.health.Apply(ctx, tx, in)
+				})
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, errs[0])
+		require.NoError(t, errs[1])
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM failovers WHERE line_id = $1`, line))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM test_events WHERE type = 'line.status_changed'`))
+		require.Equal(t, 200, b.count(t, `SELECT count(*) FROM test_events WHERE type = 'user.line_changed'`))
+		require.Equal(t, 200, b.count(t, `SELECT count(DISTINCT data->>'user_ref') FROM test_events WHERE type = 'user.line_changed'`))
+		b.invariants(t)
+	})
+}

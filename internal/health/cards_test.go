@@ -1,0 +1,70 @@
+package health_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/health"
+	"github.com/linegate/linegate/internal/linq"
+)
+
+func TestContactCards(t *testing.T) {
+	t.Parallel()
+
+	t.Run("EveryLineGetsACardAndANameChangeIsPatched", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{CompanyName: "Acme"})
+		_, n1 := b.addLine(t, 100)
+		_, n2 := b.addLine(t, 100)
+		res, err := b.inst.health.EnsureContactCards(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Created)
+		for _, n := range []string{n1, n2} {
+			cards, err := b.linq.GetContactCard(context.Background(), n)
+			require.NoError(t, err)
+			require.Len(t, cards.ContactCards, 1)
+			require.Equal(t, "Acme", cards.ContactCards[0].FirstName)
+		}
+		res, err = b.inst.health.EnsureContactCards(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, health.CardResult{}, res, "nothing to do the second time")
+
+		b.cfg.CompanyName = "Acme Inc"
+		renamed := b.newInstance(t)
+		res, err = renamed.health.EnsureContactCards(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Updated)
+		cards, err := b.linq.GetContactCard(context.Background(), n1)
+		require.NoError(t, err)
+		require.Equal(t, "Acme Inc", cards.ContactCards[0].FirstName)
+	})
+
+	t.Run("CardIsSharedAfterTheFirstMessageThenAtMostDaily", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{CompanyName: "Acme", CardReshareAfter: 24 * time.Hour})
+		line, number := b.addLine(t, 100)
+		b.seedUsers(t, "a", 1, line)
+		_, err := b.inst.health.EnsureContactCards(context.Background())
+		require.NoError(t, err)
+		chat, err := b.linq.CreateChat(context.Background(), linq.CreateChatRequest{From: number, To: []string{"+15551230000"},
+			Message: linq.MessageContent{Parts: []linq.Part{linq.TextPart("hello")}}})
+		require.NoError(t, err)
+		b.exec(t, `INSERT INTO chats (user_id, line_id, linq_chat_id, created_at) SELECT id, $1, $2, $3 FROM users`, line, chat.Chat.ID, t0)
+		b.exec(t, `INSERT INTO messages (id, api_key_id, user_id, line_id, handle, intent, state, admitted_at, created_at, updated_at)
+			SELECT gen_random_uuid(), 1, id, $1, '+15551230000', 'proactive', 'sent', $2, $2, $2 FROM users`, line, t0)
+
+		n, err := b.inst.health.ShareContactCards(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		n, err = b.inst.health.ShareContactCards(context.Background())
+		require.NoError(t, err)
+		require.Zero(t, n, "not again the same day")
+		b.clock.Advance(25 * time.Hour)
+		n, err = b.inst.health.ShareContactCards(context.Background())
+		require.NoError(t, err)
+		require.Zero(t, n, "an idle chat is not shared again")
+	})
+}

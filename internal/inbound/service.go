@@ -1,0 +1,186 @@
+package inbound
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/linegate/linegate/internal/events"
+	"github.com/linegate/linegate/internal/health"
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/metrics"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// Queue is the River queue webhook processing runs on.
+const Queue = "webhooks"
+
+// HealthApplier takes Linq's observations of a line (line health).
+type HealthApplier interface {
+	Apply(ctx context.Context, tx pgx.Tx, in health.Input) error
+}
+
+// Publisher sends events to product services, inside tx.
+type Publisher interface {
+	Publish(ctx context.Context, tx pgx.Tx, evs ...events.Event) error
+}
+
+// InboundRecorder counts an inbound message in its line's budget.
+type InboundRecorder interface {
+	RecordInboundTx(ctx context.Context, db store.DBTX, lineID int64, userID *int64, at time.Time) error
+}
+
+// Config configures a Service.
+type Config struct {
+	// DefaultRegion parses sender handles written without a country code.
+	DefaultRegion string
+	// StoreMessageText keeps message text in the stored webhook payloads;
+	// otherwise it is removed once the event is processed.
+	StoreMessageText bool
+	Now              func() time.Time
+}
+
+// Service processes accepted webhook events.
+type Service struct {
+	pool    *pgxpool.Pool
+	q       *store.Queries
+	health  HealthApplier
+	events  Publisher
+	inbound InboundRecorder
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	cfg     Config
+}
+
+// New builds the processor. health may be nil while no line-health service
+// is wired: line observations are then only stored with their event.
+func New(pool *pgxpool.Pool, rec InboundRecorder, pub Publisher, hl HealthApplier, logger *slog.Logger, m *metrics.Metrics, cfg Config) *Service {
+	cfg.DefaultRegion = cmp.Or(cfg.DefaultRegion, "US")
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{pool: pool, q: store.New(), health: hl, events: pub, inbound: rec, log: logger, metrics: m, cfg: cfg}
+}
+
+// ProcessArgs is the River job that processes one accepted event.
+type ProcessArgs struct {
+	EventID string `json:"event_id"`
+}
+
+// Kind names the job in River.
+func (ProcessArgs) Kind() string { return "linq_webhook_event" }
+
+// InsertOpts makes one job per event: a second insert for the same event_id
+// while the first is still queued is skipped by River.
+func (ProcessArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// Worker returns the River worker that processes events.
+func (s *Service) Worker() river.Worker[ProcessArgs] { return &worker{s: s} }
+
+type worker struct {
+	river.WorkerDefaults[ProcessArgs]
+	s *Service
+}
+
+func (w *worker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
+	return w.s.Process(ctx, job.Args.EventID)
+}
+
+// Process applies one stored event. Running it again for the same event
+// does nothing.
+func (s *Service) Process(ctx context.Context, eventID string) error {
+	var receivedAt time.Time
+	done, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+		row, err := s.q.WebhookEventLock(ctx, tx, eventID)
+		if errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("load event %s: %w", eventID, err)
+		}
+		if row.ProcessedAt != nil {
+			return false, nil
+		}
+		receivedAt = row.ReceivedAt
+		ev, err := linq.ParseWebhookEvent(row.Payload)
+		if err != nil {
+			return false, fmt.Errorf("event %s: %w", eventID, err)
+		}
+		outcome, err := s.apply(ctx, tx, ev)
+		if err != nil {
+			return false, fmt.Errorf("process %s %s: %w", ev.EventType, eventID, err)
+		}
+		err = s.q.WebhookEventMarkProcessed(ctx, tx, store.WebhookEventMarkProcessedParams{
+			EventID: eventID, ProcessedAt: s.cfg.Now().UTC(), Outcome: outcome, Payload: s.scrub(row.Payload),
+		})
+		return err == nil, err
+	})
+	if err != nil {
+		return err
+	}
+	if done {
+		s.metrics.WebhookLag.Observe(max(s.cfg.Now().Sub(receivedAt), 0).Seconds())
+	}
+	return nil
+}
+
+// apply dispatches on the event type and says what it did.
+func (s *Service) apply(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) (string, error) {
+	switch ev.EventType {
+	case linq.EventMessageReceived:
+		return s.received(ctx, tx, ev)
+	case linq.EventMessageSent, linq.EventMessageDelivered, linq.EventMessageRead:
+		return s.status(ctx, tx, ev)
+	case linq.EventMessageFailed:
+		return s.failed(ctx, tx, ev)
+	case linq.EventPhoneNumberStatusUpdated:
+		return s.lineStatus(ctx, tx, ev)
+	case linq.EventChatCreated:
+		return s.chatCreated(ctx, tx, ev)
+	default:
+		return "ignored", nil
+	}
+}
+
+// scrub drops message text from a processed payload unless it is to be
+// kept: "parts" (messages) and "part" (edits) inside data.
+func (s *Service) scrub(payload []byte) []byte {
+	if s.cfg.StoreMessageText {
+		return payload
+	}
+	var env map[string]json.RawMessage
+	if json.Unmarshal(payload, &env) != nil {
+		return payload
+	}
+	var data map[string]json.RawMessage
+	if json.Unmarshal(env["data"], &data) != nil {
+		return payload
+	}
+	_, hasParts := data["parts"]
+	_, hasPart := data["part"]
+	if !hasParts && !hasPart {
+		return payload
+	}
+	delete(data, "parts")
+	delete(data, "part")
+	b, err := json.Marshal(data)
+	if err != nil {
+		return payload
+	}
+	env["data"] = b
+	out, err := json.Marshal(env)
+	if err != nil {
+		return payload
+	}
+	return out
+}

@@ -1,0 +1,296 @@
+package messaging_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/linqsim"
+	"github.com/linegate/linegate/internal/messaging"
+	"github.com/linegate/linegate/internal/pgtest"
+	"github.com/linegate/linegate/internal/ratelimit"
+)
+
+// fakeTime is one timeline for the database clock and the simulator's
+// clock, with simulated Linq latency taken out of it: a request reaches
+// Linq latency after the gateway sent it.
+type fakeTime struct {
+	db      *pgtest.Clock
+	mu      sync.Mutex
+	latency []time.Duration // per request, in order; then 0
+}
+
+func (f *fakeTime) now() time.Time {
+	if f.db == nil {
+		return time.Now()
+	}
+	return f.db.Now()
+}
+
+func (f *fakeTime) front(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		var d time.Duration
+		if len(f.latency) > 0 {
+			d, f.latency = f.latency[0], f.latency[1:]
+		}
+		f.mu.Unlock()
+		if d > 0 {
+			f.db.Advance(d)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clockEnv is an env whose database and simulator share a fake timeline.
+func clockEnv(t *testing.T) (*env, *fakeTime) {
+	t.Helper()
+	ft := &fakeTime{}
+	e := newEnvWith(t, envOptions{simNow: ft.now, front: ft.front})
+	ft.db = pgtest.NewClock(t, e.pool, time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	return e, ft
+}
+
+// simPairTimes are the simulator's send times per pair, sorted.
+func simPairTimes(sim *linqsim.Sim) map[string][]time.Time {
+	out := map[string][]time.Time{}
+	for _, s := range sim.SendLog() {
+		for _, to := range s.To {
+			out[s.From+"|"+to] = append(out[s.From+"|"+to], s.At)
+		}
+	}
+	for _, ts := range out {
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	}
+	return out
+}
+
+func TestDatabaseClock(t *testing.T) {
+	t.Parallel()
+
+	// Each replica's own clock is off by 3 s, one ahead and one behind;
+	// the decisions run on the database's clock, so the window they keep
+	// is the one Linq keeps.
+	t.Run("SkewedReplicasNeverOverrunLinqsWindow", func(t *testing.T) {
+		t.Parallel()
+		e, ft := clockEnv(t)
+		skewed := func(d time.Duration) func(c *messaging.Config) {
+			return func(c *messaging.Config) { c.Now = func() time.Time { return ft.now().Add(d) } }
+		}
+		behind := e.newGateway(t, gwOptions{msg: skewed(-3 * time.Second)})
+		ahead := e.newGateway(t, gwOptions{msg: skewed(3 * time.Second)})
+		line, _ := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		ctx := context.Background()
+		send := func(gw *gateway) error {
+			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("tick")})
+			return err
+		}
+
+		for i := range 30 {
+			require.NoError(t, send(behind), "send %d", i)
+		}
+		ft.db.Advance(57500 * time.Millisecond)
+		for range 5 {
+			requireCode(t, send(ahead), apperr.RateLimited, ratelimit.OutcomePairLimit)
+		}
+		ft.db.Advance(3 * time.Second) // the first sends are now 60.5 s old
+		require.NoError(t, send(ahead))
+
+		for pair, times := range simPairTimes(e.sim) {
+			require.LessOrEqual(t, maxInAnyWindow(times), 30, pair)
+		}
+		require.Len(t, e.sim.SendLog(), 31)
+		require.Zero(t, e.sim.Count429())
+		require.Zero(t, counterValue(t, behind.metrics.Upstream429)+counterValue(t, ahead.metrics.Upstream429))
+	})
+
+	// A send reaches Linq after the gateway admitted it; at the window's
+	// edge the gateway must not count from the earlier time.
+	t.Run("WindowEdgeWithLinqLatencyGetsNo429", func(t *testing.T) {
+		t.Parallel()
+		e, ft := clockEnv(t)
+		gw := e.newGateway(t, gwOptions{})
+		line, _ := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		ctx := context.Background()
+		send := func() error {
+			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("tick")})
+			return err
+		}
+		start := ft.db.Now()
+		ft.latency = []time.Duration{300 * time.Millisecond} // the first send is slow to reach Linq
+		for i := range 30 {
+			require.NoError(t, send(), "send %d", i)
+		}
+		// 60.1 s after the first admission, 59.8 s after Linq took it.
+		ft.db.Set(start.Add(60100 * time.Millisecond))
+		requireCode(t, send(), apperr.RateLimited, ratelimit.OutcomePairLimit)
+		ft.db.Set(start.Add(60310 * time.Millisecond))
+		require.NoError(t, send())
+
+		require.Zero(t, e.sim.Count429())
+		require.Zero(t, counterValue(t, gw.metrics.Upstream429))
+		require.Len(t, e.sim.SendLog(), 31)
+	})
+}
+
+func TestRetries(t *testing.T) {
+	t.Parallel()
+
+	messageID := func(t *testing.T, e *env, key string) string {
+		t.Helper()
+		var id string
+		require.NoError(t, e.pool.QueryRow(context.Background(),
+			`SELECT id::text FROM messages WHERE idempotency_key = $1`, key).Scan(&id))
+		return id
+	}
+
+	// Outcome unknown, then the resend is refused by Linq, then the caller
+	// retries: the message keeps its id, so every attempt uses one Linq
+	// key, and at most one message goes out.
+	t.Run("RefusedResendKeepsTheKeyAndTheLinqKey", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = 300 * time.Millisecond }})
+		line, number := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		ctx := context.Background()
+		req := messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("once"), IdempotencyKey: "k"}
+
+		e.sim.SetFaults(linqsim.Faults{Latency: time.Minute}) // Linq never answers in time
+		_, err := gw.svc.Send(ctx, req)
+		requireCode(t, err, apperr.BadGateway, "upstream_timeout")
+		first := messageID(t, e, "k")
+
+		e.sim.SetFaults(linqsim.Faults{})
+		require.NoError(t, e.sim.FlagLine(number))
+		_, err = gw.svc.Send(ctx, req)
+		requireCode(t, err, apperr.Unavailable, ratelimit.OutcomeLineUnavailable)
+		require.Equal(t, first, messageID(t, e, "k"), "a refused resend keeps the key")
+
+		require.NoError(t, e.sim.UnflagLine(number))
+		_, err = e.pool.Exec(ctx, `UPDATE lines SET ineligible_at = NULL WHERE id = $1`, line)
+		require.NoError(t, err)
+		sent, err := gw.svc.Send(ctx, req)
+		require.NoError(t, err)
+		require.Equal(t, first, sent.ID)
+		log := e.sim.SendLog()
+		require.Len(t, log, 1)
+		require.Equal(t, first, log[0].IdempotencyKey, "one Linq key for every attempt")
+	})
+
+	// A retry of a key whose first attempt may be at Linq resends in the
+	// slot that attempt took: never pair_limit for a message Linq holds.
+	t.Run("RetryOfUnknownOutcomeIgnoresAFullWindow", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		gw := e.newGateway(t, gwOptions{})
+		line, _ := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		ctx := context.Background()
+		req := messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("first"), IdempotencyKey: "k"}
+
+		e.sim.SetFaults(linqsim.Faults{FailNext: 4}) // sent, then answered 500 (client retries included)
+		_, err := gw.svc.Send(ctx, req)
+		requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
+		e.sim.SetFaults(linqsim.Faults{})
+		for i := range 29 {
+			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("more")})
+			require.NoError(t, err, "send %d", i)
+		}
+		sent, err := gw.svc.Send(ctx, req)
+		require.NoError(t, err, "the retry reuses its slot")
+		require.Equal(t, messageID(t, e, "k"), sent.ID)
+		require.Len(t, e.sim.SendLog(), 30)
+		require.Zero(t, e.sim.Count429())
+		var slots int
+		require.NoError(t, e.pool.QueryRow(ctx, `SELECT cardinality(sends) FROM pair_state WHERE line_id = $1`, line).Scan(&slots))
+		require.Equal(t, 30, slots, "the retry took no second slot")
+	})
+
+	// The caller going away after admission does not cancel the Linq call.
+	t.Run("CallerLeavingDoesNotCancelTheSend", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		e := newEnvWith(t, envOptions{front: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				cancel() // the caller disconnects while Linq has the request
+				next.ServeHTTP(w, r)
+			})
+		}})
+		gw := e.newGateway(t, gwOptions{})
+		line, _ := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		sent, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi")})
+		require.NoError(t, err)
+		var state string
+		require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT state FROM messages WHERE id = $1`, sent.ID).Scan(&state))
+		require.Equal(t, "sent", state)
+	})
+
+	// A send whose answer was never recorded is resolved by the recovery
+	// job under its own Linq key: resent when Linq never got it, replayed
+	// when it did.
+	t.Run("RecoveryResolvesExpiredPendingSends", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = 300 * time.Millisecond }})
+		line, _ := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		ctx := context.Background()
+
+		e.sim.SetFaults(linqsim.Faults{Latency: time.Minute})
+		_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("lost"), IdempotencyKey: "lost"})
+		requireCode(t, err, apperr.BadGateway, "upstream_timeout")
+		e.sim.SetFaults(linqsim.Faults{})
+		delivered, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("kept"), IdempotencyKey: "kept"})
+		require.NoError(t, err)
+		// As if both replicas died before recording Linq's answer.
+		_, err = e.pool.Exec(ctx, `UPDATE messages SET state = 'pending', lease_until = now() - interval '1 second',
+			body = coalesce(body, '[{"type":"text","value":"kept"}]')`)
+		require.NoError(t, err)
+
+		n, err := gw.svc.Recover(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		rows, err := e.pool.Query(ctx, `SELECT id::text, state FROM messages ORDER BY idempotency_key`)
+		require.NoError(t, err)
+		states := map[string]string{}
+		for rows.Next() {
+			var id, st string
+			require.NoError(t, rows.Scan(&id, &st))
+			states[id] = st
+		}
+		require.NoError(t, rows.Err())
+		require.Len(t, states, 2)
+		for id, st := range states {
+			require.Equal(t, "sent", st, id)
+		}
+		byKey := sendsByKey(e.sim)
+		require.Len(t, e.sim.SendLog(), 2, "one send per message")
+		require.Equal(t, 1, byKey[delivered.ID])
+	})
+}
+
+// A part without a type is refused, naming the field, as the spec requires.
+func TestPartTypeIsRequired(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	gw := e.newGateway(t, gwOptions{})
+	line, _ := e.addLine(t)
+	ref, _ := e.addUser(t, line)
+	_, err := gw.svc.Send(context.Background(), messaging.SendRequest{APIKeyID: 1, UserRef: ref,
+		Parts: []linq.Part{linq.TextPart("a"), {URL: "https://a.example/x.png"}}})
+	ae := requireAppErr(t, err, apperr.Unprocessable, "invalid_field")
+	require.Equal(t, "parts[1].type", ae.Field)
+	require.Empty(t, e.sim.SendLog())
+}

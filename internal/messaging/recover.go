@@ -1,0 +1,48 @@
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/linegate/linegate/internal/linq"
+)
+
+// recoverBatch bounds one recovery run.
+const recoverBatch = 100
+
+// Recover resolves sends left pending past their lease (the replica that
+// made the Linq call died, or Postgres failed after Linq accepted): each is
+// sent again under its own Linq key, which Linq answers with the message it
+// already holds or sends now, and the answer is recorded. A refusal marks
+// the send failed (its key stays, so the caller's retry resends under the
+// same Linq key). It returns how many sends it resolved; the lead schedules
+// it.
+func (s *Service) Recover(ctx context.Context) (int, error) {
+	rows, err := s.q.MessageListExpiredPending(ctx, s.pool, recoverBatch)
+	if err != nil {
+		return 0, fmt.Errorf("list expired sends: %w", err)
+	}
+	done := 0
+	for _, r := range rows {
+		var parts []linq.Part
+		if err := json.Unmarshal(r.Body, &parts); err != nil || len(parts) == 0 {
+			// Nothing to resend: the outcome stays unknown, the key kept.
+			if _, err := s.q.MessageMarkFailed(ctx, s.pool, r.ID); err != nil {
+				return done, fmt.Errorf("mark send failed: %w", err)
+			}
+			continue
+		}
+		a := admission{id: uuid.UUID(r.ID.Bytes), handle: r.Handle, line: LineRef{Number: r.LineNumber},
+			chatID: r.ChatID, takeover: true}
+		if _, err := s.deliver(ctx, parts, linqOptions{}, a, r.IdempotencyKey); err != nil {
+			s.log.WarnContext(ctx, "recovered send not accepted", slog.String("message_id", a.id.String()),
+				slog.Any("error", err))
+		}
+		done++
+	}
+	return done, nil
+}

@@ -1,0 +1,114 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// EventTypes are the Linq events Linegate subscribes to.
+var EventTypes = []string{
+	linq.EventMessageReceived, linq.EventMessageSent, linq.EventMessageDelivered, linq.EventMessageRead,
+	linq.EventMessageFailed, linq.EventPhoneNumberStatusUpdated, linq.EventChatCreated,
+}
+
+// EnsureSubscription makes sure Linq delivers EventTypes to TargetURL
+// through a subscription whose secret Linegate holds. A subscription to
+// that URL whose secret is not stored (say, after a database restore) is
+// replaced, since its deliveries could not be verified. Replicas take turns
+// under an advisory lock, so only one creates it.
+func (s *Service) EnsureSubscription(ctx context.Context) error {
+	target := s.TargetURL()
+	created := false
+	err := store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.q.LinqWebhookSubscriptionLock(ctx, tx, store.AdvisoryKey("linq_webhook_subscription")); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		row, err := s.q.LinqWebhookSubscriptionGet(ctx, tx, target)
+		known := err == nil
+		if err != nil && !errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return fmt.Errorf("stored subscription: %w", err)
+		}
+		list, err := s.linq.ListWebhookSubscriptions(ctx)
+		if err != nil {
+			return fmt.Errorf("list linq subscriptions: %w", err)
+		}
+		for _, sub := range list.Subscriptions {
+			if sub.TargetURL != target {
+				continue
+			}
+			if known && sub.ID == row.ID && sub.IsActive && covers(sub.SubscribedEvents) {
+				return nil
+			}
+			if _, err := s.linq.DeleteWebhookSubscription(ctx, sub.ID); err != nil {
+				s.log.WarnContext(ctx, "could not delete a stale Linq webhook subscription",
+					slog.String("subscription_id", sub.ID), slog.Any("error", err))
+			}
+		}
+		if known {
+			if err := s.q.LinqWebhookSubscriptionDelete(ctx, tx, row.ID); err != nil {
+				return fmt.Errorf("forget subscription: %w", err)
+			}
+		}
+		sub, err := s.linq.CreateWebhookSubscription(ctx, linq.CreateWebhookSubscriptionRequest{
+			TargetURL: target, SubscribedEvents: EventTypes,
+		})
+		if err != nil {
+			return fmt.Errorf("create linq subscription: %w", err)
+		}
+		if sub.SigningSecret == "" {
+			return errors.New("create linq subscription: no signing secret in the answer")
+		}
+		created = true
+		return s.q.LinqWebhookSubscriptionSave(ctx, tx, store.LinqWebhookSubscriptionSaveParams{
+			ID: sub.ID, TargetUrl: target, SigningSecret: sub.SigningSecret, EventTypes: EventTypes,
+			CreatedAt: s.cfg.Now().UTC(),
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("ensure linq webhook subscription: %w", err)
+	}
+	if created {
+		s.forgetSecrets()
+		s.log.InfoContext(ctx, "created the Linq webhook subscription", slog.String("target_url", target))
+	}
+	return nil
+}
+
+func covers(have []string) bool {
+	for _, t := range EventTypes {
+		if !slices.Contains(have, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// SubscriptionArgs is the periodic River job that re-checks the
+// subscription (Linq may have been unreachable at start).
+type SubscriptionArgs struct{}
+
+// Kind names the job in River.
+func (SubscriptionArgs) Kind() string { return "linq_webhook_subscription" }
+
+// SubscriptionWorker returns the worker of SubscriptionArgs.
+func (s *Service) SubscriptionWorker() river.Worker[SubscriptionArgs] {
+	return &subscriptionWorker{s: s}
+}
+
+type subscriptionWorker struct {
+	river.WorkerDefaults[SubscriptionArgs]
+	s *Service
+}
+
+func (w *subscriptionWorker) Work(ctx context.Context, _ *river.Job[SubscriptionArgs]) error {
+	return w.s.EnsureSubscription(ctx)
+}
