@@ -7,7 +7,7 @@ LINT  := $(GO) tool -modfile=tools/go.mod golangci-lint
 VULN  := $(GO) tool -modfile=tools/go.mod govulncheck
 BIN   := bin/gateway
 
-.PHONY: help run test stop generate check-generated build bench lint vuln fmt-check vet sdk-deps clean
+.PHONY: help run test stop generate check-generated build bench lint vuln fmt-check vet sdk-deps clean fuzz soak
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -43,12 +43,32 @@ lint: ## golangci-lint with .golangci.yml (pinned in tools/go.mod)
 vuln: ## govulncheck against the Go vulnerability database (needs vuln.go.dev, or VULN_DB=file:///a/local/copy)
 	$(VULN) $(if $(VULN_DB),-db $(VULN_DB)) ./...
 
-test: fmt-check vet check-generated lint sdk-deps ## the whole suite: gofmt, vet, sqlc staleness, lint, go test -race against a private Postgres
+test: fmt-check vet check-generated lint sdk-deps ## the whole suite: gofmt, vet, sqlc staleness, lint, go test -race against a private Postgres (installs Chromium for the dashboard's browser test)
+	@scripts/chromium.sh >/dev/null
 	@url="$$(scripts/pg.sh start)" && \
 	TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 20m ./...
 
+# Packages with native fuzz targets; `make test` runs their seed corpora
+# (testdata/fuzz/FuzzX plus the f.Add seeds) like any other test.
+FUZZ_PKGS := ./internal/linq ./internal/webhooks ./internal/handle ./internal/httpapi ./internal/messaging ./internal/deeplink ./internal/inbound
+FUZZTIME  ?= 30s
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s, about 6 min in all; FUZZTIME=2m for a release)
+	@url="$$(scripts/pg.sh start)" && export TEST_DATABASE_URL="$$url" && \
+	for pkg in $(FUZZ_PKGS); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
 bench: ## throughput and latency of the whole stack beside its baselines
 	$(GO) run ./cmd/gateway bench
+
+SOAK_D ?= 60s
+
+soak: ## chaos run: two replicas, kill -9, a Postgres restart, Linq faults; reconciles and prints a table (SOAK_D=5m for longer)
+	$(GO) run ./test/soak -d $(SOAK_D)
 
 clean: ## stop the private Postgres and remove build output and its data (also a /var/tmp/linegate-pg-* copy)
 	@scripts/pg.sh clean

@@ -5,13 +5,15 @@
 #   scripts/pg.sh url     print DATABASE_URL of a running cluster
 #   scripts/pg.sh clean   stop it and delete its data (the dev database too)
 # If DATABASE_URL is already set, `start` and `url` just print it.
+# PG_DATA_DIR puts the cluster in another folder (a second, separate cluster,
+# as the chaos run uses); a restarted cluster keeps its port when it is free.
 # Data lives under .pgdata/ (git-ignored); the server listens on 127.0.0.1 and a
 # unix socket only, on a free port, with a generated password. Works as root
 # (the server runs as the postgres user) and as an ordinary user.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA_LINK="$ROOT/.pgdata"
+DATA_LINK="${PG_DATA_DIR:-$ROOT/.pgdata}"
 log() { echo "pg.sh: $*" >&2; }
 
 find_bin() {
@@ -55,6 +57,7 @@ data_dir() {
 		# closed to it, keep the data in /var/tmp and link it here.
 		if ! runuser -u postgres -- test -w "$DATA_LINK"; then
 			rmdir "$DATA_LINK"
+			[ -z "${PG_DATA_DIR:-}" ] || { log "the postgres user cannot write PG_DATA_DIR $DATA_LINK"; return 1; }
 			local alt="/var/tmp/linegate-pg-$(echo -n "$ROOT" | sha1sum | cut -c1-12)"
 			mkdir -p "$alt" && chown postgres: "$alt" && ln -s "$alt" "$DATA_LINK"
 		fi
@@ -92,7 +95,9 @@ cmd_start() {
 	if as_owner "$bin/pg_ctl" -D "$dir/cluster" status >/dev/null 2>&1; then
 		log "cluster already running on port $(cat "$dir/port")"
 	else
-		local port; port="$(free_port)"
+		local port=""
+		if [ -f "$dir/port" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/port")") 2>/dev/null; then port="$(cat "$dir/port")"; fi
+		[ -n "$port" ] || port="$(free_port)"
 		echo "$port" >"$dir/port"
 		as_owner "$bin/pg_ctl" -D "$dir/cluster" -l "$dir/server.log" -w -t 60 start 9>&- -o \
 			"-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/run -c max_connections=400 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on}" >&2 \

@@ -83,10 +83,23 @@ func runAPIKey(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return tw.Flush()
 	case "revoke":
-		if len(args) != 2 {
-			return fmt.Errorf("usage: gateway apikey revoke ID|PREFIX")
+		// A prefix and an id can look alike ("12345678"): a bare argument
+		// is a prefix when it has a prefix's shape, and --id says "id".
+		fs := flag.NewFlagSet("apikey revoke", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		id := fs.Int64("id", 0, "revoke the key with this numeric id")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
 		}
-		k, err := keys.Revoke(ctx, args[1])
+		var k apikey.Key
+		switch {
+		case *id != 0 && fs.NArg() == 0:
+			k, err = keys.RevokeByID(ctx, *id)
+		case *id == 0 && fs.NArg() == 1:
+			k, err = keys.Revoke(ctx, fs.Arg(0))
+		default:
+			return fmt.Errorf("usage: gateway apikey revoke PREFIX|ID, or --id ID")
+		}
 		if err != nil {
 			return err
 		}

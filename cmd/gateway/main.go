@@ -33,7 +33,7 @@ commands:
   migrate up|down|status     apply, roll back (one step) or list migrations
   apikey create --name N --scopes send,signup,ops:read,ops:write
   apikey list
-  apikey revoke ID|PREFIX
+  apikey revoke PREFIX|ID     (eight hex digits are a prefix; --id ID for an id)
   sim [flags]                run the Linq simulator (no real message leaves the machine)
   bench [flags]              benchmark the whole stack against its baselines
   version                    print the version

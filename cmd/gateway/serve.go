@@ -56,9 +56,54 @@ func runServe(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
+	mln, err := listenMetrics(cfg, getenv("METRICS_ADDR") != "", logger)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
+	// The metrics listener stops with the main one, however that ends.
+	mctx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	metricsDone := make(chan struct{})
+	if mln != nil {
+		go func() {
+			defer close(metricsDone)
+			if err := a.ServeMetrics(mctx, mln); err != nil {
+				logger.Error("metrics listener stopped", slog.Any("error", err))
+			}
+		}()
+	} else {
+		close(metricsDone)
+	}
 	logger.Info("listening", slog.String("url", "http://"+ln.Addr().String()))
-	return a.Serve(ctx, ln)
+	err = a.Serve(ctx, ln)
+	stopMetrics()
+	<-metricsDone
+	return err
+}
+
+// listenMetrics opens the METRICS_ADDR listener, or returns nil when
+// /metrics is on the main router. A taken default address only warns (a
+// second gateway on one machine, a local Prometheus on 9090); an address set
+// on purpose must be free.
+func listenMetrics(cfg config.Config, explicit bool, logger *slog.Logger) (net.Listener, error) {
+	addr := cfg.MetricsListenAddr()
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		logger.Info("metrics listening", slog.String("url", "http://"+ln.Addr().String()+"/metrics"))
+		return ln, nil
+	case explicit:
+		return nil, fmt.Errorf("listen on METRICS_ADDR %s: %w", addr, err)
+	default:
+		logger.Warn("metrics not served: the default METRICS_ADDR is taken; set METRICS_ADDR to another address or to \"router\"",
+			slog.String("addr", addr), slog.Any("error", err))
+		return nil, nil
+	}
 }

@@ -21,6 +21,13 @@ FROM send_admit(
 -- stamp of the message cannot be later than, so the pair window never runs
 -- ahead of Linq's. The parts, kept while the outcome was open (the
 -- recovery job resends them), are dropped unless keep_body.
+--
+-- The chat is recorded only while the user's handle is still the one the
+-- message went to: an import that changes the handle drops the user's
+-- chats, and a send in flight for the old handle must not bring one back.
+-- The user's row is locked (FOR SHARE) so that a concurrent handle change
+-- either waits for this statement (and then drops the chat it added) or
+-- commits first (and then the recheck of the handle finds it changed).
 WITH m AS (
     UPDATE messages
     SET state = 'sent', lease_until = NULL, linq_chat_id = @linq_chat_id::text,
@@ -35,15 +42,57 @@ WITH m AS (
     FROM m
     WHERE pw.line_id = m.line_id AND pw.handle = m.handle
     RETURNING 1
+), owner AS (
+    SELECT u.id FROM users AS u JOIN m ON m.user_id = u.id
+    WHERE @new_chat::boolean AND u.handle = m.handle
+    FOR SHARE OF u
 ), chat AS (
     INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-    SELECT m.user_id, m.line_id, @linq_chat_id::text, lg_now() FROM m WHERE @new_chat::boolean
+    SELECT m.user_id, m.line_id, @linq_chat_id::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
     ON CONFLICT (user_id, line_id) DO NOTHING
     RETURNING 1
 )
 SELECT coalesce((SELECT m.awaited FROM m), false)::boolean AS awaited,
        (SELECT count(*) FROM stamp)::bigint AS restamped,
        (SELECT count(*) FROM chat)::bigint AS chats_added;
+
+-- name: MessageOpenChat :one
+-- A continuation text opened the chat on the user's line for this pending
+-- send, which goes out on it next: the chat is recorded now (under
+-- MessageMarkSent's handle guard), so that no later attempt sends the
+-- continuation again. The continuation is a message of its own at Linq, so
+-- it also takes a stamp in the pair window and a unit of the line's budget.
+WITH m AS (
+    SELECT msg.user_id, msg.line_id, msg.handle FROM messages AS msg
+    WHERE msg.id = @id::uuid AND msg.state = 'pending'
+), owner AS (
+    SELECT u.id FROM users AS u JOIN m ON m.user_id = u.id
+    WHERE u.handle = m.handle
+    FOR SHARE OF u
+), chat AS (
+    INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+    SELECT m.user_id, m.line_id, @linq_chat_id::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
+    ON CONFLICT (user_id, line_id) DO NOTHING
+    RETURNING 1
+), stamp AS (
+    UPDATE pair_state AS pw SET sends = pw.sends || lg_now()
+    FROM m
+    WHERE pw.line_id = m.line_id AND pw.handle = m.handle
+    RETURNING 1
+), volume AS (
+    INSERT INTO line_volume AS v (line_id, minute, outbound)
+    SELECT m.line_id, date_trunc('minute', lg_now()), 1 FROM m
+    ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM chat)::bigint AS chats_added,
+       (SELECT count(*) FROM stamp)::bigint AS stamped,
+       (SELECT count(*) FROM volume)::bigint AS counted;
+
+-- name: MessageClock :one
+-- The database's clock (lg_now), which stamps what the send path observes
+-- about a line (a 2027 answer), as every cross-replica decision is.
+SELECT lg_now()::timestamptz AS now;
 
 -- name: MessageMarkFailed :one
 -- The outcome is unknown (5xx, timeout), or a resend was refused: keep the
@@ -72,7 +121,7 @@ SELECT pg_notify('linegate_send_done', CAST(@id::uuid AS text));
 -- name: MessageListExpiredPending :many
 -- Sends whose replica did not record Linq's answer within the lease: the
 -- recovery job resends them under the same Linq key.
-SELECT m.id, m.api_key_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.request_hash,
+SELECT m.id, m.api_key_id, m.user_id, m.line_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.request_hash,
        m.body, m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
 FROM messages AS m
 JOIN lines AS l ON l.id = m.line_id

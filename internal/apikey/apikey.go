@@ -100,7 +100,7 @@ func (s *Service) Create(ctx context.Context, name string, scopes []string) (str
 			return "", Key{}, apperr.Field("scopes", fmt.Sprintf("unknown scope %q (use %s)", sc, strings.Join(AllScopes, ", ")))
 		}
 	}
-	pb := make([]byte, 4)
+	pb := make([]byte, prefixLen/2)
 	if _, err := rand.Read(pb); err != nil {
 		return "", Key{}, fmt.Errorf("read random: %w", err)
 	}
@@ -131,13 +131,63 @@ func (s *Service) List(ctx context.Context) ([]Key, error) {
 	return out, nil
 }
 
-// Revoke disables the key given by numeric id or by prefix.
-func (s *Service) Revoke(ctx context.Context, idOrPrefix string) (Key, error) {
-	id, _ := strconv.ParseInt(idOrPrefix, 10, 64)
-	row, err := s.q.APIKeyRevoke(ctx, s.pool, store.APIKeyRevokeParams{ID: id, Prefix: idOrPrefix})
+// Revoke disables the key named by ref: its prefix (8 lowercase hex
+// characters, as listed) or its numeric id. A ref of eight digits is read as
+// a prefix, so a ref never names two keys; revoke such an id with RevokeByID.
+func (s *Service) Revoke(ctx context.Context, ref string) (Key, error) {
+	if IsPrefix(ref) {
+		return s.RevokeByPrefix(ctx, ref)
+	}
+	id, err := strconv.ParseInt(ref, 10, 64)
+	if err != nil || id <= 0 {
+		return Key{}, errNoSuchKey
+	}
+	return s.RevokeByID(ctx, id)
+}
+
+// RevokeByID disables the key with this id.
+func (s *Service) RevokeByID(ctx context.Context, id int64) (Key, error) {
+	if id <= 0 {
+		return Key{}, errNoSuchKey
+	}
+	// The prefix "" matches no key (every prefix has 8 characters).
+	return s.revoke(ctx, store.APIKeyRevokeParams{ID: id, Prefix: ""})
+}
+
+// RevokeByPrefix disables the key with this prefix.
+func (s *Service) RevokeByPrefix(ctx context.Context, prefix string) (Key, error) {
+	if !IsPrefix(prefix) {
+		return Key{}, errNoSuchKey
+	}
+	// The id 0 matches no key (ids start at 1).
+	return s.revoke(ctx, store.APIKeyRevokeParams{ID: 0, Prefix: prefix})
+}
+
+// IsPrefix reports whether s has the shape of a key prefix.
+func IsPrefix(s string) bool {
+	if len(s) != prefixLen {
+		return false
+	}
+	for i := range len(s) {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// prefixLen is the length of a key's prefix: 4 random bytes in hex.
+const prefixLen = 8
+
+var errNoSuchKey = apperr.New(apperr.NotFound, "not_found", "no active key with that id or prefix")
+
+// revoke runs the revocation with one of id and prefix set to a value no
+// key has: id and prefix are each unique, so at most one row changes.
+func (s *Service) revoke(ctx context.Context, p store.APIKeyRevokeParams) (Key, error) {
+	row, err := s.q.APIKeyRevoke(ctx, s.pool, p)
 	if err != nil {
 		if errors.Is(store.Interpret(err), store.ErrNotFound) {
-			return Key{}, apperr.New(apperr.NotFound, "not_found", "no active key with that id or prefix")
+			return Key{}, errNoSuchKey
 		}
 		return Key{}, fmt.Errorf("revoke api key: %w", err)
 	}

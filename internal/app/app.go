@@ -109,8 +109,17 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Keys:           a.keys,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout,
+
+		MetricsOnRouter:    cfg.MetricsListenAddr() == "",
+		AuthFailuresPerMin: cfg.AuthFailuresPerMinute,
 	}
+	// Validated with the rest of the configuration.
+	deps.TrustedProxies, _ = cfg.TrustedProxyPrefixes()
 	if err := a.wireFeatures(ctx, &deps); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.wireOpsUI(&deps); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -172,6 +181,34 @@ func (a *App) Close() {
 	}
 	a.stoppers = nil
 	a.pool.Close()
+}
+
+// ServeMetrics answers GET /metrics on ln (the METRICS_ADDR listener) until
+// ctx is done. It takes no key: keep the listener on loopback or a private
+// network.
+func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", httpapi.MetricsHandler(a.metrics))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("metrics server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // Serve answers HTTP on ln until ctx is done, then stops taking requests,

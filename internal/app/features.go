@@ -26,14 +26,11 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 			Policy: a.linePolicy(), Headroom: a.cfg.Headroom, MsgsPerUserPerDay: a.cfg.MsgsPerUserPerDay,
 			SignupRampPerHour: a.cfg.SignupRampPerHour, UsageCacheTTL: 5 * time.Minute, Now: a.now,
 		})
-		backups := a.cfg.BackupCount
-		if backups == 0 {
-			backups = -1 // router.Config reads 0 as "default"
-		}
-		assign := router.New(a.pool, linePool, a.logger, a.metrics, router.Config{
-			BackupCount:   backups,
-			SignupLinkTTL: a.cfg.SignupLinkTTL, DefaultRegion: a.cfg.DefaultRegion, Now: a.now,
-		})
+		// The batch limits are not settings; the rest comes from the config.
+		assignCfg := router.DefaultConfig()
+		assignCfg.BackupCount, assignCfg.SignupLinkTTL = a.cfg.BackupCount, a.cfg.SignupLinkTTL
+		assignCfg.DefaultRegion, assignCfg.Now = a.cfg.DefaultRegion, a.now
+		assign := router.New(a.pool, linePool, a.logger, a.metrics, assignCfg)
 		deps.Lines, deps.Router = linePool, assign
 		deps.Signup = httpapi.SignupConfig{
 			PublicURL: a.cfg.PublicURL, CompanyName: a.cfg.CompanyName, PublicRatePerMin: a.cfg.PublicRatePerMin, Now: a.now,

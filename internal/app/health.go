@@ -11,10 +11,11 @@ import (
 )
 
 // wireHealth builds line health on the pool and the router wired before it
-// and the events service, hands it to the HTTP API (deps.Health) and to the
-// webhook processing wired after it (a.lineHealth: status_updated and
-// message.failed inputs), and schedules its jobs, each run by one replica
-// per tick:
+// and the events service, hands it to the HTTP API (deps.Health), to the
+// send path wired before it (2027 answers, the continuation text on a
+// user's new line) and to the webhook processing wired after it
+// (a.lineHealth: status_updated and message.failed inputs), and schedules
+// its jobs, each run by one replica per tick:
 //
 //   - line_health_poll: GET /v3/phone_numbers plus a check from each line,
 //     applied as health inputs (failovers included);
@@ -60,7 +61,17 @@ func (a *App) wireHealth(ctx context.Context, deps *httpapi.Deps) error {
 		return err
 	}
 	deps.Health, a.lineHealth = svc, svc
+	if a.messages != nil {
+		a.messages.SetHealth(svc)
+	}
 	a.starters = append(a.starters, jobs.Start)
 	a.stoppers = append(a.stoppers, jobs.Stop)
 	return nil
+}
+
+// LineHealth is the instance's line-health service (tests run its jobs
+// directly through it).
+func (a *App) LineHealth() *health.Service {
+	svc, _ := a.lineHealth.(*health.Service)
+	return svc
 }

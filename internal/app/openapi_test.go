@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/linegate/linegate/internal/app"
+	"github.com/linegate/linegate/internal/config"
 	"github.com/linegate/linegate/internal/devpg"
 	"github.com/linegate/linegate/internal/pgtest"
 )
@@ -51,7 +52,11 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 
-	a := app.NewForTest(t, app.TestConfig(pgtest.NewURL(t)))
+	// /metrics is on the main router only with METRICS_ADDR=router; serve
+	// it so the spec's entry is checked.
+	cfg := app.TestConfig(pgtest.NewURL(t))
+	cfg.MetricsAddr = config.MetricsOnRouter
+	a := app.NewForTest(t, cfg)
 	served := map[string]string{}
 	for _, rt := range a.Routes() {
 		served[rt.Method+" "+rt.Pattern] = rt.Scope

@@ -31,10 +31,18 @@ func (a *App) riverClient() (*river.Client[pgx.Tx], error) {
 		poll = time.Second
 	}
 	c, err := river.NewClient(riverpgxv5.New(a.pool), &river.Config{
-		Logger:            a.logger.With(slog.String("component", "river")),
+		// River reports routine progress (job counts every few seconds) at
+		// info; only its warnings and errors belong in the gateway's log.
+		Logger:            slog.New(warnFloor{a.logger.Handler()}).With(slog.String("component", "river")),
 		Workers:           workers,
 		FetchPollInterval: poll,
-		FetchCooldown:     min(poll, 100*time.Millisecond),
+		// A replica killed mid-job, or a batch River could not complete
+		// during a Postgres restart, leaves jobs "running"; they are
+		// rescued well within a minute instead of River's default hour.
+		// Every job here is bounded far below JobTimeout.
+		JobTimeout:           30 * time.Second,
+		RescueStuckJobsAfter: 45 * time.Second,
+		FetchCooldown:        min(poll, 100*time.Millisecond),
 		Queues: map[string]river.QueueConfig{
 			inbound.Queue:      {MaxWorkers: n},
 			events.Queue:       {MaxWorkers: n},
@@ -73,3 +81,16 @@ func (a *App) stopRiver(c *river.Client[pgx.Tx]) {
 
 // Jobs is the instance's River client.
 func (a *App) Jobs() *river.Client[pgx.Tx] { return a.jobs }
+
+// warnFloor drops records below warn unless the gateway logs at debug.
+type warnFloor struct{ slog.Handler }
+
+func (h warnFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	if h.Handler.Enabled(ctx, slog.LevelDebug) {
+		return true
+	}
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h warnFloor) WithAttrs(as []slog.Attr) slog.Handler { return warnFloor{h.Handler.WithAttrs(as)} }
+func (h warnFloor) WithGroup(n string) slog.Handler       { return warnFloor{h.Handler.WithGroup(n)} }

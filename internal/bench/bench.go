@@ -226,8 +226,11 @@ func each(ctx context.Context, c, n int, fn func(ctx context.Context, i int) err
 
 // load runs op on c workers for d and summarises the successful ops;
 // an op returns a non-empty outcome when it was refused.
+//
+// The phase deadline stops workers from starting ops; an op in flight runs
+// to its end on ctx and counts, so a slow op is measured, not cancelled.
 func load(ctx context.Context, name string, c int, d time.Duration, op func(ctx context.Context, rng *rand.Rand) (string, error)) result {
-	ctx, cancel := context.WithTimeout(ctx, d)
+	phase, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	type acc struct {
 		lat     []time.Duration
@@ -242,7 +245,7 @@ func load(ctx context.Context, name string, c int, d time.Duration, op func(ctx 
 			rng := rand.New(rand.NewPCG(uint64(w)+1, uint64(start.UnixNano()))) //nolint:gosec // load shape, not secrets
 			a := &accs[w]
 			a.refused = map[string]int{}
-			for ctx.Err() == nil {
+			for phase.Err() == nil {
 				t := time.Now()
 				outcome, err := op(ctx, rng)
 				switch {

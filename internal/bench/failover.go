@@ -84,7 +84,7 @@ func failoverPhase(ctx context.Context, cfg Config, out io.Writer) error {
 	m := metrics.New()
 	lcfg := lines.DefaultConfig()
 	ls := lines.New(pool, nil, quiet, lcfg)
-	r := router.New(pool, ls, quiet, m, router.Config{})
+	r := router.New(pool, ls, quiet, m, router.DefaultConfig())
 	ev := events.New(pool, nil, quiet, m, events.Config{})
 	hs := health.New(pool, ls, r, nil, ev, quiet, m, health.Config{})
 

@@ -90,6 +90,12 @@ type Config struct {
 	ContinuationText   string        `env:"CONTINUATION_TEXT" default:"This is {company}'s new number — same conversation, just a new line."`
 	ContactCardSpec    string        `env:"CONTACT_CARD_SCHEDULE" default:"@every 10m"`
 	ContactCardReshare time.Duration `env:"CONTACT_CARD_RESHARE" default:"24h"`
+
+	// Exposure: the metrics listener, trusted proxies, key-guess throttle
+	// (see exposure.go).
+	MetricsAddr           string `env:"METRICS_ADDR" default:"127.0.0.1:9090"`
+	TrustedProxies        string `env:"TRUSTED_PROXIES"`
+	AuthFailuresPerMinute int    `env:"AUTH_FAILURES_PER_MINUTE" default:"30"`
 }
 
 // FieldError names the variable that holds a bad value.
@@ -191,6 +197,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateWebhooks()...)
 	errs = append(errs, c.validateHealth()...)
+	errs = append(errs, c.validateExposure()...)
 	return errors.Join(errs...)
 }
 

@@ -22,7 +22,10 @@ const (
 // look-alikes in the text ("LG-TVSALES" is a product name). Inside them it is
 // lenient about what phones and people do: letter case, a typographic dash,
 // stray spaces, and the confusable letters Crockford decodes (I/L → 1, O → 0).
-var codeInText = regexp.MustCompile(`(?i)\[\s*LG\s*[-‐‑‒–—−]\s*([0-9A-TV-Z]{8})\s*\]`)
+// Case is spelled out rather than (?i): Unicode case folding would also
+// match look-alikes such as the Kelvin sign for K or ſ for S, which are no
+// code symbols.
+var codeInText = regexp.MustCompile(`\[\s*[Ll][Gg]\s*[-‐‑‒–—−]\s*([0-9A-TV-Za-tv-z]{8})\s*\]`)
 
 // NewCode returns a fresh attribution code such as "LG-7Q2M9XKD".
 func NewCode() (string, error) {
@@ -30,13 +33,18 @@ func NewCode() (string, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("read random code: %w", err)
 	}
+	return encodeCode(b), nil
+}
+
+// encodeCode writes 40 bits as a code, most significant symbol first.
+func encodeCode(b [5]byte) string {
 	v := uint64(b[0])<<32 | uint64(b[1])<<24 | uint64(b[2])<<16 | uint64(b[3])<<8 | uint64(b[4])
 	out := []byte(codePrefix + "00000000")
 	for i := len(out) - 1; i >= len(codePrefix); i-- {
 		out[i] = crockford[v&31]
 		v >>= 5
 	}
-	return string(out), nil
+	return string(out)
 }
 
 // Body returns the message the user's phone prefills: the prefill text, a

@@ -100,7 +100,9 @@ func (b *bundle) newInstance(t *testing.T) *instance {
 	lcfg := lines.DefaultConfig()
 	lcfg.Policy.Warmup, lcfg.Headroom, lcfg.MsgsPerUserPerDay, lcfg.SignupRampPerHour, lcfg.Now = 0, 0.5, 0.5, 100_000, b.clock.Now
 	ls := lines.New(pool, b.linq, slog.New(slog.DiscardHandler), lcfg)
-	r := router.New(pool, ls, slog.New(slog.DiscardHandler), m, router.Config{Now: b.clock.Now})
+	rcfg := router.DefaultConfig()
+	rcfg.Now = b.clock.Now
+	r := router.New(pool, ls, slog.New(slog.DiscardHandler), m, rcfg)
 	cfg := b.cfg
 	cfg.Now = b.clock.Now
 	h := health.New(pool, ls, r, b.linq, recorder{}, testkit.Logger(t), m, cfg)

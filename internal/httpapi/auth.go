@@ -26,12 +26,16 @@ func (s *server) requireScope(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			key, ok := bearerKey(r.Header.Get("Authorization"))
+			if !ok && s.hasOpsSession(r, scope) {
+				s.serveWithSession(w, r, next, scope)
+				return
+			}
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="linegate"`)
 				s.resp.Error(w, r, apperr.New(apperr.Unauthorized, "unauthorized", "missing bearer API key"))
 				return
 			}
-			p, err := s.auth.Authenticate(r.Context(), key)
+			p, err := s.authenticate(r, key)
 			if err != nil {
 				if ae, ok := apperr.As(err); ok && ae.Kind == apperr.Unauthorized {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="linegate", error="invalid_token"`)

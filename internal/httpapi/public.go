@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,7 +40,7 @@ func (s *server) publicHandlers() *publicHandlers {
 // resolve applies the per-IP limit and finds the link; on failure it has
 // answered already: 429 in the JSON envelope, or the generic 404 page.
 func (p *publicHandlers) resolve(w http.ResponseWriter, r *http.Request) (router.PublicLink, bool) {
-	if wait, ok := p.limit.allow(clientIP(r)); !ok {
+	if wait, ok := p.limit.allow(p.s.clientIP(r)); !ok {
 		p.s.resp.Error(w, r, apperr.Limited("rate_limited", "too many requests from this address", wait))
 		return router.PublicLink{}, false
 	}
@@ -165,16 +164,6 @@ func (p *publicHandlers) qr(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(png)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(png)
-}
-
-// clientIP is the peer address of the connection. X-Forwarded-For is not
-// trusted: anyone can send it.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // ipLimiter is a token bucket per client IP, per instance: perMin requests

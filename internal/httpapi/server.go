@@ -4,12 +4,13 @@
 package httpapi
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/apperr"
@@ -49,6 +50,18 @@ type Deps struct {
 
 	// Line health, failover and recovery.
 	Health *health.Service
+
+	// The ops dashboard's sign-ins, and River's web UI it mounts under
+	// /ops/jobs (nil: not mounted).
+	Sessions *OpsSessions
+	JobsUI   http.Handler
+
+	// Exposure: /metrics on this router behind ops:read instead of on a
+	// listener of its own; the proxies whose X-Forwarded-For names the
+	// client; failed key checks a client may make a minute (0: 30).
+	MetricsOnRouter    bool
+	TrustedProxies     []netip.Prefix
+	AuthFailuresPerMin int
 }
 
 // Route is one endpoint: Scope "" marks a public route.
@@ -65,6 +78,7 @@ type server struct {
 	resp   Responder
 	auth   Authenticator
 	probe  *health.Probe
+	guard  *ipLimiter // failed API key checks per client
 }
 
 // New builds the router.
@@ -90,6 +104,7 @@ func Build(d Deps) (http.Handler, []Route) {
 		logger: d.Logger,
 		auth:   d.Auth,
 		probe:  health.NewProbe(d.DB, 0),
+		guard:  newIPLimiter(cmp.Or(d.AuthFailuresPerMin, 30), d.Signup.clock()),
 		resp:   Responder{Logger: d.Logger, Count: func(code string) { d.Metrics.HTTPErrors.WithLabelValues(code).Inc() }},
 	}
 	r := chi.NewRouter()
@@ -108,6 +123,7 @@ func Build(d Deps) (http.Handler, []Route) {
 		}
 		r.Method(rt.Method, rt.Pattern, h)
 	}
+	s.mountJobsUI(r)
 	return r, routes
 }
 
@@ -116,8 +132,8 @@ func (s *server) routes() []Route {
 	rs := []Route{
 		{"GET", "/healthz", "", s.healthz},
 		{"GET", "/readyz", "", s.readyz},
-		{"GET", "/metrics", "", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP},
 	}
+	rs = append(rs, s.metricsRoutes()...)
 	rs = append(rs, s.apiKeyRoutes()...)
 	rs = append(rs, s.opsPageRoutes()...)
 	rs = append(rs, s.poolRoutes()...)
@@ -125,5 +141,7 @@ func (s *server) routes() []Route {
 	rs = append(rs, s.webhookRoutes()...)
 	rs = append(rs, s.eventRoutes()...)
 	rs = append(rs, s.healthRoutes()...)
+	rs = append(rs, s.opsSessionRoutes()...)
+	rs = append(rs, s.capacityRoutes()...)
 	return rs
 }

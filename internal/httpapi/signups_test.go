@@ -64,7 +64,9 @@ func poolInstance(t *testing.T, url string, c *testkit.Clock, opts ...func(*pool
 	m := metrics.New()
 	keys := apikey.New(pool, apikey.Config{Now: c.Now})
 	ls := lines.New(pool, nil, logger, lines.Config{Policy: lines.DefaultPolicy(), Headroom: 0.15, MsgsPerUserPerDay: 20, SignupRampPerHour: o.rampPerHour, Now: c.Now})
-	rt := router.New(pool, ls, logger, m, router.Config{Now: c.Now})
+	rcfg := router.DefaultConfig()
+	rcfg.Now = c.Now
+	rt := router.New(pool, ls, logger, m, rcfg)
 	b := &poolBundle{pool: pool, clock: c, handler: httpapi.New(httpapi.Deps{
 		Logger: logger, Metrics: m, DB: pool, Auth: keys, Keys: keys, Lines: ls, Router: rt,
 		Signup: httpapi.SignupConfig{PublicURL: poolPublicURL, CompanyName: "Acme, Inc.", PublicRatePerMin: o.publicRate, Now: c.Now},

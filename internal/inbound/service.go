@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -153,7 +155,10 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) (
 }
 
 // scrub drops message text from a processed payload unless it is to be
-// kept: "parts" (messages) and "part" (edits) inside data.
+// kept: "parts" (messages) and "part" (edits) inside data. Keys are matched
+// as encoding/json matches them, case-insensitively with Unicode folding,
+// so that "Data" or "PARTS" cannot carry text past the scrub into what the
+// event's decoding reads.
 func (s *Service) scrub(payload []byte) []byte {
 	if s.cfg.StoreMessageText {
 		return payload
@@ -162,22 +167,31 @@ func (s *Service) scrub(payload []byte) []byte {
 	if json.Unmarshal(payload, &env) != nil {
 		return payload
 	}
-	var data map[string]json.RawMessage
-	if json.Unmarshal(env["data"], &data) != nil {
+	changed := false
+	for k, raw := range env {
+		if !strings.EqualFold(k, "data") {
+			continue
+		}
+		var data map[string]json.RawMessage
+		if json.Unmarshal(raw, &data) != nil {
+			continue
+		}
+		n := len(data)
+		maps.DeleteFunc(data, func(k string, _ json.RawMessage) bool {
+			return strings.EqualFold(k, "parts") || strings.EqualFold(k, "part")
+		})
+		if len(data) == n {
+			continue
+		}
+		b, err := json.Marshal(data)
+		if err != nil {
+			return payload
+		}
+		env[k], changed = b, true
+	}
+	if !changed {
 		return payload
 	}
-	_, hasParts := data["parts"]
-	_, hasPart := data["part"]
-	if !hasParts && !hasPart {
-		return payload
-	}
-	delete(data, "parts")
-	delete(data, "part")
-	b, err := json.Marshal(data)
-	if err != nil {
-		return payload
-	}
-	env["data"] = b
 	out, err := json.Marshal(env)
 	if err != nil {
 		return payload

@@ -1,7 +1,12 @@
 package lines
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"time"
+
+	"github.com/linegate/linegate/internal/store"
 )
 
 // epsilon absorbs float error so that e.g. 7000 × 0.85 ÷ 20 = 297.5 floors
@@ -16,4 +21,193 @@ func UserCap(effectiveBudget int, headroom, msgsPerUserPerDay float64) int {
 		return 0
 	}
 	return max(int(math.Floor(float64(effectiveBudget)*(1-headroom)/msgsPerUserPerDay+epsilon)), 0)
+}
+
+// ReciprocityTarget is Linq's inbound : outbound target of 1 : 2; a line
+// whose 7-day ratio stays below it looks like a broadcaster.
+const ReciprocityTarget = 0.5
+
+// PlanHorizonDays is how far ahead the capacity plan sizes the pool.
+const PlanHorizonDays = 30
+
+// LineCapacity is one line in the capacity plan.
+type LineCapacity struct {
+	LineID      int64  `json:"line_id"`
+	Number      string `json:"number"`
+	AdminState  string `json:"admin_state"`
+	HealthState string `json:"health_state"`
+	// Usable lines are active and allowed by line_policy to take users:
+	// the ones whose room counts.
+	Usable bool `json:"usable"`
+	// Users against Cap (UserCap of the effective budget); WarmedCap is the
+	// cap once warm-up is over.
+	Users     int `json:"users"`
+	Cap       int `json:"cap"`
+	WarmedCap int `json:"warmed_cap"`
+	// Budget is the override or the default, EffectiveBudget that after
+	// warm-up (WarmupFactor); both line_policy's.
+	Budget          int     `json:"budget"`
+	WarmupFactor    float64 `json:"warmup_factor"`
+	EffectiveBudget int     `json:"effective_budget"`
+	// The rolling 24 h the budget counts, and its share of the budget.
+	Inbound24h  int64   `json:"inbound_24h"`
+	Outbound24h int64   `json:"outbound_24h"`
+	Volume24h   int64   `json:"volume_24h"`
+	BudgetUsed  float64 `json:"budget_used"`
+	Inbound7d   int64   `json:"inbound_7d"`
+	Outbound7d  int64   `json:"outbound_7d"`
+	// Reciprocity is inbound ÷ outbound over 7 days (nil without outbound).
+	Reciprocity *float64 `json:"reciprocity"`
+	Signups24h  int      `json:"signups_24h"`
+	Signups7d   int      `json:"signups_7d"`
+}
+
+// PoolCapacity is the pool's side of the capacity plan.
+type PoolCapacity struct {
+	Lines       int     `json:"lines"`
+	UsableLines int     `json:"usable_lines"`
+	Headroom    float64 `json:"headroom_target"`
+	// Users on every line; Capacity the caps of the usable lines, Room what
+	// they can still take, WarmedCapacity their caps once warmed up.
+	Users          int      `json:"users"`
+	Capacity       int      `json:"capacity"`
+	Room           int      `json:"room"`
+	WarmedCapacity int      `json:"warmed_capacity"`
+	Fill           float64  `json:"fill"`
+	Volume24h      int64    `json:"volume_24h"`
+	Budget24h      int64    `json:"budget_24h"`
+	Inbound7d      int64    `json:"inbound_7d"`
+	Outbound7d     int64    `json:"outbound_7d"`
+	Reciprocity    *float64 `json:"reciprocity"`
+	Signups24h     int      `json:"signups_24h"`
+	Signups7d      int      `json:"signups_7d"`
+	SignupsPerDay  float64  `json:"signups_per_day"`
+	// DaysUntilFull is Room at the 7-day signup rate (nil with no signups).
+	DaysUntilFull *float64 `json:"days_until_full"`
+	// ProjectedUsers is Users plus HorizonDays of signups at that rate;
+	// LinesToAdd how many new lines at NewLineCap (a warmed-up line at the
+	// default budget) keep them under the caps, so the headroom stays free
+	// (-1: a new line would take no users). Count on more while they warm up.
+	HorizonDays    int `json:"horizon_days"`
+	ProjectedUsers int `json:"projected_users"`
+	LinesToAdd     int `json:"lines_to_add"`
+	NewLineCap     int `json:"new_line_cap"`
+}
+
+// CapacityPlan is the pool's capacity now and for the next HorizonDays.
+type CapacityPlan struct {
+	Usage             Usage          `json:"usage"`
+	ReciprocityTarget float64        `json:"reciprocity_target"`
+	Pool              PoolCapacity   `json:"pool"`
+	Lines             []LineCapacity `json:"lines"`
+}
+
+// Capacity is the capacity plan: the lines as assignment sees them (List:
+// line_policy's budgets and UserCap with the usage figure) beside their
+// volume and signups.
+func (s *Service) Capacity(ctx context.Context) (CapacityPlan, error) {
+	ls, usage, err := s.List(ctx)
+	if err != nil {
+		return CapacityPlan{}, err
+	}
+	rows, err := s.q.LineCapacityUse(ctx, s.pool)
+	if err != nil {
+		return CapacityPlan{}, fmt.Errorf("read line volume and signups: %w", err)
+	}
+	use := make(map[int64]store.LineCapacityUseRow, len(rows))
+	for _, r := range rows {
+		use[r.LineID] = r
+	}
+	return planCapacity(ls, use, usage, s.cfg), nil
+}
+
+func planCapacity(ls []Line, use map[int64]store.LineCapacityUseRow, usage Usage, cfg Config) CapacityPlan {
+	p := CapacityPlan{Usage: usage, ReciprocityTarget: ReciprocityTarget, Lines: make([]LineCapacity, 0, len(ls))}
+	pool := PoolCapacity{Lines: len(ls), Headroom: cfg.Headroom, HorizonDays: PlanHorizonDays,
+		NewLineCap: UserCap(cfg.DefaultBudget, cfg.Headroom, usage.PerUserPerDay)}
+	for _, l := range ls {
+		u := use[l.ID]
+		c := LineCapacity{
+			LineID: l.ID, Number: l.Number, AdminState: l.AdminState, HealthState: l.HealthState,
+			Usable: l.AdminState == AdminActive && l.MaySignup,
+			Users:  l.UserCount, Cap: l.Cap, WarmedCap: UserCap(l.Budget, cfg.Headroom, usage.PerUserPerDay),
+			Budget: l.Budget, WarmupFactor: l.WarmupFactor, EffectiveBudget: l.EffectiveBudget,
+			Inbound24h: u.Inbound24h, Outbound24h: u.Outbound24h, Volume24h: u.Inbound24h + u.Outbound24h,
+			Inbound7d: u.Inbound7d, Outbound7d: u.Outbound7d, Reciprocity: ratio(u.Inbound7d, u.Outbound7d),
+			Signups24h: int(u.Signups24h), Signups7d: int(u.Signups7d),
+		}
+		if c.EffectiveBudget > 0 {
+			c.BudgetUsed = float64(c.Volume24h) / float64(c.EffectiveBudget)
+		}
+		p.Lines = append(p.Lines, c)
+
+		pool.Users += c.Users
+		pool.Volume24h += c.Volume24h
+		pool.Inbound7d += c.Inbound7d
+		pool.Outbound7d += c.Outbound7d
+		pool.Signups24h += c.Signups24h
+		pool.Signups7d += c.Signups7d
+		if l.AdminState != AdminRetired {
+			pool.Budget24h += int64(c.EffectiveBudget)
+		}
+		if c.Usable {
+			pool.UsableLines++
+			pool.Capacity += c.Cap
+			pool.Room += max(l.HeadroomLeft(), 0)
+			pool.WarmedCapacity += c.WarmedCap
+		}
+	}
+	pool.Reciprocity = ratio(pool.Inbound7d, pool.Outbound7d)
+	if pool.Capacity > 0 {
+		pool.Fill = float64(pool.Users) / float64(pool.Capacity)
+	}
+	pool.SignupsPerDay = float64(pool.Signups7d) / ObservedDays
+	if pool.SignupsPerDay > 0 {
+		days := float64(pool.Room) / pool.SignupsPerDay
+		pool.DaysUntilFull = &days
+	}
+	pool.ProjectedUsers = pool.Users + int(math.Ceil(pool.SignupsPerDay*PlanHorizonDays-epsilon))
+	if short := pool.ProjectedUsers - pool.WarmedCapacity; short > 0 {
+		if pool.NewLineCap > 0 {
+			pool.LinesToAdd = (short + pool.NewLineCap - 1) / pool.NewLineCap
+		} else {
+			pool.LinesToAdd = -1
+		}
+	}
+	p.Pool = pool
+	return p
+}
+
+func ratio(a, b int64) *float64 {
+	if b == 0 {
+		return nil
+	}
+	r := float64(a) / float64(b)
+	return &r
+}
+
+// VolumePoint is one bucket of a line's volume series.
+type VolumePoint struct {
+	Start    time.Time `json:"start"`
+	Inbound  int64     `json:"inbound"`
+	Outbound int64     `json:"outbound"`
+}
+
+// Volume is a line's inbound and outbound messages over span in buckets
+// of bucket, on the database clock (the budget's), oldest first.
+func (s *Service) Volume(ctx context.Context, id int64, bucket, span time.Duration) ([]VolumePoint, error) {
+	rows, err := s.q.LineVolumeSeries(ctx, s.pool, store.LineVolumeSeriesParams{
+		LineID: id, BucketSeconds: int32(bucket / time.Second), SpanSeconds: int32(span / time.Second), //nolint:gosec // bounded by the caller
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read line volume series: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, NotFound(id)
+	}
+	out := make([]VolumePoint, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, VolumePoint{Start: r.BucketStart, Inbound: r.Inbound, Outbound: r.Outbound})
+	}
+	return out, nil
 }

@@ -176,7 +176,9 @@ func verifyStandard(secrets []string, id, ts, sig string, body []byte, now time.
 		if !ok || version != standardSignatureVersionPart {
 			continue
 		}
-		if b, err := base64.StdEncoding.DecodeString(value); err == nil {
+		// Strict: the padding bits of the last symbol must be zero, so no
+		// second spelling of a signature verifies.
+		if b, err := base64.StdEncoding.Strict().DecodeString(value); err == nil {
 			given = append(given, b)
 		}
 	}
@@ -198,8 +200,10 @@ func verifyLegacy(secrets []string, ts, sig string, body []byte, now time.Time, 
 	if err := checkTimestamp(ts, now, tolerance); err != nil {
 		return err
 	}
-	given, err := hex.DecodeString(strings.TrimSpace(sig))
-	if err != nil {
+	sig = strings.TrimSpace(sig)
+	given, err := hex.DecodeString(sig)
+	// Lowercase only, as Linq sends it: one spelling per signature.
+	if err != nil || hex.EncodeToString(given) != sig {
 		return ErrWebhookSignature
 	}
 	for _, secret := range secrets {

@@ -146,7 +146,8 @@ func (s *Sim) adminMux() *http.ServeMux {
 		s.logMu.Lock()
 		sends := len(s.sendLog)
 		s.logMu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"sends": sends, "count_429": s.Count429(), "webhooks": s.WebhookStats()})
+		writeJSON(w, http.StatusOK, map[string]any{"sends": sends, "count_429": s.Count429(), "webhooks": s.WebhookStats(),
+			"faults": s.FaultStats()})
 	})
 	mux.HandleFunc("GET /_sim/webhook-secret", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"webhook_secret": s.WebhookSecret()})
@@ -170,6 +171,7 @@ func (s *Sim) adminMux() *http.ServeMux {
 		s.Unblock(r.PathValue("handle"))
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("GET /_sim/webhook-deliveries", s.serveDeliveredWebhooks)
 	mux.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNotFound("no such admin endpoint: "+r.Method+" "+r.URL.Path))
 	})

@@ -109,8 +109,10 @@
 // SetFaults or PUT /_sim/faults: added latency; a share of /v3 requests
 // answered 500 (ErrorRate, or the next FailNext requests) or never answered
 // (TimeoutRate: the connection is dropped when the client gives up, at most
-// after 2 minutes); a share of webhook deliveries dropped or made twice; a
-// share of sends failing after message.sent. Request faults hit after the
+// after 2 minutes); a share of webhook deliveries dropped, made twice or
+// held back for ReorderDelay so that later events overtake them; a share of
+// sends failing after message.sent. FaultStats and WebhookStats count what
+// was injected. Request faults hit after the
 // request was processed — a send really happened — because a 5xx or a
 // timeout from Linq does not mean "not sent".
 //
@@ -120,11 +122,13 @@
 // /unflag; PUT /_sim/lines/{number}/reputation {"reputation"}; POST
 // /_sim/inbound {"from","to","text"}; GET/PUT /_sim/faults {"latency_ms",
 // "error_rate","timeout_rate","fail_next","drop_webhooks",
-// "duplicate_webhooks","fail_messages"}; GET /_sim/sends[?from=&to=]; GET
-// /_sim/stats; GET /_sim/webhook-secret; POST /_sim/blocked {"handle"},
+// "duplicate_webhooks","reorder_webhooks","fail_messages"}; GET
+// /_sim/sends[?from=&to=]; GET /_sim/stats; GET /_sim/webhook-deliveries
+// (every delivery answered 2xx, with its event_id); GET /_sim/webhook-secret; POST /_sim/blocked {"handle"},
 // DELETE /_sim/blocked/{handle}. The Go methods AddLine, FlagLine,
 // UnflagLine, SetReputation, InjectInbound, Block, Unblock, SetFaults,
-// SendLog, Count429, WebhookStats, WebhookSecret and Lines do the same.
+// SendLog, Count429, WebhookStats, DeliveredWebhooks, FaultStats, WebhookSecret
+// and Lines do the same.
 //
 // # Open questions of the wire doc (§12 and others) and the choice made
 //

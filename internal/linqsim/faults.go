@@ -32,6 +32,9 @@ type Faults struct {
 	// DuplicateWebhooks is the share of webhook deliveries made twice
 	// (same event_id, separate webhook-id).
 	DuplicateWebhooks float64
+	// ReorderWebhooks is the share of webhook deliveries held back for
+	// ReorderDelay, so that later events of the same chat overtake them.
+	ReorderWebhooks float64
 	// FailMessages is the share of accepted outbound messages that fail
 	// after sending: message.sent then message.failed instead of
 	// .delivered and .read.
@@ -46,19 +49,20 @@ type faultsJSON struct {
 	FailNext          int     `json:"fail_next"`
 	DropWebhooks      float64 `json:"drop_webhooks"`
 	DuplicateWebhooks float64 `json:"duplicate_webhooks"`
+	ReorderWebhooks   float64 `json:"reorder_webhooks"`
 	FailMessages      float64 `json:"fail_messages"`
 }
 
 func (f Faults) toJSON() faultsJSON {
 	return faultsJSON{LatencyMS: f.Latency.Milliseconds(), ErrorRate: f.ErrorRate, TimeoutRate: f.TimeoutRate,
 		FailNext: f.FailNext, DropWebhooks: f.DropWebhooks, DuplicateWebhooks: f.DuplicateWebhooks,
-		FailMessages: f.FailMessages}
+		ReorderWebhooks: f.ReorderWebhooks, FailMessages: f.FailMessages}
 }
 
 func (j faultsJSON) faults() Faults {
 	return Faults{Latency: time.Duration(j.LatencyMS) * time.Millisecond, ErrorRate: j.ErrorRate,
 		TimeoutRate: j.TimeoutRate, FailNext: j.FailNext, DropWebhooks: j.DropWebhooks,
-		DuplicateWebhooks: j.DuplicateWebhooks, FailMessages: j.FailMessages}
+		DuplicateWebhooks: j.DuplicateWebhooks, ReorderWebhooks: j.ReorderWebhooks, FailMessages: j.FailMessages}
 }
 
 // SetFaults replaces the injected faults; the zero Faults turns them off.
@@ -107,6 +111,7 @@ func (s *Sim) faultHits(f *Faults, w http.ResponseWriter, r *http.Request, next 
 		return false
 	}
 	next.ServeHTTP(&discardWriter{h: http.Header{}}, r)
+	s.faultCount.count(timeout)
 	if fail {
 		writeError(w, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "simulated server error"})
 		return true

@@ -103,10 +103,11 @@ type Sim struct {
 	logMu   sync.Mutex
 	sendLog []SendRecord
 
-	count429 atomic.Int64
-	faults   atomic.Pointer[Faults]
-	rngMu    sync.Mutex
-	rng      *mrand.Rand
+	count429   atomic.Int64
+	faults     atomic.Pointer[Faults]
+	faultCount faultCounters
+	rngMu      sync.Mutex
+	rng        *mrand.Rand
 
 	hooks *hookEngine
 }

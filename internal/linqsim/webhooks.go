@@ -66,6 +66,7 @@ type WebhookStats struct {
 	Failed     int64 `json:"failed"`     // deliveries given up (other 4xx, or 10 attempts)
 	Dropped    int64 `json:"dropped"`    // deliveries dropped by the drop_webhooks fault
 	Duplicated int64 `json:"duplicated"` // extra deliveries from the duplicate_webhooks fault
+	Reordered  int64 `json:"reordered"`  // deliveries held back by the reorder_webhooks fault
 	Overflow   int64 `json:"overflow"`   // deliveries lost to a full queue
 }
 
@@ -98,6 +99,7 @@ type delivery struct {
 	sub       *subscription
 	eventType string
 	body      []byte
+	eventID   string
 	webhookID string // stable across the retries of this delivery
 	order     string // chat id or line: picks the worker, so order holds per chat
 	attempt   int
@@ -120,7 +122,9 @@ type hookEngine struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
-	events, queued, delivered, retried, failed, dropped, duplicated, overflow atomic.Int64
+	events, queued, delivered, retried, failed, dropped, duplicated, reordered, overflow atomic.Int64
+
+	log deliveryLog
 }
 
 func newHookEngine(s *Sim) *hookEngine {
@@ -255,6 +259,7 @@ func (h *hookEngine) attempt(d *delivery) {
 		_ = resp.Body.Close()
 		if status >= 200 && status < 300 {
 			h.delivered.Add(1)
+			h.log.add(d, status, ts)
 			return
 		}
 	}
@@ -317,8 +322,9 @@ func (s *Sim) emit(eventType, lineNumber, order string, data any) {
 	if len(targets) == 0 {
 		return
 	}
+	eventID := newID()
 	body, err := json.Marshal(envelope{
-		EventID: newID(), EventType: eventType, CreatedAt: s.ts(), APIVersion: apiVersion,
+		EventID: eventID, EventType: eventType, CreatedAt: s.ts(), APIVersion: apiVersion,
 		WebhookVersion: webhookVersion, PartnerID: s.partnerID, TraceID: newTraceID(), Data: data,
 	})
 	if err != nil {
@@ -333,13 +339,13 @@ func (s *Sim) emit(eventType, lineNumber, order string, data any) {
 			continue
 		}
 		h.queued.Add(1)
-		h.enqueue(&delivery{sub: sub, eventType: eventType, body: body, webhookID: newWebhookID(), order: order})
+		h.enqueueMaybeLate(f, &delivery{sub: sub, eventType: eventType, body: body, eventID: eventID, webhookID: newWebhookID(), order: order})
 		if f != nil && s.chance(f.DuplicateWebhooks) {
 			// A duplicate is a second, independent delivery of the same
 			// event: same body and event_id, its own webhook-id.
 			h.duplicated.Add(1)
 			h.queued.Add(1)
-			h.enqueue(&delivery{sub: sub, eventType: eventType, body: body, webhookID: newWebhookID(), order: order})
+			h.enqueueMaybeLate(f, &delivery{sub: sub, eventType: eventType, body: body, eventID: eventID, webhookID: newWebhookID(), order: order})
 		}
 	}
 }
@@ -349,7 +355,8 @@ func (s *Sim) WebhookStats() WebhookStats {
 	h := s.hooks
 	return WebhookStats{
 		Events: h.events.Load(), Queued: h.queued.Load(), Delivered: h.delivered.Load(), Retried: h.retried.Load(),
-		Failed: h.failed.Load(), Dropped: h.dropped.Load(), Duplicated: h.duplicated.Load(), Overflow: h.overflow.Load(),
+		Failed: h.failed.Load(), Dropped: h.dropped.Load(), Duplicated: h.duplicated.Load(), Reordered: h.reordered.Load(),
+		Overflow: h.overflow.Load(),
 	}
 }
 

@@ -18,4 +18,14 @@
 // without sending) does not consume its key; one whose outcome is unknown
 // (Linq 5xx or timeout, answered 502) keeps it, and a retry with it sends
 // again under the same Linq key.
+//
+// Line health (SetHealth, internal/health): a 2027 answer is handed to it
+// in a transaction, stamped with the database's clock, and the line goes
+// down with its users failed over at once; a send to a user left on a
+// failing line because no line had room answers 503 no_healthy_line. The
+// first send on a line the user was moved to is preceded by the
+// continuation text, which opens the chat, so Linq's first-message rule
+// does not apply to the product's message. The continuation's Linq key is
+// derived from the message's id and the chat is recorded as soon as it is
+// open, so no retry of the message sends it twice.
 package messaging

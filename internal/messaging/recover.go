@@ -36,8 +36,8 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		a := admission{id: uuid.UUID(r.ID.Bytes), handle: r.Handle, line: LineRef{Number: r.LineNumber},
-			chatID: r.ChatID, takeover: true}
+		a := admission{id: uuid.UUID(r.ID.Bytes), userID: r.UserID, handle: r.Handle,
+			line: LineRef{ID: r.LineID, Number: r.LineNumber}, chatID: r.ChatID, takeover: true}
 		if _, err := s.deliver(ctx, parts, linqOptions{}, a, r.IdempotencyKey); err != nil {
 			s.log.WarnContext(ctx, "recovered send not accepted", slog.String("message_id", a.id.String()),
 				slog.Any("error", err))

@@ -61,6 +61,9 @@ type Service struct {
 	// settings are send_admit's (and line_policy's), as JSON, built once.
 	settings []byte
 	waiters  *waiters
+	// health is line health (SetHealth): 2027 answers go to it, and it says
+	// when a send must open the chat with the continuation text.
+	health Health
 	// Counters of the hot path, resolved once instead of per send.
 	okSend, okCreate prometheus.Counter
 }
@@ -221,6 +224,9 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 		s.metrics.SendsRefused.WithLabelValues("opted_out").Inc()
 		return nil, optedOut()
 	default:
+		if stranded(a.outcome, a.why) {
+			return nil, s.noHealthyLine(ctx, a)
+		}
 		return nil, s.lim.Check(ctx, a.line.ID, a.handle, ratelimit.Decision{
 			Outcome: a.outcome, RetryAfter: a.retry, Quarantined: a.quar, Why: a.why,
 		})
@@ -243,7 +249,16 @@ type linqOptions struct {
 }
 
 // deliver makes the Linq call of an admitted send and records its answer.
+// The first send on a line the user was moved to goes out after the
+// continuation text, on the chat that text opened.
 func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions, a admission, key string) (*Sent, error) {
+	if a.chatID == "" {
+		chatID, err := s.openChat(ctx, a, key)
+		if err != nil {
+			return nil, err
+		}
+		a.chatID = chatID
+	}
 	content := linq.MessageContent{
 		Parts: parts, IdempotencyKey: a.id.String(), PreferredService: o.PreferredService,
 		Effect: o.Effect, ReplyTo: o.ReplyTo,
@@ -270,7 +285,7 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 	}
 
 	// The answer must be recorded even when the send's time ran out.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err != nil {
 		s.recordFailure(rctx, a, linq.NotSent(err))

@@ -166,8 +166,12 @@ func TestSend(t *testing.T) {
 		var at *time.Time
 		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT ineligible_at FROM lines WHERE id = $1`, b.line).Scan(&at))
 		require.NotNil(t, at)
+		// The line is down now and the user still on it (no line health
+		// here to move them): stranded, refused before Linq.
 		_, err = b.gw.svc.Send(b.ctx, messaging.SendRequest{APIKeyID: 1, UserRef: b.ref, Parts: text("hi")})
-		requireCode(t, err, apperr.Unavailable, "line_unavailable")
+		ae := requireAppErr(t, err, apperr.Unavailable, "no_healthy_line")
+		require.Equal(t, ratelimit.LineRetryAfter, ae.RetryAfter)
+		require.Equal(t, 1.0, counterValue(t, b.gw.metrics.SendsRefused.WithLabelValues("no_healthy_line")))
 		require.Equal(t, 1.0, counterValue(t, b.gw.metrics.UpstreamRequests.WithLabelValues("create_chat", "refused")))
 		require.Empty(t, b.sim.SendLog())
 	})

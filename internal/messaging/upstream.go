@@ -51,10 +51,13 @@ func (s *Service) upstreamError(ctx context.Context, op string, err error, t tar
 		s.metrics.SendsRefused.WithLabelValues("opted_out").Inc()
 		e = apperr.New(apperr.Conflict, "opted_out", "the user has opted out of messages (Linq 2024); nothing was sent")
 	case linq.IsLineIneligible(err):
-		if lerr := s.q.LineMarkIneligible(ctx, s.pool, t.lineID); lerr != nil {
-			s.log.ErrorContext(ctx, "mark line ineligible", slog.Any("error", lerr))
+		// The line is down from now: line health records it and moves the
+		// line's users to their backups, so the caller's retry goes out on
+		// the user's new line.
+		if lerr := s.lineIneligible(ctx, t.lineID); lerr != nil {
+			s.log.ErrorContext(ctx, "apply line ineligible", slog.Int64("line_id", t.lineID), slog.Any("error", lerr))
 		}
-		s.log.WarnContext(ctx, "line is ineligible (Linq 2027): marked, no more signups on it",
+		s.log.WarnContext(ctx, "line is ineligible (Linq 2027): line down, its users fail over",
 			slog.Int64("line_id", t.lineID), slog.String("trace_id", le.TraceID))
 		s.metrics.SendsRefused.WithLabelValues(ratelimit.OutcomeLineUnavailable).Inc()
 		e = apperr.New(apperr.Unavailable, ratelimit.OutcomeLineUnavailable, "the user's line cannot send right now (Linq 2027)")

@@ -215,6 +215,27 @@ func TestAssign(t *testing.T) {
 		require.Equal(t, 5, homes)
 	})
 
+	t.Run("BackupCountIsUsedAsGiven", func(t *testing.T) {
+		t.Parallel()
+		for _, n := range []int{0, 1, 2, 3} {
+			t.Run(fmt.Sprintf("Backups%d", n), func(t *testing.T) {
+				t.Parallel()
+				cfg := defaultStackConfig(newClock())
+				cfg.router.BackupCount = n
+				s := newStack(t, pgtest.NewURL(t), cfg)
+				for i := range 5 {
+					seedLine(t, s.pool, i, 1000)
+				}
+				for i := range 10 {
+					a, err := s.router.Assign(context.Background(), router.SignupRequest{UserRef: fmt.Sprintf("u%d", i)})
+					require.NoError(t, err)
+					require.Len(t, a.Backups, n)
+				}
+				require.Equal(t, 10*n, count(t, s.pool, `SELECT count(*) FROM user_lines WHERE position > 0`))
+			})
+		}
+	})
+
 	t.Run("RampLimitRefusesAndWritesNothing", func(t *testing.T) {
 		t.Parallel()
 		c := newClock()

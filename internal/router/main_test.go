@@ -48,9 +48,11 @@ type stackConfig struct {
 // 0.5 messages per user per day, no warm-up), so tests read caps off the
 // budgets they set.
 func defaultStackConfig(c *testkit.Clock) stackConfig {
+	rc := router.DefaultConfig()
+	rc.Now = c.Now
 	return stackConfig{
 		lines:  lines.Config{Policy: lines.DefaultPolicy(), Headroom: 0.5, MsgsPerUserPerDay: 0.5, SignupRampPerHour: 100_000, Now: c.Now},
-		router: router.Config{Now: c.Now},
+		router: rc,
 	}
 }
 

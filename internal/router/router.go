@@ -1,7 +1,6 @@
 package router
 
 import (
-	"cmp"
 	"log/slog"
 	"time"
 
@@ -12,12 +11,14 @@ import (
 	"github.com/linegate/linegate/internal/store"
 )
 
-// Config tunes assignment; zero values take the defaults.
+// Config tunes assignment. Every field is used as given: 0 means 0 (the
+// defaults live in internal/config); DefaultConfig holds them for tests.
 type Config struct {
-	BackupCount   int           // backups per user (2); negative means none
-	SignupLinkTTL time.Duration // life of a public signup link (720h)
-	DefaultRegion string        // for handles without a country code ("US")
-	// MaxBatch bounds how many concurrent signups share one transaction.
+	BackupCount   int           // backups per user; 0 gives users none
+	SignupLinkTTL time.Duration // life of a public signup link
+	DefaultRegion string        // for handles without a country code
+	// MaxBatch bounds how many concurrent signups share one transaction;
+	// below 1 it is 1 (a batch holds at least its leader's signup).
 	MaxBatch int
 	// BatchTimeout bounds one batch transaction, whatever the callers'
 	// contexts say (their requests may give up; the batch still finishes).
@@ -36,18 +37,16 @@ type Service struct {
 	batch   *batcher
 }
 
+// DefaultConfig is the configuration's defaults and the batch limits the
+// gateway runs with.
+func DefaultConfig() Config {
+	return Config{BackupCount: 2, SignupLinkTTL: 720 * time.Hour, DefaultRegion: "US",
+		MaxBatch: 256, BatchTimeout: 15 * time.Second, Now: time.Now}
+}
+
 // New builds a Service. It starts no goroutine of its own.
 func New(pool *pgxpool.Pool, ls *lines.Service, logger *slog.Logger, m *metrics.Metrics, cfg Config) *Service {
-	switch {
-	case cfg.BackupCount == 0:
-		cfg.BackupCount = 2
-	case cfg.BackupCount < 0:
-		cfg.BackupCount = 0
-	}
-	cfg.SignupLinkTTL = cmp.Or(cfg.SignupLinkTTL, 720*time.Hour)
-	cfg.DefaultRegion = cmp.Or(cfg.DefaultRegion, "US")
-	cfg.MaxBatch = cmp.Or(cfg.MaxBatch, 256)
-	cfg.BatchTimeout = cmp.Or(cfg.BatchTimeout, 15*time.Second)
+	cfg.MaxBatch = max(cfg.MaxBatch, 1)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -2,9 +2,10 @@
 // exactly one replica. A tick first takes a Postgres session advisory lock
 // for the job on a dedicated connection (so a job never overlaps itself
 // across replicas), then claims the run in job_runs: the claim succeeds only
-// when the previous run started more than half a schedule interval ago, so
-// replicas whose clocks tick the same moment cannot both win it. The lock is
-// held for the run and released after.
+// when the previous run started more than half a schedule interval ago. The
+// claim reads the database clock (lg_now), never the replica's, so replicas
+// whose clocks disagree still agree on which tick has run. The lock is held
+// for the run and released after.
 package schedule
 
 import (
@@ -42,6 +43,9 @@ type entry struct {
 
 // Config tunes the runner.
 type Config struct {
+	// Now is the replica's clock. It only tells how far apart the ticks
+	// around now are; whether a tick is still to run is decided on the
+	// database clock.
 	Now func() time.Time
 }
 
@@ -155,8 +159,8 @@ func (r *Runner) RunOnce(ctx context.Context, name string) (bool, error) {
 			_ = conn.Conn().Close(uctx)
 		}
 	}()
-	now := r.cfg.Now()
-	_, err = r.q.JobRunClaim(ctx, db, store.JobRunClaimParams{Name: name, Now: now, ClaimAfter: now.Add(-r.minGap(e, now))})
+	gap := minGap(e.sched, r.cfg.Now())
+	_, err = r.q.JobRunClaim(ctx, db, store.JobRunClaimParams{Name: name, MinGapSeconds: gap.Seconds()})
 	if errors.Is(store.Interpret(err), store.ErrNotFound) {
 		return false, nil
 	}
@@ -178,17 +182,18 @@ func (r *Runner) RunOnce(ctx context.Context, name string) (bool, error) {
 	r.metrics.JobRuns.WithLabelValues(name, result).Observe(time.Since(start).Seconds())
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer fcancel()
-	if err := r.q.JobRunFinish(fctx, db, store.JobRunFinishParams{Now: r.cfg.Now(), Result: result, Error: errText, Name: name}); err != nil {
+	if err := r.q.JobRunFinish(fctx, db, store.JobRunFinishParams{Result: result, Error: errText, Name: name}); err != nil {
 		r.logger.WarnContext(ctx, "record job run", slog.String("job", name), slog.Any("error", err))
 	}
 	return true, runErr
 }
 
 // minGap is half the interval between the ticks after now: a second claim
-// within it is the same tick seen by another replica.
-func (r *Runner) minGap(e *entry, now time.Time) time.Duration {
-	next := e.sched.Next(now)
-	gap := e.sched.Next(next).Sub(next) / 2
+// within it is the same tick reached by another replica. An interval barely
+// depends on which clock reads it, so the replica's own clock will do.
+func minGap(sched cron.Schedule, now time.Time) time.Duration {
+	next := sched.Next(now)
+	gap := sched.Next(next).Sub(next) / 2
 	return max(gap, time.Second)
 }
 

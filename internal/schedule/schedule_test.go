@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -26,23 +28,44 @@ func TestMain(m *testing.M) {
 func TestRunner(t *testing.T) {
 	t.Parallel()
 
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	type testBundle struct {
-		url   string
+		url  string
+		pool *pgxpool.Pool
+		// db is the database clock, the one the claims read; clock is the
+		// replicas' own clock, in step with it unless a test skews it.
+		db    *pgtest.Clock
 		clock *testkit.Clock
+	}
+	open := func(t *testing.T, url string) *pgxpool.Pool {
+		t.Helper()
+		pool, err := store.Open(context.Background(), store.PoolConfig{URL: url, MaxConns: 4})
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		return pool
 	}
 	setup := func(t *testing.T) *testBundle {
 		t.Helper()
-		return &testBundle{url: pgtest.NewURL(t), clock: testkit.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))}
+		url := pgtest.NewURL(t)
+		pool := open(t, url)
+		return &testBundle{url: url, pool: pool, db: pgtest.NewClock(t, pool, start), clock: testkit.NewClock(start)}
 	}
-	// replica builds a runner with its own pool, as another gateway would.
-	replica := func(t *testing.T, b *testBundle, jobs ...schedule.Job) *schedule.Runner {
+	// advance moves the database clock and the replicas' clock together.
+	advance := func(b *testBundle, d time.Duration) {
+		b.db.Advance(d)
+		b.clock.Advance(d)
+	}
+	// replicaAt builds a runner with its own pool and clock, as another
+	// gateway would.
+	replicaAt := func(t *testing.T, b *testBundle, now func() time.Time, jobs ...schedule.Job) *schedule.Runner {
 		t.Helper()
-		pool, err := store.Open(context.Background(), store.PoolConfig{URL: b.url, MaxConns: 4})
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		r, err := schedule.New(pool, slog.New(slog.DiscardHandler), metrics.New(), schedule.Config{Now: b.clock.Now}, jobs...)
+		r, err := schedule.New(open(t, b.url), slog.New(slog.DiscardHandler), metrics.New(), schedule.Config{Now: now}, jobs...)
 		require.NoError(t, err)
 		return r
+	}
+	replica := func(t *testing.T, b *testBundle, jobs ...schedule.Job) *schedule.Runner {
+		t.Helper()
+		return replicaAt(t, b, b.clock.Now, jobs...)
 	}
 
 	t.Run("ExactlyOneReplicaRunsEachTick", func(t *testing.T) {
@@ -69,11 +92,62 @@ func TestRunner(t *testing.T) {
 			return int(ran.Load())
 		}
 		require.Equal(t, 1, tick())
-		b.clock.Advance(time.Minute) // the same tick, seen late by a slow replica
+		advance(b, time.Minute) // the same tick, seen late by a slow replica
 		require.Equal(t, 0, tick())
-		b.clock.Advance(4 * time.Minute) // the next tick
+		advance(b, 4*time.Minute) // the next tick
 		require.Equal(t, 1, tick())
 		require.Equal(t, int64(2), runs.Load())
+	})
+
+	t.Run("SkewedReplicasRunEachTickOnce", func(t *testing.T) {
+		t.Parallel()
+		tests := []struct {
+			name  string
+			spec  string
+			every time.Duration
+			// skews are the replicas' clocks minus the database's.
+			skews []time.Duration
+		}{
+			{name: "ClocksThreeSecondsEitherSide", spec: "@every 5s", every: 5 * time.Second,
+				skews: []time.Duration{-3 * time.Second, 3 * time.Second}},
+			{name: "ClockAWholeTickAhead", spec: "@every 1m", every: time.Minute,
+				skews: []time.Duration{0, time.Minute}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				var runs atomic.Int64
+				job := schedule.Job{Name: "sync", Spec: tc.spec, Run: func(context.Context) error { runs.Add(1); return nil }}
+				var replicas []*schedule.Runner
+				for _, skew := range tc.skews {
+					replicas = append(replicas, replicaAt(t, b, func() time.Time { return b.clock.Now().Add(skew) }, job))
+				}
+				const ticks = 6
+				for i := range ticks {
+					// Either replica may reach a tick first.
+					order := slices.Clone(replicas)
+					if i%2 == 1 {
+						slices.Reverse(order)
+					}
+					ran := 0
+					for _, r := range order {
+						ok, err := r.RunOnce(context.Background(), "sync")
+						require.NoError(t, err)
+						if ok {
+							ran++
+						}
+					}
+					require.Equal(t, 1, ran, "tick %d", i)
+					var started time.Time
+					require.NoError(t, b.pool.QueryRow(context.Background(),
+						`SELECT last_started_at FROM job_runs WHERE name = 'sync'`).Scan(&started))
+					require.True(t, b.db.Now().Equal(started), "tick %d started at %v, database clock %v", i, started, b.db.Now())
+					advance(b, tc.every)
+				}
+				require.Equal(t, int64(ticks), runs.Load())
+			})
+		}
 	})
 
 	t.Run("RunningJobIsNotStartedTwice", func(t *testing.T) {
@@ -92,7 +166,7 @@ func TestRunner(t *testing.T) {
 			done <- ok
 		}()
 		<-started
-		b.clock.Advance(10 * time.Minute) // a later tick while the run goes on
+		advance(b, 10*time.Minute) // a later tick while the run goes on
 		ok, err := r2.RunOnce(context.Background(), "slow")
 		require.NoError(t, err)
 		require.False(t, ok)

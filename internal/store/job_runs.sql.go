@@ -7,50 +7,44 @@ package store
 
 import (
 	"context"
-	"time"
 )
 
 const jobRunClaim = `-- name: JobRunClaim :one
-INSERT INTO job_runs (name, last_started_at) VALUES ($1, $2::timestamptz)
+INSERT INTO job_runs (name, last_started_at) VALUES ($1, lg_now())
 ON CONFLICT (name) DO UPDATE SET last_started_at = excluded.last_started_at, last_finished_at = NULL
-WHERE job_runs.last_started_at <= $3::timestamptz
+WHERE job_runs.last_started_at <= lg_now() - make_interval(secs => $2::float8)
 RETURNING name
 `
 
 type JobRunClaimParams struct {
-	Name       string
-	Now        time.Time
-	ClaimAfter time.Time
+	Name          string
+	MinGapSeconds float64
 }
 
-// Claims a run of the job unless one started after @claim_after: the first
-// replica to reach a tick wins it, the others find the row already claimed.
+// Claims a run of the job unless one started less than the given gap before
+// now: the first replica to reach a tick wins it, the others find the row
+// already claimed. Both times are read on the database clock, lg_now, so a
+// replica whose own clock is off cannot rerun a tick another one ran.
 func (q *Queries) JobRunClaim(ctx context.Context, db DBTX, arg JobRunClaimParams) (string, error) {
-	row := db.QueryRow(ctx, jobRunClaim, arg.Name, arg.Now, arg.ClaimAfter)
+	row := db.QueryRow(ctx, jobRunClaim, arg.Name, arg.MinGapSeconds)
 	var name string
 	err := row.Scan(&name)
 	return name, err
 }
 
 const jobRunFinish = `-- name: JobRunFinish :exec
-UPDATE job_runs SET last_finished_at = $1::timestamptz, last_result = $2::text, last_error = $3::text
-WHERE name = $4
+UPDATE job_runs SET last_finished_at = lg_now(), last_result = $1::text, last_error = $2::text
+WHERE name = $3
 `
 
 type JobRunFinishParams struct {
-	Now    time.Time
 	Result string
 	Error  *string
 	Name   string
 }
 
 func (q *Queries) JobRunFinish(ctx context.Context, db DBTX, arg JobRunFinishParams) error {
-	_, err := db.Exec(ctx, jobRunFinish,
-		arg.Now,
-		arg.Result,
-		arg.Error,
-		arg.Name,
-	)
+	_, err := db.Exec(ctx, jobRunFinish, arg.Result, arg.Error, arg.Name)
 	return err
 }
 

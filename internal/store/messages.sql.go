@@ -117,6 +117,19 @@ func (q *Queries) MessageAwait(ctx context.Context, db DBTX, arg MessageAwaitPar
 	return id, err
 }
 
+const messageClock = `-- name: MessageClock :one
+SELECT lg_now()::timestamptz AS now
+`
+
+// The database's clock (lg_now), which stamps what the send path observes
+// about a line (a 2027 answer), as every cross-replica decision is.
+func (q *Queries) MessageClock(ctx context.Context, db DBTX) (time.Time, error) {
+	row := db.QueryRow(ctx, messageClock)
+	var now time.Time
+	err := row.Scan(&now)
+	return now, err
+}
+
 const messageDelete = `-- name: MessageDelete :one
 DELETE FROM messages WHERE id = $1::uuid AND state = 'pending'
 RETURNING awaited
@@ -199,7 +212,7 @@ func (q *Queries) MessageGetForAction(ctx context.Context, db DBTX, arg MessageG
 }
 
 const messageListExpiredPending = `-- name: MessageListExpiredPending :many
-SELECT m.id, m.api_key_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.request_hash,
+SELECT m.id, m.api_key_id, m.user_id, m.line_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.request_hash,
        m.body, m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
 FROM messages AS m
 JOIN lines AS l ON l.id = m.line_id
@@ -212,6 +225,8 @@ LIMIT $1::integer
 type MessageListExpiredPendingRow struct {
 	ID             pgtype.UUID
 	ApiKeyID       int64
+	UserID         int64
+	LineID         int64
 	IdempotencyKey string
 	RequestHash    []byte
 	Body           []byte
@@ -234,6 +249,8 @@ func (q *Queries) MessageListExpiredPending(ctx context.Context, db DBTX, batch 
 		if err := rows.Scan(
 			&i.ID,
 			&i.ApiKeyID,
+			&i.UserID,
+			&i.LineID,
 			&i.IdempotencyKey,
 			&i.RequestHash,
 			&i.Body,
@@ -281,9 +298,13 @@ WITH m AS (
     FROM m
     WHERE pw.line_id = m.line_id AND pw.handle = m.handle
     RETURNING 1
+), owner AS (
+    SELECT u.id FROM users AS u JOIN m ON m.user_id = u.id
+    WHERE $7::boolean AND u.handle = m.handle
+    FOR SHARE OF u
 ), chat AS (
     INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-    SELECT m.user_id, m.line_id, $1::text, lg_now() FROM m WHERE $7::boolean
+    SELECT m.user_id, m.line_id, $1::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
     ON CONFLICT (user_id, line_id) DO NOTHING
     RETURNING 1
 )
@@ -313,6 +334,13 @@ type MessageMarkSentRow struct {
 // stamp of the message cannot be later than, so the pair window never runs
 // ahead of Linq's. The parts, kept while the outcome was open (the
 // recovery job resends them), are dropped unless keep_body.
+//
+// The chat is recorded only while the user's handle is still the one the
+// message went to: an import that changes the handle drops the user's
+// chats, and a send in flight for the old handle must not bring one back.
+// The user's row is locked (FOR SHARE) so that a concurrent handle change
+// either waits for this statement (and then drops the chat it added) or
+// commits first (and then the recheck of the handle finds it changed).
 func (q *Queries) MessageMarkSent(ctx context.Context, db DBTX, arg MessageMarkSentParams) (MessageMarkSentRow, error) {
 	row := db.QueryRow(ctx, messageMarkSent,
 		arg.LinqChatID,
@@ -336,4 +364,56 @@ SELECT pg_notify('linegate_send_done', CAST($1::uuid AS text))
 func (q *Queries) MessageNotifyDone(ctx context.Context, db DBTX, id pgtype.UUID) error {
 	_, err := db.Exec(ctx, messageNotifyDone, id)
 	return err
+}
+
+const messageOpenChat = `-- name: MessageOpenChat :one
+WITH m AS (
+    SELECT msg.user_id, msg.line_id, msg.handle FROM messages AS msg
+    WHERE msg.id = $1::uuid AND msg.state = 'pending'
+), owner AS (
+    SELECT u.id FROM users AS u JOIN m ON m.user_id = u.id
+    WHERE u.handle = m.handle
+    FOR SHARE OF u
+), chat AS (
+    INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+    SELECT m.user_id, m.line_id, $2::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
+    ON CONFLICT (user_id, line_id) DO NOTHING
+    RETURNING 1
+), stamp AS (
+    UPDATE pair_state AS pw SET sends = pw.sends || lg_now()
+    FROM m
+    WHERE pw.line_id = m.line_id AND pw.handle = m.handle
+    RETURNING 1
+), volume AS (
+    INSERT INTO line_volume AS v (line_id, minute, outbound)
+    SELECT m.line_id, date_trunc('minute', lg_now()), 1 FROM m
+    ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM chat)::bigint AS chats_added,
+       (SELECT count(*) FROM stamp)::bigint AS stamped,
+       (SELECT count(*) FROM volume)::bigint AS counted
+`
+
+type MessageOpenChatParams struct {
+	ID         pgtype.UUID
+	LinqChatID string
+}
+
+type MessageOpenChatRow struct {
+	ChatsAdded int64
+	Stamped    int64
+	Counted    int64
+}
+
+// A continuation text opened the chat on the user's line for this pending
+// send, which goes out on it next: the chat is recorded now (under
+// MessageMarkSent's handle guard), so that no later attempt sends the
+// continuation again. The continuation is a message of its own at Linq, so
+// it also takes a stamp in the pair window and a unit of the line's budget.
+func (q *Queries) MessageOpenChat(ctx context.Context, db DBTX, arg MessageOpenChatParams) (MessageOpenChatRow, error) {
+	row := db.QueryRow(ctx, messageOpenChat, arg.ID, arg.LinqChatID)
+	var i MessageOpenChatRow
+	err := row.Scan(&i.ChatsAdded, &i.Stamped, &i.Counted)
+	return i, err
 }

@@ -205,6 +205,16 @@ type Message struct {
 	ErrorCode            *int32
 }
 
+type OpsSession struct {
+	ID        int64
+	TokenHash []byte
+	CsrfToken string
+	ApiKeyID  int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
 type PairQuarantine struct {
 	ID         int64
 	LineID     int64

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,7 +42,32 @@ func Open(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 		pool.Close()
 		return nil, fmt.Errorf("ping database: %w", err)
 	}
+	if err := checkIsolation(pingCtx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return pool, nil
+}
+
+// ErrIsolation means the server would run Linegate's transactions at another
+// isolation level than read committed.
+var ErrIsolation = errors.New("database default isolation is not read committed")
+
+// checkIsolation refuses a server whose transactions default to another
+// level than READ COMMITTED: the send path's admission statements rely on
+// re-reading a row after waiting for its lock, which REPEATABLE READ and
+// SERIALIZABLE turn into serialization failures.
+func checkIsolation(ctx context.Context, db DBTX) error {
+	level, err := New().ServerDefaultIsolation(ctx, db)
+	if err != nil {
+		return fmt.Errorf("read default_transaction_isolation: %w", err)
+	}
+	if level != "read committed" {
+		return fmt.Errorf("%w: default_transaction_isolation is %q; set it back with "+
+			"ALTER DATABASE <name> SET default_transaction_isolation = 'read committed' "+
+			"(or in postgresql.conf, for the role, or in the connection string's options)", ErrIsolation, level)
+	}
+	return nil
 }
 
 // DBTX is what generated queries run on: a pool or a transaction.
@@ -53,6 +79,10 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict means a unique constraint refused the write.
 var ErrConflict = errors.New("conflict")
 
+// ErrInvalidData means Postgres refused a value itself: text it cannot hold
+// (a NUL character), JSON jsonb does not take, or a CHECK constraint.
+var ErrInvalidData = errors.New("invalid data")
+
 // Interpret turns driver errors into the store's sentinels so callers never
 // import pgx to classify an error.
 func Interpret(err error) error {
@@ -63,8 +93,13 @@ func Interpret(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return fmt.Errorf("%w: %s: %w", ErrConflict, pgErr.ConstraintName, err)
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505":
+			return fmt.Errorf("%w: %s: %w", ErrConflict, pgErr.ConstraintName, err)
+		case pgErr.Code == "23514", strings.HasPrefix(pgErr.Code, "22"): // check_violation, data exceptions
+			return fmt.Errorf("%w: %w", ErrInvalidData, err)
+		}
 	}
 	return err
 }

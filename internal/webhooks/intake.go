@@ -93,7 +93,14 @@ func (s *Service) Accept(ctx context.Context, header http.Header, body []byte) (
 		s.metrics.WebhooksRejected.WithLabelValues("invalid_event").Inc()
 		return Result{}, apperr.New(apperr.Invalid, "invalid_event", "the body is not a Linq webhook event")
 	}
-	return s.Store(ctx, ev, body)
+	res, err := s.Store(ctx, ev, body)
+	if errors.Is(store.Interpret(err), store.ErrInvalidData) {
+		// Postgres cannot hold it (a NUL character, an event id past the
+		// column's bound): no retry will ever store it.
+		s.metrics.WebhooksRejected.WithLabelValues("invalid_event").Inc()
+		return Result{}, apperr.New(apperr.Invalid, "invalid_event", "the event cannot be stored")
+	}
+	return res, err
 }
 
 // Store writes a verified event and its processing job in one transaction
