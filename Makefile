@@ -43,10 +43,11 @@ lint: ## golangci-lint with .golangci.yml (pinned in tools/go.mod)
 vuln: ## govulncheck against the Go vulnerability database (needs vuln.go.dev, or VULN_DB=file:///a/local/copy)
 	$(VULN) $(if $(VULN_DB),-db $(VULN_DB)) ./...
 
-test: fmt-check vet check-generated lint sdk-deps ## the whole suite: gofmt, vet, sqlc staleness, lint, go test -race against a private Postgres (installs Chromium for the dashboard's browser test)
+test: fmt-check vet check-generated lint sdk-deps ## the whole suite: gofmt, vet, sqlc staleness, lint, go test -race against a private Postgres, a 20 s chaos soak (installs Chromium for the dashboard's browser test)
 	@scripts/chromium.sh >/dev/null
 	@url="$$(scripts/pg.sh start)" && \
 	TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) run ./test/soak -d 20s
 
 # Packages with native fuzz targets; `make test` runs their seed corpora
 # (testdata/fuzz/FuzzX plus the f.Add seeds) like any other test.
