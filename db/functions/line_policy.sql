@@ -36,7 +36,9 @@ CREATE OR REPLACE FUNCTION line_policy(
     OUT effective_budget   integer,
     OUT proactive_budget   integer,
     OUT pace               double precision
-) LANGUAGE sql STABLE PARALLEL SAFE AS $$
+) LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+#variable_conflict use_column
+BEGIN
     WITH st AS (
         SELECT CASE
                    WHEN l.health_state IN ('down', 'missing') THEN l.health_state
@@ -96,5 +98,8 @@ CREATE OR REPLACE FUNCTION line_policy(
             ELSE greatest(floor((b.eff - floor(b.eff * (s ->> 'reserve')::numeric)) * b.pace::numeric)::integer, 1)
         END,
         b.pace
-    FROM b
+    INTO may_send, may_send_proactive, may_signup, why, signup_why, budget, warmup_factor,
+         effective_budget, proactive_budget, pace
+    FROM b;
+END;
 $$;
