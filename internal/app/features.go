@@ -19,7 +19,7 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 	_ = ctx
 	_ = deps
 
-	// --- line pool, assignment, signups (issue 4) ---
+	// --- line pool, assignment, signups ---
 	// Scoped so its names stay out of the other features' blocks.
 	if err := func() error {
 		linePool := lines.New(a.pool, a.linq, a.logger, lines.Config{
@@ -58,7 +58,7 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 		return err
 	}
 
-	// --- sending, limits, idempotency (issue 5) ---
+	// --- sending, limits, idempotency ---
 	if err := func() error {
 		limiter := ratelimit.New(a.pool, a.logger, a.metrics, ratelimit.Config{
 			PairLimit: a.cfg.PairLimit, PairWindow: a.cfg.PairWindow, HitLimit: a.cfg.QuarantineHits,

@@ -34,12 +34,12 @@ type Deps struct {
 	MaxBodyBytes   int64
 	RequestTimeout time.Duration
 
-	// Line pool, assignment and signups (issue 4).
+	// Line pool, assignment and signups.
 	Lines  *lines.Service
 	Router *router.Service
 	Signup SignupConfig
 
-	// Sending, limits and idempotency (issue 5).
+	// Sending, limits and idempotency.
 	Messages *messaging.Service
 	Limiter  *ratelimit.Limiter
 
