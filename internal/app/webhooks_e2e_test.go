@@ -34,7 +34,10 @@ func TestInboundEndToEnd(t *testing.T) {
 
 		_, err := b.env.sim.InjectInbound(handle, line, body)
 		require.NoError(t, err)
-		waitFor(t, func() bool { return len(b.prod.events("message.received")) == 1 }, "message.received")
+		// Each event is its own delivery job, so they may arrive in any order.
+		waitFor(t, func() bool {
+			return len(b.prod.events("message.received")) == 1 && len(b.prod.events("user.connected")) == 1
+		}, "message.received and user.connected")
 		connected := b.prod.events("user.connected")
 		require.Len(t, connected, 1)
 		require.Equal(t, "alice", connected[0].Data["user_ref"])

@@ -230,9 +230,17 @@ func (p *product) subscribe(t *testing.T, g *gw) int64 {
 }
 
 // waitFor polls cond; the gateway works asynchronously by design.
+// waitFor polls cond in the test's own goroutine (cond may use require)
+// until it holds, failing after 20 s.
 func waitFor(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
-	require.Eventually(t, cond, 20*time.Second, 20*time.Millisecond, msg)
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // receivedEvent is a message.received envelope as Linq sends it.
