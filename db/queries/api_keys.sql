@@ -9,9 +9,14 @@ SELECT * FROM api_keys WHERE key_hash = @key_hash;
 -- name: APIKeyList :many
 SELECT * FROM api_keys ORDER BY id;
 
--- name: APIKeyRevoke :one
+-- name: APIKeyRevokeByID :one
 UPDATE api_keys SET revoked_at = now()
-WHERE (id = @id OR prefix = @prefix) AND revoked_at IS NULL
+WHERE id = @id AND revoked_at IS NULL
+RETURNING *;
+
+-- name: APIKeyRevokeByPrefix :one
+UPDATE api_keys SET revoked_at = now()
+WHERE prefix = @prefix AND revoked_at IS NULL
 RETURNING *;
 
 -- name: APIKeyTouch :exec

@@ -150,8 +150,7 @@ func (s *Service) RevokeByID(ctx context.Context, id int64) (Key, error) {
 	if id <= 0 {
 		return Key{}, errNoSuchKey
 	}
-	// The prefix "" matches no key (every prefix has 8 characters).
-	return s.revoke(ctx, store.APIKeyRevokeParams{ID: id, Prefix: ""})
+	return s.revoke(s.q.APIKeyRevokeByID(ctx, s.pool, id))
 }
 
 // RevokeByPrefix disables the key with this prefix.
@@ -159,8 +158,7 @@ func (s *Service) RevokeByPrefix(ctx context.Context, prefix string) (Key, error
 	if !IsPrefix(prefix) {
 		return Key{}, errNoSuchKey
 	}
-	// The id 0 matches no key (ids start at 1).
-	return s.revoke(ctx, store.APIKeyRevokeParams{ID: 0, Prefix: prefix})
+	return s.revoke(s.q.APIKeyRevokeByPrefix(ctx, s.pool, prefix))
 }
 
 // IsPrefix reports whether s has the shape of a key prefix.
@@ -181,10 +179,9 @@ const prefixLen = 8
 
 var errNoSuchKey = apperr.New(apperr.NotFound, "not_found", "no active key with that id or prefix")
 
-// revoke runs the revocation with one of id and prefix set to a value no
-// key has: id and prefix are each unique, so at most one row changes.
-func (s *Service) revoke(ctx context.Context, p store.APIKeyRevokeParams) (Key, error) {
-	row, err := s.q.APIKeyRevoke(ctx, s.pool, p)
+// revoke interprets a revocation's result (id and prefix are each unique,
+// so at most one row changed) and drops the verified-key cache.
+func (s *Service) revoke(row store.ApiKey, err error) (Key, error) {
 	if err != nil {
 		if errors.Is(store.Interpret(err), store.ErrNotFound) {
 			return Key{}, errNoSuchKey

@@ -189,26 +189,12 @@ func (a *App) Close() {
 func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", httpapi.MetricsHandler(a.metrics))
-	srv := &http.Server{
+	return serveUntil(ctx, ln, &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("metrics server: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	}, 5*time.Second, "metrics")
 }
 
 // Serve answers HTTP on ln until ctx is done, then stops taking requests,
@@ -223,19 +209,28 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
+	stop := context.AfterFunc(ctx, func() {
+		a.logger.Info("shutting down: draining requests", slog.Duration("grace", a.cfg.ShutdownGrace))
+	})
+	defer stop()
+	return serveUntil(ctx, ln, srv, a.cfg.ShutdownGrace, "http")
+}
+
+// serveUntil runs srv on ln until ctx is done, then shuts it down, letting
+// in-flight requests finish within grace.
+func serveUntil(ctx context.Context, ln net.Listener, srv *http.Server, grace time.Duration, name string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
+		return fmt.Errorf("%s server: %w", name, err)
 	case <-ctx.Done():
 	}
-	a.logger.Info("shutting down: draining requests", slog.Duration("grace", a.cfg.ShutdownGrace))
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
-		return fmt.Errorf("http shutdown: %w", err)
+		return fmt.Errorf("%s shutdown: %w", name, err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

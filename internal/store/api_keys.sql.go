@@ -96,19 +96,36 @@ func (q *Queries) APIKeyList(ctx context.Context, db DBTX) ([]ApiKey, error) {
 	return items, nil
 }
 
-const aPIKeyRevoke = `-- name: APIKeyRevoke :one
+const aPIKeyRevokeByID = `-- name: APIKeyRevokeByID :one
 UPDATE api_keys SET revoked_at = now()
-WHERE (id = $1 OR prefix = $2) AND revoked_at IS NULL
+WHERE id = $1 AND revoked_at IS NULL
 RETURNING id, name, prefix, key_hash, scopes, created_at, revoked_at, last_used_at
 `
 
-type APIKeyRevokeParams struct {
-	ID     int64
-	Prefix string
+func (q *Queries) APIKeyRevokeByID(ctx context.Context, db DBTX, id int64) (ApiKey, error) {
+	row := db.QueryRow(ctx, aPIKeyRevokeByID, id)
+	var i ApiKey
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Prefix,
+		&i.KeyHash,
+		&i.Scopes,
+		&i.CreatedAt,
+		&i.RevokedAt,
+		&i.LastUsedAt,
+	)
+	return i, err
 }
 
-func (q *Queries) APIKeyRevoke(ctx context.Context, db DBTX, arg APIKeyRevokeParams) (ApiKey, error) {
-	row := db.QueryRow(ctx, aPIKeyRevoke, arg.ID, arg.Prefix)
+const aPIKeyRevokeByPrefix = `-- name: APIKeyRevokeByPrefix :one
+UPDATE api_keys SET revoked_at = now()
+WHERE prefix = $1 AND revoked_at IS NULL
+RETURNING id, name, prefix, key_hash, scopes, created_at, revoked_at, last_used_at
+`
+
+func (q *Queries) APIKeyRevokeByPrefix(ctx context.Context, db DBTX, prefix string) (ApiKey, error) {
+	row := db.QueryRow(ctx, aPIKeyRevokeByPrefix, prefix)
 	var i ApiKey
 	err := row.Scan(
 		&i.ID,
