@@ -1,6 +1,3 @@
--- name: ContactCardList :many
-SELECT line_id, first_name, synced_at FROM line_contact_cards ORDER BY line_id;
-
 -- name: ContactCardUpsert :exec
 INSERT INTO line_contact_cards (line_id, first_name, synced_at)
 VALUES (@line_id, @first_name, @synced_at::timestamptz)

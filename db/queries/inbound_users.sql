@@ -31,6 +31,3 @@ SELECT c.user_id, c.line_id, u.user_ref, u.opted_out_at
 FROM chats c JOIN users u ON u.id = c.user_id
 WHERE c.linq_chat_id = @linq_chat_id::text
 LIMIT 1;
-
--- name: InboundUserRef :one
-SELECT user_ref FROM users WHERE id = @id;

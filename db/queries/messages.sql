@@ -121,8 +121,8 @@ SELECT pg_notify('linegate_send_done', CAST(@id::uuid AS text));
 -- name: MessageListExpiredPending :many
 -- Sends whose replica did not record Linq's answer within the lease: the
 -- recovery job resends them under the same Linq key.
-SELECT m.id, m.api_key_id, m.user_id, m.line_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.request_hash,
-       m.body, m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
+SELECT m.id, m.user_id, m.line_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.body,
+       m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
 FROM messages AS m
 JOIN lines AS l ON l.id = m.line_id
 LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id

@@ -18,6 +18,7 @@ import (
 	"github.com/linegate/linegate/internal/app"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/store"
+	"github.com/linegate/linegate/internal/webhooks"
 )
 
 // benchWebhookSecret signs the benchmark's deliveries; the bench gateway is
@@ -48,7 +49,7 @@ func webhookBench(ctx context.Context, cfg Config, out io.Writer, a *app.App, gw
 
 	intake := load(ctx, "(e) webhook intake", cfg.Concurrency, cfg.Duration, func(ctx context.Context, rng *rand.Rand) (string, error) {
 		_, body := event(rng)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, gwURL+"/v1/linq/webhooks", bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, gwURL+webhooks.Path, bytes.NewReader(body))
 		if err != nil {
 			return "", err
 		}

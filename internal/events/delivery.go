@@ -62,7 +62,7 @@ func (s *Service) deliver(ctx context.Context, id int64, last bool) error {
 	if err != nil {
 		return fmt.Errorf("delivery %d: %w", id, err)
 	}
-	if d.State == "delivered" || d.Payload == nil {
+	if d.State == StateDelivered || d.Payload == nil {
 		return nil // a replay raced a retry that got through
 	}
 	status, sendErr := s.send(ctx, d)
@@ -71,14 +71,14 @@ func (s *Service) deliver(ctx context.Context, id int64, last bool) error {
 		st := int32(status)
 		rec.LastStatus = &st
 	}
-	result := "delivered"
+	result := StateDelivered
 	switch {
 	case sendErr == nil:
-		rec.State = "delivered"
+		rec.State = StateDelivered
 	case last:
-		rec.State, result = "dead", "dead"
+		rec.State, result = StateDead, StateDead
 	default:
-		rec.State, result = "retrying", "failed"
+		rec.State, result = StateRetrying, "failed"
 	}
 	if sendErr != nil {
 		msg := sendErr.Error()
@@ -92,7 +92,7 @@ func (s *Service) deliver(ctx context.Context, id int64, last bool) error {
 		return fmt.Errorf("delivery %d: record: %w", id, err)
 	}
 	s.metrics.EventDeliveries.WithLabelValues(result).Inc()
-	if rec.State == "dead" {
+	if rec.State == StateDead {
 		s.log.WarnContext(ctx, "event delivery is dead after its last attempt",
 			slog.Int64("delivery_id", id), slog.Int64("subscription_id", d.SubscriptionID),
 			slog.String("event_id", d.EventID), slog.String("error", *rec.LastError))
@@ -132,10 +132,15 @@ func (s *Service) send(ctx context.Context, d store.EventDeliveryGetForSendRow) 
 // the one it replaced.
 func signingSecrets(d store.EventDeliveryGetForSendRow, now time.Time) []string {
 	out := []string{d.Secret}
-	if d.PreviousSecret != nil && d.PreviousExpiresAt != nil && d.PreviousExpiresAt.After(now) {
+	if previousLive(d.PreviousSecret, d.PreviousExpiresAt, now) {
 		out = append(out, *d.PreviousSecret)
 	}
 	return out
+}
+
+// previousLive reports whether a rotated-out secret still signs at now.
+func previousLive(secret *string, until *time.Time, now time.Time) bool {
+	return secret != nil && until != nil && until.After(now)
 }
 
 // Signature is the webhook-signature header value: one space-separated

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -152,17 +153,18 @@ func (s *Service) Publish(ctx context.Context, tx pgx.Tx, evs ...Event) error {
 	p := store.EventDeliveryInsertBatchParams{Now: now}
 	for _, ev := range evs {
 		var body []byte
+		id := eventID(ev)
 		for _, sub := range subs {
-			if !wants(sub.EventTypes, ev.Type) {
+			if !slices.Contains(sub.EventTypes, ev.Type) {
 				continue
 			}
 			if body == nil {
-				if body, err = encode(ev, now); err != nil {
+				if body, err = encode(ev, id, now); err != nil {
 					return err
 				}
 			}
 			p.SubscriptionIds = append(p.SubscriptionIds, sub.ID)
-			p.EventIds = append(p.EventIds, eventID(ev))
+			p.EventIds = append(p.EventIds, id)
 			p.EventTypes = append(p.EventTypes, ev.Type)
 			p.Payloads = append(p.Payloads, body)
 			p.HoldsText = append(p.HoldsText, ev.Type == TypeMessageReceived)
@@ -193,15 +195,6 @@ func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	return nil
 }
 
-func wants(types []string, t string) bool {
-	for _, x := range types {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
 func eventID(ev Event) string {
 	if ev.ID != "" {
 		return ev.ID
@@ -210,12 +203,12 @@ func eventID(ev Event) string {
 	return DeriveID(ev.Type, ev.OccurredAt.UTC().Format(time.RFC3339Nano)+"\x00"+string(data))
 }
 
-func encode(ev Event, now time.Time) ([]byte, error) {
+func encode(ev Event, id string, now time.Time) ([]byte, error) {
 	at := ev.OccurredAt
 	if at.IsZero() {
 		at = now
 	}
-	b, err := json.Marshal(wire{ID: eventID(ev), Type: ev.Type, OccurredAt: at.UTC(), Data: ev.Data})
+	b, err := json.Marshal(wire{ID: id, Type: ev.Type, OccurredAt: at.UTC(), Data: ev.Data})
 	if err != nil {
 		return nil, fmt.Errorf("publish: encode %s: %w", ev.Type, err)
 	}

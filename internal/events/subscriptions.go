@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/store"
 )
 
@@ -42,7 +43,7 @@ type SubscriptionInput struct {
 
 func toSubscription(r store.EventSubscription, now time.Time) Subscription {
 	s := Subscription{ID: r.ID, URL: r.URL, EventTypes: r.EventTypes, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-	if r.PreviousSecret != nil && r.PreviousExpiresAt != nil && r.PreviousExpiresAt.After(now) {
+	if previousLive(r.PreviousSecret, r.PreviousExpiresAt, now) {
 		s.PreviousSecretUntil = r.PreviousExpiresAt
 	}
 	return s
@@ -78,7 +79,7 @@ func newSecret() (string, error) {
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("secret: %w", err)
 	}
-	return "whsec_" + base64.StdEncoding.EncodeToString(b), nil
+	return linq.WebhookSecretPrefix + base64.StdEncoding.EncodeToString(b), nil
 }
 
 // CreateSubscription subscribes a URL to event types and returns the

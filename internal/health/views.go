@@ -73,7 +73,6 @@ func (s *Service) Pool(ctx context.Context) (PoolHealth, error) {
 	}
 	now := s.cfg.Now()
 	out := PoolHealth{Lines: make([]LineHealth, 0, len(rows)), States: map[string]int{}, SingleFailure: SingleFailure{WouldStrand: []LineRisk{}}}
-	target := map[int64]bool{}
 	for _, r := range rows {
 		v := lineHealthOf(r, now, s.cfg.StaleAfter)
 		out.Lines = append(out.Lines, v)
@@ -85,11 +84,10 @@ func (s *Service) Pool(ctx context.Context) (PoolHealth, error) {
 		if r.HeldAt != nil {
 			out.Held++
 		}
-		target[r.ID] = r.AdminState == lines.AdminActive && r.HealthState == StateOK && r.HeldAt == nil
 	}
 	cfg := s.lines.Config()
 	newCap := lines.UserCap(cfg.DefaultBudget, cfg.Headroom, usage.PerUserPerDay)
-	out.SingleFailure = singleFailure(snapshot, target, newCap)
+	out.SingleFailure = singleFailure(snapshot, newCap)
 	return out, nil
 }
 
@@ -109,11 +107,13 @@ func lineHealthOf(r store.LineHealthListRow, now time.Time, staleAfter time.Dura
 }
 
 // singleFailure checks, for each line carrying users, whether the room
-// left on the other target lines takes them all.
-func singleFailure(snapshot []lines.Line, target map[int64]bool, newLineCap int) SingleFailure {
+// left on the other target lines takes them all. A target is a line
+// line_policy lets take new users (MaySignup), the rule failover places by
+// (router.roomOf).
+func singleFailure(snapshot []lines.Line, newLineCap int) SingleFailure {
 	room := 0
 	for _, l := range snapshot {
-		if target[l.ID] {
+		if l.MaySignup {
 			room += max(l.HeadroomLeft(), 0)
 		}
 	}
@@ -124,7 +124,7 @@ func singleFailure(snapshot []lines.Line, target map[int64]bool, newLineCap int)
 			continue
 		}
 		others := room
-		if target[l.ID] {
+		if l.MaySignup {
 			others -= max(l.HeadroomLeft(), 0)
 		}
 		if strand := l.UserCount - others; strand > 0 {

@@ -53,10 +53,7 @@ func (s *Service) received(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent
 	if d.Chat.OwnerHandle != nil {
 		lineNumber = d.Chat.OwnerHandle.Handle
 	}
-	sender := d.SenderHandle.Handle
-	if h, err := handle.Parse(sender, s.cfg.DefaultRegion); err == nil {
-		sender = h.Value
-	}
+	sender := s.normalize(d.SenderHandle.Handle)
 	var text []string
 	parts := make([]events.Part, 0, len(d.Parts))
 	for _, p := range d.Parts {
@@ -340,15 +337,12 @@ func (s *Service) chatCreated(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEv
 		return "ignored", nil
 	}
 	at := s.eventTime(ev)
+	var out []events.Event
 	for _, h := range d.Handles {
 		if h.IsMe != nil && *h.IsMe {
 			continue
 		}
-		v := h.Handle
-		if p, err := handle.Parse(v, s.cfg.DefaultRegion); err == nil {
-			v = p.Value
-		}
-		u, err := s.q.InboundUserByHandle(ctx, tx, v)
+		u, err := s.q.InboundUserByHandle(ctx, tx, s.normalize(h.Handle))
 		if notFound(err) {
 			continue
 		}
@@ -359,11 +353,21 @@ func (s *Service) chatCreated(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEv
 		if err != nil {
 			return "", err
 		}
-		if err := s.events.Publish(ctx, tx, evs...); err != nil {
-			return "", err
-		}
+		out = append(out, evs...)
+	}
+	if err := s.events.Publish(ctx, tx, out...); err != nil {
+		return "", err
 	}
 	return "chat_health", nil
+}
+
+// normalize is a handle's canonical form (handle.Parse), or raw when it
+// does not parse.
+func (s *Service) normalize(raw string) string {
+	if h, err := handle.Parse(raw, s.cfg.DefaultRegion); err == nil {
+		return h.Value
+	}
+	return raw
 }
 
 // chatOptOut opts out the user of a chat Linegate created, when Linq shows

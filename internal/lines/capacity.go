@@ -129,7 +129,7 @@ func planCapacity(ls []Line, use map[int64]store.LineCapacityUseRow, usage Usage
 		u := use[l.ID]
 		c := LineCapacity{
 			LineID: l.ID, Number: l.Number, AdminState: l.AdminState, HealthState: l.HealthState,
-			Usable: l.AdminState == AdminActive && l.MaySignup,
+			Usable: l.MaySignup,
 			Users:  l.UserCount, Cap: l.Cap, WarmedCap: UserCap(l.Budget, cfg.Headroom, usage.PerUserPerDay),
 			Budget: l.Budget, WarmupFactor: l.WarmupFactor, EffectiveBudget: l.EffectiveBudget,
 			Inbound24h: u.Inbound24h, Outbound24h: u.Outbound24h, Volume24h: u.Inbound24h + u.Outbound24h,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/linq"
@@ -176,16 +175,7 @@ func (s *Service) chatAction(ctx context.Context, userRef, op string, fn func(co
 }
 
 // sentMessage is a sent message with what an action on it needs.
-type sentMessage struct {
-	LineID, UserID            int64
-	Handle, LineNumber        string
-	UserRef                   string
-	LinqChatID, LinqMessageID *string
-	OptedOutAt                *time.Time
-	RecentInbound             bool // the user wrote within the reply window
-}
-
-func (s *Service) sentMessage(ctx context.Context, messageID string) (sentMessage, error) {
+func (s *Service) sentMessage(ctx context.Context, messageID string) (store.MessageGetForActionRow, error) {
 	id, err := parseID(messageID)
 	if err == nil {
 		var m store.MessageGetForActionRow
@@ -193,15 +183,13 @@ func (s *Service) sentMessage(ctx context.Context, messageID string) (sentMessag
 			ID: pgUUID(id), ReplyWindow: ratelimit.Interval(s.lim.Config().ReplyWindow),
 		})
 		if err == nil {
-			return sentMessage{LineID: m.LineID, UserID: m.UserID, Handle: m.Handle, LineNumber: m.LineNumber,
-				UserRef: m.UserRef, LinqChatID: m.LinqChatID, LinqMessageID: m.LinqMessageID,
-				OptedOutAt: m.OptedOutAt, RecentInbound: m.RecentInbound}, nil
+			return m, nil
 		}
 		if !errors.Is(store.Interpret(err), store.ErrNotFound) {
-			return sentMessage{}, err
+			return m, err
 		}
 	}
-	return sentMessage{}, apperr.New(apperr.NotFound, "message_not_found",
+	return store.MessageGetForActionRow{}, apperr.New(apperr.NotFound, "message_not_found",
 		"no message with this id was sent through Linegate")
 }
 

@@ -199,11 +199,6 @@ func (l *Limiter) Check(ctx context.Context, lineID int64, handle string, d Deci
 	return Refusal(d.Outcome, d.Why, d.RetryAfter)
 }
 
-// RefusalError is the error for a refused admission outcome.
-func RefusalError(outcome string, retryAfter time.Duration) error {
-	return Refusal(outcome, "", retryAfter)
-}
-
 // Refusal is the error for a refused admission outcome; why is the line
 // policy's reason, given to the caller as details.why.
 func Refusal(outcome, why string, retryAfter time.Duration) error {

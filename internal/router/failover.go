@@ -59,9 +59,10 @@ type FailoverResult struct {
 //
 // A target line is one line_policy lets take new users (active, health ok,
 // not held); its room is its user cap (lines.UserCap of its effective
-// budget: budget × warm-up × (1 − headroom) ÷ usage) minus its users, worked out once in Go from the pool snapshot and passed in as
-// arrays, so the cap formula stays in one place. Home line and line set stay
-// as they were, so recovery knows where each user belongs.
+// budget: budget × warm-up × (1 − headroom) ÷ usage) minus its users,
+// worked out once in Go from the pool snapshot and passed in as arrays, so
+// the cap formula stays in one place. Home line and line set stay as they
+// were, so recovery knows where each user belongs.
 //
 // It takes lines.PoolLockKey for the transaction: signups and other moves
 // wait, sends do not (they take no pool lock and only read lines rows; the

@@ -56,10 +56,7 @@ func (s *Service) MoveUsersOff(ctx context.Context, lineID int64, reason string)
 // Retire marks the line retired and moves its users off it in one
 // transaction, so a failure never leaves a retired line still carrying users.
 func (s *Service) Retire(ctx context.Context, lineID int64) (MoveResult, error) {
-	retired := lines.AdminRetired
-	return s.moveUsersOff(ctx, lineID, LedgerRetire, func(ctx context.Context, tx pgx.Tx) error {
-		return s.lines.UpdateTx(ctx, tx, lineID, lines.Update{AdminState: &retired})
-	})
+	return s.RetireWith(ctx, lineID, nil)
 }
 
 // moveUsersOff runs before (if any) under the pool lock, then the permanent

@@ -10,30 +10,6 @@ import (
 	"time"
 )
 
-const contactCardList = `-- name: ContactCardList :many
-SELECT line_id, first_name, synced_at FROM line_contact_cards ORDER BY line_id
-`
-
-func (q *Queries) ContactCardList(ctx context.Context, db DBTX) ([]LineContactCard, error) {
-	rows, err := db.Query(ctx, contactCardList)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []LineContactCard{}
-	for rows.Next() {
-		var i LineContactCard
-		if err := rows.Scan(&i.LineID, &i.FirstName, &i.SyncedAt); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const contactCardShareDue = `-- name: ContactCardShareDue :many
 SELECT c.user_id, c.line_id, c.linq_chat_id
 FROM chats c

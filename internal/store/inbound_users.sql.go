@@ -146,14 +146,3 @@ func (q *Queries) InboundUserOptOut(ctx context.Context, db DBTX, arg InboundUse
 	}
 	return result.RowsAffected(), nil
 }
-
-const inboundUserRef = `-- name: InboundUserRef :one
-SELECT user_ref FROM users WHERE id = $1
-`
-
-func (q *Queries) InboundUserRef(ctx context.Context, db DBTX, id int64) (string, error) {
-	row := db.QueryRow(ctx, inboundUserRef, id)
-	var user_ref string
-	err := row.Scan(&user_ref)
-	return user_ref, err
-}

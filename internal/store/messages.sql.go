@@ -212,8 +212,8 @@ func (q *Queries) MessageGetForAction(ctx context.Context, db DBTX, arg MessageG
 }
 
 const messageListExpiredPending = `-- name: MessageListExpiredPending :many
-SELECT m.id, m.api_key_id, m.user_id, m.line_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.request_hash,
-       m.body, m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
+SELECT m.id, m.user_id, m.line_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.body,
+       m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
 FROM messages AS m
 JOIN lines AS l ON l.id = m.line_id
 LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id
@@ -224,11 +224,9 @@ LIMIT $1::integer
 
 type MessageListExpiredPendingRow struct {
 	ID             pgtype.UUID
-	ApiKeyID       int64
 	UserID         int64
 	LineID         int64
 	IdempotencyKey string
-	RequestHash    []byte
 	Body           []byte
 	Handle         string
 	LineNumber     string
@@ -248,11 +246,9 @@ func (q *Queries) MessageListExpiredPending(ctx context.Context, db DBTX, batch 
 		var i MessageListExpiredPendingRow
 		if err := rows.Scan(
 			&i.ID,
-			&i.ApiKeyID,
 			&i.UserID,
 			&i.LineID,
 			&i.IdempotencyKey,
-			&i.RequestHash,
 			&i.Body,
 			&i.Handle,
 			&i.LineNumber,

@@ -55,7 +55,7 @@ func runRiverMigrations(ctx context.Context, sqlDB *sql.DB, dir rivermigrate.Dir
 		if err := q.RiverSchemaLock(ctx, pc, key); err != nil {
 			return fmt.Errorf("river schema: lock: %w", err)
 		}
-		defer q.RiverSchemaUnlock(context.WithoutCancel(ctx), pc, key) //nolint:errcheck // released with the session anyway
+		defer q.JobUnlock(context.WithoutCancel(ctx), pc, key) //nolint:errcheck // released with the session anyway
 		m, err := rivermigrate.New(riverpgxv5.New(nil), nil)
 		if err != nil {
 			return fmt.Errorf("river schema: %w", err)

@@ -19,12 +19,3 @@ func (q *Queries) RiverSchemaLock(ctx context.Context, db DBTX, key int64) error
 	_, err := db.Exec(ctx, riverSchemaLock, key)
 	return err
 }
-
-const riverSchemaUnlock = `-- name: RiverSchemaUnlock :exec
-SELECT pg_advisory_unlock($1::bigint)
-`
-
-func (q *Queries) RiverSchemaUnlock(ctx context.Context, db DBTX, key int64) error {
-	_, err := db.Exec(ctx, riverSchemaUnlock, key)
-	return err
-}

@@ -57,9 +57,10 @@ type Service struct {
 	metrics *metrics.Metrics
 	cfg     Config
 
-	mu       sync.Mutex
-	stored   []string
-	loadedAt time.Time
+	mu sync.Mutex
+	// secretList is cfg.Secrets plus the stored ones, read-only once built.
+	secretList []string
+	loadedAt   time.Time
 }
 
 // New builds the intake.
@@ -165,9 +166,9 @@ func (s *Service) secrets(ctx context.Context, reload bool) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load webhook secrets: %w", err)
 		}
-		s.stored, s.loadedAt = stored, now
+		s.secretList, s.loadedAt = append(slices.Clone(s.cfg.Secrets), stored...), now
 	}
-	return append(slices.Clone(s.cfg.Secrets), s.stored...), nil
+	return s.secretList, nil
 }
 
 // forgetSecrets makes the next verification re-read the stored secrets.
