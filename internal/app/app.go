@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	// Validated with the rest of the configuration.
 	deps.TrustedProxies, _ = cfg.TrustedProxyPrefixes()
-	if err := a.wireFeatures(ctx, &deps); err != nil {
+	if err := a.wireFeatures(&deps); err != nil {
 		a.Close()
 		return nil, err
 	}

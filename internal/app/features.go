@@ -15,10 +15,7 @@ import (
 
 // wireFeatures builds the feature services and hands them to the router.
 // Each feature keeps its wiring in its own block below.
-func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
-	_ = ctx
-	_ = deps
-
+func (a *App) wireFeatures(deps *httpapi.Deps) error {
 	// --- line pool, assignment, signups ---
 	// Scoped so its names stay out of the other features' blocks.
 	if err := func() error {
@@ -89,10 +86,10 @@ func (a *App) wireFeatures(ctx context.Context, deps *httpapi.Deps) error {
 		return err
 	}
 
-	if err := a.wireHealth(ctx, deps); err != nil {
+	if err := a.wireHealth(deps); err != nil {
 		return err
 	}
-	return a.wireWebhooks(ctx, deps)
+	return a.wireWebhooks(deps)
 }
 
 // linePolicy is the one line policy the pool and the send path share.

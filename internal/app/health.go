@@ -25,8 +25,7 @@ import (
 //     company name (on the line sync's schedule);
 //   - contact_card_share: shares a line's card into chats that just got
 //     their first message on it, then at most daily while active.
-func (a *App) wireHealth(ctx context.Context, deps *httpapi.Deps) error {
-	_ = ctx
+func (a *App) wireHealth(deps *httpapi.Deps) error {
 	if deps.Lines == nil || deps.Router == nil {
 		return errors.New("line health needs the line pool and the router")
 	}

@@ -44,8 +44,7 @@ func (a *App) Events() *events.Service { return a.events }
 func (a *App) Webhooks() *webhooks.Service { return a.webhooks }
 
 // wireWebhooks builds Linq webhook intake, its processing and events out.
-func (a *App) wireWebhooks(ctx context.Context, deps *httpapi.Deps) error {
-	_ = ctx
+func (a *App) wireWebhooks(deps *httpapi.Deps) error {
 	if deps.Limiter == nil {
 		return errors.New("webhooks: the rate limiter must be wired first")
 	}
