@@ -7,7 +7,7 @@ LINT  := $(GO) tool -modfile=tools/go.mod golangci-lint
 VULN  := $(GO) tool -modfile=tools/go.mod govulncheck
 BIN   := bin/gateway
 
-.PHONY: help run test stop generate check-generated build bench lint vuln fmt-check vet sdk-deps clean fuzz soak
+.PHONY: help run test stop generate check-generated build bench bench-scale lint vuln fmt-check vet sdk-deps clean fuzz soak
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -65,6 +65,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s, about 6 min in al
 
 bench: ## throughput and latency of the whole stack beside its baselines
 	$(GO) run ./cmd/gateway bench
+
+bench-scale: ## the bench against 10,000 lines and 1,000,000 users seeded in bulk (several minutes)
+	$(GO) run ./cmd/gateway bench -scale
 
 SOAK_D ?= 60s
 

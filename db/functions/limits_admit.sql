@@ -6,12 +6,15 @@
 -- time is the database's (lg_now, or p_at: the lg_now reading of a caller
 -- in the same statement), returned as admitted_at.
 --
--- Exactness across replicas: a pair is serialised by its pair_state row
--- lock, a line's budget by a transaction advisory lock (keyed by the
--- budget_lock setting, store.AdvisoryKey, mixed with the line id) taken
--- after the pair rows (always in that order, handles sorted, so no
--- deadlock). PL/pgSQL runs each statement on a fresh snapshot, so the
--- budget sum taken after the lock sees every earlier admission of the line.
+-- Exactness across replicas: a line's admissions are serialised by its
+-- line_window row lock, taken first, and a pair by its pair_state row lock
+-- (always in that order, handles sorted, so no deadlock; every other writer
+-- of a line's volume or pair windows takes the line_window row first too).
+-- The rolling 24 h count is line_window's running total (see its
+-- migration): moving its start to this minute subtracts only the minutes
+-- that left the window since the line's previous admission, in a statement
+-- of its own, whose fresh snapshot sees every earlier admission of the
+-- line.
 --
 -- The window is closed: a send exactly pair_window_ms old still counts (as
 -- Linq counts it), and the retry hint is floor(wait)+1 seconds, the first
@@ -20,7 +23,7 @@
 -- so the window never runs ahead of Linq's.
 --
 -- s: pair_limit, pair_window_ms, hit_limit (0: no loop guard),
--- hit_window_ms, quarantine_ms, budget_lock and line_policy's settings.
+-- hit_window_ms, quarantine_ms and line_policy's settings.
 CREATE OR REPLACE FUNCTION limits_admit(
     p_line_id bigint,
     p_handles text[],
@@ -50,6 +53,8 @@ DECLARE
     v_until      timestamptz;
     v_pol        record;
     v_minute     timestamptz := date_trunc('minute', v_now);
+    v_since      timestamptz := date_trunc('minute', v_now) - interval '1439 minutes';
+    v_total      bigint;
     v_excess     integer;
     v_free_at    timestamptz;
 BEGIN
@@ -61,7 +66,32 @@ BEGIN
     why := '';
     admitted_at := v_now;
 
-    -- 1. Pair windows: prune, then append now only while the window has
+    -- 1. The line: its budget lock, its running total and its policy.
+    SELECT w.since AS wsince, w.total AS wtotal, p.*
+      INTO v_pol
+      FROM line_window AS w
+      JOIN lines AS l ON l.id = w.line_id
+     CROSS JOIN LATERAL line_policy(l, s, v_now) AS p
+     WHERE w.line_id = p_line_id
+       FOR UPDATE OF w;
+    IF FOUND THEN
+        v_total := v_pol.wtotal;
+        IF v_pol.wsince <> v_since THEN
+            -- Minutes that left the window go out of the total (or, should
+            -- the clock have gone back, come back in).
+            UPDATE line_window AS w
+               SET since = v_since,
+                   total = w.total
+                       - coalesce((SELECT sum(v.inbound + v.outbound) FROM line_volume AS v
+                                    WHERE v.line_id = p_line_id AND v.minute >= w.since AND v.minute < v_since), 0)
+                       + coalesce((SELECT sum(v.inbound + v.outbound) FROM line_volume AS v
+                                    WHERE v.line_id = p_line_id AND v.minute >= v_since AND v.minute < w.since), 0)
+             WHERE w.line_id = p_line_id
+            RETURNING w.total INTO v_total;
+        END IF;
+    END IF;
+
+    -- 2. Pair windows: prune, then append now only while the window has
     -- room and the pair is not quarantined. A refused upsert returns no row
     -- but still holds the row lock.
     FOREACH v_handle IN ARRAY p_handles LOOP
@@ -112,13 +142,7 @@ BEGIN
         v_done := v_done || v_handle;
     END LOOP;
 
-    -- 2. The line's policy, read under the line's budget lock. The lock is
-    -- taken in a statement of its own so that the next statement's snapshot
-    -- sees every admission that held it before.
-    SELECT p.* INTO v_pol
-      FROM (SELECT pg_advisory_xact_lock(hashint8extended(p_line_id, (s ->> 'budget_lock')::bigint))) AS lk
-      LEFT JOIN lines AS l ON l.id = p_line_id
-      LEFT JOIN LATERAL line_policy(l, s, v_now) AS p ON true;
+    -- 3. The line's policy.
     IF v_pol.may_send IS NULL OR NOT v_pol.may_send OR (NOT p_reply AND NOT v_pol.may_send_proactive) THEN
         UPDATE pair_state AS pw SET sends = pw.sends[1:cardinality(pw.sends) - 1]
          WHERE pw.line_id = p_line_id AND pw.handle = ANY (v_done);
@@ -129,20 +153,9 @@ BEGIN
     why := v_pol.why;
     budget_limit := CASE WHEN p_reply THEN v_pol.effective_budget ELSE v_pol.proactive_budget END;
 
-    -- 3. The budget: sum the window and, when the send fits, record it: one
-    -- statement, one snapshot, under the line's lock (a data-modifying CTE
-    -- always runs to completion).
-    WITH used AS (
-        SELECT coalesce(sum(v.inbound + v.outbound), 0)::integer AS n
-          FROM line_volume AS v
-         WHERE v.line_id = p_line_id AND v.minute > v_minute - interval '1440 minutes' AND v.minute <= v_minute
-    ), rec AS (
-        INSERT INTO line_volume AS v (line_id, minute, outbound)
-        SELECT p_line_id, v_minute, p_units FROM used WHERE used.n + p_units <= budget_limit
-        ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound
-        RETURNING 1
-    )
-    SELECT used.n INTO budget_used FROM used;
+    -- 4. The budget: the running total, and when the send fits, record it
+    -- (line_volume's trigger adds it to the total).
+    budget_used := v_total;
     IF budget_used + p_units > budget_limit THEN
         UPDATE pair_state AS pw SET sends = pw.sends[1:cardinality(pw.sends) - 1]
          WHERE pw.line_id = p_line_id AND pw.handle = ANY (v_done);
@@ -163,7 +176,9 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Recorded above.
+    INSERT INTO line_volume AS v (line_id, minute, outbound)
+    VALUES (p_line_id, v_minute, p_units)
+    ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound;
     budget_used := budget_used + p_units;
 END;
 $$;

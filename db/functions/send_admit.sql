@@ -93,15 +93,21 @@ BEGIN
 
     -- 2. Reserve the key before taking any limit, so that concurrent
     -- duplicates wait here on the unique index instead of both admitting.
+    -- (message_keys holds the keys: messages is partitioned by day, and a
+    -- unique index cannot span partitions.)
     IF v_found AND v_user.uhandle IS NOT NULL THEN
-        INSERT INTO messages (id, api_key_id, idempotency_key, request_hash, idempotency_expires_at,
-                              user_id, line_id, handle, intent, state, lease_until, admitted_at, body,
-                              created_at, updated_at)
-        VALUES (p_message_id, p_api_key_id, p_key, p_hash, v_now + (s ->> 'keep_ms')::bigint * interval '1 millisecond',
-                v_user.uid, v_user.lid, v_user.uhandle, p_intent, 'pending', v_now + v_lease, v_now, p_body,
-                v_now, v_now)
+        INSERT INTO message_keys (api_key_id, idempotency_key, message_id, expires_at)
+        VALUES (p_api_key_id, p_key, p_message_id, v_now + (s ->> 'keep_ms')::bigint * interval '1 millisecond')
         ON CONFLICT (api_key_id, idempotency_key) DO NOTHING;
         v_new := FOUND;
+        IF v_new THEN
+            INSERT INTO messages (id, api_key_id, idempotency_key, request_hash, idempotency_expires_at,
+                                  user_id, line_id, handle, intent, state, lease_until, admitted_at, body,
+                                  created_at, updated_at)
+            VALUES (p_message_id, p_api_key_id, p_key, p_hash, v_now + (s ->> 'keep_ms')::bigint * interval '1 millisecond',
+                    v_user.uid, v_user.lid, v_user.uhandle, p_intent, 'pending', v_now + v_lease, v_now, p_body,
+                    v_now, v_now);
+        END IF;
     END IF;
 
     IF NOT v_new THEN
@@ -110,11 +116,12 @@ BEGIN
                m.linq_chat_id, m.linq_message_id, m.trace_id, m.delivery_status, m.admitted_at AS at, m.handle,
                u.user_ref AS uref, l.number AS lnumber, c.linq_chat_id AS chat
           INTO v_msg
-          FROM messages AS m
+          FROM message_keys AS k
+          JOIN messages AS m ON m.id = k.message_id
           LEFT JOIN users AS u ON u.id = m.user_id
           LEFT JOIN lines AS l ON l.id = m.line_id
           LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id
-         WHERE m.api_key_id = p_api_key_id AND m.idempotency_key = p_key
+         WHERE k.api_key_id = p_api_key_id AND k.idempotency_key = p_key
            FOR UPDATE OF m;
         IF FOUND THEN
             message_id := v_msg.id;
@@ -199,6 +206,7 @@ BEGIN
     END IF;
     IF outcome <> 'ok' THEN
         DELETE FROM messages AS m WHERE m.id = p_message_id;
+        DELETE FROM message_keys AS k WHERE k.api_key_id = p_api_key_id AND k.idempotency_key = p_key;
     END IF;
 END;
 $$;

@@ -47,3 +47,24 @@ RETURNING id;
 
 -- name: EventDeliveryCountDead :one
 SELECT count(*)::bigint FROM event_deliveries WHERE state = 'dead';
+
+-- name: EventDeliveryPruneDelivered :execrows
+-- Deliveries delivered more than @keep ago, in a bounded batch.
+DELETE FROM event_deliveries
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM event_deliveries
+    WHERE state = 'delivered' AND delivered_at < (SELECT lg_now() - @keep::interval)
+    ORDER BY delivered_at
+    LIMIT @batch::integer
+));
+
+-- name: EventDeliveryPruneDead :execrows
+-- Dead deliveries nobody replayed for @keep, in a bounded batch. A row that
+-- ops requeue meanwhile has a new version (and ctid), so it is not deleted.
+DELETE FROM event_deliveries
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM event_deliveries
+    WHERE state = 'dead' AND updated_at < (SELECT lg_now() - @keep::interval)
+    ORDER BY updated_at
+    LIMIT @batch::integer
+)) AND state = 'dead';

@@ -23,21 +23,25 @@ FROM (SELECT count(*) AS n
 -- room in id order. @line_ids and @rooms are the target lines and how many
 -- users each may still take.
 WITH room AS (
-    SELECT r.line_id,
-           r.room - (SELECT count(*) FROM failover_moves m2
-                     WHERE m2.failover_id = @failover_id::bigint AND m2.to_line_id = r.line_id)::int AS free
+    -- The placements so far are counted once, not once per target line.
+    SELECT r.line_id, r.room - coalesce(t.n, 0)::int AS free
     FROM (SELECT unnest(@line_ids::bigint[]) AS line_id, unnest(@rooms::int[]) AS room) AS r
+    LEFT JOIN (SELECT m2.to_line_id, count(*) AS n
+               FROM failover_moves m2
+               WHERE m2.failover_id = @failover_id::bigint AND m2.to_line_id IS NOT NULL
+               GROUP BY m2.to_line_id) t ON t.to_line_id = r.line_id
+), ordered AS (
+    -- Each user's target lines in set order, joined in one pass (a
+    -- lateral lookup per user would scan the targets once per user).
+    SELECT fm.user_id, ul.line_id, row_number() OVER (PARTITION BY fm.user_id ORDER BY ul.position) AS k
+    FROM failover_moves fm
+    JOIN user_lines ul ON ul.user_id = fm.user_id
+    JOIN room rm ON rm.line_id = ul.line_id
+    WHERE fm.failover_id = @failover_id::bigint AND fm.to_line_id IS NULL AND ul.line_id <> fm.from_line_id
 ), choice AS (
-    SELECT m.user_id, c.line_id
-    FROM failover_moves m
-    CROSS JOIN LATERAL (
-        SELECT ul.line_id
-        FROM user_lines ul JOIN room ON room.line_id = ul.line_id
-        WHERE ul.user_id = m.user_id AND ul.line_id <> m.from_line_id
-        ORDER BY ul.position
-        OFFSET @skip::int LIMIT 1
-    ) c
-    WHERE m.failover_id = @failover_id::bigint AND m.to_line_id IS NULL
+    SELECT o.user_id, o.line_id
+    FROM ordered o
+    WHERE o.k = 1 + @skip::int
 ), ranked AS (
     SELECT ch.user_id, ch.line_id, row_number() OVER (PARTITION BY ch.line_id ORDER BY ch.user_id) AS n
     FROM choice ch
@@ -50,10 +54,13 @@ WHERE m.failover_id = @failover_id::bigint AND m.user_id = rk.user_id AND rk.n <
 -- The last round: users still to place go to any target line with room
 -- left, spread one by one across the lines.
 WITH room AS (
-    SELECT r.line_id,
-           r.room - (SELECT count(*) FROM failover_moves m2
-                     WHERE m2.failover_id = @failover_id::bigint AND m2.to_line_id = r.line_id)::int AS free
+    -- The placements so far are counted once, not once per target line.
+    SELECT r.line_id, r.room - coalesce(t.n, 0)::int AS free
     FROM (SELECT unnest(@line_ids::bigint[]) AS line_id, unnest(@rooms::int[]) AS room) AS r
+    LEFT JOIN (SELECT m2.to_line_id, count(*) AS n
+               FROM failover_moves m2
+               WHERE m2.failover_id = @failover_id::bigint AND m2.to_line_id IS NOT NULL
+               GROUP BY m2.to_line_id) t ON t.to_line_id = r.line_id
 ), waiting AS (
     SELECT m.user_id, row_number() OVER (ORDER BY m.user_id) AS n
     FROM failover_moves m

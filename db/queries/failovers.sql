@@ -25,3 +25,15 @@ LEFT JOIN LATERAL (
 WHERE @before_id::bigint = 0 OR f.id < @before_id::bigint
 ORDER BY f.id DESC
 LIMIT @max_rows;
+
+-- name: FailoverPrune :execrows
+-- Failovers started more than @keep ago, in a bounded batch; their moves
+-- go with them (ON DELETE CASCADE through failover_moves' primary key), so
+-- the batch counts failovers, each of up to a line's users.
+DELETE FROM failovers
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM failovers
+    WHERE started_at < (SELECT lg_now() - @keep::interval)
+    ORDER BY started_at
+    LIMIT @batch::integer
+));

@@ -69,3 +69,23 @@ ORDER BY l.id;
 SELECT coalesce(sum(user_count), 0)::bigint AS users
 FROM lines
 WHERE health_state IN ('critical', 'down', 'missing');
+
+-- name: LineHealthConfirmMany :many
+-- The poll's input for lines it found as stored, in one statement: each
+-- line's status is confirmed at @at when its signals and state are still
+-- the ones given (nothing changed since the poll read them) and no newer
+-- input was applied. Returns the lines confirmed; the caller applies the
+-- others one by one.
+UPDATE lines AS l SET
+    health_input_at     = @at::timestamptz,
+    health_confirmed_at = greatest(l.health_confirmed_at, @at::timestamptz),
+    updated_at          = @now::timestamptz
+FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@service_statuses::text[]) AS service_status,
+             unnest(@reputations::text[]) AS reputation, unnest(@ineligible::bool[]) AS ineligible,
+             unnest(@missing::bool[]) AS missing, unnest(@health_states::text[]) AS health_state) AS x
+WHERE l.id = x.id
+  AND l.service_status = x.service_status AND l.reputation = x.reputation
+  AND (l.ineligible_at IS NOT NULL) = x.ineligible AND (l.linq_missing_at IS NOT NULL) = x.missing
+  AND l.health_state = x.health_state
+  AND (l.health_input_at IS NULL OR l.health_input_at < @at::timestamptz)
+RETURNING l.id;

@@ -1,9 +1,14 @@
 -- name: LineVolumeRecordInbound :exec
 -- Counts one inbound message in its minute and, when the sender is a known
 -- user, remembers it for the reply reserve.
-WITH v AS (
+-- The line's window row is locked before its volume row, as every writer
+-- of a line's volume does (see limits_admit).
+WITH lk AS MATERIALIZED (
+    SELECT w.line_id FROM line_window AS w WHERE w.line_id = @line_id::bigint FOR UPDATE
+), v AS (
     INSERT INTO line_volume AS lv (line_id, minute, inbound)
-    VALUES (@line_id::bigint, date_trunc('minute', @at::timestamptz), 1)
+    SELECT @line_id::bigint, date_trunc('minute', @at::timestamptz), 1
+    WHERE (SELECT count(*) FROM lk) >= 0
     ON CONFLICT (line_id, minute) DO UPDATE SET inbound = lv.inbound + 1
     RETURNING 1
 )
@@ -17,6 +22,6 @@ WHERE id = sqlc.narg(user_id)::bigint;
 DELETE FROM line_volume
 WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM line_volume
-    WHERE minute < lg_now() - @keep::interval
+    WHERE minute < (SELECT lg_now() - @keep::interval)
     LIMIT @batch::integer
 ));

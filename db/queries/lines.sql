@@ -3,28 +3,229 @@
 -- the transaction ends.
 SELECT pg_advisory_xact_lock(@key::bigint);
 
+-- name: LinePoolLockShared :exec
+-- Signups hold the pool lock shared: they exclude every other change of
+-- lines and users' lines, not each other (they lock the lines they write).
+SELECT pg_advisory_xact_lock_shared(@key::bigint);
+
 -- name: LineSnapshot :many
 -- Every line with its policy (line_policy: what it may do now and its
 -- budget), its signups in the ramp window (buckets from window_start on)
--- and the oldest such bucket.
-SELECT l.id, l.number, l.linq_id, l.reputation, l.service_status, l.ineligible_at, l.admin_state,
-       l.budget_override, l.warmup_started_at, l.user_count, l.last_assigned_at, l.linq_missing_at,
-       l.status_changed_at, l.synced_at, l.health_state, l.held_at,
+-- and the oldest such bucket. line_policy runs once per class of lines that
+-- give it the same inputs, on one reading of the clock: the columns it
+-- reads (admin and health state, Linq's status and reputation, whether the
+-- line is ineligible, missing or held, the budget override, and the warm-up
+-- start while warm-up lasts). A pool has a handful of classes, so the
+-- policy costs the same for 20 lines as for 10,000. Keep the class key in
+-- step with the columns line_policy reads.
+WITH clock AS MATERIALIZED (
+    SELECT n.now, n.now - (@settings::jsonb ->> 'warmup_ms')::bigint * interval '1 millisecond' AS warm_from
+    FROM (SELECT lg_now() AS now) AS n
+), sel AS MATERIALIZED (
+    SELECT l.id, l.number, l.linq_id, l.ineligible_at, l.budget_override, l.warmup_started_at, l.user_count,
+           l.last_assigned_at, l.linq_missing_at, l.status_changed_at, l.synced_at, l.held_at,
+           l.health_since, l.health_cause, l.health_confirmed_at, l.recovery_at,
+           l.admin_state, l.health_state, l.service_status, l.reputation,
+           -- The class: every input of line_policy but the clock (the
+           -- states are words without '|').
+           concat_ws('|', l.admin_state, l.health_state, l.service_status, l.reputation,
+                     l.ineligible_at IS NULL, l.linq_missing_at IS NULL, l.held_at IS NULL,
+                     coalesce(l.budget_override, 0),
+                     CASE WHEN l.warmup_started_at > c.warm_from THEN l.warmup_started_at END) COLLATE "C" AS class
+    FROM lines l CROSS JOIN clock c
+), class AS (
+    SELECT k.class, min(k.id) AS rep_id FROM sel k GROUP BY k.class
+), policy AS MATERIALIZED (
+    SELECT cl.class, p.may_send, p.may_send_proactive, p.may_signup, p.why, p.signup_why, p.budget, p.warmup_factor,
+           p.effective_budget, p.proactive_budget
+    FROM class cl
+    JOIN lines r ON r.id = cl.rep_id
+    CROSS JOIN clock c
+    CROSS JOIN LATERAL line_policy(r, @settings::jsonb, c.now) AS p
+)
+SELECT k.id, k.number, k.linq_id, k.reputation, k.service_status, k.ineligible_at, k.admin_state,
+       k.budget_override, k.warmup_started_at, k.user_count, k.last_assigned_at, k.linq_missing_at,
+       k.status_changed_at, k.synced_at, k.health_state, k.held_at,
+       k.health_since, k.health_cause, k.health_confirmed_at, k.recovery_at,
        p.may_send::boolean AS may_send, p.may_send_proactive::boolean AS may_send_proactive,
        p.may_signup::boolean AS may_signup, p.why::text AS send_why, p.signup_why::text AS signup_why,
        p.budget::int AS budget, p.warmup_factor::float8 AS warmup_factor,
        p.effective_budget::int AS effective_budget, p.proactive_budget::int AS proactive_budget,
        coalesce(s.n, 0)::int AS signups_in_window,
        coalesce(s.oldest, @window_start::timestamptz)::timestamptz AS oldest_signup_minute
-FROM lines l
-CROSS JOIN LATERAL line_policy(l, @settings::jsonb, lg_now()) AS p
+FROM sel k
+JOIN policy p ON p.class = k.class
 LEFT JOIN (
     SELECT ls.line_id, sum(ls.n) AS n, min(ls.minute) AS oldest
     FROM line_signups ls
     WHERE ls.minute >= @window_start::timestamptz
     GROUP BY ls.line_id
-) s ON s.line_id = l.id
-ORDER BY l.id;
+) s ON s.line_id = k.id
+ORDER BY k.id;
+
+-- name: LineSnapshotIDs :many
+-- LineSnapshot for the lines of @ids.
+WITH clock AS MATERIALIZED (
+    SELECT n.now, n.now - (@settings::jsonb ->> 'warmup_ms')::bigint * interval '1 millisecond' AS warm_from
+    FROM (SELECT lg_now() AS now) AS n
+), sel AS MATERIALIZED (
+    SELECT l.id, l.number, l.linq_id, l.ineligible_at, l.budget_override, l.warmup_started_at, l.user_count,
+           l.last_assigned_at, l.linq_missing_at, l.status_changed_at, l.synced_at, l.held_at,
+           l.health_since, l.health_cause, l.health_confirmed_at, l.recovery_at,
+           l.admin_state, l.health_state, l.service_status, l.reputation,
+           -- The class: every input of line_policy but the clock (the
+           -- states are words without '|').
+           concat_ws('|', l.admin_state, l.health_state, l.service_status, l.reputation,
+                     l.ineligible_at IS NULL, l.linq_missing_at IS NULL, l.held_at IS NULL,
+                     coalesce(l.budget_override, 0),
+                     CASE WHEN l.warmup_started_at > c.warm_from THEN l.warmup_started_at END) COLLATE "C" AS class
+    FROM lines l CROSS JOIN clock c
+    WHERE l.id = ANY(@ids::bigint[])
+), class AS (
+    SELECT k.class, min(k.id) AS rep_id FROM sel k GROUP BY k.class
+), policy AS MATERIALIZED (
+    SELECT cl.class, p.may_send, p.may_send_proactive, p.may_signup, p.why, p.signup_why, p.budget, p.warmup_factor,
+           p.effective_budget, p.proactive_budget
+    FROM class cl
+    JOIN lines r ON r.id = cl.rep_id
+    CROSS JOIN clock c
+    CROSS JOIN LATERAL line_policy(r, @settings::jsonb, c.now) AS p
+)
+SELECT k.id, k.number, k.linq_id, k.reputation, k.service_status, k.ineligible_at, k.admin_state,
+       k.budget_override, k.warmup_started_at, k.user_count, k.last_assigned_at, k.linq_missing_at,
+       k.status_changed_at, k.synced_at, k.health_state, k.held_at,
+       k.health_since, k.health_cause, k.health_confirmed_at, k.recovery_at,
+       p.may_send::boolean AS may_send, p.may_send_proactive::boolean AS may_send_proactive,
+       p.may_signup::boolean AS may_signup, p.why::text AS send_why, p.signup_why::text AS signup_why,
+       p.budget::int AS budget, p.warmup_factor::float8 AS warmup_factor,
+       p.effective_budget::int AS effective_budget, p.proactive_budget::int AS proactive_budget,
+       coalesce(s.n, 0)::int AS signups_in_window,
+       coalesce(s.oldest, @window_start::timestamptz)::timestamptz AS oldest_signup_minute
+FROM sel k
+JOIN policy p ON p.class = k.class
+LEFT JOIN LATERAL (
+    SELECT sum(ls.n) AS n, min(ls.minute) AS oldest
+    FROM line_signups ls
+    WHERE ls.line_id = k.id AND ls.minute >= @window_start::timestamptz
+) s ON true
+ORDER BY k.id;
+
+-- name: LineRankSignup :many
+-- The lines the next @n signups can go to, as ids (see router/doc.go): in
+-- each class of lines with one user cap (one budget override, warm-up
+-- over), the first @n under the hourly ramp in signup order (fewest users,
+-- least recently assigned, lowest id), read off lines_signup_rank_idx; and
+-- every line still warming up (its cap is its own). The classes come from
+-- a skip scan of the same index. The state condition is the index's
+-- predicate (line_policy's signup verdict on the row); callers still apply
+-- line_policy to the lines read.
+WITH RECURSIVE clock AS MATERIALIZED (
+    SELECT n.now - (@settings::jsonb ->> 'warmup_ms')::bigint * interval '1 millisecond' AS warm_from
+    FROM (SELECT lg_now() AS now) AS n
+), classes AS (
+    (SELECT coalesce(l.budget_override, 0) AS base
+     FROM lines l
+     WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+     ORDER BY coalesce(l.budget_override, 0), l.user_count, l.last_assigned_at NULLS FIRST, l.id
+     LIMIT 1)
+    UNION ALL
+    SELECT (SELECT coalesce(l.budget_override, 0)
+            FROM lines l
+            WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+              AND coalesce(l.budget_override, 0) > c.base
+            ORDER BY coalesce(l.budget_override, 0), l.user_count, l.last_assigned_at NULLS FIRST, l.id
+            LIMIT 1)
+    FROM classes c
+    WHERE c.base IS NOT NULL
+)
+SELECT r.id
+FROM classes c
+CROSS JOIN clock k
+CROSS JOIN LATERAL (
+    SELECT l.id
+    FROM lines l
+    WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+      AND coalesce(l.budget_override, 0) = c.base
+      AND l.warmup_started_at <= k.warm_from
+      AND (SELECT coalesce(sum(ls.n), 0) FROM line_signups ls
+           WHERE ls.line_id = l.id AND ls.minute >= @window_start::timestamptz) < @ramp_limit::int
+    ORDER BY coalesce(l.budget_override, 0), l.user_count, l.last_assigned_at NULLS FIRST, l.id
+    LIMIT @n::int
+) r
+WHERE c.base IS NOT NULL
+UNION
+SELECT l.id
+FROM lines l
+CROSS JOIN clock k
+WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+  AND l.warmup_started_at > k.warm_from;
+
+-- name: LineRankBackup :many
+-- The lines new backups can come from, as ids: in each class of lines with
+-- one user cap, the first @n in backup order (fewest users, lowest id),
+-- read off lines_backup_rank_idx, and every line still warming up. edge
+-- marks the @n-th line of a class, with its users as this statement read
+-- them: the lines of the class not read rank after it.
+WITH RECURSIVE clock AS MATERIALIZED (
+    SELECT n.now - (@settings::jsonb ->> 'warmup_ms')::bigint * interval '1 millisecond' AS warm_from
+    FROM (SELECT lg_now() AS now) AS n
+), classes AS (
+    (SELECT coalesce(l.budget_override, 0) AS base
+     FROM lines l
+     WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+     ORDER BY coalesce(l.budget_override, 0), l.user_count, l.id
+     LIMIT 1)
+    UNION ALL
+    SELECT (SELECT coalesce(l.budget_override, 0)
+            FROM lines l
+            WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+              AND coalesce(l.budget_override, 0) > c.base
+            ORDER BY coalesce(l.budget_override, 0), l.user_count, l.id
+            LIMIT 1)
+    FROM classes c
+    WHERE c.base IS NOT NULL
+)
+SELECT r.id, (r.rn = @n::int)::boolean AS edge, r.user_count
+FROM classes c
+CROSS JOIN clock k
+CROSS JOIN LATERAL (
+    SELECT l.id, l.user_count, row_number() OVER (ORDER BY coalesce(l.budget_override, 0), l.user_count, l.id) AS rn
+    FROM lines l
+    WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+      AND coalesce(l.budget_override, 0) = c.base
+      AND l.warmup_started_at <= k.warm_from
+    ORDER BY coalesce(l.budget_override, 0), l.user_count, l.id
+    LIMIT @n::int
+) r
+WHERE c.base IS NOT NULL
+UNION ALL
+SELECT l.id, false, l.user_count
+FROM lines l
+CROSS JOIN clock k
+WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+  AND l.warmup_started_at > k.warm_from;
+
+-- name: LineLastAssignedMax :one
+-- The latest assignment time of any line (the epoch when none).
+SELECT coalesce(max(last_assigned_at), 'epoch')::timestamptz AS last_assigned_at FROM lines;
+
+-- name: LineLockForSignup :many
+-- Locks the lines a signup batch writes, in id order, and reads what the
+-- batch planned with. NO KEY: the key-share locks of foreign keys (a
+-- concurrent batch's user_lines rows naming the line as a backup) do not
+-- wait on it.
+SELECT id, user_count, last_assigned_at FROM lines
+WHERE id = ANY(@ids::bigint[])
+ORDER BY id
+FOR NO KEY UPDATE;
 
 -- name: LineUpsertFromLinq :many
 INSERT INTO lines (number, linq_id, reputation, warmup_started_at, synced_at, status_changed_at, created_at, updated_at)

@@ -1,60 +1,13 @@
--- name: MessageAdmit :one
--- One round trip from request to "call Linq now" (see send_admit).
-SELECT a.outcome::text AS outcome, a.takeover::boolean AS takeover, a.message_id::uuid AS message_id,
-       coalesce(a.user_id, 0)::bigint AS user_id, coalesce(a.user_ref, '')::text AS user_ref,
-       coalesce(a.handle, '')::text AS handle, coalesce(a.line_id, 0)::bigint AS line_id,
-       coalesce(a.line_number, '')::text AS line_number, coalesce(a.chat_id, '')::text AS chat_id,
-       a.retry_after_ms::bigint AS retry_after_ms, a.quarantined::boolean AS quarantined,
-       coalesce(a.why, '')::text AS why,
-       coalesce(a.linq_message_id, '')::text AS linq_message_id, coalesce(a.trace_id, '')::text AS trace_id,
-       coalesce(a.delivery_status, '')::text AS delivery_status, a.admitted_at::timestamptz AS admitted_at,
-       a.lease_until::timestamptz AS lease_until
-FROM send_admit(
-    p_message_id => @id::uuid, p_api_key_id => @api_key_id::bigint, p_key => @idempotency_key::text,
-    p_hash => @request_hash::bytea, p_user_ref => sqlc.narg(user_ref)::text, p_handle => sqlc.narg(handle)::text,
-    p_intent => @intent::text, p_body => sqlc.narg(body)::jsonb, s => @settings::jsonb
+-- name: MessageMarkSentMany :many
+-- Linq's answers to concurrent sends in one statement and one commit (see
+-- message_mark_sent_many).
+SELECT a.n::integer AS n, a.awaited::boolean AS awaited, a.restamped::integer AS restamped,
+       a.chats_added::integer AS chats_added
+FROM message_mark_sent_many(
+    p_ids => @ids::uuid[], p_chats => @linq_chat_ids::text[], p_linq_ids => @linq_message_ids::text[],
+    p_traces => @trace_ids::text[], p_statuses => @delivery_statuses::text[], p_new_chats => @new_chats::boolean[],
+    p_keep_body => @keep_body::boolean
 ) AS a;
-
--- name: MessageMarkSent :one
--- Records Linq's answer, and the new chat when the send opened one. The
--- send's pair stamp moves from its admission to now, a time Linq's own
--- stamp of the message cannot be later than, so the pair window never runs
--- ahead of Linq's. The parts, kept while the outcome was open (the
--- recovery job resends them), are dropped unless keep_body.
---
--- The chat is recorded only while the user's handle is still the one the
--- message went to: an import that changes the handle drops the user's
--- chats, and a send in flight for the old handle must not bring one back.
--- The user's row is locked (FOR SHARE) so that a concurrent handle change
--- either waits for this statement (and then drops the chat it added) or
--- commits first (and then the recheck of the handle finds it changed).
-WITH m AS (
-    UPDATE messages
-    SET state = 'sent', lease_until = NULL, linq_chat_id = @linq_chat_id::text,
-        linq_message_id = @linq_message_id::text, trace_id = sqlc.narg(trace_id)::text,
-        delivery_status = @delivery_status::text, updated_at = lg_now(),
-        body = CASE WHEN @keep_body::boolean THEN body END
-    WHERE id = @id::uuid
-    RETURNING user_id, line_id, handle, admitted_at, awaited
-), stamp AS (
-    UPDATE pair_state AS pw
-    SET sends = array_replace(pw.sends, m.admitted_at, lg_now())
-    FROM m
-    WHERE pw.line_id = m.line_id AND pw.handle = m.handle
-    RETURNING 1
-), owner AS (
-    SELECT u.id FROM users AS u JOIN m ON m.user_id = u.id
-    WHERE @new_chat::boolean AND u.handle = m.handle
-    FOR SHARE OF u
-), chat AS (
-    INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-    SELECT m.user_id, m.line_id, @linq_chat_id::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
-    ON CONFLICT (user_id, line_id) DO NOTHING
-    RETURNING 1
-)
-SELECT coalesce((SELECT m.awaited FROM m), false)::boolean AS awaited,
-       (SELECT count(*) FROM stamp)::bigint AS restamped,
-       (SELECT count(*) FROM chat)::bigint AS chats_added;
 
 -- name: MessageOpenChat :one
 -- A continuation text opened the chat on the user's line for this pending
@@ -74,14 +27,20 @@ WITH m AS (
     SELECT m.user_id, m.line_id, @linq_chat_id::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
     ON CONFLICT (user_id, line_id) DO NOTHING
     RETURNING 1
+), lk AS MATERIALIZED (
+    -- The line's window row before its pair and volume rows (limits_admit's
+    -- order).
+    SELECT w.line_id FROM line_window AS w JOIN m ON w.line_id = m.line_id
+    FOR UPDATE OF w
 ), stamp AS (
     UPDATE pair_state AS pw SET sends = pw.sends || lg_now()
     FROM m
-    WHERE pw.line_id = m.line_id AND pw.handle = m.handle
+    WHERE pw.line_id = m.line_id AND pw.handle = m.handle AND (SELECT count(*) FROM lk) >= 0
     RETURNING 1
 ), volume AS (
     INSERT INTO line_volume AS v (line_id, minute, outbound)
     SELECT m.line_id, date_trunc('minute', lg_now()), 1 FROM m
+    WHERE (SELECT count(*) FROM lk) >= 0
     ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound
     RETURNING 1
 )
@@ -104,31 +63,50 @@ RETURNING awaited;
 -- name: MessageDelete :one
 -- Linq refused the first attempt of a send without sending it: the key is
 -- free again.
-DELETE FROM messages WHERE id = @id::uuid AND state = 'pending'
-RETURNING awaited;
+WITH m AS (
+    DELETE FROM messages WHERE id = @id::uuid AND state = 'pending'
+    RETURNING id, awaited
+), k AS (
+    DELETE FROM message_keys AS k USING m WHERE k.message_id = m.id
+)
+SELECT m.awaited FROM m;
 
 -- name: MessageAwait :one
 -- A duplicate asks to be told when the send in flight ends; false when it
 -- already has.
-UPDATE messages SET awaited = true
-WHERE api_key_id = @api_key_id::bigint AND idempotency_key = @idempotency_key::text AND state = 'pending'
-RETURNING id;
+UPDATE messages AS m SET awaited = true
+FROM message_keys AS k
+WHERE k.api_key_id = @api_key_id::bigint AND k.idempotency_key = @idempotency_key::text
+  AND m.id = k.message_id AND m.state = 'pending'
+RETURNING m.id;
 
 -- name: MessageNotifyDone :exec
 -- Wakes the duplicates waiting for this send (see MessageAwait).
 SELECT pg_notify('linegate_send_done', CAST(@id::uuid AS text));
 
--- name: MessageListExpiredPending :many
--- Sends whose replica did not record Linq's answer within the lease: the
--- recovery job resends them under the same Linq key.
-SELECT m.id, m.user_id, m.line_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.body,
-       m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
-FROM messages AS m
-JOIN lines AS l ON l.id = m.line_id
-LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id
-WHERE m.state = 'pending' AND m.lease_until < lg_now()
-ORDER BY m.lease_until
-LIMIT @batch::integer;
+-- name: MessageClaimExpiredPending :many
+-- Sends whose replica did not record Linq's answer within the lease, for
+-- the recovery job to resend under the same Linq key. Each is claimed with
+-- a fresh lease, as a retry's takeover claims it, so that a retry arriving
+-- meanwhile waits (in_progress) instead of sending too, and two recovery
+-- runs never take the same send.
+WITH claimed AS (
+    UPDATE messages AS m
+    SET lease_until = (SELECT lg_now()) + @lease::interval, updated_at = (SELECT lg_now())
+    WHERE m.id IN (
+        SELECT x.id FROM messages AS x
+        WHERE x.state = 'pending' AND x.lease_until < (SELECT lg_now())
+        ORDER BY x.lease_until
+        LIMIT @batch::integer
+        FOR UPDATE SKIP LOCKED
+    ) AND m.state = 'pending'
+    RETURNING m.id, m.user_id, m.line_id, m.idempotency_key, m.body, m.handle
+)
+SELECT cl.id, cl.user_id, cl.line_id, coalesce(cl.idempotency_key, '')::text AS idempotency_key, cl.body,
+       cl.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
+FROM claimed AS cl
+JOIN lines AS l ON l.id = cl.line_id
+LEFT JOIN chats AS c ON c.user_id = cl.user_id AND c.line_id = cl.line_id;
 
 -- name: MessageGetForAction :one
 -- A sent message with what a reaction or edit on it needs.
@@ -142,11 +120,38 @@ JOIN users AS u ON u.id = m.user_id
 WHERE m.id = @id::uuid AND m.state = 'sent';
 
 -- name: MessageExpireKeys :execrows
--- Idempotency keys are kept for IDEMPOTENCY_TTL; the messages stay.
-UPDATE messages SET idempotency_key = NULL, request_hash = NULL
-WHERE id IN (
-    SELECT id FROM messages
-    WHERE idempotency_key IS NOT NULL AND idempotency_expires_at < lg_now()
-      AND state <> 'pending'
+-- Idempotency keys are kept for IDEMPOTENCY_TTL (a pending send keeps its
+-- key until the send is settled); the messages stay until their day's
+-- partition is dropped.
+DELETE FROM message_keys
+WHERE (api_key_id, idempotency_key) IN (
+    SELECT k.api_key_id, k.idempotency_key FROM message_keys AS k
+    WHERE k.expires_at < (SELECT lg_now())
+      AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.id = k.message_id AND m.state = 'pending')
+    ORDER BY k.expires_at
     LIMIT @batch::integer
 );
+
+-- name: MessagePartitions :one
+-- Makes messages' day partitions ahead and drops those past the retention
+-- (see message_partitions).
+SELECT p.created::text[] AS created, p.dropped::text[] AS dropped
+FROM message_partitions(p_today => @today::date, p_ahead_days => @ahead_days::integer, p_keep_from => @keep_from::date) AS p;
+
+-- name: MessageAdmitMany :many
+-- Concurrent sends' admissions in one statement and one commit (see
+-- send_admit_many); n numbers each answer by its input's position (1-based).
+SELECT a.n::integer AS n, a.outcome::text AS outcome, a.takeover::boolean AS takeover, a.message_id::uuid AS message_id,
+       coalesce(a.user_id, 0)::bigint AS user_id, coalesce(a.user_ref, '')::text AS user_ref,
+       coalesce(a.handle, '')::text AS handle, coalesce(a.line_id, 0)::bigint AS line_id,
+       coalesce(a.line_number, '')::text AS line_number, coalesce(a.chat_id, '')::text AS chat_id,
+       a.retry_after_ms::bigint AS retry_after_ms, a.quarantined::boolean AS quarantined,
+       coalesce(a.why, '')::text AS why,
+       coalesce(a.linq_message_id, '')::text AS linq_message_id, coalesce(a.trace_id, '')::text AS trace_id,
+       coalesce(a.delivery_status, '')::text AS delivery_status, a.admitted_at::timestamptz AS admitted_at,
+       a.lease_until::timestamptz AS lease_until
+FROM send_admit_many(
+    p_ids => @ids::uuid[], p_api_key_ids => @api_key_ids::bigint[], p_keys => @idempotency_keys::text[],
+    p_hashes => @request_hashes::bytea[], p_user_refs => @user_refs::text[], p_handles => @handles::text[],
+    p_intents => @intents::text[], p_bodies => @bodies::jsonb[], s => @settings::jsonb
+) AS a;

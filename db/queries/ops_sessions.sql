@@ -22,3 +22,14 @@ WHERE token_hash = @token_hash::bytea AND revoked_at IS NULL;
 -- are few, one per sign-in.
 DELETE FROM ops_sessions
 WHERE expires_at < @before::timestamptz OR revoked_at < @before::timestamptz;
+
+-- name: OpsSessionPruneExpired :execrows
+-- Sessions expired more than @keep ago (a revoked one expires too), in a
+-- bounded batch.
+DELETE FROM ops_sessions
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM ops_sessions
+    WHERE expires_at < (SELECT lg_now() - @keep::interval)
+    ORDER BY expires_at
+    LIMIT @batch::integer
+));

@@ -13,17 +13,20 @@ FROM limits_admit(
 -- name: PairStateGiveBack :exec
 -- Linq refused an admitted send without sending it: take its timestamp out
 -- of each pair window and its unit out of the line's volume.
-WITH pairs AS (
+-- The line's window row is locked first, then the pair rows, then the
+-- volume row: limits_admit's order, or the two deadlock. (The sub-selects
+-- on lk and pairs are one-time filters, run before the scans they guard.)
+WITH lk AS MATERIALIZED (
+    SELECT w.line_id FROM line_window AS w WHERE w.line_id = @line_id::bigint FOR UPDATE
+), pairs AS (
     UPDATE pair_state AS pw
     SET sends = pw.sends[:array_position(pw.sends, @at::timestamptz) - 1]
              || pw.sends[array_position(pw.sends, @at::timestamptz) + 1:]
     WHERE pw.line_id = @line_id::bigint AND pw.handle = ANY (@handles::text[])
       AND @at::timestamptz = ANY (pw.sends)
+      AND (SELECT count(*) FROM lk) >= 0
     RETURNING 1
 ),
--- Referencing the CTE makes Postgres finish it first, so the pair rows are
--- locked before the line's volume row: the same order as limits_admit, or
--- the two deadlock.
 taken AS (SELECT count(*) AS n FROM pairs)
 UPDATE line_volume AS v
 SET outbound = v.outbound - @units::integer

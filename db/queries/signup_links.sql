@@ -20,3 +20,14 @@ FROM signup_links sl
 JOIN users u ON u.id = sl.user_id
 JOIN lines cur ON cur.id = u.current_line_id
 WHERE sl.token = @token AND sl.expires_at > @now::timestamptz;
+
+-- name: SignupLinkPrune :execrows
+-- Links expired more than @keep ago, in a bounded batch; an expired link
+-- resolves to nothing already.
+DELETE FROM signup_links
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM signup_links
+    WHERE expires_at < (SELECT lg_now() - @keep::interval)
+    ORDER BY expires_at
+    LIMIT @batch::integer
+));

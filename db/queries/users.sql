@@ -25,6 +25,7 @@ WITH input AS (
     SELECT i.user_ref, nullif(i.handle, ''), nullif(i.display_name, ''), i.code, i.home_line_id, i.home_line_id,
            @now::timestamptz, @now::timestamptz
     FROM input i
+    ORDER BY i.user_ref -- one order for every batch: concurrent batches never wait on each other crosswise
     RETURNING id, user_ref
 ), sets AS (
     SELECT * FROM (SELECT unnest(@set_user_refs::text[]) AS user_ref, unnest(@set_positions::smallint[]) AS position, unnest(@set_line_ids::bigint[]) AS line_id) AS s

@@ -64,13 +64,15 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		})
 		send := messaging.New(a.pool, a.linq, limiter, a.logger, a.metrics, messaging.Config{
 			DefaultRegion: a.cfg.DefaultRegion, StoreMessageText: a.cfg.StoreMessageText,
-			IdempotencyKeepFor: a.cfg.IdempotencyKeepFor, SendTimeout: a.cfg.RequestTimeout, Now: a.now,
+			IdempotencyKeepFor: a.cfg.IdempotencyKeepFor, MessagesRetention: a.cfg.MessagesRetention, SendTimeout: a.cfg.RequestTimeout, Now: a.now,
 		})
 		a.stoppers = append(a.stoppers, send.Close)
 		deps.Limiter, deps.Messages, a.messages = limiter, send, send
 		jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now},
 			schedule.Job{Name: "idempotency_cleanup", Spec: "@every 1h", Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := send.CleanupIdempotency(ctx); return err }},
+			schedule.Job{Name: "message_partitions", Spec: "@every 1h", Timeout: time.Minute,
+				Run: func(ctx context.Context) error { _, _, err := send.MaintainPartitions(ctx); return err }},
 			schedule.Job{Name: "limits_cleanup", Spec: "@every 10m", Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := limiter.Cleanup(ctx); return err }},
 			schedule.Job{Name: "send_recovery", Spec: "@every 1m", Timeout: time.Minute,
@@ -86,6 +88,9 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		return err
 	}
 
+	if err := a.wireRetention(); err != nil {
+		return err
+	}
 	if err := a.wireHealth(deps); err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func (a *App) riverClient() (*river.Client[pgx.Tx], error) {
 	if poll <= 0 {
 		poll = time.Second
 	}
-	c, err := river.NewClient(riverpgxv5.New(a.pool), &river.Config{
+	rc := &river.Config{
 		// River reports routine progress (job counts every few seconds) at
 		// info; only its warnings and errors belong in the gateway's log.
 		Logger:            slog.New(warnFloor{a.logger.Handler()}).With(slog.String("component", "river")),
@@ -51,7 +51,12 @@ func (a *App) riverClient() (*river.Client[pgx.Tx], error) {
 			events.Queue:       {MaxWorkers: n},
 			river.QueueDefault: {MaxWorkers: 2},
 		},
-	})
+	}
+	// Finished jobs are deleted by River's job cleaner, which the leader
+	// runs every 30 s through river_job's (state, finalized_at) index;
+	// how long each state is kept is a retention setting like the others.
+	a.retentionConfig().ApplyRiver(rc)
+	c, err := river.NewClient(riverpgxv5.New(a.pool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
 	}

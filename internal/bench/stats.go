@@ -12,6 +12,7 @@ import (
 // result is one measured phase.
 type result struct {
 	name     string
+	clients  int
 	ops      int
 	errors   int
 	refused  map[string]int // by outcome or status, when not a success

@@ -47,7 +47,7 @@ func webhookBench(ctx context.Context, cfg Config, out io.Writer, a *app.App, gw
 		return &linq.WebhookEvent{EventID: id, EventType: linq.EventMessageReceived, CreatedAt: time.Now()}, b
 	}
 
-	intake := load(ctx, "(e) webhook intake", cfg.Concurrency, cfg.Duration, func(ctx context.Context, rng *rand.Rand) (string, error) {
+	intake := load(ctx, phaseName("(e) webhook intake", cfg.Concurrency), cfg.Concurrency, cfg.Duration, func(ctx context.Context, rng *rand.Rand) (string, error) {
 		_, body := event(rng)
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, gwURL+webhooks.Path, bytes.NewReader(body))
 		if err != nil {
@@ -70,26 +70,15 @@ func webhookBench(ctx context.Context, cfg Config, out io.Writer, a *app.App, gw
 		}
 		return "", nil
 	})
-	ceiling := load(ctx, "(f) intake SQL ceiling", cfg.Concurrency, cfg.Duration, func(ctx context.Context, rng *rand.Rand) (string, error) {
+	ceiling := load(ctx, phaseName("(f) intake SQL ceiling", cfg.Concurrency), cfg.Concurrency, cfg.Duration, func(ctx context.Context, rng *rand.Rand) (string, error) {
 		ev, body := event(rng)
 		_, err := a.Webhooks().Store(ctx, ev, body)
 		return "", err
 	})
 
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) }
-	fmt.Fprintf(out, "\n%-28s %9s %10s %9s %9s %9s  %s\n", "phase", "ok", "ok/s", "p50 ms", "p95 ms", "p99 ms", "refused / errors")
-	for _, r := range []result{intake, ceiling} {
-		fmt.Fprintf(out, "%-28s %9d %10.0f %9s %9s %9s  %v / %d\n", r.name, r.ops, r.perSecond(), ms(r.p50), ms(r.p95), ms(r.p99), r.refused, r.errors)
-	}
-	ratio := 0.0
-	if ceiling.perSecond() > 0 {
-		ratio = intake.perSecond() / ceiling.perSecond()
-	}
-	verdict := "met"
-	if ratio < 0.6 {
-		verdict = "NOT met"
-	}
-	fmt.Fprintf(out, "webhook intake / SQL ceiling: %.2f (target >= 0.60: %s)\n", ratio, verdict)
+	printTable(out, intake, ceiling)
+	r := ratio(intake.perSecond(), ceiling.perSecond())
+	fmt.Fprintf(out, "webhook intake / SQL ceiling: %.2f (target >= 0.60: %s)\n", r, verdict(r >= 0.6))
 
 	// Processing: the events above were only stored; start the workers and
 	// time the backlog.

@@ -96,6 +96,27 @@ type Config struct {
 	MetricsAddr           string `env:"METRICS_ADDR" default:"127.0.0.1:9090"`
 	TrustedProxies        string `env:"TRUSTED_PROXIES"`
 	AuthFailuresPerMinute int    `env:"AUTH_FAILURES_PER_MINUTE" default:"30"`
+
+	// Retention: how long rows that grow with traffic are kept (see
+	// retention.go).
+	RetentionSpec  string `env:"RETENTION_SCHEDULE" default:"@every 1h"`
+	RetentionBatch int    `env:"RETENTION_BATCH" default:"5000"`
+	// MessagesRetention is how long sent messages are kept: whole days, as
+	// messages' day partitions are dropped (at least IDEMPOTENCY_TTL + 1 day).
+	MessagesRetention            time.Duration `env:"MESSAGES_RETENTION" default:"720h"`
+	WebhookEventsRetention       time.Duration `env:"WEBHOOK_EVENTS_RETENTION" default:"168h"`
+	EventDeliveriesRetention     time.Duration `env:"EVENT_DELIVERIES_RETENTION" default:"168h"`
+	DeadEventDeliveriesRetention time.Duration `env:"DEAD_EVENT_DELIVERIES_RETENTION" default:"720h"`
+	LinqMessagesRetention        time.Duration `env:"LINQ_MESSAGES_RETENTION" default:"720h"`
+	SignupLinksRetention         time.Duration `env:"SIGNUP_LINKS_RETENTION" default:"168h"`
+	OpsSessionsRetention         time.Duration `env:"OPS_SESSIONS_RETENTION" default:"24h"`
+	PairQuarantinesRetention     time.Duration `env:"PAIR_QUARANTINES_RETENTION" default:"720h"`
+	LineHealthHistoryRetention   time.Duration `env:"LINE_HEALTH_HISTORY_RETENTION" default:"2160h"`
+	FailoversRetention           time.Duration `env:"FAILOVERS_RETENTION" default:"2160h"`
+	LineLedgerRetention          time.Duration `env:"LINE_LEDGER_RETENTION" default:"2160h"`
+	CompletedJobsRetention       time.Duration `env:"COMPLETED_JOBS_RETENTION" default:"24h"`
+	CancelledJobsRetention       time.Duration `env:"CANCELLED_JOBS_RETENTION" default:"24h"`
+	DiscardedJobsRetention       time.Duration `env:"DISCARDED_JOBS_RETENTION" default:"168h"`
 }
 
 // FieldError names the variable that holds a bad value.
@@ -195,9 +216,13 @@ func (c Config) Validate() error {
 	if c.IdempotencyKeepFor < 24*time.Hour {
 		add("IDEMPOTENCY_TTL", "must be at least 24h")
 	}
+	if c.MessagesRetention < c.IdempotencyKeepFor+24*time.Hour || c.MessagesRetention > maxRetention {
+		add("MESSAGES_RETENTION", fmt.Sprintf("must be between IDEMPOTENCY_TTL + 24h and %s", maxRetention))
+	}
 	errs = append(errs, c.validateWebhooks()...)
 	errs = append(errs, c.validateHealth()...)
 	errs = append(errs, c.validateExposure()...)
+	errs = append(errs, c.validateRetention()...)
 	return errors.Join(errs...)
 }
 

@@ -29,8 +29,9 @@ type CardResult struct {
 
 // EnsureContactCards makes every line Linq lists have an active contact
 // card with the company name: created when missing, patched when the name
-// changed. A 2022 answer is retried; a line that still fails is left for
-// the next sync (and counted).
+// changed, linqInFlight lines at a time; the lines whose card is already
+// right cost no call. A 2022 answer is retried; a line that still fails is
+// left for the next sync (and counted).
 func (s *Service) EnsureContactCards(ctx context.Context) (CardResult, error) {
 	var res CardResult
 	if s.linq == nil {
@@ -49,41 +50,60 @@ func (s *Service) EnsureContactCards(ctx context.Context) (CardResult, error) {
 		return res, fmt.Errorf("read lines: %w", err)
 	}
 	name := s.cfg.CompanyName
+	type change struct {
+		lineID int64
+		number string
+		create bool
+		err    error
+	}
+	var ok []int64
+	var todo []change
 	for _, l := range ls {
 		if l.AdminState == lines.AdminRetired || l.LinqMissingAt != nil {
 			continue
 		}
-		c, ok := cards[l.Number]
-		switch {
-		case !ok || !c.IsActive:
-			err = s.retry2022(ctx, func() error {
-				_, err := s.linq.CreateContactCard(ctx, linq.CreateContactCardRequest{PhoneNumber: l.Number, FirstName: name})
-				if e, ok := linq.AsError(err); ok && e.Code == linq.CodeContactCardExist {
-					_, err = s.linq.UpdateContactCard(ctx, linq.UpdateContactCardRequest{PhoneNumber: l.Number, FirstName: &name})
-				}
-				return err
-			})
-			if err == nil {
-				res.Created++
-			}
+		switch c, found := cards[l.Number]; {
+		case !found || !c.IsActive:
+			todo = append(todo, change{lineID: l.ID, number: l.Number, create: true})
 		case c.FirstName != name:
-			err = s.retry2022(ctx, func() error {
-				_, err := s.linq.UpdateContactCard(ctx, linq.UpdateContactCardRequest{PhoneNumber: l.Number, FirstName: &name})
-				return err
-			})
-			if err == nil {
-				res.Updated++
-			}
+			todo = append(todo, change{lineID: l.ID, number: l.Number})
 		default:
-			err = nil
+			ok = append(ok, l.ID)
 		}
-		if err != nil {
+	}
+	forEach(ctx, len(todo), linqInFlight, func(ctx context.Context, i int) {
+		c := &todo[i]
+		c.err = s.retry2022(ctx, func() error {
+			if c.create {
+				_, err := s.linq.CreateContactCard(ctx, linq.CreateContactCardRequest{PhoneNumber: c.number, FirstName: name})
+				if e, isLinq := linq.AsError(err); !isLinq || e.Code != linq.CodeContactCardExist {
+					return err
+				}
+			}
+			_, err := s.linq.UpdateContactCard(ctx, linq.UpdateContactCardRequest{PhoneNumber: c.number, FirstName: &name})
+			return err
+		})
+	})
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	for _, c := range todo {
+		switch {
+		case c.err != nil:
 			res.Failed++
-			s.logger.WarnContext(ctx, "contact card not set", slog.Int64("line_id", l.ID), slog.Any("error", err))
+			s.logger.WarnContext(ctx, "contact card not set", slog.Int64("line_id", c.lineID), slog.Any("error", c.err))
 			continue
+		case c.create:
+			res.Created++
+		default:
+			res.Updated++
 		}
-		if err := s.q.ContactCardUpsert(ctx, s.pool, store.ContactCardUpsertParams{LineID: l.ID, FirstName: name, SyncedAt: s.cfg.Now()}); err != nil {
-			return res, fmt.Errorf("record contact card: %w", err)
+		ok = append(ok, c.lineID)
+	}
+	if len(ok) > 0 {
+		err := s.q.ContactCardUpsertMany(ctx, s.pool, store.ContactCardUpsertManyParams{LineIds: ok, FirstName: name, SyncedAt: s.cfg.Now()})
+		if err != nil {
+			return res, fmt.Errorf("record contact cards: %w", err)
 		}
 	}
 	return res, nil
@@ -111,39 +131,65 @@ func (s *Service) retry2022(ctx context.Context, fn func() error) error {
 	return err
 }
 
-// maxSharesPerRun bounds one run of the share job.
-const maxSharesPerRun = 500
+// A share run takes at most maxSharesPerRun chats, found among the newest
+// maxShareScan sent messages: both bound one run however large the pool.
+const (
+	maxSharesPerRun = 500
+	maxShareScan    = 50_000
+)
 
 // ShareContactCards shares the line's contact card into the chats that
 // should get it: a chat whose user was just sent their first message on
 // that line (which covers the first message on a new line after a
-// failover), then again at most every CardReshareAfter while the chat is
-// active (a message sent on it in the last day), as Linq advises. A failed
-// share is logged and tried again on the next run.
+// failover), then again at most every CardReshareAfter when a message was
+// sent on it lately (among the newest maxShareScan sent messages of the last
+// day), as Linq advises. Shares go linqInFlight at a time; a failed share is
+// logged and tried again on the next run.
 func (s *Service) ShareContactCards(ctx context.Context) (int, error) {
 	if s.linq == nil {
 		return 0, errors.New("contact cards: no Linq client")
 	}
 	now := s.cfg.Now()
-	due, err := s.q.ContactCardShareDue(ctx, s.pool, store.ContactCardShareDueParams{
-		SharedBefore: now.Add(-s.cfg.CardReshareAfter), ActiveSince: now.Add(-24 * time.Hour), MaxRows: maxSharesPerRun,
+	rows, err := s.q.ContactCardShareDue(ctx, s.pool, store.ContactCardShareDueParams{
+		SharedBefore: now.Add(-s.cfg.CardReshareAfter), ActiveSince: now.Add(-24 * time.Hour),
+		IdsSince: now.Add(-72 * time.Hour), MaxScan: maxShareScan, MaxRows: maxSharesPerRun,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("read chats due a contact card: %w", err)
 	}
-	shared := 0
-	for _, c := range due {
-		if _, err := s.linq.ShareContactCard(ctx, c.LinqChatID); err != nil {
-			if ctx.Err() != nil {
-				return shared, ctx.Err()
-			}
-			s.logger.WarnContext(ctx, "contact card share failed", slog.Int64("line_id", c.LineID), slog.Any("error", err))
-			continue
+	type chat struct{ userID, lineID int64 }
+	seen := make(map[chat]bool, len(rows))
+	due := rows[:0]
+	for _, r := range rows {
+		if k := (chat{r.UserID, r.LineID}); !seen[k] {
+			seen[k] = true
+			due = append(due, r)
 		}
-		if err := s.q.ContactCardShareRecord(ctx, s.pool, store.ContactCardShareRecordParams{UserID: c.UserID, LineID: c.LineID, SharedAt: now}); err != nil {
-			return shared, fmt.Errorf("record contact card share: %w", err)
-		}
-		shared++
 	}
-	return shared, nil
+	shared := make([]bool, len(due))
+	forEach(ctx, len(due), linqInFlight, func(ctx context.Context, i int) {
+		if _, err := s.linq.ShareContactCard(ctx, due[i].LinqChatID); err != nil {
+			if ctx.Err() == nil {
+				s.logger.WarnContext(ctx, "contact card share failed", slog.Int64("line_id", due[i].LineID), slog.Any("error", err))
+			}
+			return
+		}
+		shared[i] = true
+	})
+	var rec store.ContactCardShareRecordManyParams
+	for i, c := range due {
+		if shared[i] {
+			rec.UserIds = append(rec.UserIds, c.UserID)
+			rec.LineIds = append(rec.LineIds, c.LineID)
+		}
+	}
+	// What was shared is recorded even when the run was cut short: those
+	// chats have the card.
+	if len(rec.UserIds) > 0 {
+		rec.SharedAt = now
+		if err := s.q.ContactCardShareRecordMany(context.WithoutCancel(ctx), s.pool, rec); err != nil {
+			return 0, fmt.Errorf("record contact card shares: %w", err)
+		}
+	}
+	return len(rec.UserIds), ctx.Err()
 }

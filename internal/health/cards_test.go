@@ -2,6 +2,7 @@ package health_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -54,7 +55,9 @@ func TestContactCards(t *testing.T) {
 		require.NoError(t, err)
 		b.exec(t, `INSERT INTO chats (user_id, line_id, linq_chat_id, created_at) SELECT id, $1, $2, $3 FROM users`, line, chat.Chat.ID, t0)
 		b.exec(t, `INSERT INTO messages (id, api_key_id, user_id, line_id, handle, intent, state, admitted_at, created_at, updated_at)
-			SELECT gen_random_uuid(), 1, id, $1, '+15551230000', 'proactive', 'sent', $2, $2, $2 FROM users`, line, t0)
+			SELECT (lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+			        || substr(replace(gen_random_uuid()::text, '-', ''), 13))::uuid, -- a UUIDv7, as message ids are
+			       1, id, $1, '+15551230000', 'proactive', 'sent', $2, $2, $2 FROM users`, line, t0)
 
 		n, err := b.inst.health.ShareContactCards(context.Background())
 		require.NoError(t, err)
@@ -66,5 +69,62 @@ func TestContactCards(t *testing.T) {
 		n, err = b.inst.health.ShareContactCards(context.Background())
 		require.NoError(t, err)
 		require.Zero(t, n, "an idle chat is not shared again")
+	})
+}
+
+func TestContactCardsManyLines(t *testing.T) {
+	t.Parallel()
+	const n = 20 // more lines than calls in flight
+
+	t.Run("AFailedCardOfOneLineDoesNotStopTheOthers", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{CompanyName: "Acme"})
+		numbers := make([]string, n)
+		for i := range n {
+			_, numbers[i] = b.addLine(t, 100)
+		}
+		res, err := b.withLinq(t, failingLinq{Linq: b.linq, number: numbers[7]}).EnsureContactCards(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, health.CardResult{Created: n - 1, Failed: 1}, res)
+		require.Equal(t, n-1, b.count(t, `SELECT count(*) FROM line_contact_cards WHERE first_name = 'Acme' AND synced_at = $1`, t0))
+
+		res, err = b.inst.health.EnsureContactCards(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, health.CardResult{Created: 1}, res, "the failed line is done on the next sync")
+		require.Equal(t, n, b.count(t, `SELECT count(*) FROM line_contact_cards WHERE first_name = 'Acme'`))
+	})
+
+	t.Run("EveryDueChatIsSharedOnceAndAFailedShareIsTriedAgain", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{CompanyName: "Acme", CardReshareAfter: 24 * time.Hour})
+		line, number := b.addLine(t, 100)
+		b.seedUsers(t, "a", n, line)
+		_, err := b.inst.health.EnsureContactCards(context.Background())
+		require.NoError(t, err)
+		chats := make([]string, n)
+		for i := range n {
+			chat, err := b.linq.CreateChat(context.Background(), linq.CreateChatRequest{From: number, To: []string{fmt.Sprintf("+1555123%04d", i)},
+				Message: linq.MessageContent{Parts: []linq.Part{linq.TextPart("hello")}}})
+			require.NoError(t, err)
+			chats[i] = chat.Chat.ID
+		}
+		b.exec(t, `INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+			SELECT u.id, $1, c.id, $3 FROM (SELECT id, row_number() OVER (ORDER BY id) AS i FROM users) u
+			JOIN unnest($2::text[]) WITH ORDINALITY AS c (id, i) ON c.i = u.i`, line, chats, t0)
+		// Two messages to each user: one share per chat all the same.
+		b.exec(t, `INSERT INTO messages (id, api_key_id, user_id, line_id, handle, intent, state, admitted_at, created_at, updated_at)
+			SELECT (lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+			        || substr(replace(gen_random_uuid()::text, '-', ''), 13))::uuid, -- a UUIDv7, as message ids are
+			       1, id, $1, '+15551230000', 'proactive', 'sent', $2, $2, $2 FROM users CROSS JOIN generate_series(1, 2)`, line, t0)
+
+		shared, err := b.withLinq(t, failingLinq{Linq: b.linq, chatID: chats[3]}).ShareContactCards(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, n-1, shared)
+		require.Equal(t, n-1, b.count(t, `SELECT count(*) FROM contact_card_shares WHERE line_id = $1 AND shared_at = $2`, line, t0))
+
+		shared, err = b.inst.health.ShareContactCards(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, shared, "only the chat whose share failed")
+		require.Equal(t, n, b.count(t, `SELECT count(*) FROM contact_card_shares WHERE line_id = $1`, line))
 	})
 }

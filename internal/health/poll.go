@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,6 +14,11 @@ import (
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/store"
 )
+
+// linqInFlight bounds the Linq calls a job makes at once (a check per line,
+// a card per line, a share per chat): enough to cover a large pool within a
+// run, few enough not to crowd the sends out of Linq.
+const linqInFlight = 8
 
 // PollResult summarises one poll.
 type PollResult struct {
@@ -29,6 +36,11 @@ type PollResult struct {
 // a flagged line answers 2027 to the check, an active one answers). It is
 // the safety net for status_updated webhooks that never arrived. An empty
 // list marks nothing missing: far likelier a Linq glitch than an empty pool.
+//
+// The checks run linqInFlight at a time. Most polls change nothing: the
+// lines whose signals and state come back as stored are confirmed in one
+// statement, and only the others are applied one by one (with their
+// transitions and failovers).
 func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 	var res PollResult
 	if s.linq == nil {
@@ -47,6 +59,12 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("read line health: %w", err)
 	}
+	type polled struct {
+		line     store.LineHealthListRow
+		in       Input
+		probeErr error
+	}
+	var ps []polled
 	for _, l := range ls {
 		if l.AdminState == lines.AdminRetired {
 			continue
@@ -59,25 +77,72 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 			if in.Reputation != lines.ReputationHealthy && in.Reputation != lines.ReputationAtRisk && in.Reputation != lines.ReputationCritical {
 				in.Reputation = lines.ReputationAtRisk // unknown: no new users until Linq says more
 			}
-			if s.cfg.ProbeFlags {
-				status, err := s.probe(ctx, l.Number)
-				if err != nil {
-					res.ProbeErrors++
-					s.logger.WarnContext(ctx, "line probe failed", slog.Int64("line_id", l.ID), slog.Any("error", err))
-				}
-				in.ServiceStatus = status
-			}
 		case len(listed) > 0:
 			in.Missing = true
 		default:
 			continue
 		}
+		ps = append(ps, polled{line: l, in: in})
+	}
+	if s.cfg.ProbeFlags {
+		forEach(ctx, len(ps), linqInFlight, func(ctx context.Context, i int) {
+			if ps[i].in.Missing {
+				return
+			}
+			ps[i].in.ServiceStatus, ps[i].probeErr = s.probe(ctx, ps[i].line.Number)
+		})
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+	}
+
+	var same store.LineHealthConfirmManyParams
+	for _, p := range ps {
+		if p.probeErr != nil {
+			res.ProbeErrors++
+			s.logger.WarnContext(ctx, "line probe failed", slog.Int64("line_id", p.line.ID), slog.Any("error", p.probeErr))
+		}
+		stored := store.Line{ServiceStatus: p.line.ServiceStatus, Reputation: p.line.Reputation,
+			IneligibleAt: p.line.IneligibleAt, LinqMissingAt: p.line.LinqMissingAt}
+		sig := merge(stored, p.in)
+		// A failing line goes the long way even when nothing changed: each
+		// poll retries moving the users still on it.
+		if sig != merge(stored, Input{}) || Derive(sig) != p.line.HealthState || FailsOver(p.line.HealthState) {
+			continue
+		}
+		same.Ids = append(same.Ids, p.line.ID)
+		same.ServiceStatuses = append(same.ServiceStatuses, sig.ServiceStatus)
+		same.Reputations = append(same.Reputations, sig.Reputation)
+		same.Ineligible = append(same.Ineligible, sig.Ineligible)
+		same.Missing = append(same.Missing, sig.Missing)
+		same.HealthStates = append(same.HealthStates, p.line.HealthState)
+	}
+	confirmed := map[int64]bool{}
+	if len(same.Ids) > 0 {
+		now := s.cfg.Now()
+		same.At, same.Now = now.Truncate(time.Microsecond), now
+		ids, err := s.q.LineHealthConfirmMany(ctx, s.pool, same)
+		if err != nil {
+			return res, fmt.Errorf("confirm line health: %w", err)
+		}
+		for _, id := range ids {
+			confirmed[id] = true
+		}
+		res.Applied += len(ids)
+		s.metrics.HealthInputs.WithLabelValues(SourcePoll, "applied").Add(float64(len(ids)))
+	}
+
+	for _, p := range ps {
+		if confirmed[p.line.ID] {
+			continue
+		}
+		in := p.in
 		in.At = s.cfg.Now()
 		out, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (Outcome, error) {
 			return s.ApplyOutcome(ctx, tx, in)
 		})
 		if err != nil {
-			return res, fmt.Errorf("apply poll of line %d: %w", l.ID, err)
+			return res, fmt.Errorf("apply poll of line %d: %w", p.line.ID, err)
 		}
 		if !out.Stale {
 			res.Applied++
@@ -105,4 +170,24 @@ func (s *Service) probe(ctx context.Context, number string) (string, error) {
 		return lines.StatusFlagged, nil
 	}
 	return "", err
+}
+
+// forEach calls fn for 0..n-1, at most limit at a time, and returns when
+// all calls did. Once ctx is done, the calls not yet started are skipped.
+func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case sem <- struct{}{}:
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(ctx, i)
+		})
+	}
+	wg.Wait()
 }

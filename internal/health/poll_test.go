@@ -2,12 +2,16 @@ package health_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/health"
+	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/linqsim"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 func TestPoll(t *testing.T) {
@@ -70,5 +74,124 @@ func TestPoll(t *testing.T) {
 		_, err = b.inst.health.Poll(context.Background())
 		require.NoError(t, err)
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM lines WHERE number = '+15550109999' AND health_state = 'ok' AND linq_missing_at IS NULL`))
+	})
+}
+
+// failingLinq is the simulator's client with one line's (or chat's) calls
+// answered by an error.
+type failingLinq struct {
+	health.Linq
+	number, chatID string
+}
+
+var errLinqDown = errors.New("linq unreachable")
+
+func (f failingLinq) CheckIMessage(ctx context.Context, req linq.CapabilityCheckRequest) (*linq.CapabilityCheckResponse, error) {
+	if req.From == f.number {
+		return nil, errLinqDown
+	}
+	return f.Linq.CheckIMessage(ctx, req)
+}
+
+func (f failingLinq) CreateContactCard(ctx context.Context, req linq.CreateContactCardRequest) (*linq.ContactCard, error) {
+	if req.PhoneNumber == f.number {
+		return nil, errLinqDown
+	}
+	return f.Linq.CreateContactCard(ctx, req)
+}
+
+func (f failingLinq) ShareContactCard(ctx context.Context, chatID string) (*linq.Ack, error) {
+	if chatID == f.chatID {
+		return nil, errLinqDown
+	}
+	return f.Linq.ShareContactCard(ctx, chatID)
+}
+
+// withLinq is inst's health service calling l instead of the simulator.
+func (b *bundle) withLinq(t *testing.T, l health.Linq) *health.Service {
+	t.Helper()
+	cfg := b.cfg
+	cfg.Now = b.clock.Now
+	return health.New(b.inst.pool, b.inst.lines, b.inst.router, l, recorder{}, testkit.Logger(t), b.inst.metrics, cfg)
+}
+
+func TestPollManyLines(t *testing.T) {
+	t.Parallel()
+	const n = 20 // more lines than checks in flight
+
+	// addLines adds n lines: every third at risk, the 5th and 11th flagged.
+	addLines := func(t *testing.T, b *bundle) ([]int64, []string, map[int64]string) {
+		t.Helper()
+		ids, numbers, want := make([]int64, n), make([]string, n), map[int64]string{}
+		for i := range n {
+			ids[i], numbers[i] = b.addLine(t, 100)
+			want[ids[i]] = health.StateOK
+			switch {
+			case i == 5 || i == 11:
+				require.NoError(t, b.sim.FlagLine(numbers[i]))
+				want[ids[i]] = health.StateDown
+			case i%3 == 0:
+				require.NoError(t, b.sim.SetReputation(numbers[i], "AT_RISK"))
+				want[ids[i]] = health.StateAtRisk
+			}
+		}
+		return ids, numbers, want
+	}
+	states := func(t *testing.T, b *bundle, ids []int64) map[int64]string {
+		t.Helper()
+		got := map[int64]string{}
+		for _, id := range ids {
+			got[id] = b.state(t, id)
+		}
+		return got
+	}
+
+	t.Run("AppliesEveryLineAndConfirmsUnchangedOnesOnTheNextPoll", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{ProbeFlags: true})
+		ids, _, want := addLines(t, b)
+
+		res, err := b.inst.health.Poll(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, health.PollResult{Listed: n, Applied: n, Transitions: 2 + 7}, res)
+		require.Equal(t, want, states(t, b, ids))
+		require.Equal(t, n, b.count(t, `SELECT count(*) FROM lines WHERE health_confirmed_at = $1`, t0))
+
+		b.clock.Advance(time.Minute)
+		res, err = b.inst.health.Poll(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, health.PollResult{Listed: n, Applied: n}, res)
+		require.Equal(t, want, states(t, b, ids))
+		require.Equal(t, n, b.count(t, `SELECT count(*) FROM lines WHERE health_confirmed_at = $1 AND health_input_at = $1`, t0.Add(time.Minute)))
+	})
+
+	t.Run("AFailedCheckOfOneLineDoesNotStopTheOthers", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{ProbeFlags: true})
+		ids, numbers, want := addLines(t, b)
+		svc := b.withLinq(t, failingLinq{Linq: b.linq, number: numbers[5]})
+
+		res, err := svc.Poll(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, res.ProbeErrors)
+		require.Equal(t, n, res.Applied, "the failed line still gets its reputation")
+		want[ids[5]] = health.StateOK // its flag is unknown without the check
+		require.Equal(t, want, states(t, b, ids))
+	})
+
+	t.Run("ALineWithANewerInputIsLeftAlone", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{ProbeFlags: true})
+		ids, _, _ := addLines(t, b)
+		_, err := b.inst.health.Poll(context.Background())
+		require.NoError(t, err)
+		later := t0.Add(time.Hour)
+		b.exec(t, `UPDATE lines SET health_input_at = $2 WHERE id = $1`, ids[1], later)
+
+		b.clock.Advance(time.Minute)
+		res, err := b.inst.health.Poll(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, n-1, res.Applied)
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND health_input_at = $2 AND health_confirmed_at = $3`, ids[1], later, t0))
 	})
 }

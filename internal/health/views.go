@@ -61,27 +61,23 @@ type PoolHealth struct {
 }
 
 // Pool reports every line's health, the stranded users and the
-// single-failure check.
+// single-failure check, from one read of the pool.
 func (s *Service) Pool(ctx context.Context) (PoolHealth, error) {
-	rows, err := s.q.LineHealthList(ctx, s.pool)
-	if err != nil {
-		return PoolHealth{}, fmt.Errorf("read line health: %w", err)
-	}
 	snapshot, usage, err := s.lines.List(ctx)
 	if err != nil {
 		return PoolHealth{}, err
 	}
 	now := s.cfg.Now()
-	out := PoolHealth{Lines: make([]LineHealth, 0, len(rows)), States: map[string]int{}, SingleFailure: SingleFailure{WouldStrand: []LineRisk{}}}
-	for _, r := range rows {
-		v := lineHealthOf(r, now, s.cfg.StaleAfter)
+	out := PoolHealth{Lines: make([]LineHealth, 0, len(snapshot)), States: map[string]int{}, SingleFailure: SingleFailure{WouldStrand: []LineRisk{}}}
+	for _, l := range snapshot {
+		v := lineHealthOf(l, now, s.cfg.StaleAfter)
 		out.Lines = append(out.Lines, v)
 		out.States[v.State]++
 		out.Stranded += v.Stranded
-		if v.Stale && r.AdminState != lines.AdminRetired {
+		if v.Stale && l.AdminState != lines.AdminRetired {
 			out.Stale++
 		}
-		if r.HeldAt != nil {
+		if l.HeldAt != nil {
 			out.Held++
 		}
 	}
@@ -91,17 +87,15 @@ func (s *Service) Pool(ctx context.Context) (PoolHealth, error) {
 	return out, nil
 }
 
-func lineHealthOf(r store.LineHealthListRow, now time.Time, staleAfter time.Duration) LineHealth {
+func lineHealthOf(l lines.Line, now time.Time, staleAfter time.Duration) LineHealth {
 	v := LineHealth{
-		LineID: r.ID, Number: r.Number, AdminState: r.AdminState, State: r.HealthState, Since: r.HealthSince,
-		ConfirmedAt: r.HealthConfirmedAt, HeldAt: r.HeldAt, RecoveryAt: r.RecoveryAt, Users: int(r.UserCount),
-		Stale: r.HealthConfirmedAt == nil || now.Sub(*r.HealthConfirmedAt) > staleAfter,
+		LineID: l.ID, Number: l.Number, AdminState: l.AdminState, State: l.HealthState, Since: l.HealthSince,
+		ConfirmedAt: l.HealthConfirmedAt, HeldAt: l.HeldAt, RecoveryAt: l.RecoveryAt, Users: l.UserCount,
+		Stale: l.HealthConfirmedAt == nil || now.Sub(*l.HealthConfirmedAt) > staleAfter,
+		Cause: l.HealthCause,
 	}
-	if r.HealthCause != nil {
-		v.Cause = *r.HealthCause
-	}
-	if FailsOver(r.HealthState) {
-		v.Stranded = int(r.UserCount)
+	if FailsOver(l.HealthState) {
+		v.Stranded = l.UserCount
 	}
 	return v
 }

@@ -70,9 +70,22 @@ type poolSummary struct {
 	BlockedReasons map[string]int `json:"blocked_reasons"`
 }
 
-// listLines is the pool as ops see it; capacity counts active lines only
-// (draining and retired lines take no new users).
+// Pages of GET /v1/ops/lines.
+const (
+	defaultLinesPage = 100
+	maxLinesPage     = 1000
+)
+
+// listLines is one page of the pool as ops see it, in id order (limit
+// lines after the line id after; next is the cursor of the following page,
+// absent on the last), with the summary of the whole pool; capacity counts
+// active lines only (draining and retired lines take no new users).
 func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
+	limit, after, err := linesPage(r)
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
 	ls, usage, err := s.Lines.List(r.Context())
 	if err != nil {
 		s.resp.Error(w, r, err)
@@ -80,10 +93,17 @@ func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg := s.Lines.Config()
 	sum := poolSummary{Lines: len(ls), Headroom: cfg.Headroom, Usage: usage, BlockedReasons: map[string]int{}}
-	views := make([]lineView, 0, len(ls))
+	views := make([]lineView, 0, min(limit, len(ls)))
+	var next int64
 	for _, l := range ls {
 		v := toLineView(l, cfg.DefaultBudget)
-		views = append(views, v)
+		switch {
+		case l.ID <= after:
+		case len(views) < limit:
+			views = append(views, v)
+		case next == 0:
+			next = views[len(views)-1].ID
+		}
 		sum.Users += l.UserCount
 		if v.Eligible {
 			sum.Eligible++
@@ -95,7 +115,33 @@ func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
 			sum.CapacityLeft += max(l.HeadroomLeft(), 0)
 		}
 	}
-	s.resp.JSON(w, http.StatusOK, map[string]any{"lines": views, "summary": sum})
+	out := map[string]any{"lines": views, "summary": sum}
+	if next != 0 {
+		out["next"] = strconv.FormatInt(next, 10)
+	}
+	s.resp.JSON(w, http.StatusOK, out)
+}
+
+// linesPage reads limit (1 to maxLinesPage, default defaultLinesPage) and
+// after (a line id, the next cursor of the previous page; default 0).
+func linesPage(r *http.Request) (limit int, after int64, err error) {
+	q := r.URL.Query()
+	limit = defaultLinesPage
+	if raw := q.Get("limit"); raw != "" {
+		v, err := strconv.Atoi(raw)
+		if err != nil || v < 1 || v > maxLinesPage {
+			return 0, 0, apperr.Field("limit", "must be an integer from 1 to "+strconv.Itoa(maxLinesPage))
+		}
+		limit = v
+	}
+	if raw := q.Get("after"); raw != "" {
+		v, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || v < 0 {
+			return 0, 0, apperr.Field("after", "must be a line id (the next cursor of the previous page)")
+		}
+		after = v
+	}
+	return limit, after, nil
 }
 
 type patchLineRequest struct {

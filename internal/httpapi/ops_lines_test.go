@@ -76,6 +76,47 @@ func TestOpsLines(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, b.do(t, "GET", "/v1/ops/lines", b.signupKey, nil).Code)
 	})
 
+	t.Run("PagesThePoolWithANextCursor", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		var ids []int64
+		for i := range 5 {
+			ids = append(ids, b.addLine(t, fmt.Sprintf("+1555010020%d", i)))
+		}
+		type page struct {
+			opsLines
+			Next *string `json:"next"`
+		}
+		var seen []int64
+		path := "/v1/ops/lines?limit=2"
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 3, "more pages than lines")
+			rec := b.do(t, "GET", path, b.opsKey, nil)
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			got := decodeJSON[page](t, rec)
+			require.Equal(t, 5, got.Summary.Lines, "the summary covers the whole pool")
+			for _, l := range got.Lines {
+				seen = append(seen, l.ID)
+			}
+			if got.Next == nil {
+				require.Len(t, got.Lines, 1)
+				break
+			}
+			require.Len(t, got.Lines, 2)
+			path = "/v1/ops/lines?limit=2&after=" + *got.Next
+		}
+		require.Equal(t, ids, seen)
+	})
+
+	t.Run("RefusesABadPage", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=-1", "after=x"} {
+			rec := b.do(t, "GET", "/v1/ops/lines?"+q, b.opsKey, nil)
+			require.Equal(t, http.StatusUnprocessableEntity, rec.Code, "%s: %s", q, rec.Body.String())
+		}
+	})
+
 	t.Run("PatchDrainsAndSetsBudget", func(t *testing.T) {
 		t.Parallel()
 		b := poolSetup(t)

@@ -41,19 +41,38 @@ func (s *Service) eventTime(ev *linq.WebhookEvent) time.Time {
 
 func notFound(err error) bool { return errors.Is(store.Interpret(err), store.ErrNotFound) }
 
+// message is a message.received event decoded, and its line looked up,
+// before its batch takes any lock, so that the batch can be put in lock
+// order (batch.go).
+type message struct {
+	d          linq.MessageEventData
+	at         time.Time
+	lineNumber string
+	sender     string
+	// lineID is the line the message came to, 0 when it names no line or
+	// one that is not Linegate's.
+	lineID int64
+}
+
+// decodeMessage reads a message.received event, or returns nil when its
+// data is malformed.
+func (s *Service) decodeMessage(ev *linq.WebhookEvent) *message {
+	m := &message{}
+	if err := ev.DecodeData(&m.d); err != nil {
+		return nil
+	}
+	m.at = s.eventTime(ev)
+	if m.d.Chat.OwnerHandle != nil {
+		m.lineNumber = m.d.Chat.OwnerHandle.Handle
+	}
+	m.sender = s.normalize(m.d.SenderHandle.Handle)
+	return m
+}
+
 // received handles message.received: bind a signup code, count the inbound,
 // apply the opt-out rule, forward to product.
-func (s *Service) received(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) (string, error) {
-	var d linq.MessageEventData
-	if err := ev.DecodeData(&d); err != nil {
-		return "malformed", nil // stored for inspection; retrying cannot help
-	}
-	at := s.eventTime(ev)
-	lineNumber := ""
-	if d.Chat.OwnerHandle != nil {
-		lineNumber = d.Chat.OwnerHandle.Handle
-	}
-	sender := s.normalize(d.SenderHandle.Handle)
+func (s *Service) received(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.WebhookEvent, m *message) (string, error) {
+	d, at, lineNumber, sender := &m.d, m.at, m.lineNumber, m.sender
 	var text []string
 	parts := make([]events.Part, 0, len(d.Parts))
 	for _, p := range d.Parts {
@@ -92,16 +111,10 @@ func (s *Service) received(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent
 	}
 
 	if lineNumber != "" {
-		lineID, err := s.q.InboundLineByNumber(ctx, tx, lineNumber)
-		switch {
-		case err == nil:
-			if err := s.inbound.RecordInboundTx(ctx, tx, lineID, userID, at); err != nil {
-				return "", err
-			}
-		case notFound(err):
+		if m.lineID == 0 {
 			outcome = "unknown_line"
-		default:
-			return "", fmt.Errorf("line by number: %w", err)
+		} else if err := s.inbound.RecordInboundTx(ctx, tx, m.lineID, userID, at); err != nil {
+			return "", err
 		}
 	}
 
@@ -145,9 +158,7 @@ func (s *Service) received(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent
 			Text: body, Parts: parts, ReceivedAt: at,
 		},
 	})
-	if err := s.events.Publish(ctx, tx, out...); err != nil {
-		return "", err
-	}
+	pub.add(out...)
 	return outcome, nil
 }
 
@@ -190,7 +201,7 @@ func (s *Service) optOut(ctx context.Context, tx pgx.Tx, userID int64, userRef, 
 
 // status handles message.sent, .delivered and .read of messages sent
 // through Linegate (their idempotency key is our message id).
-func (s *Service) status(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) (string, error) {
+func (s *Service) status(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.WebhookEvent) (string, error) {
 	var d linq.MessageEventData
 	if err := ev.DecodeData(&d); err != nil {
 		return "malformed", nil
@@ -198,7 +209,7 @@ func (s *Service) status(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) 
 	at := s.eventTime(ev)
 	outcome := "not_ours"
 	if d.Chat.HealthStatus != nil && d.Chat.HealthStatus.Status == chatOptedOut {
-		if err := s.chatOptOut(ctx, tx, d.Chat.ID, at, ev.EventID); err != nil {
+		if err := s.chatOptOut(ctx, tx, pub, d.Chat.ID, at, ev.EventID); err != nil {
 			return "", err
 		}
 	}
@@ -220,7 +231,7 @@ func (s *Service) status(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) 
 	case linq.EventMessageRead:
 		p.ReadAt = cmpTime(d.ReadAt, at)
 	}
-	return s.updateStatus(ctx, tx, p, ev.EventID, at)
+	return s.updateStatus(ctx, tx, pub, p, ev.EventID, at)
 }
 
 func cmpTime(t *time.Time, fallback time.Time) *time.Time {
@@ -230,7 +241,7 @@ func cmpTime(t *time.Time, fallback time.Time) *time.Time {
 	return &fallback
 }
 
-func (s *Service) updateStatus(ctx context.Context, tx pgx.Tx, p store.MessageStatusUpdateParams, linqEventID string, at time.Time) (string, error) {
+func (s *Service) updateStatus(ctx context.Context, tx pgx.Tx, pub *outbox, p store.MessageStatusUpdateParams, linqEventID string, at time.Time) (string, error) {
 	m, err := s.q.MessageStatusUpdate(ctx, tx, p)
 	if notFound(err) {
 		return "unknown_message", nil
@@ -238,22 +249,19 @@ func (s *Service) updateStatus(ctx context.Context, tx pgx.Tx, p store.MessageSt
 	if err != nil {
 		return "", fmt.Errorf("update message status: %w", err)
 	}
-	err = s.events.Publish(ctx, tx, events.Event{
+	pub.add(events.Event{
 		ID: events.DeriveID(events.TypeMessageStatus, linqEventID), Type: events.TypeMessageStatus, OccurredAt: at,
 		Data: events.MessageStatus{
 			MessageID: uuid.UUID(m.ID.Bytes).String(), LinqMessageID: m.LinqMessageID, UserRef: m.UserRef,
 			Status: m.DeliveryStatus, ErrorCode: m.ErrorCode, At: at,
 		},
 	})
-	if err != nil {
-		return "", err
-	}
 	return "status_" + m.DeliveryStatus, nil
 }
 
 // failed handles message.failed: the message record, and a line Linq
 // called ineligible goes to line health.
-func (s *Service) failed(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) (string, error) {
+func (s *Service) failed(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.WebhookEvent) (string, error) {
 	var d linq.MessageFailedData
 	if err := ev.DecodeData(&d); err != nil {
 		return "malformed", nil
@@ -273,7 +281,7 @@ func (s *Service) failed(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) 
 		}
 		if mid.Valid {
 			code := int32(d.Code)
-			if outcome, err = s.updateStatus(ctx, tx, store.MessageStatusUpdateParams{
+			if outcome, err = s.updateStatus(ctx, tx, pub, store.MessageStatusUpdateParams{
 				ID: mid, Now: at, FailedAt: &at, ErrorCode: &code,
 			}, ev.EventID, at); err != nil {
 				return "", err
@@ -328,7 +336,7 @@ func (s *Service) lineStatus(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEve
 
 // chatCreated opts out the other participant of a chat Linq reports as
 // OPTED_OUT.
-func (s *Service) chatCreated(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) (string, error) {
+func (s *Service) chatCreated(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.WebhookEvent) (string, error) {
 	var d linq.ChatCreatedData
 	if err := ev.DecodeData(&d); err != nil {
 		return "malformed", nil
@@ -355,9 +363,7 @@ func (s *Service) chatCreated(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEv
 		}
 		out = append(out, evs...)
 	}
-	if err := s.events.Publish(ctx, tx, out...); err != nil {
-		return "", err
-	}
+	pub.add(out...)
 	return "chat_health", nil
 }
 
@@ -372,7 +378,7 @@ func (s *Service) normalize(raw string) string {
 
 // chatOptOut opts out the user of a chat Linegate created, when Linq shows
 // the chat OPTED_OUT.
-func (s *Service) chatOptOut(ctx context.Context, tx pgx.Tx, chatID string, at time.Time, linqEventID string) error {
+func (s *Service) chatOptOut(ctx context.Context, tx pgx.Tx, pub *outbox, chatID string, at time.Time, linqEventID string) error {
 	if chatID == "" {
 		return nil
 	}
@@ -387,5 +393,6 @@ func (s *Service) chatOptOut(ctx context.Context, tx pgx.Tx, chatID string, at t
 	if err != nil {
 		return err
 	}
-	return s.events.Publish(ctx, tx, evs...)
+	pub.add(evs...)
+	return nil
 }

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/linegate/linegate/internal/events"
+	"github.com/linegate/linegate/internal/groupcommit"
 	"github.com/linegate/linegate/internal/health"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/metrics"
@@ -47,7 +46,12 @@ type Config struct {
 	// StoreMessageText keeps message text in the stored webhook payloads;
 	// otherwise it is removed once the event is processed.
 	StoreMessageText bool
-	Now              func() time.Time
+	// BatchMax is the most events one processing transaction takes
+	// (default 64); BatchFlights how many such transactions run at once
+	// (default 2). See Process.
+	BatchMax     int
+	BatchFlights int
+	Now          func() time.Time
 }
 
 // Service processes accepted webhook events.
@@ -60,6 +64,7 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	cfg     Config
+	batch   *groupcommit.Batcher[string, error]
 }
 
 // New builds the processor. health may be nil while no line-health service
@@ -69,7 +74,13 @@ func New(pool *pgxpool.Pool, rec InboundRecorder, pub Publisher, hl HealthApplie
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{pool: pool, q: store.New(), health: hl, events: pub, inbound: rec, log: logger, metrics: m, cfg: cfg}
+	s := &Service{pool: pool, q: store.New(), health: hl, events: pub, inbound: rec, log: logger, metrics: m, cfg: cfg}
+	sizes := m.GroupCommitSize.WithLabelValues("webhook_processing")
+	s.batch = groupcommit.New(groupcommit.Config{
+		Max: cfg.BatchMax, Flights: cfg.BatchFlights,
+		Observe: func(n int) { sizes.Observe(float64(n)) },
+	}, s.processBatch)
+	return s
 }
 
 // ProcessArgs is the River job that processes one accepted event.
@@ -99,56 +110,35 @@ func (w *worker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
 }
 
 // Process applies one stored event. Running it again for the same event
-// does nothing.
+// does nothing. Concurrent calls are gathered into one transaction (group
+// commit, processBatch); each returns once its own event has committed, with
+// its own error, and an event whose batch failed has been retried alone.
 func (s *Service) Process(ctx context.Context, eventID string) error {
-	var receivedAt time.Time
-	done, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (bool, error) {
-		row, err := s.q.WebhookEventLock(ctx, tx, eventID)
-		if errors.Is(store.Interpret(err), store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("load event %s: %w", eventID, err)
-		}
-		if row.ProcessedAt != nil {
-			return false, nil
-		}
-		receivedAt = row.ReceivedAt
-		ev, err := linq.ParseWebhookEvent(row.Payload)
-		if err != nil {
-			return false, fmt.Errorf("event %s: %w", eventID, err)
-		}
-		outcome, err := s.apply(ctx, tx, ev)
-		if err != nil {
-			return false, fmt.Errorf("process %s %s: %w", ev.EventType, eventID, err)
-		}
-		err = s.q.WebhookEventMarkProcessed(ctx, tx, store.WebhookEventMarkProcessedParams{
-			EventID: eventID, ProcessedAt: s.cfg.Now().UTC(), Outcome: outcome, Payload: s.scrub(row.Payload),
-		})
-		return err == nil, err
-	})
+	failed, err := s.batch.Do(ctx, eventID)
 	if err != nil {
 		return err
 	}
-	if done {
-		s.metrics.WebhookLag.Observe(max(s.cfg.Now().Sub(receivedAt), 0).Seconds())
-	}
-	return nil
+	return failed
 }
 
-// apply dispatches on the event type and says what it did.
-func (s *Service) apply(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEvent) (string, error) {
+// apply dispatches on the event type and says what it did. Events for
+// product services go to out, published once for the whole batch.
+func (s *Service) apply(ctx context.Context, tx pgx.Tx, out *outbox, it *item) (string, error) {
+	ev := it.ev
 	switch ev.EventType {
 	case linq.EventMessageReceived:
-		return s.received(ctx, tx, ev)
+		if it.msg == nil {
+			return "malformed", nil // stored for inspection; retrying cannot help
+		}
+		return s.received(ctx, tx, out, ev, it.msg)
 	case linq.EventMessageSent, linq.EventMessageDelivered, linq.EventMessageRead:
-		return s.status(ctx, tx, ev)
+		return s.status(ctx, tx, out, ev)
 	case linq.EventMessageFailed:
-		return s.failed(ctx, tx, ev)
+		return s.failed(ctx, tx, out, ev)
 	case linq.EventPhoneNumberStatusUpdated:
 		return s.lineStatus(ctx, tx, ev)
 	case linq.EventChatCreated:
-		return s.chatCreated(ctx, tx, ev)
+		return s.chatCreated(ctx, tx, out, ev)
 	default:
 		return "ignored", nil
 	}

@@ -27,7 +27,18 @@
 // verdict, then user count under cap and fewer signups than the hourly
 // ramp in the last hour.
 //
+// Reading the pool at scale. line_policy's answer depends only on a
+// line's state columns, its budget override and, while warm-up lasts, its
+// warm-up start; LineSnapshot runs it once per class of lines sharing
+// those, not once per line, so a snapshot of 10,000 lines costs a handful
+// of policy calls. Assignment reads even less (SignupCandidates,
+// BackupCandidates): the first lines of each class of one user cap, off
+// indexes whose predicate is the signup verdict of line_policy spelled out
+// on the row (db/migrations/00080_pool_ranking.sql; keep it in step with
+// line_policy).
+//
 // user_count is the number of users whose current line is the line: the
 // traffic it carries. Every write of users' current lines happens under
-// PoolLockKey (see internal/router).
+// PoolLockKey: signups hold it shared and lock the lines they write; moves,
+// admin and health changes hold it exclusive (see internal/router).
 package lines

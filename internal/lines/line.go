@@ -65,6 +65,13 @@ type Line struct {
 	// signups and recovery.
 	HealthState string
 	HeldAt      *time.Time
+	// HealthSince and HealthCause say when and why the state was entered;
+	// HealthConfirmedAt when a source last confirmed it; RecoveryAt from
+	// when the line's users may come back.
+	HealthSince       *time.Time
+	HealthCause       string
+	HealthConfirmedAt *time.Time
+	RecoveryAt        *time.Time
 
 	// What line_policy allows now: sending at all (replies), sending
 	// proactively, taking new users; SendWhy says why sends are refused or

@@ -19,7 +19,8 @@ import (
 
 // PoolLockKey is the Postgres advisory lock (transaction-scoped) that
 // serialises every change of line admin state, user counts and users' lines
-// across replicas.
+// across replicas. Signups hold it shared (they lock the lines they write
+// and exclude each other row by row); everything else holds it exclusive.
 var PoolLockKey = store.AdvisoryKey("linegate.line_pool")
 
 // RampWindow is the span of the per-line signup ramp.
@@ -134,17 +135,41 @@ func (s *Service) MsgsPerUserPerDay(ctx context.Context) (Usage, error) {
 }
 
 // Snapshot reads every line with its policy (line_policy, on the
-// database's clock) and works out its user cap with msgsPerUserPerDay. db is the pool or the transaction holding
-// PoolLockKey.
+// database's clock) and works out its user cap with msgsPerUserPerDay. db
+// is the pool or a transaction.
 func (s *Service) Snapshot(ctx context.Context, db store.DBTX, msgsPerUserPerDay float64) ([]Line, error) {
-	now := s.cfg.Now()
-	// Buckets are whole minutes, and the one an hour back is still counted,
-	// so the window errs on the safe side by up to a minute.
-	windowStart := now.Add(-RampWindow).Truncate(time.Minute)
-	rows, err := s.q.LineSnapshot(ctx, db, store.LineSnapshotParams{WindowStart: windowStart, Settings: s.policy})
+	rows, err := s.q.LineSnapshot(ctx, db, store.LineSnapshotParams{WindowStart: s.rampWindowStart(), Settings: s.policy})
 	if err != nil {
 		return nil, fmt.Errorf("read lines: %w", err)
 	}
+	return s.toLines(rows, msgsPerUserPerDay), nil
+}
+
+// SnapshotOf is Snapshot for the lines of ids (in id order; ids that name
+// no line are left out).
+func (s *Service) SnapshotOf(ctx context.Context, db store.DBTX, msgsPerUserPerDay float64, ids []int64) ([]Line, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.q.LineSnapshotIDs(ctx, db, store.LineSnapshotIDsParams{WindowStart: s.rampWindowStart(), Settings: s.policy, Ids: ids})
+	if err != nil {
+		return nil, fmt.Errorf("read lines: %w", err)
+	}
+	out := make([]store.LineSnapshotRow, len(rows))
+	for i, r := range rows {
+		out[i] = store.LineSnapshotRow(r)
+	}
+	return s.toLines(out, msgsPerUserPerDay), nil
+}
+
+// rampWindowStart is the first signup bucket the hourly ramp counts.
+// Buckets are whole minutes, and the one an hour back is still counted,
+// so the window errs on the safe side by up to a minute.
+func (s *Service) rampWindowStart() time.Time {
+	return s.cfg.Now().Add(-RampWindow).Truncate(time.Minute)
+}
+
+func (s *Service) toLines(rows []store.LineSnapshotRow, msgsPerUserPerDay float64) []Line {
 	out := make([]Line, 0, len(rows))
 	for _, r := range rows {
 		l := Line{
@@ -155,6 +180,7 @@ func (s *Service) Snapshot(ctx context.Context, db store.DBTX, msgsPerUserPerDay
 			SignupsLastHour: int(r.SignupsInWindow), RampLimit: s.cfg.SignupRampPerHour,
 			RampFreesAt: r.OldestSignupMinute.Add(RampWindow + time.Minute),
 			HealthState: r.HealthState, HeldAt: r.HeldAt,
+			HealthSince: r.HealthSince, HealthConfirmedAt: r.HealthConfirmedAt, RecoveryAt: r.RecoveryAt,
 			MaySend: r.MaySend, MaySendProactive: r.MaySendProactive, MaySignup: r.MaySignup,
 			SendWhy: r.SendWhy, SignupWhy: r.SignupWhy,
 			Budget: int(r.Budget), WarmupFactor: r.WarmupFactor,
@@ -163,6 +189,9 @@ func (s *Service) Snapshot(ctx context.Context, db store.DBTX, msgsPerUserPerDay
 		if r.LinqID != nil {
 			l.LinqID = *r.LinqID
 		}
+		if r.HealthCause != nil {
+			l.HealthCause = *r.HealthCause
+		}
 		if r.BudgetOverride != nil {
 			b := int(*r.BudgetOverride)
 			l.BudgetOverride = &b
@@ -170,7 +199,7 @@ func (s *Service) Snapshot(ctx context.Context, db store.DBTX, msgsPerUserPerDay
 		l.Cap = UserCap(l.EffectiveBudget, s.cfg.Headroom, msgsPerUserPerDay)
 		out = append(out, l)
 	}
-	return out, nil
+	return out
 }
 
 // List is Snapshot on the pool with the current usage figure.
@@ -185,16 +214,18 @@ func (s *Service) List(ctx context.Context) ([]Line, Usage, error) {
 
 // Get returns one line.
 func (s *Service) Get(ctx context.Context, id int64) (Line, error) {
-	ls, _, err := s.List(ctx)
+	u, err := s.MsgsPerUserPerDay(ctx)
 	if err != nil {
 		return Line{}, err
 	}
-	for _, l := range ls {
-		if l.ID == id {
-			return l, nil
-		}
+	ls, err := s.SnapshotOf(ctx, s.pool, u.PerUserPerDay, []int64{id})
+	if err != nil {
+		return Line{}, err
 	}
-	return Line{}, NotFound(id)
+	if len(ls) == 0 {
+		return Line{}, NotFound(id)
+	}
+	return ls[0], nil
 }
 
 // NotFound is the 404 for a line id that does not exist.

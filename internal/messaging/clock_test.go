@@ -2,6 +2,7 @@ package messaging_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -278,6 +279,40 @@ func TestRetries(t *testing.T) {
 		byKey := sendsByKey(e.sim)
 		require.Len(t, e.sim.SendLog(), 2, "one send per message")
 		require.Equal(t, 1, byKey[delivered.ID])
+	})
+
+	// Recovery claims what it resends (a fresh lease, as a retry's takeover
+	// takes): two runs at once, as two replicas' jobs could be, resend each
+	// expired send once.
+	t.Run("RecoveryClaimsTheSendsItResends", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		gw := e.newGateway(t, gwOptions{})
+		other := e.newGateway(t, gwOptions{})
+		line, _ := e.addLine(t)
+		ctx := context.Background()
+		for i := range 6 {
+			ref, _ := e.addUser(t, line)
+			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi"), IdempotencyKey: fmt.Sprint("k", i)})
+			require.NoError(t, err)
+		}
+		_, err := e.pool.Exec(ctx, `UPDATE messages SET state = 'pending', lease_until = now() - interval '1 second',
+			body = '[{"type":"text","value":"hi"}]'`)
+		require.NoError(t, err)
+
+		var wg sync.WaitGroup
+		var n1, n2 int
+		var err1, err2 error
+		wg.Go(func() { n1, err1 = gw.svc.Recover(ctx) })
+		wg.Go(func() { n2, err2 = other.svc.Recover(ctx) })
+		wg.Wait()
+		require.NoError(t, err1)
+		require.NoError(t, err2)
+		require.Equal(t, 6, n1+n2, "each expired send resent by one run")
+
+		for key, n := range sendsByKey(e.sim) {
+			require.Equal(t, 1, n, "Linq key %s", key)
+		}
 	})
 }
 

@@ -9,12 +9,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/ratelimit"
+	"github.com/linegate/linegate/internal/store"
 )
 
 // recoverBatch bounds one recovery run.
 const recoverBatch = 100
 
-// Recover resolves sends left pending past their lease (the replica that
+// Recover claims and resolves sends left pending past their lease (the replica that
 // made the Linq call died, or Postgres failed after Linq accepted): each is
 // sent again under its own Linq key, which Linq answers with the message it
 // already holds or sends now, and the answer is recorded. A refusal marks
@@ -22,9 +24,11 @@ const recoverBatch = 100
 // same Linq key). It returns how many sends it resolved; the lead schedules
 // it.
 func (s *Service) Recover(ctx context.Context) (int, error) {
-	rows, err := s.q.MessageListExpiredPending(ctx, s.pool, recoverBatch)
+	rows, err := s.q.MessageClaimExpiredPending(ctx, s.pool, store.MessageClaimExpiredPendingParams{
+		Lease: ratelimit.Interval(s.cfg.SendTimeout + LeaseSlack), Batch: recoverBatch,
+	})
 	if err != nil {
-		return 0, fmt.Errorf("list expired sends: %w", err)
+		return 0, fmt.Errorf("claim expired sends: %w", err)
 	}
 	done := 0
 	for _, r := range rows {

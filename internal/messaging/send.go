@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/groupcommit"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/metrics"
 	"github.com/linegate/linegate/internal/ratelimit"
@@ -31,6 +32,8 @@ type Config struct {
 	StoreMessageText bool
 	// IdempotencyKeepFor is how long a key is remembered.
 	IdempotencyKeepFor time.Duration
+	// MessagesRetention is how long messages are kept (MaintainPartitions).
+	MessagesRetention time.Duration
 	// SendTimeout bounds one send: Linq retries and the wait for a
 	// duplicate in flight both end by it. A send's lease, after which
 	// another request may take it over, is SendTimeout plus LeaseSlack.
@@ -46,7 +49,8 @@ const LeaseSlack = 5 * time.Second
 
 // DefaultConfig is the configuration's defaults.
 func DefaultConfig() Config {
-	return Config{DefaultRegion: "US", IdempotencyKeepFor: 48 * time.Hour, SendTimeout: 15 * time.Second, Now: time.Now}
+	return Config{DefaultRegion: "US", IdempotencyKeepFor: 48 * time.Hour, MessagesRetention: 30 * 24 * time.Hour,
+		SendTimeout: 15 * time.Second, Now: time.Now}
 }
 
 // Service sends messages and passes actions through.
@@ -60,7 +64,10 @@ type Service struct {
 	cfg     Config
 	// settings are send_admit's (and line_policy's), as JSON, built once.
 	settings []byte
-	waiters  *waiters
+	// admits gathers concurrent admissions into one statement and commit.
+	admits  *groupcommit.Batcher[admitCall, admission]
+	marks   *groupcommit.Batcher[sentCall, bool]
+	waiters *waiters
 	// health is line health (SetHealth): 2027 answers go to it, and it says
 	// when a send must open the chat with the continuation text.
 	health Health
@@ -77,7 +84,7 @@ func New(pool *pgxpool.Pool, client *linq.Client, limiter *ratelimit.Limiter, lo
 		m = metrics.New()
 	}
 	logger = cmp.Or(logger, slog.Default())
-	return &Service{pool: pool, q: store.New(), linq: client, lim: limiter, log: logger, metrics: m, cfg: cfg,
+	s := &Service{pool: pool, q: store.New(), linq: client, lim: limiter, log: logger, metrics: m, cfg: cfg,
 		settings: limiter.Settings(map[string]any{
 			"lease_ms": (cfg.SendTimeout + LeaseSlack).Milliseconds(),
 			"keep_ms":  cfg.IdempotencyKeepFor.Milliseconds(),
@@ -86,6 +93,16 @@ func New(pool *pgxpool.Pool, client *linq.Client, limiter *ratelimit.Limiter, lo
 		okSend:   m.UpstreamRequests.WithLabelValues("send_message", "ok"),
 		okCreate: m.UpstreamRequests.WithLabelValues("create_chat", "ok"),
 	}
+	s.admits = groupcommit.New(batchConfig(m, "send_admission", cfg.SendTimeout), s.admitBatch)
+	s.marks = groupcommit.New(batchConfig(m, "send_outcome", recordTimeout), s.recordSentBatch)
+	return s
+}
+
+// batchConfig sizes the send path's group commits: up to 64 calls a
+// batch, two batches in flight (one gathers while the other commits).
+func batchConfig(m *metrics.Metrics, name string, timeout time.Duration) groupcommit.Config {
+	sizes := m.GroupCommitSize.WithLabelValues(name)
+	return groupcommit.Config{Max: 64, Flights: 2, Timeout: timeout, Observe: func(n int) { sizes.Observe(float64(n)) }}
 }
 
 // Close stops the listener that wakes duplicates waiting for a send.
@@ -148,23 +165,53 @@ type admission struct {
 	leaseFor time.Duration // in_progress: how long the send in flight holds its lease
 }
 
-// admit runs send_admit once.
+// admitCall is one send's input to send_admit.
+type admitCall struct {
+	id                           uuid.UUID
+	apiKeyID                     int64
+	key, userRef, handle, intent string
+	hash, body                   []byte
+}
+
+// admit runs send_admit for one send, in a batch with the sends admitted
+// at the same moment (group commit: one statement, one commit).
 func (s *Service) admit(ctx context.Context, req SendRequest, id uuid.UUID, key string, body []byte) (admission, error) {
-	row, err := s.q.MessageAdmit(ctx, s.pool, store.MessageAdmitParams{
-		ID: pgUUID(id), ApiKeyID: req.APIKeyID, IdempotencyKey: key, RequestHash: requestHash(req),
-		UserRef: nonEmpty(req.UserRef), Handle: nonEmpty(req.Handle), Intent: req.Intent, Body: body,
-		Settings: s.settings,
+	return s.admits.Do(ctx, admitCall{
+		id: id, apiKeyID: req.APIKeyID, key: key, userRef: req.UserRef, handle: req.Handle, intent: req.Intent,
+		hash: requestHash(req), body: body,
 	})
-	if err != nil {
-		return admission{}, err
+}
+
+// admitBatch decides a batch of admissions in one statement.
+func (s *Service) admitBatch(ctx context.Context, calls []admitCall) ([]admission, error) {
+	p := store.MessageAdmitManyParams{
+		Ids: make([]pgtype.UUID, len(calls)), ApiKeyIds: make([]int64, len(calls)),
+		IdempotencyKeys: make([]string, len(calls)), RequestHashes: make([][]byte, len(calls)),
+		UserRefs: make([]string, len(calls)), Handles: make([]string, len(calls)), Intents: make([]string, len(calls)),
+		Bodies: make([][]byte, len(calls)), Settings: s.settings,
 	}
-	return admission{
-		outcome: row.Outcome, takeover: row.Takeover, id: uuid.UUID(row.MessageID.Bytes), userID: row.UserID,
-		userRef: row.UserRef, handle: row.Handle, line: LineRef{ID: row.LineID, Number: row.LineNumber},
-		chatID: row.ChatID, retry: time.Duration(row.RetryAfterMs) * time.Millisecond, quar: row.Quarantined,
-		why: row.Why, linqID: row.LinqMessageID, trace: row.TraceID, status: row.DeliveryStatus,
-		at: row.AdmittedAt, leaseFor: row.LeaseUntil.Sub(row.AdmittedAt),
-	}, nil
+	for i, c := range calls {
+		p.Ids[i], p.ApiKeyIds[i], p.IdempotencyKeys[i], p.RequestHashes[i] = pgUUID(c.id), c.apiKeyID, c.key, c.hash
+		p.UserRefs[i], p.Handles[i], p.Intents[i], p.Bodies[i] = c.userRef, c.handle, c.intent, c.body
+	}
+	rows, err := s.q.MessageAdmitMany(ctx, s.pool, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != len(calls) {
+		return nil, fmt.Errorf("admission answered %d of %d sends", len(rows), len(calls))
+	}
+	out := make([]admission, len(calls))
+	for _, row := range rows {
+		out[row.N-1] = admission{
+			outcome: row.Outcome, takeover: row.Takeover, id: uuid.UUID(row.MessageID.Bytes), userID: row.UserID,
+			userRef: row.UserRef, handle: row.Handle, line: LineRef{ID: row.LineID, Number: row.LineNumber},
+			chatID: row.ChatID, retry: time.Duration(row.RetryAfterMs) * time.Millisecond, quar: row.Quarantined,
+			why: row.Why, linqID: row.LinqMessageID, trace: row.TraceID, status: row.DeliveryStatus,
+			at: row.AdmittedAt, leaseFor: row.LeaseUntil.Sub(row.AdmittedAt),
+		}
+	}
+	return out, nil
 }
 
 // Send admits and sends one message.
@@ -309,18 +356,49 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 	}, nil
 }
 
+// sentCall is one send's answer from Linq, to record.
+type sentCall struct {
+	id                           uuid.UUID
+	chatID, msgID, trace, status string
+	newChat                      bool
+}
+
 // recordSent stores Linq's answer (and the new chat), moves the send's pair
-// stamp to now, and wakes duplicates waiting for it.
+// stamp to now, and wakes duplicates waiting for it. Answers arriving at
+// the same moment are recorded in one statement and one commit.
 func (s *Service) recordSent(ctx context.Context, id uuid.UUID, chatID, msgID, trace, status string, newChat bool) error {
-	row, err := s.q.MessageMarkSent(ctx, s.pool, store.MessageMarkSentParams{
-		ID: pgUUID(id), LinqChatID: chatID, LinqMessageID: msgID, TraceID: nonEmpty(trace),
-		DeliveryStatus: status, KeepBody: s.cfg.StoreMessageText, NewChat: newChat,
-	})
+	awaited, err := s.marks.Do(ctx, sentCall{id: id, chatID: chatID, msgID: msgID, trace: trace, status: status, newChat: newChat})
 	if err != nil {
 		return err
 	}
-	s.wake(ctx, id, row.Awaited)
+	s.wake(ctx, id, awaited)
 	return nil
+}
+
+// recordSentBatch records a batch of Linq's answers in one statement.
+func (s *Service) recordSentBatch(ctx context.Context, calls []sentCall) ([]bool, error) {
+	p := store.MessageMarkSentManyParams{
+		Ids: make([]pgtype.UUID, len(calls)), LinqChatIds: make([]string, len(calls)),
+		LinqMessageIds: make([]string, len(calls)), TraceIds: make([]string, len(calls)),
+		DeliveryStatuses: make([]string, len(calls)), NewChats: make([]bool, len(calls)),
+		KeepBody: s.cfg.StoreMessageText,
+	}
+	for i, c := range calls {
+		p.Ids[i], p.LinqChatIds[i], p.LinqMessageIds[i] = pgUUID(c.id), c.chatID, c.msgID
+		p.TraceIds[i], p.DeliveryStatuses[i], p.NewChats[i] = c.trace, c.status, c.newChat
+	}
+	rows, err := s.q.MessageMarkSentMany(ctx, s.pool, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != len(calls) {
+		return nil, fmt.Errorf("recording answered %d of %d sends", len(rows), len(calls))
+	}
+	awaited := make([]bool, len(calls))
+	for _, row := range rows {
+		awaited[row.N-1] = row.Awaited
+	}
+	return awaited, nil
 }
 
 // recordFailure settles a send Linq did not accept. Only a first attempt
@@ -397,13 +475,6 @@ func requestHash(req SendRequest) []byte {
 	b, _ := json.Marshal(req) // APIKeyID and IdempotencyKey are not marshalled
 	sum := sha256.Sum256(b)
 	return sum[:]
-}
-
-func nonEmpty(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 // newMessageID returns a time-ordered (version 7) id, so that the inserts of

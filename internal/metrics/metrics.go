@@ -38,6 +38,10 @@ type Metrics struct {
 	HealthTransitions *prometheus.CounterVec // from, to
 	FailoverUsers     *prometheus.CounterVec // result
 	StrandedUsers     prometheus.Gauge
+
+	RetentionPruned *prometheus.CounterVec // table
+
+	GroupCommitSize *prometheus.HistogramVec // batch: calls per statement and commit
 }
 
 // New registers every collector on a fresh registry.
@@ -117,5 +121,14 @@ func New() *Metrics {
 		Namespace: namespace, Name: "stranded_users", Help: "Users whose current line is failing and whom the pool could not take.",
 	})
 	reg.MustRegister(m.HealthInputs, m.HealthTransitions, m.FailoverUsers, m.StrandedUsers)
+	m.RetentionPruned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "retention_pruned_rows_total", Help: "Rows deleted by the retention job, by table.",
+	}, []string{"table"})
+	reg.MustRegister(m.RetentionPruned)
+	m.GroupCommitSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "group_commit_batch_size", Help: "Calls decided in one statement and one commit, by batch.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+	}, []string{"batch"})
+	reg.MustRegister(m.GroupCommitSize)
 	return m
 }

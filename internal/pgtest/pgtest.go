@@ -160,9 +160,11 @@ func ensureTemplate(ctx context.Context) error {
 }
 
 // migrationsHash names the template after everything Up applies: the
-// migrations and the function set.
+// migrations, the function set, and the day (Up makes messages' day
+// partitions for the week ahead, so a template is good for today).
 func migrationsHash() (string, error) {
 	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00", time.Now().UTC().Format(time.DateOnly))
 	for _, fsys := range []fs.FS{db.Migrations, db.Functions} {
 		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {

@@ -12,9 +12,9 @@ import (
 	"github.com/linegate/linegate/internal/ratelimit"
 )
 
-// GiveBack must lock in the order limits_admit does (pair row, then the line's
-// volume row); otherwise a give-back racing an admission of the same pair
-// deadlocks.
+// GiveBack must lock in the order limits_admit does (the line's window row,
+// then the pair row, then the line's volume row); otherwise a give-back
+// racing an admission of the same pair deadlocks.
 func TestGiveBackLocksInAdmissionOrder(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
@@ -26,12 +26,13 @@ func TestGiveBackLocksInAdmissionOrder(t *testing.T) {
 	d := admitAt(t, clock, lim, ratelimit.Request{LineID: line, Handles: []string{h}}, t0)
 	require.True(t, d.Admitted())
 
-	// An admission of the same pair in flight: it holds the pair row and
-	// will next write the line's volume row of this minute.
+	// An admission of the same pair in flight: it holds the line's window
+	// row and will next take the pair row and write the line's volume row
+	// of this minute.
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `SELECT 1 FROM pair_state WHERE line_id = $1 AND handle = $2 FOR UPDATE`, line, h)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM line_window WHERE line_id = $1 FOR UPDATE`, line)
 	require.NoError(t, err)
 
 	gb := make(chan error, 1)
@@ -46,6 +47,8 @@ func TestGiveBackLocksInAdmissionOrder(t *testing.T) {
 		return n == 1
 	}, 10*time.Second, 10*time.Millisecond)
 
+	_, err = tx.Exec(ctx, `SELECT 1 FROM pair_state WHERE line_id = $1 AND handle = $2 FOR UPDATE`, line, h)
+	require.NoError(t, err, "the admission deadlocked with the give-back")
 	_, err = tx.Exec(ctx, `UPDATE line_volume SET outbound = outbound WHERE line_id = $1 AND minute = $2`, line, t0.Truncate(time.Minute))
 	require.NoError(t, err, "the admission deadlocked with the give-back")
 	require.NoError(t, tx.Commit(ctx))

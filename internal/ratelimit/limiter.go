@@ -32,10 +32,6 @@ const (
 // run on this order of time).
 const LineRetryAfter = time.Minute
 
-// BudgetLockKey names the per-line budget locks (mixed with the line id in
-// limits_admit).
-var BudgetLockKey = store.AdvisoryKey("linegate.line_budget")
-
 // Config tunes the limiter. Every field is used as given: 0 means 0 (the
 // defaults live in internal/config); DefaultConfig is Linq's documented
 // limits and Linegate's default settings.
@@ -92,7 +88,6 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, cfg Config
 		"hit_window_ms":   cfg.HitWindow.Milliseconds(),
 		"quarantine_ms":   cfg.QuarantineFor.Milliseconds(),
 		"reply_window_ms": cfg.ReplyWindow.Milliseconds(),
-		"budget_lock":     BudgetLockKey,
 	})
 	l := &Limiter{pool: pool, q: store.New(), log: logger, metrics: m, cfg: cfg, settings: s, now: time.Now}
 	l.admit = l.Settings(nil)

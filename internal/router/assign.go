@@ -160,6 +160,16 @@ func (s *Service) assign(ctx context.Context, req SignupRequest, h string) (Assi
 	return j.res, j.err
 }
 
+// mintAll draws every job's code and token afresh.
+func mintAll(jobs []*job) error {
+	for _, j := range jobs {
+		if err := j.mint(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // mint draws the job's code and token afresh.
 func (j *job) mint() error {
 	var err error
@@ -174,25 +184,38 @@ func (j *job) mint() error {
 }
 
 // maxAttempts bounds retries of a batch whose random code or token
-// collided with a stored one (about one in a trillion).
+// collided with a stored one (about one in a trillion), or whose user_ref
+// a concurrent batch of another replica took first.
 const maxAttempts = 3
+
+// maxStale bounds the retries of a batch whose home lines another
+// replica's batch wrote between reading and locking them; the last try
+// holds the pool lock exclusively, so it cannot be overtaken.
+const maxStale = 2
+
+// errStalePlan says a home line changed between the batch's read and its
+// row lock: the plan is redone on a fresh read.
+var errStalePlan = errors.New("home line changed while planning")
 
 // runBatch assigns a batch of jobs in one transaction.
 func (s *Service) runBatch(ctx context.Context, jobs []*job) {
 	var err error
-	for attempt := 1; attempt <= maxAttempts; attempt++ {
+	conflicts, stale := 0, 0
+	for {
 		for _, j := range jobs {
 			j.res, j.err, j.exists = Assignment{}, nil, false
 		}
-		err = s.assignTx(ctx, jobs)
-		if !errors.Is(store.Interpret(err), store.ErrConflict) {
+		err = s.assignTx(ctx, jobs, stale >= maxStale)
+		if errors.Is(err, errStalePlan) && stale < maxStale {
+			stale++
+			continue
+		}
+		if !errors.Is(store.Interpret(err), store.ErrConflict) || conflicts+1 >= maxAttempts {
 			break
 		}
-		for _, j := range jobs {
-			if merr := j.mint(); merr != nil {
-				err = merr
-				break
-			}
+		conflicts++
+		if err = mintAll(jobs); err != nil {
+			break
 		}
 	}
 	if err != nil {
@@ -203,7 +226,13 @@ func (s *Service) runBatch(ctx context.Context, jobs []*job) {
 	}
 }
 
-func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
+// assignTx plans and writes one batch. It holds lines.PoolLockKey shared
+// (exclusive when exclusive is set): moves, admin and health changes wait,
+// other signups do not. It reads only the candidate lines, picks homes in
+// memory, then locks the home lines and checks that no other batch wrote
+// them since the read (errStalePlan if one did): other lines can only have
+// gained users meanwhile, which leaves the picks the greedy ones.
+func (s *Service) assignTx(ctx context.Context, jobs []*job, exclusive bool) error {
 	usage, err := s.lines.MsgsPerUserPerDay(ctx)
 	if err != nil {
 		return err
@@ -220,7 +249,11 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
 	var unavail []*job
 	err = store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
 		created, unavail = nil, nil
-		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
+		lock := s.q.LinePoolLockShared
+		if exclusive {
+			lock = s.q.LinePoolLock
+		}
+		if err := lock(ctx, tx, lines.PoolLockKey); err != nil {
 			return fmt.Errorf("lock line pool: %w", err)
 		}
 		found, err := s.q.UserFindForSignup(ctx, tx, store.UserFindForSignupParams{UserRefs: refs, Handles: handles})
@@ -235,12 +268,24 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
 				handleOwner[*f.Handle] = f.UserRef
 			}
 		}
-		snapshot, err := s.lines.Snapshot(ctx, tx, usage.PerUserPerDay)
+		// One more than the batch: the runner-up of the last pick names
+		// its reason.
+		cands, err := s.lines.SignupCandidates(ctx, tx, usage.PerUserPerDay, len(jobs)+1)
+		if err != nil {
+			return err
+		}
+		read := make(map[int64]lines.Line, len(cands))
+		for _, l := range cands {
+			read[l.ID] = l
+		}
+		last, err := s.lines.LastAssigned(ctx, tx)
 		if err != nil {
 			return err
 		}
 		now := s.cfg.Now()
-		p := newPlanner(snapshot, now)
+		p := newPlanner(cands, now)
+		p.assignedAfter(last)
+		whole := false
 		homes := map[*job]*lines.Line{}
 		for _, j := range jobs {
 			if refTaken[j.req.UserRef] {
@@ -252,6 +297,22 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
 				continue
 			}
 			home, reason, un := p.pickHome()
+			if un != nil && !whole {
+				// No candidate is left, so no line of the pool is: read it
+				// all once for the reason and the retry hint.
+				all, err := s.lines.Snapshot(ctx, tx, usage.PerUserPerDay)
+				if err != nil {
+					return err
+				}
+				for _, l := range all {
+					if _, ok := read[l.ID]; !ok {
+						read[l.ID] = l
+					}
+				}
+				p.add(all)
+				whole = true
+				home, reason, un = p.pickHome()
+			}
 			if un != nil {
 				j.err = &apperr.Error{Kind: apperr.Unavailable, Code: un.reason, RetryAfter: un.retryAfter,
 					Message: "no line can take a new user now (" + un.reason + ")"}
@@ -274,7 +335,10 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
 		for _, j := range created {
 			homeIDs = append(homeIDs, homes[j].ID)
 		}
-		slots, err := s.loadBackupSlots(ctx, tx, homeIDs)
+		if err := s.lockHomes(ctx, tx, homeIDs, read); err != nil {
+			return err
+		}
+		backups, err := s.planBackups(ctx, tx, p, usage.PerUserPerDay, created, homes, whole)
 		if err != nil {
 			return err
 		}
@@ -298,7 +362,7 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
 			params.SetUserRefs = append(params.SetUserRefs, j.req.UserRef)
 			params.SetPositions = append(params.SetPositions, 0)
 			params.SetLineIds = append(params.SetLineIds, home.ID)
-			for i, b := range p.pickBackups(home.ID, s.cfg.BackupCount, slots) {
+			for i, b := range backups[j] {
 				params.SetUserRefs = append(params.SetUserRefs, j.req.UserRef)
 				params.SetPositions = append(params.SetPositions, int16(i+1)) //nolint:gosec // at most a handful
 				params.SetLineIds = append(params.SetLineIds, b.ID)
@@ -331,6 +395,114 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job) error {
 			slog.String("reason", ae.Code), slog.Duration("retry_after", ae.RetryAfter))
 	}
 	return nil
+}
+
+// lockHomes locks the home lines of a batch in id order and checks that
+// they are as the batch read them (errStalePlan otherwise). Under the
+// shared pool lock only signups write lines, and each one changes the
+// user count and last assignment of the lines it writes.
+func (s *Service) lockHomes(ctx context.Context, tx pgx.Tx, ids []int64, read map[int64]lines.Line) error {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := s.q.LineLockForSignup(ctx, tx, ids)
+	if err != nil {
+		return fmt.Errorf("lock home lines: %w", err)
+	}
+	if len(rows) != len(ids) {
+		return errStalePlan
+	}
+	for _, r := range rows {
+		l, ok := read[r.ID]
+		if !ok || int(r.UserCount) != l.UserCount || !equalTime(r.LastAssignedAt, l.LastAssignedAt) {
+			return errStalePlan
+		}
+	}
+	return nil
+}
+
+func equalTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
+}
+
+// backupMargin is how many lines of each class beyond the least a batch
+// could need are read for backups: lines holding slots for a home rank
+// last for its users, and a few of them may be among the first of a class.
+const backupMargin = 32
+
+// planBackups picks the backups of a batch's new users. Backups rank by
+// the slots a line holds for the home's users, then utilization, then id.
+// It reads the first k lines of each class of one cap, k covering the
+// backups to pick (BackupCount per signup), the lines the batch's homes
+// and bookings moved down (one home and BackupCount slots per signup), the
+// home itself and a margin. Within a class a line not read ranks after the
+// class's edge line, so a user's picks are exact when the last of them
+// holds no slot for the home and ranks before every edge; otherwise (rare)
+// the whole pool is read and the batch's backups are picked again.
+func (s *Service) planBackups(ctx context.Context, tx pgx.Tx, p *planner, msgsPerUserPerDay float64,
+	created []*job, homes map[*job]*lines.Line, whole bool,
+) (map[*job][]*lines.Line, error) {
+	n := s.cfg.BackupCount
+	if n <= 0 {
+		return nil, nil
+	}
+	homeIDs := make([]int64, 0, len(created))
+	for _, j := range created {
+		homeIDs = append(homeIDs, homes[j].ID)
+	}
+	slots, err := s.loadBackupSlots(ctx, tx, homeIDs)
+	if err != nil {
+		return nil, err
+	}
+	if !whole {
+		k := n*(len(created)+1) + len(created) + 1 + backupMargin
+		more, edges, err := s.lines.BackupCandidates(ctx, tx, msgsPerUserPerDay, k)
+		if err != nil {
+			return nil, err
+		}
+		p.add(more)
+		if out, ok := pickBatchBackups(p, created, homes, n, slots.clone(), edges); ok {
+			return out, nil
+		}
+		all, err := s.lines.Snapshot(ctx, tx, msgsPerUserPerDay)
+		if err != nil {
+			return nil, err
+		}
+		p.add(all)
+	}
+	out, _ := pickBatchBackups(p, created, homes, n, slots, nil)
+	return out, nil
+}
+
+// pickBatchBackups picks n backups for each job and reports whether every
+// pick is sure to be the one the whole pool gives: the last pick of each
+// user held no slot for the home and ranks before every edge line.
+func pickBatchBackups(p *planner, created []*job, homes map[*job]*lines.Line, n int, slots backupSlots, edges []lines.Line) (map[*job][]*lines.Line, bool) {
+	out := make(map[*job][]*lines.Line, len(created))
+	for _, j := range created {
+		home := homes[j].ID
+		bs := p.pickBackups(home, n, slots)
+		out[j] = bs
+		if len(edges) == 0 {
+			continue
+		}
+		if len(bs) < n {
+			return nil, false
+		}
+		last := bs[len(bs)-1]
+		if slots[home][last.ID] != 1 { // booked just now, so none was held before
+			return nil, false
+		}
+		for i := range edges {
+			if backupCmp(last, &edges[i]) > 0 {
+				return nil, false
+			}
+		}
+	}
+	return out, true
 }
 
 // existing loads the assignment a user_ref already has, minting a new

@@ -18,13 +18,39 @@
 // utilization (most headroom), then the lowest id. Backups ignore cap and
 // ramp: the headroom is what absorbs a failover.
 //
-// Atomicity: every assignment runs in one transaction holding
-// lines.PoolLockKey, reading the lines after the lock is granted, so
-// replicas never push a line over its cap or break the evenness. Concurrent
-// signups of one process are grouped into one transaction (one lock, one
-// commit) by a leader/follower batcher; each request still gets its own
-// answer, and a refused request writes nothing.
+// Reading: assignment does not read the pool. Lines with the same budget
+// override and no warm-up left share a user cap, so within such a class
+// utilization ranks as the user count does, and the signup order (fewest
+// users, least recently assigned, lowest id) is an index order
+// (lines_signup_rank_idx, on the lines line_policy lets take users). A
+// batch of n signups reads the first n+1 lines of each class that are
+// under the hourly ramp, plus every line still warming up
+// (lines.SignupCandidates), and picks among them: a line further down its
+// class can only come first (or second, the runner-up a reason names) once
+// n lines ahead of it took a signup, so the picks and reasons are the ones
+// the whole pool gives. Only when no candidate is left is the whole pool read,
+// for the refusal's reason and retry hint. Backups read the first k lines
+// of each class in backup order (lines_backup_rank_idx), k covering the
+// batch's picks and bookings; a pick that could rank after an unread line
+// (lines holding slots for the home crowd the top of a class) makes the
+// batch read the whole pool instead. The cost of a batch grows with the
+// batch and the number of classes, not with the pool.
 //
-// The rotation preview (Rotation) runs the same picking code on the same
-// snapshot, n times in memory.
+// Atomicity: an assignment transaction holds lines.PoolLockKey shared:
+// moves, retirements, admin and health changes (which hold it exclusive)
+// wait, other signups do not. It reads its candidates after the lock is
+// granted, picks in memory, then locks its home lines (in id order) and
+// checks that no other replica's batch wrote them since the read. Under
+// the shared lock only signups change lines, and only by adding users, so
+// lines it did not pick can only have fallen behind: the picks stay the
+// greedy ones and evenness and caps hold across replicas. When a home line
+// did change, the batch is planned again on a fresh read; after
+// maxStale such retries it takes the lock exclusive and cannot be
+// overtaken. Concurrent signups of one process are grouped into one
+// transaction (one lock, one commit) by a leader/follower batcher; each
+// request still gets its own answer, and a refused request writes nothing.
+//
+// The rotation preview (Rotation) runs the same picking code on a snapshot
+// of the whole pool, n times in memory; it is an ops call, not on the
+// signup path.
 package router

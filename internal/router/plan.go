@@ -2,6 +2,7 @@ package router
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -49,6 +50,27 @@ func newPlanner(snapshot []lines.Line, now time.Time) *planner {
 	}
 	p.nextAssigned = next
 	return p
+}
+
+// add puts the lines of more that the planner does not hold yet into it;
+// the ones it holds keep what this batch booked on them.
+func (p *planner) add(more []lines.Line) {
+	for i := range more {
+		l := &more[i]
+		if p.byID[l.ID] != nil {
+			continue
+		}
+		p.lines = append(p.lines, l)
+		p.byID[l.ID] = l
+	}
+}
+
+// assignedAfter moves the next assignment time past last, the latest one
+// stored on any line (the planner may hold only some lines).
+func (p *planner) assignedAfter(last time.Time) {
+	if !last.Before(p.nextAssigned) {
+		p.nextAssigned = last.Truncate(time.Microsecond).Add(time.Microsecond)
+	}
 }
 
 // utilCmp compares users ÷ cap of a and b exactly (a line with no capacity
@@ -172,6 +194,24 @@ func (b backupSlots) add(home, line int64, n int) {
 	m[line] += n
 }
 
+// backupCmp orders lines holding as many slots for a home: most headroom
+// (lowest utilization) first, then lowest id.
+func backupCmp(a, b *lines.Line) int {
+	if c := utilCmp(a, b); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// clone copies the slot counts, so a batch can pick its backups again.
+func (b backupSlots) clone() backupSlots {
+	out := make(backupSlots, len(b))
+	for home, m := range b {
+		out[home] = maps.Clone(m)
+	}
+	return out
+}
+
 // pickBackups chooses n backups for a user of home, excluding exclude:
 // healthy serving lines holding the fewest slots for home's users, then the
 // most headroom, then the lowest id. It books the slots.
@@ -191,10 +231,7 @@ func (p *planner) pickBackups(home int64, n int, slots backupSlots, exclude ...i
 		if c := cmp.Compare(held[a.ID], held[b.ID]); c != 0 {
 			return c
 		}
-		if c := utilCmp(a, b); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
+		return backupCmp(a, b)
 	})
 	cands = cands[:min(n, len(cands))]
 	for _, c := range cands {

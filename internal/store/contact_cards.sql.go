@@ -12,20 +12,24 @@ import (
 
 const contactCardShareDue = `-- name: ContactCardShareDue :many
 SELECT c.user_id, c.line_id, c.linq_chat_id
-FROM chats c
+FROM (SELECT m.user_id, m.line_id
+      FROM messages m
+      WHERE m.id >= message_id_floor($1::timestamptz) AND m.state = 'sent'
+        AND m.created_at >= $2::timestamptz
+      ORDER BY m.id DESC
+      LIMIT $3::int) r
+JOIN chats c ON c.user_id = r.user_id AND c.line_id = r.line_id
 JOIN users u ON u.id = c.user_id AND u.current_line_id = c.line_id
 LEFT JOIN contact_card_shares s ON s.user_id = c.user_id AND s.line_id = c.line_id
-WHERE (s.shared_at IS NULL OR s.shared_at < $1::timestamptz)
-  AND EXISTS (SELECT 1 FROM messages m
-              WHERE m.user_id = c.user_id AND m.line_id = c.line_id AND m.state = 'sent'
-                AND m.created_at >= $2::timestamptz)
-ORDER BY c.user_id
-LIMIT $3
+WHERE s.shared_at IS NULL OR s.shared_at < $4::timestamptz
+LIMIT $5
 `
 
 type ContactCardShareDueParams struct {
-	SharedBefore time.Time
+	IdsSince     time.Time
 	ActiveSince  time.Time
+	MaxScan      int32
+	SharedBefore time.Time
 	MaxRows      int32
 }
 
@@ -36,10 +40,21 @@ type ContactCardShareDueRow struct {
 }
 
 // Chats whose line's card should be shared now: the user was sent a message
-// on that line since @active_since, and the card was never shared there or
-// last before @shared_before.
+// on that line lately, and the card was never shared there or last before
+// @shared_before. "Lately" is the newest @max_scan sent messages since
+// @active_since, read newest first along the id index (ids are UUIDv7, and
+// @ids_since, a bound before @active_since with slack for the clocks that
+// made them, prunes the day partitions): the work of a run stays bounded
+// however many messages a day holds. A chat may come once per message
+// scanned; the caller shares each chat once.
 func (q *Queries) ContactCardShareDue(ctx context.Context, db DBTX, arg ContactCardShareDueParams) ([]ContactCardShareDueRow, error) {
-	rows, err := db.Query(ctx, contactCardShareDue, arg.SharedBefore, arg.ActiveSince, arg.MaxRows)
+	rows, err := db.Query(ctx, contactCardShareDue,
+		arg.IdsSince,
+		arg.ActiveSince,
+		arg.MaxScan,
+		arg.SharedBefore,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -58,36 +73,42 @@ func (q *Queries) ContactCardShareDue(ctx context.Context, db DBTX, arg ContactC
 	return items, nil
 }
 
-const contactCardShareRecord = `-- name: ContactCardShareRecord :exec
+const contactCardShareRecordMany = `-- name: ContactCardShareRecordMany :exec
 INSERT INTO contact_card_shares (user_id, line_id, shared_at)
-VALUES ($1, $2, $3::timestamptz)
+SELECT t.user_id, t.line_id, $1::timestamptz
+FROM (SELECT unnest($2::bigint[]) AS user_id, unnest($3::bigint[]) AS line_id) AS t
 ON CONFLICT (user_id, line_id) DO UPDATE SET shared_at = excluded.shared_at
 `
 
-type ContactCardShareRecordParams struct {
-	UserID   int64
-	LineID   int64
+type ContactCardShareRecordManyParams struct {
 	SharedAt time.Time
+	UserIds  []int64
+	LineIds  []int64
 }
 
-func (q *Queries) ContactCardShareRecord(ctx context.Context, db DBTX, arg ContactCardShareRecordParams) error {
-	_, err := db.Exec(ctx, contactCardShareRecord, arg.UserID, arg.LineID, arg.SharedAt)
+// Records shares of one run in one statement (user_ids[i] on line_ids[i]).
+func (q *Queries) ContactCardShareRecordMany(ctx context.Context, db DBTX, arg ContactCardShareRecordManyParams) error {
+	_, err := db.Exec(ctx, contactCardShareRecordMany, arg.SharedAt, arg.UserIds, arg.LineIds)
 	return err
 }
 
-const contactCardUpsert = `-- name: ContactCardUpsert :exec
+const contactCardUpsertMany = `-- name: ContactCardUpsertMany :exec
 INSERT INTO line_contact_cards (line_id, first_name, synced_at)
-VALUES ($1, $2, $3::timestamptz)
+SELECT unnest($1::bigint[]), $2::text, $3::timestamptz
 ON CONFLICT (line_id) DO UPDATE SET first_name = excluded.first_name, synced_at = excluded.synced_at
+WHERE line_contact_cards.first_name IS DISTINCT FROM excluded.first_name
 `
 
-type ContactCardUpsertParams struct {
-	LineID    int64
+type ContactCardUpsertManyParams struct {
+	LineIds   []int64
 	FirstName string
 	SyncedAt  time.Time
 }
 
-func (q *Queries) ContactCardUpsert(ctx context.Context, db DBTX, arg ContactCardUpsertParams) error {
-	_, err := db.Exec(ctx, contactCardUpsert, arg.LineID, arg.FirstName, arg.SyncedAt)
+// Records the lines whose card now has @first_name, in one statement. A row
+// that already says so is left alone: rewriting every line's row on each
+// sync would only churn the table.
+func (q *Queries) ContactCardUpsertMany(ctx context.Context, db DBTX, arg ContactCardUpsertManyParams) error {
+	_, err := db.Exec(ctx, contactCardUpsertMany, arg.LineIds, arg.FirstName, arg.SyncedAt)
 	return err
 }

@@ -8,6 +8,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const eventDeliveryCountDead = `-- name: EventDeliveryCountDead :one
@@ -176,6 +178,55 @@ func (q *Queries) EventDeliveryList(ctx context.Context, db DBTX, arg EventDeliv
 		return nil, err
 	}
 	return items, nil
+}
+
+const eventDeliveryPruneDead = `-- name: EventDeliveryPruneDead :execrows
+DELETE FROM event_deliveries
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM event_deliveries
+    WHERE state = 'dead' AND updated_at < (SELECT lg_now() - $1::interval)
+    ORDER BY updated_at
+    LIMIT $2::integer
+)) AND state = 'dead'
+`
+
+type EventDeliveryPruneDeadParams struct {
+	Keep  pgtype.Interval
+	Batch int32
+}
+
+// Dead deliveries nobody replayed for @keep, in a bounded batch. A row that
+// ops requeue meanwhile has a new version (and ctid), so it is not deleted.
+func (q *Queries) EventDeliveryPruneDead(ctx context.Context, db DBTX, arg EventDeliveryPruneDeadParams) (int64, error) {
+	result, err := db.Exec(ctx, eventDeliveryPruneDead, arg.Keep, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const eventDeliveryPruneDelivered = `-- name: EventDeliveryPruneDelivered :execrows
+DELETE FROM event_deliveries
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM event_deliveries
+    WHERE state = 'delivered' AND delivered_at < (SELECT lg_now() - $1::interval)
+    ORDER BY delivered_at
+    LIMIT $2::integer
+))
+`
+
+type EventDeliveryPruneDeliveredParams struct {
+	Keep  pgtype.Interval
+	Batch int32
+}
+
+// Deliveries delivered more than @keep ago, in a bounded batch.
+func (q *Queries) EventDeliveryPruneDelivered(ctx context.Context, db DBTX, arg EventDeliveryPruneDeliveredParams) (int64, error) {
+	result, err := db.Exec(ctx, eventDeliveryPruneDelivered, arg.Keep, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const eventDeliveryRecord = `-- name: EventDeliveryRecord :exec

@@ -88,21 +88,25 @@ func (q *Queries) FailoverMoveApply(ctx context.Context, db DBTX, arg FailoverMo
 
 const failoverMoveAssignBackups = `-- name: FailoverMoveAssignBackups :execrows
 WITH room AS (
-    SELECT r.line_id,
-           r.room - (SELECT count(*) FROM failover_moves m2
-                     WHERE m2.failover_id = $1::bigint AND m2.to_line_id = r.line_id)::int AS free
+    -- The placements so far are counted once, not once per target line.
+    SELECT r.line_id, r.room - coalesce(t.n, 0)::int AS free
     FROM (SELECT unnest($2::bigint[]) AS line_id, unnest($3::int[]) AS room) AS r
+    LEFT JOIN (SELECT m2.to_line_id, count(*) AS n
+               FROM failover_moves m2
+               WHERE m2.failover_id = $1::bigint AND m2.to_line_id IS NOT NULL
+               GROUP BY m2.to_line_id) t ON t.to_line_id = r.line_id
+), ordered AS (
+    -- Each user's target lines in set order, joined in one pass (a
+    -- lateral lookup per user would scan the targets once per user).
+    SELECT fm.user_id, ul.line_id, row_number() OVER (PARTITION BY fm.user_id ORDER BY ul.position) AS k
+    FROM failover_moves fm
+    JOIN user_lines ul ON ul.user_id = fm.user_id
+    JOIN room rm ON rm.line_id = ul.line_id
+    WHERE fm.failover_id = $1::bigint AND fm.to_line_id IS NULL AND ul.line_id <> fm.from_line_id
 ), choice AS (
-    SELECT m.user_id, c.line_id
-    FROM failover_moves m
-    CROSS JOIN LATERAL (
-        SELECT ul.line_id
-        FROM user_lines ul JOIN room ON room.line_id = ul.line_id
-        WHERE ul.user_id = m.user_id AND ul.line_id <> m.from_line_id
-        ORDER BY ul.position
-        OFFSET $4::int LIMIT 1
-    ) c
-    WHERE m.failover_id = $1::bigint AND m.to_line_id IS NULL
+    SELECT o.user_id, o.line_id
+    FROM ordered o
+    WHERE o.k = 1 + $4::int
 ), ranked AS (
     SELECT ch.user_id, ch.line_id, row_number() OVER (PARTITION BY ch.line_id ORDER BY ch.user_id) AS n
     FROM choice ch
@@ -139,10 +143,13 @@ func (q *Queries) FailoverMoveAssignBackups(ctx context.Context, db DBTX, arg Fa
 
 const failoverMoveAssignPool = `-- name: FailoverMoveAssignPool :execrows
 WITH room AS (
-    SELECT r.line_id,
-           r.room - (SELECT count(*) FROM failover_moves m2
-                     WHERE m2.failover_id = $1::bigint AND m2.to_line_id = r.line_id)::int AS free
+    -- The placements so far are counted once, not once per target line.
+    SELECT r.line_id, r.room - coalesce(t.n, 0)::int AS free
     FROM (SELECT unnest($2::bigint[]) AS line_id, unnest($3::int[]) AS room) AS r
+    LEFT JOIN (SELECT m2.to_line_id, count(*) AS n
+               FROM failover_moves m2
+               WHERE m2.failover_id = $1::bigint AND m2.to_line_id IS NOT NULL
+               GROUP BY m2.to_line_id) t ON t.to_line_id = r.line_id
 ), waiting AS (
     SELECT m.user_id, row_number() OVER (ORDER BY m.user_id) AS n
     FROM failover_moves m

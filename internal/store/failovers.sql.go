@@ -8,6 +8,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const failoverFinish = `-- name: FailoverFinish :exec
@@ -126,4 +128,30 @@ func (q *Queries) FailoverList(ctx context.Context, db DBTX, arg FailoverListPar
 		return nil, err
 	}
 	return items, nil
+}
+
+const failoverPrune = `-- name: FailoverPrune :execrows
+DELETE FROM failovers
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM failovers
+    WHERE started_at < (SELECT lg_now() - $1::interval)
+    ORDER BY started_at
+    LIMIT $2::integer
+))
+`
+
+type FailoverPruneParams struct {
+	Keep  pgtype.Interval
+	Batch int32
+}
+
+// Failovers started more than @keep ago, in a bounded batch; their moves
+// go with them (ON DELETE CASCADE through failover_moves' primary key), so
+// the batch counts failovers, each of up to a line's users.
+func (q *Queries) FailoverPrune(ctx context.Context, db DBTX, arg FailoverPruneParams) (int64, error) {
+	result, err := db.Exec(ctx, failoverPrune, arg.Keep, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

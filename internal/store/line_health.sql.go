@@ -10,6 +10,67 @@ import (
 	"time"
 )
 
+const lineHealthConfirmMany = `-- name: LineHealthConfirmMany :many
+UPDATE lines AS l SET
+    health_input_at     = $1::timestamptz,
+    health_confirmed_at = greatest(l.health_confirmed_at, $1::timestamptz),
+    updated_at          = $2::timestamptz
+FROM (SELECT unnest($3::bigint[]) AS id, unnest($4::text[]) AS service_status,
+             unnest($5::text[]) AS reputation, unnest($6::bool[]) AS ineligible,
+             unnest($7::bool[]) AS missing, unnest($8::text[]) AS health_state) AS x
+WHERE l.id = x.id
+  AND l.service_status = x.service_status AND l.reputation = x.reputation
+  AND (l.ineligible_at IS NOT NULL) = x.ineligible AND (l.linq_missing_at IS NOT NULL) = x.missing
+  AND l.health_state = x.health_state
+  AND (l.health_input_at IS NULL OR l.health_input_at < $1::timestamptz)
+RETURNING l.id
+`
+
+type LineHealthConfirmManyParams struct {
+	At              time.Time
+	Now             time.Time
+	Ids             []int64
+	ServiceStatuses []string
+	Reputations     []string
+	Ineligible      []bool
+	Missing         []bool
+	HealthStates    []string
+}
+
+// The poll's input for lines it found as stored, in one statement: each
+// line's status is confirmed at @at when its signals and state are still
+// the ones given (nothing changed since the poll read them) and no newer
+// input was applied. Returns the lines confirmed; the caller applies the
+// others one by one.
+func (q *Queries) LineHealthConfirmMany(ctx context.Context, db DBTX, arg LineHealthConfirmManyParams) ([]int64, error) {
+	rows, err := db.Query(ctx, lineHealthConfirmMany,
+		arg.At,
+		arg.Now,
+		arg.Ids,
+		arg.ServiceStatuses,
+		arg.Reputations,
+		arg.Ineligible,
+		arg.Missing,
+		arg.HealthStates,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lineHealthFlapCount = `-- name: LineHealthFlapCount :one
 SELECT count(*)::int AS n
 FROM line_health_history

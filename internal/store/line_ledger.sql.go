@@ -7,6 +7,9 @@ package store
 
 import (
 	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const lineLedgerListByUser = `-- name: LineLedgerListByUser :many
@@ -40,4 +43,65 @@ func (q *Queries) LineLedgerListByUser(ctx context.Context, db DBTX, userID int6
 		return nil, err
 	}
 	return items, nil
+}
+
+const lineLedgerPrune = `-- name: LineLedgerPrune :one
+WITH scanned AS (
+    -- superseded is a per-row probe of line_ledger_user_idx, never a join
+    -- over the whole ledger.
+    SELECT l.id, l.created_at,
+           l.id <> (SELECT n.id FROM line_ledger n WHERE n.user_id = l.user_id
+                    ORDER BY n.created_at DESC, n.id DESC LIMIT 1) AS superseded
+    FROM line_ledger l
+    WHERE l.created_at < (SELECT lg_now() - $3::interval)
+      AND (l.created_at, l.id) > ($1::timestamptz, $2::bigint)
+    ORDER BY l.created_at, l.id
+    LIMIT $4::integer
+), gone AS (
+    DELETE FROM line_ledger d
+    WHERE d.id = ANY (ARRAY(SELECT s.id FROM scanned s WHERE s.superseded))
+    RETURNING d.id
+), last AS (
+    SELECT s.created_at, s.id FROM scanned s ORDER BY s.created_at DESC, s.id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM scanned)::bigint AS scanned,
+       (SELECT count(*) FROM gone)::bigint AS deleted,
+       coalesce((SELECT created_at FROM last), $1::timestamptz)::timestamptz AS last_at,
+       coalesce((SELECT id FROM last), $2::bigint)::bigint AS last_id
+`
+
+type LineLedgerPruneParams struct {
+	AfterAt time.Time
+	AfterID int64
+	Keep    pgtype.Interval
+	Batch   int32
+}
+
+type LineLedgerPruneRow struct {
+	Scanned int64
+	Deleted int64
+	LastAt  time.Time
+	LastID  int64
+}
+
+// One batch of ledger rows older than @keep, after the cursor (created_at,
+// id) in index order: those a newer row of the same user supersedes are
+// deleted; each user's newest row stays, because sends and recovery read it.
+// Returns how many rows were looked at and deleted and the new cursor, so
+// that one run reads each old row once.
+func (q *Queries) LineLedgerPrune(ctx context.Context, db DBTX, arg LineLedgerPruneParams) (LineLedgerPruneRow, error) {
+	row := db.QueryRow(ctx, lineLedgerPrune,
+		arg.AfterAt,
+		arg.AfterID,
+		arg.Keep,
+		arg.Batch,
+	)
+	var i LineLedgerPruneRow
+	err := row.Scan(
+		&i.Scanned,
+		&i.Deleted,
+		&i.LastAt,
+		&i.LastID,
+	)
+	return i, err
 }

@@ -16,7 +16,7 @@ const lineVolumePrune = `-- name: LineVolumePrune :execrows
 DELETE FROM line_volume
 WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM line_volume
-    WHERE minute < lg_now() - $1::interval
+    WHERE minute < (SELECT lg_now() - $1::interval)
     LIMIT $2::integer
 ))
 `
@@ -37,9 +37,12 @@ func (q *Queries) LineVolumePrune(ctx context.Context, db DBTX, arg LineVolumePr
 }
 
 const lineVolumeRecordInbound = `-- name: LineVolumeRecordInbound :exec
-WITH v AS (
+WITH lk AS MATERIALIZED (
+    SELECT w.line_id FROM line_window AS w WHERE w.line_id = $3::bigint FOR UPDATE
+), v AS (
     INSERT INTO line_volume AS lv (line_id, minute, inbound)
-    VALUES ($3::bigint, date_trunc('minute', $1::timestamptz), 1)
+    SELECT $3::bigint, date_trunc('minute', $1::timestamptz), 1
+    WHERE (SELECT count(*) FROM lk) >= 0
     ON CONFLICT (line_id, minute) DO UPDATE SET inbound = lv.inbound + 1
     RETURNING 1
 )
@@ -56,6 +59,8 @@ type LineVolumeRecordInboundParams struct {
 
 // Counts one inbound message in its minute and, when the sender is a known
 // user, remembers it for the reply reserve.
+// The line's window row is locked before its volume row, as every writer
+// of a line's volume does (see limits_admit).
 func (q *Queries) LineVolumeRecordInbound(ctx context.Context, db DBTX, arg LineVolumeRecordInboundParams) error {
 	_, err := db.Exec(ctx, lineVolumeRecordInbound, arg.At, arg.UserID, arg.LineID)
 	return err

@@ -28,6 +28,55 @@ func (q *Queries) LineBumpCounts(ctx context.Context, db DBTX, arg LineBumpCount
 	return err
 }
 
+const lineLastAssignedMax = `-- name: LineLastAssignedMax :one
+SELECT coalesce(max(last_assigned_at), 'epoch')::timestamptz AS last_assigned_at FROM lines
+`
+
+// The latest assignment time of any line (the epoch when none).
+func (q *Queries) LineLastAssignedMax(ctx context.Context, db DBTX) (time.Time, error) {
+	row := db.QueryRow(ctx, lineLastAssignedMax)
+	var last_assigned_at time.Time
+	err := row.Scan(&last_assigned_at)
+	return last_assigned_at, err
+}
+
+const lineLockForSignup = `-- name: LineLockForSignup :many
+SELECT id, user_count, last_assigned_at FROM lines
+WHERE id = ANY($1::bigint[])
+ORDER BY id
+FOR NO KEY UPDATE
+`
+
+type LineLockForSignupRow struct {
+	ID             int64
+	UserCount      int32
+	LastAssignedAt *time.Time
+}
+
+// Locks the lines a signup batch writes, in id order, and reads what the
+// batch planned with. NO KEY: the key-share locks of foreign keys (a
+// concurrent batch's user_lines rows naming the line as a backup) do not
+// wait on it.
+func (q *Queries) LineLockForSignup(ctx context.Context, db DBTX, ids []int64) ([]LineLockForSignupRow, error) {
+	rows, err := db.Query(ctx, lineLockForSignup, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LineLockForSignupRow{}
+	for rows.Next() {
+		var i LineLockForSignupRow
+		if err := rows.Scan(&i.ID, &i.UserCount, &i.LastAssignedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lineMarkMissing = `-- name: LineMarkMissing :many
 UPDATE lines SET linq_missing_at = $1::timestamptz, updated_at = $1::timestamptz
 WHERE linq_missing_at IS NULL AND NOT (number = ANY($2::text[]))
@@ -75,6 +124,185 @@ func (q *Queries) LinePoolLock(ctx context.Context, db DBTX, key int64) error {
 	return err
 }
 
+const linePoolLockShared = `-- name: LinePoolLockShared :exec
+SELECT pg_advisory_xact_lock_shared($1::bigint)
+`
+
+// Signups hold the pool lock shared: they exclude every other change of
+// lines and users' lines, not each other (they lock the lines they write).
+func (q *Queries) LinePoolLockShared(ctx context.Context, db DBTX, key int64) error {
+	_, err := db.Exec(ctx, linePoolLockShared, key)
+	return err
+}
+
+const lineRankBackup = `-- name: LineRankBackup :many
+WITH RECURSIVE clock AS MATERIALIZED (
+    SELECT n.now - ($1::jsonb ->> 'warmup_ms')::bigint * interval '1 millisecond' AS warm_from
+    FROM (SELECT lg_now() AS now) AS n
+), classes AS (
+    (SELECT coalesce(l.budget_override, 0) AS base
+     FROM lines l
+     WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+     ORDER BY coalesce(l.budget_override, 0), l.user_count, l.id
+     LIMIT 1)
+    UNION ALL
+    SELECT (SELECT coalesce(l.budget_override, 0)
+            FROM lines l
+            WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+              AND coalesce(l.budget_override, 0) > c.base
+            ORDER BY coalesce(l.budget_override, 0), l.user_count, l.id
+            LIMIT 1)
+    FROM classes c
+    WHERE c.base IS NOT NULL
+)
+SELECT r.id, (r.rn = $2::int)::boolean AS edge, r.user_count
+FROM classes c
+CROSS JOIN clock k
+CROSS JOIN LATERAL (
+    SELECT l.id, l.user_count, row_number() OVER (ORDER BY coalesce(l.budget_override, 0), l.user_count, l.id) AS rn
+    FROM lines l
+    WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+      AND coalesce(l.budget_override, 0) = c.base
+      AND l.warmup_started_at <= k.warm_from
+    ORDER BY coalesce(l.budget_override, 0), l.user_count, l.id
+    LIMIT $2::int
+) r
+WHERE c.base IS NOT NULL
+UNION ALL
+SELECT l.id, false, l.user_count
+FROM lines l
+CROSS JOIN clock k
+WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+  AND l.warmup_started_at > k.warm_from
+`
+
+type LineRankBackupParams struct {
+	Settings []byte
+	N        int32
+}
+
+type LineRankBackupRow struct {
+	ID        int64
+	Edge      bool
+	UserCount int32
+}
+
+// The lines new backups can come from, as ids: in each class of lines with
+// one user cap, the first @n in backup order (fewest users, lowest id),
+// read off lines_backup_rank_idx, and every line still warming up. edge
+// marks the @n-th line of a class, with its users as this statement read
+// them: the lines of the class not read rank after it.
+func (q *Queries) LineRankBackup(ctx context.Context, db DBTX, arg LineRankBackupParams) ([]LineRankBackupRow, error) {
+	rows, err := db.Query(ctx, lineRankBackup, arg.Settings, arg.N)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LineRankBackupRow{}
+	for rows.Next() {
+		var i LineRankBackupRow
+		if err := rows.Scan(&i.ID, &i.Edge, &i.UserCount); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lineRankSignup = `-- name: LineRankSignup :many
+WITH RECURSIVE clock AS MATERIALIZED (
+    SELECT n.now - ($1::jsonb ->> 'warmup_ms')::bigint * interval '1 millisecond' AS warm_from
+    FROM (SELECT lg_now() AS now) AS n
+), classes AS (
+    (SELECT coalesce(l.budget_override, 0) AS base
+     FROM lines l
+     WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+     ORDER BY coalesce(l.budget_override, 0), l.user_count, l.last_assigned_at NULLS FIRST, l.id
+     LIMIT 1)
+    UNION ALL
+    SELECT (SELECT coalesce(l.budget_override, 0)
+            FROM lines l
+            WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+              AND coalesce(l.budget_override, 0) > c.base
+            ORDER BY coalesce(l.budget_override, 0), l.user_count, l.last_assigned_at NULLS FIRST, l.id
+            LIMIT 1)
+    FROM classes c
+    WHERE c.base IS NOT NULL
+)
+SELECT r.id
+FROM classes c
+CROSS JOIN clock k
+CROSS JOIN LATERAL (
+    SELECT l.id
+    FROM lines l
+    WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+      AND coalesce(l.budget_override, 0) = c.base
+      AND l.warmup_started_at <= k.warm_from
+      AND (SELECT coalesce(sum(ls.n), 0) FROM line_signups ls
+           WHERE ls.line_id = l.id AND ls.minute >= $2::timestamptz) < $3::int
+    ORDER BY coalesce(l.budget_override, 0), l.user_count, l.last_assigned_at NULLS FIRST, l.id
+    LIMIT $4::int
+) r
+WHERE c.base IS NOT NULL
+UNION
+SELECT l.id
+FROM lines l
+CROSS JOIN clock k
+WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 'ACTIVE'
+      AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
+  AND l.warmup_started_at > k.warm_from
+`
+
+type LineRankSignupParams struct {
+	Settings    []byte
+	WindowStart time.Time
+	RampLimit   int32
+	N           int32
+}
+
+// The lines the next @n signups can go to, as ids (see router/doc.go): in
+// each class of lines with one user cap (one budget override, warm-up
+// over), the first @n under the hourly ramp in signup order (fewest users,
+// least recently assigned, lowest id), read off lines_signup_rank_idx; and
+// every line still warming up (its cap is its own). The classes come from
+// a skip scan of the same index. The state condition is the index's
+// predicate (line_policy's signup verdict on the row); callers still apply
+// line_policy to the lines read.
+func (q *Queries) LineRankSignup(ctx context.Context, db DBTX, arg LineRankSignupParams) ([]int64, error) {
+	rows, err := db.Query(ctx, lineRankSignup,
+		arg.Settings,
+		arg.WindowStart,
+		arg.RampLimit,
+		arg.N,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lineSignupsPrune = `-- name: LineSignupsPrune :execrows
 DELETE FROM line_signups WHERE minute < $1::timestamptz
 `
@@ -88,24 +316,50 @@ func (q *Queries) LineSignupsPrune(ctx context.Context, db DBTX, before time.Tim
 }
 
 const lineSnapshot = `-- name: LineSnapshot :many
-SELECT l.id, l.number, l.linq_id, l.reputation, l.service_status, l.ineligible_at, l.admin_state,
-       l.budget_override, l.warmup_started_at, l.user_count, l.last_assigned_at, l.linq_missing_at,
-       l.status_changed_at, l.synced_at, l.health_state, l.held_at,
+WITH clock AS MATERIALIZED (
+    SELECT n.now, n.now - ($2::jsonb ->> 'warmup_ms')::bigint * interval '1 millisecond' AS warm_from
+    FROM (SELECT lg_now() AS now) AS n
+), sel AS MATERIALIZED (
+    SELECT l.id, l.number, l.linq_id, l.ineligible_at, l.budget_override, l.warmup_started_at, l.user_count,
+           l.last_assigned_at, l.linq_missing_at, l.status_changed_at, l.synced_at, l.held_at,
+           l.health_since, l.health_cause, l.health_confirmed_at, l.recovery_at,
+           l.admin_state, l.health_state, l.service_status, l.reputation,
+           -- The class: every input of line_policy but the clock (the
+           -- states are words without '|').
+           concat_ws('|', l.admin_state, l.health_state, l.service_status, l.reputation,
+                     l.ineligible_at IS NULL, l.linq_missing_at IS NULL, l.held_at IS NULL,
+                     coalesce(l.budget_override, 0),
+                     CASE WHEN l.warmup_started_at > c.warm_from THEN l.warmup_started_at END) COLLATE "C" AS class
+    FROM lines l CROSS JOIN clock c
+), class AS (
+    SELECT k.class, min(k.id) AS rep_id FROM sel k GROUP BY k.class
+), policy AS MATERIALIZED (
+    SELECT cl.class, p.may_send, p.may_send_proactive, p.may_signup, p.why, p.signup_why, p.budget, p.warmup_factor,
+           p.effective_budget, p.proactive_budget
+    FROM class cl
+    JOIN lines r ON r.id = cl.rep_id
+    CROSS JOIN clock c
+    CROSS JOIN LATERAL line_policy(r, $2::jsonb, c.now) AS p
+)
+SELECT k.id, k.number, k.linq_id, k.reputation, k.service_status, k.ineligible_at, k.admin_state,
+       k.budget_override, k.warmup_started_at, k.user_count, k.last_assigned_at, k.linq_missing_at,
+       k.status_changed_at, k.synced_at, k.health_state, k.held_at,
+       k.health_since, k.health_cause, k.health_confirmed_at, k.recovery_at,
        p.may_send::boolean AS may_send, p.may_send_proactive::boolean AS may_send_proactive,
        p.may_signup::boolean AS may_signup, p.why::text AS send_why, p.signup_why::text AS signup_why,
        p.budget::int AS budget, p.warmup_factor::float8 AS warmup_factor,
        p.effective_budget::int AS effective_budget, p.proactive_budget::int AS proactive_budget,
        coalesce(s.n, 0)::int AS signups_in_window,
        coalesce(s.oldest, $1::timestamptz)::timestamptz AS oldest_signup_minute
-FROM lines l
-CROSS JOIN LATERAL line_policy(l, $2::jsonb, lg_now()) AS p
+FROM sel k
+JOIN policy p ON p.class = k.class
 LEFT JOIN (
     SELECT ls.line_id, sum(ls.n) AS n, min(ls.minute) AS oldest
     FROM line_signups ls
     WHERE ls.minute >= $1::timestamptz
     GROUP BY ls.line_id
-) s ON s.line_id = l.id
-ORDER BY l.id
+) s ON s.line_id = k.id
+ORDER BY k.id
 `
 
 type LineSnapshotParams struct {
@@ -130,6 +384,10 @@ type LineSnapshotRow struct {
 	SyncedAt           *time.Time
 	HealthState        string
 	HeldAt             *time.Time
+	HealthSince        *time.Time
+	HealthCause        *string
+	HealthConfirmedAt  *time.Time
+	RecoveryAt         *time.Time
 	MaySend            bool
 	MaySendProactive   bool
 	MaySignup          bool
@@ -145,7 +403,13 @@ type LineSnapshotRow struct {
 
 // Every line with its policy (line_policy: what it may do now and its
 // budget), its signups in the ramp window (buckets from window_start on)
-// and the oldest such bucket.
+// and the oldest such bucket. line_policy runs once per class of lines that
+// give it the same inputs, on one reading of the clock: the columns it
+// reads (admin and health state, Linq's status and reputation, whether the
+// line is ineligible, missing or held, the budget override, and the warm-up
+// start while warm-up lasts). A pool has a handful of classes, so the
+// policy costs the same for 20 lines as for 10,000. Keep the class key in
+// step with the columns line_policy reads.
 func (q *Queries) LineSnapshot(ctx context.Context, db DBTX, arg LineSnapshotParams) ([]LineSnapshotRow, error) {
 	rows, err := db.Query(ctx, lineSnapshot, arg.WindowStart, arg.Settings)
 	if err != nil {
@@ -172,6 +436,150 @@ func (q *Queries) LineSnapshot(ctx context.Context, db DBTX, arg LineSnapshotPar
 			&i.SyncedAt,
 			&i.HealthState,
 			&i.HeldAt,
+			&i.HealthSince,
+			&i.HealthCause,
+			&i.HealthConfirmedAt,
+			&i.RecoveryAt,
+			&i.MaySend,
+			&i.MaySendProactive,
+			&i.MaySignup,
+			&i.SendWhy,
+			&i.SignupWhy,
+			&i.Budget,
+			&i.WarmupFactor,
+			&i.EffectiveBudget,
+			&i.ProactiveBudget,
+			&i.SignupsInWindow,
+			&i.OldestSignupMinute,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lineSnapshotIDs = `-- name: LineSnapshotIDs :many
+WITH clock AS MATERIALIZED (
+    SELECT n.now, n.now - ($2::jsonb ->> 'warmup_ms')::bigint * interval '1 millisecond' AS warm_from
+    FROM (SELECT lg_now() AS now) AS n
+), sel AS MATERIALIZED (
+    SELECT l.id, l.number, l.linq_id, l.ineligible_at, l.budget_override, l.warmup_started_at, l.user_count,
+           l.last_assigned_at, l.linq_missing_at, l.status_changed_at, l.synced_at, l.held_at,
+           l.health_since, l.health_cause, l.health_confirmed_at, l.recovery_at,
+           l.admin_state, l.health_state, l.service_status, l.reputation,
+           -- The class: every input of line_policy but the clock (the
+           -- states are words without '|').
+           concat_ws('|', l.admin_state, l.health_state, l.service_status, l.reputation,
+                     l.ineligible_at IS NULL, l.linq_missing_at IS NULL, l.held_at IS NULL,
+                     coalesce(l.budget_override, 0),
+                     CASE WHEN l.warmup_started_at > c.warm_from THEN l.warmup_started_at END) COLLATE "C" AS class
+    FROM lines l CROSS JOIN clock c
+    WHERE l.id = ANY($3::bigint[])
+), class AS (
+    SELECT k.class, min(k.id) AS rep_id FROM sel k GROUP BY k.class
+), policy AS MATERIALIZED (
+    SELECT cl.class, p.may_send, p.may_send_proactive, p.may_signup, p.why, p.signup_why, p.budget, p.warmup_factor,
+           p.effective_budget, p.proactive_budget
+    FROM class cl
+    JOIN lines r ON r.id = cl.rep_id
+    CROSS JOIN clock c
+    CROSS JOIN LATERAL line_policy(r, $2::jsonb, c.now) AS p
+)
+SELECT k.id, k.number, k.linq_id, k.reputation, k.service_status, k.ineligible_at, k.admin_state,
+       k.budget_override, k.warmup_started_at, k.user_count, k.last_assigned_at, k.linq_missing_at,
+       k.status_changed_at, k.synced_at, k.health_state, k.held_at,
+       k.health_since, k.health_cause, k.health_confirmed_at, k.recovery_at,
+       p.may_send::boolean AS may_send, p.may_send_proactive::boolean AS may_send_proactive,
+       p.may_signup::boolean AS may_signup, p.why::text AS send_why, p.signup_why::text AS signup_why,
+       p.budget::int AS budget, p.warmup_factor::float8 AS warmup_factor,
+       p.effective_budget::int AS effective_budget, p.proactive_budget::int AS proactive_budget,
+       coalesce(s.n, 0)::int AS signups_in_window,
+       coalesce(s.oldest, $1::timestamptz)::timestamptz AS oldest_signup_minute
+FROM sel k
+JOIN policy p ON p.class = k.class
+LEFT JOIN LATERAL (
+    SELECT sum(ls.n) AS n, min(ls.minute) AS oldest
+    FROM line_signups ls
+    WHERE ls.line_id = k.id AND ls.minute >= $1::timestamptz
+) s ON true
+ORDER BY k.id
+`
+
+type LineSnapshotIDsParams struct {
+	WindowStart time.Time
+	Settings    []byte
+	Ids         []int64
+}
+
+type LineSnapshotIDsRow struct {
+	ID                 int64
+	Number             string
+	LinqID             *string
+	Reputation         string
+	ServiceStatus      string
+	IneligibleAt       *time.Time
+	AdminState         string
+	BudgetOverride     *int32
+	WarmupStartedAt    time.Time
+	UserCount          int32
+	LastAssignedAt     *time.Time
+	LinqMissingAt      *time.Time
+	StatusChangedAt    time.Time
+	SyncedAt           *time.Time
+	HealthState        string
+	HeldAt             *time.Time
+	HealthSince        *time.Time
+	HealthCause        *string
+	HealthConfirmedAt  *time.Time
+	RecoveryAt         *time.Time
+	MaySend            bool
+	MaySendProactive   bool
+	MaySignup          bool
+	SendWhy            string
+	SignupWhy          string
+	Budget             int32
+	WarmupFactor       float64
+	EffectiveBudget    int32
+	ProactiveBudget    int32
+	SignupsInWindow    int32
+	OldestSignupMinute time.Time
+}
+
+// LineSnapshot for the lines of @ids.
+func (q *Queries) LineSnapshotIDs(ctx context.Context, db DBTX, arg LineSnapshotIDsParams) ([]LineSnapshotIDsRow, error) {
+	rows, err := db.Query(ctx, lineSnapshotIDs, arg.WindowStart, arg.Settings, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LineSnapshotIDsRow{}
+	for rows.Next() {
+		var i LineSnapshotIDsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Number,
+			&i.LinqID,
+			&i.Reputation,
+			&i.ServiceStatus,
+			&i.IneligibleAt,
+			&i.AdminState,
+			&i.BudgetOverride,
+			&i.WarmupStartedAt,
+			&i.UserCount,
+			&i.LastAssignedAt,
+			&i.LinqMissingAt,
+			&i.StatusChangedAt,
+			&i.SyncedAt,
+			&i.HealthState,
+			&i.HeldAt,
+			&i.HealthSince,
+			&i.HealthCause,
+			&i.HealthConfirmedAt,
+			&i.RecoveryAt,
 			&i.MaySend,
 			&i.MaySendProactive,
 			&i.MaySignup,

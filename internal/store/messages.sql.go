@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const messageAdmit = `-- name: MessageAdmit :one
-SELECT a.outcome::text AS outcome, a.takeover::boolean AS takeover, a.message_id::uuid AS message_id,
+const messageAdmitMany = `-- name: MessageAdmitMany :many
+SELECT a.n::integer AS n, a.outcome::text AS outcome, a.takeover::boolean AS takeover, a.message_id::uuid AS message_id,
        coalesce(a.user_id, 0)::bigint AS user_id, coalesce(a.user_ref, '')::text AS user_ref,
        coalesce(a.handle, '')::text AS handle, coalesce(a.line_id, 0)::bigint AS line_id,
        coalesce(a.line_number, '')::text AS line_number, coalesce(a.chat_id, '')::text AS chat_id,
@@ -22,26 +22,27 @@ SELECT a.outcome::text AS outcome, a.takeover::boolean AS takeover, a.message_id
        coalesce(a.linq_message_id, '')::text AS linq_message_id, coalesce(a.trace_id, '')::text AS trace_id,
        coalesce(a.delivery_status, '')::text AS delivery_status, a.admitted_at::timestamptz AS admitted_at,
        a.lease_until::timestamptz AS lease_until
-FROM send_admit(
-    p_message_id => $1::uuid, p_api_key_id => $2::bigint, p_key => $3::text,
-    p_hash => $4::bytea, p_user_ref => $5::text, p_handle => $6::text,
-    p_intent => $7::text, p_body => $8::jsonb, s => $9::jsonb
+FROM send_admit_many(
+    p_ids => $1::uuid[], p_api_key_ids => $2::bigint[], p_keys => $3::text[],
+    p_hashes => $4::bytea[], p_user_refs => $5::text[], p_handles => $6::text[],
+    p_intents => $7::text[], p_bodies => $8::jsonb[], s => $9::jsonb
 ) AS a
 `
 
-type MessageAdmitParams struct {
-	ID             pgtype.UUID
-	ApiKeyID       int64
-	IdempotencyKey string
-	RequestHash    []byte
-	UserRef        *string
-	Handle         *string
-	Intent         string
-	Body           []byte
-	Settings       []byte
+type MessageAdmitManyParams struct {
+	Ids             []pgtype.UUID
+	ApiKeyIds       []int64
+	IdempotencyKeys []string
+	RequestHashes   [][]byte
+	UserRefs        []string
+	Handles         []string
+	Intents         []string
+	Bodies          [][]byte
+	Settings        []byte
 }
 
-type MessageAdmitRow struct {
+type MessageAdmitManyRow struct {
+	N              int32
 	Outcome        string
 	Takeover       bool
 	MessageID      pgtype.UUID
@@ -61,46 +62,63 @@ type MessageAdmitRow struct {
 	LeaseUntil     time.Time
 }
 
-// One round trip from request to "call Linq now" (see send_admit).
-func (q *Queries) MessageAdmit(ctx context.Context, db DBTX, arg MessageAdmitParams) (MessageAdmitRow, error) {
-	row := db.QueryRow(ctx, messageAdmit,
-		arg.ID,
-		arg.ApiKeyID,
-		arg.IdempotencyKey,
-		arg.RequestHash,
-		arg.UserRef,
-		arg.Handle,
-		arg.Intent,
-		arg.Body,
+// Concurrent sends' admissions in one statement and one commit (see
+// send_admit_many); n numbers each answer by its input's position (1-based).
+func (q *Queries) MessageAdmitMany(ctx context.Context, db DBTX, arg MessageAdmitManyParams) ([]MessageAdmitManyRow, error) {
+	rows, err := db.Query(ctx, messageAdmitMany,
+		arg.Ids,
+		arg.ApiKeyIds,
+		arg.IdempotencyKeys,
+		arg.RequestHashes,
+		arg.UserRefs,
+		arg.Handles,
+		arg.Intents,
+		arg.Bodies,
 		arg.Settings,
 	)
-	var i MessageAdmitRow
-	err := row.Scan(
-		&i.Outcome,
-		&i.Takeover,
-		&i.MessageID,
-		&i.UserID,
-		&i.UserRef,
-		&i.Handle,
-		&i.LineID,
-		&i.LineNumber,
-		&i.ChatID,
-		&i.RetryAfterMs,
-		&i.Quarantined,
-		&i.Why,
-		&i.LinqMessageID,
-		&i.TraceID,
-		&i.DeliveryStatus,
-		&i.AdmittedAt,
-		&i.LeaseUntil,
-	)
-	return i, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MessageAdmitManyRow{}
+	for rows.Next() {
+		var i MessageAdmitManyRow
+		if err := rows.Scan(
+			&i.N,
+			&i.Outcome,
+			&i.Takeover,
+			&i.MessageID,
+			&i.UserID,
+			&i.UserRef,
+			&i.Handle,
+			&i.LineID,
+			&i.LineNumber,
+			&i.ChatID,
+			&i.RetryAfterMs,
+			&i.Quarantined,
+			&i.Why,
+			&i.LinqMessageID,
+			&i.TraceID,
+			&i.DeliveryStatus,
+			&i.AdmittedAt,
+			&i.LeaseUntil,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const messageAwait = `-- name: MessageAwait :one
-UPDATE messages SET awaited = true
-WHERE api_key_id = $1::bigint AND idempotency_key = $2::text AND state = 'pending'
-RETURNING id
+UPDATE messages AS m SET awaited = true
+FROM message_keys AS k
+WHERE k.api_key_id = $1::bigint AND k.idempotency_key = $2::text
+  AND m.id = k.message_id AND m.state = 'pending'
+RETURNING m.id
 `
 
 type MessageAwaitParams struct {
@@ -117,6 +135,76 @@ func (q *Queries) MessageAwait(ctx context.Context, db DBTX, arg MessageAwaitPar
 	return id, err
 }
 
+const messageClaimExpiredPending = `-- name: MessageClaimExpiredPending :many
+WITH claimed AS (
+    UPDATE messages AS m
+    SET lease_until = (SELECT lg_now()) + $1::interval, updated_at = (SELECT lg_now())
+    WHERE m.id IN (
+        SELECT x.id FROM messages AS x
+        WHERE x.state = 'pending' AND x.lease_until < (SELECT lg_now())
+        ORDER BY x.lease_until
+        LIMIT $2::integer
+        FOR UPDATE SKIP LOCKED
+    ) AND m.state = 'pending'
+    RETURNING m.id, m.user_id, m.line_id, m.idempotency_key, m.body, m.handle
+)
+SELECT cl.id, cl.user_id, cl.line_id, coalesce(cl.idempotency_key, '')::text AS idempotency_key, cl.body,
+       cl.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
+FROM claimed AS cl
+JOIN lines AS l ON l.id = cl.line_id
+LEFT JOIN chats AS c ON c.user_id = cl.user_id AND c.line_id = cl.line_id
+`
+
+type MessageClaimExpiredPendingParams struct {
+	Lease pgtype.Interval
+	Batch int32
+}
+
+type MessageClaimExpiredPendingRow struct {
+	ID             pgtype.UUID
+	UserID         int64
+	LineID         int64
+	IdempotencyKey string
+	Body           []byte
+	Handle         string
+	LineNumber     string
+	ChatID         string
+}
+
+// Sends whose replica did not record Linq's answer within the lease, for
+// the recovery job to resend under the same Linq key. Each is claimed with
+// a fresh lease, as a retry's takeover claims it, so that a retry arriving
+// meanwhile waits (in_progress) instead of sending too, and two recovery
+// runs never take the same send.
+func (q *Queries) MessageClaimExpiredPending(ctx context.Context, db DBTX, arg MessageClaimExpiredPendingParams) ([]MessageClaimExpiredPendingRow, error) {
+	rows, err := db.Query(ctx, messageClaimExpiredPending, arg.Lease, arg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MessageClaimExpiredPendingRow{}
+	for rows.Next() {
+		var i MessageClaimExpiredPendingRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.LineID,
+			&i.IdempotencyKey,
+			&i.Body,
+			&i.Handle,
+			&i.LineNumber,
+			&i.ChatID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const messageClock = `-- name: MessageClock :one
 SELECT lg_now()::timestamptz AS now
 `
@@ -131,8 +219,13 @@ func (q *Queries) MessageClock(ctx context.Context, db DBTX) (time.Time, error) 
 }
 
 const messageDelete = `-- name: MessageDelete :one
-DELETE FROM messages WHERE id = $1::uuid AND state = 'pending'
-RETURNING awaited
+WITH m AS (
+    DELETE FROM messages WHERE id = $1::uuid AND state = 'pending'
+    RETURNING id, awaited
+), k AS (
+    DELETE FROM message_keys AS k USING m WHERE k.message_id = m.id
+)
+SELECT m.awaited FROM m
 `
 
 // Linq refused the first attempt of a send without sending it: the key is
@@ -145,16 +238,19 @@ func (q *Queries) MessageDelete(ctx context.Context, db DBTX, id pgtype.UUID) (b
 }
 
 const messageExpireKeys = `-- name: MessageExpireKeys :execrows
-UPDATE messages SET idempotency_key = NULL, request_hash = NULL
-WHERE id IN (
-    SELECT id FROM messages
-    WHERE idempotency_key IS NOT NULL AND idempotency_expires_at < lg_now()
-      AND state <> 'pending'
+DELETE FROM message_keys
+WHERE (api_key_id, idempotency_key) IN (
+    SELECT k.api_key_id, k.idempotency_key FROM message_keys AS k
+    WHERE k.expires_at < (SELECT lg_now())
+      AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.id = k.message_id AND m.state = 'pending')
+    ORDER BY k.expires_at
     LIMIT $1::integer
 )
 `
 
-// Idempotency keys are kept for IDEMPOTENCY_TTL; the messages stay.
+// Idempotency keys are kept for IDEMPOTENCY_TTL (a pending send keeps its
+// key until the send is settled); the messages stay until their day's
+// partition is dropped.
 func (q *Queries) MessageExpireKeys(ctx context.Context, db DBTX, batch int32) (int64, error) {
 	result, err := db.Exec(ctx, messageExpireKeys, batch)
 	if err != nil {
@@ -211,59 +307,6 @@ func (q *Queries) MessageGetForAction(ctx context.Context, db DBTX, arg MessageG
 	return i, err
 }
 
-const messageListExpiredPending = `-- name: MessageListExpiredPending :many
-SELECT m.id, m.user_id, m.line_id, coalesce(m.idempotency_key, '')::text AS idempotency_key, m.body,
-       m.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
-FROM messages AS m
-JOIN lines AS l ON l.id = m.line_id
-LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id
-WHERE m.state = 'pending' AND m.lease_until < lg_now()
-ORDER BY m.lease_until
-LIMIT $1::integer
-`
-
-type MessageListExpiredPendingRow struct {
-	ID             pgtype.UUID
-	UserID         int64
-	LineID         int64
-	IdempotencyKey string
-	Body           []byte
-	Handle         string
-	LineNumber     string
-	ChatID         string
-}
-
-// Sends whose replica did not record Linq's answer within the lease: the
-// recovery job resends them under the same Linq key.
-func (q *Queries) MessageListExpiredPending(ctx context.Context, db DBTX, batch int32) ([]MessageListExpiredPendingRow, error) {
-	rows, err := db.Query(ctx, messageListExpiredPending, batch)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []MessageListExpiredPendingRow{}
-	for rows.Next() {
-		var i MessageListExpiredPendingRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.UserID,
-			&i.LineID,
-			&i.IdempotencyKey,
-			&i.Body,
-			&i.Handle,
-			&i.LineNumber,
-			&i.ChatID,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const messageMarkFailed = `-- name: MessageMarkFailed :one
 UPDATE messages SET state = 'failed', lease_until = NULL, updated_at = lg_now()
 WHERE id = $1::uuid AND state = 'pending'
@@ -279,77 +322,66 @@ func (q *Queries) MessageMarkFailed(ctx context.Context, db DBTX, id pgtype.UUID
 	return awaited, err
 }
 
-const messageMarkSent = `-- name: MessageMarkSent :one
-WITH m AS (
-    UPDATE messages
-    SET state = 'sent', lease_until = NULL, linq_chat_id = $1::text,
-        linq_message_id = $2::text, trace_id = $3::text,
-        delivery_status = $4::text, updated_at = lg_now(),
-        body = CASE WHEN $5::boolean THEN body END
-    WHERE id = $6::uuid
-    RETURNING user_id, line_id, handle, admitted_at, awaited
-), stamp AS (
-    UPDATE pair_state AS pw
-    SET sends = array_replace(pw.sends, m.admitted_at, lg_now())
-    FROM m
-    WHERE pw.line_id = m.line_id AND pw.handle = m.handle
-    RETURNING 1
-), owner AS (
-    SELECT u.id FROM users AS u JOIN m ON m.user_id = u.id
-    WHERE $7::boolean AND u.handle = m.handle
-    FOR SHARE OF u
-), chat AS (
-    INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-    SELECT m.user_id, m.line_id, $1::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
-    ON CONFLICT (user_id, line_id) DO NOTHING
-    RETURNING 1
-)
-SELECT coalesce((SELECT m.awaited FROM m), false)::boolean AS awaited,
-       (SELECT count(*) FROM stamp)::bigint AS restamped,
-       (SELECT count(*) FROM chat)::bigint AS chats_added
+const messageMarkSentMany = `-- name: MessageMarkSentMany :many
+SELECT a.n::integer AS n, a.awaited::boolean AS awaited, a.restamped::integer AS restamped,
+       a.chats_added::integer AS chats_added
+FROM message_mark_sent_many(
+    p_ids => $1::uuid[], p_chats => $2::text[], p_linq_ids => $3::text[],
+    p_traces => $4::text[], p_statuses => $5::text[], p_new_chats => $6::boolean[],
+    p_keep_body => $7::boolean
+) AS a
 `
 
-type MessageMarkSentParams struct {
-	LinqChatID     string
-	LinqMessageID  string
-	TraceID        *string
-	DeliveryStatus string
-	KeepBody       bool
-	ID             pgtype.UUID
-	NewChat        bool
+type MessageMarkSentManyParams struct {
+	Ids              []pgtype.UUID
+	LinqChatIds      []string
+	LinqMessageIds   []string
+	TraceIds         []string
+	DeliveryStatuses []string
+	NewChats         []bool
+	KeepBody         bool
 }
 
-type MessageMarkSentRow struct {
+type MessageMarkSentManyRow struct {
+	N          int32
 	Awaited    bool
-	Restamped  int64
-	ChatsAdded int64
+	Restamped  int32
+	ChatsAdded int32
 }
 
-// Records Linq's answer, and the new chat when the send opened one. The
-// send's pair stamp moves from its admission to now, a time Linq's own
-// stamp of the message cannot be later than, so the pair window never runs
-// ahead of Linq's. The parts, kept while the outcome was open (the
-// recovery job resends them), are dropped unless keep_body.
-//
-// The chat is recorded only while the user's handle is still the one the
-// message went to: an import that changes the handle drops the user's
-// chats, and a send in flight for the old handle must not bring one back.
-// The user's row is locked (FOR SHARE) so that a concurrent handle change
-// either waits for this statement (and then drops the chat it added) or
-// commits first (and then the recheck of the handle finds it changed).
-func (q *Queries) MessageMarkSent(ctx context.Context, db DBTX, arg MessageMarkSentParams) (MessageMarkSentRow, error) {
-	row := db.QueryRow(ctx, messageMarkSent,
-		arg.LinqChatID,
-		arg.LinqMessageID,
-		arg.TraceID,
-		arg.DeliveryStatus,
+// Linq's answers to concurrent sends in one statement and one commit (see
+// message_mark_sent_many).
+func (q *Queries) MessageMarkSentMany(ctx context.Context, db DBTX, arg MessageMarkSentManyParams) ([]MessageMarkSentManyRow, error) {
+	rows, err := db.Query(ctx, messageMarkSentMany,
+		arg.Ids,
+		arg.LinqChatIds,
+		arg.LinqMessageIds,
+		arg.TraceIds,
+		arg.DeliveryStatuses,
+		arg.NewChats,
 		arg.KeepBody,
-		arg.ID,
-		arg.NewChat,
 	)
-	var i MessageMarkSentRow
-	err := row.Scan(&i.Awaited, &i.Restamped, &i.ChatsAdded)
-	return i, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MessageMarkSentManyRow{}
+	for rows.Next() {
+		var i MessageMarkSentManyRow
+		if err := rows.Scan(
+			&i.N,
+			&i.Awaited,
+			&i.Restamped,
+			&i.ChatsAdded,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const messageNotifyDone = `-- name: MessageNotifyDone :exec
@@ -375,14 +407,20 @@ WITH m AS (
     SELECT m.user_id, m.line_id, $2::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
     ON CONFLICT (user_id, line_id) DO NOTHING
     RETURNING 1
+), lk AS MATERIALIZED (
+    -- The line's window row before its pair and volume rows (limits_admit's
+    -- order).
+    SELECT w.line_id FROM line_window AS w JOIN m ON w.line_id = m.line_id
+    FOR UPDATE OF w
 ), stamp AS (
     UPDATE pair_state AS pw SET sends = pw.sends || lg_now()
     FROM m
-    WHERE pw.line_id = m.line_id AND pw.handle = m.handle
+    WHERE pw.line_id = m.line_id AND pw.handle = m.handle AND (SELECT count(*) FROM lk) >= 0
     RETURNING 1
 ), volume AS (
     INSERT INTO line_volume AS v (line_id, minute, outbound)
     SELECT m.line_id, date_trunc('minute', lg_now()), 1 FROM m
+    WHERE (SELECT count(*) FROM lk) >= 0
     ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound
     RETURNING 1
 )
@@ -411,5 +449,30 @@ func (q *Queries) MessageOpenChat(ctx context.Context, db DBTX, arg MessageOpenC
 	row := db.QueryRow(ctx, messageOpenChat, arg.ID, arg.LinqChatID)
 	var i MessageOpenChatRow
 	err := row.Scan(&i.ChatsAdded, &i.Stamped, &i.Counted)
+	return i, err
+}
+
+const messagePartitions = `-- name: MessagePartitions :one
+SELECT p.created::text[] AS created, p.dropped::text[] AS dropped
+FROM message_partitions(p_today => $1::date, p_ahead_days => $2::integer, p_keep_from => $3::date) AS p
+`
+
+type MessagePartitionsParams struct {
+	Today     time.Time
+	AheadDays int32
+	KeepFrom  time.Time
+}
+
+type MessagePartitionsRow struct {
+	Created []string
+	Dropped []string
+}
+
+// Makes messages' day partitions ahead and drops those past the retention
+// (see message_partitions).
+func (q *Queries) MessagePartitions(ctx context.Context, db DBTX, arg MessagePartitionsParams) (MessagePartitionsRow, error) {
+	row := db.QueryRow(ctx, messagePartitions, arg.Today, arg.AheadDays, arg.KeepFrom)
+	var i MessagePartitionsRow
+	err := row.Scan(&i.Created, &i.Dropped)
 	return i, err
 }

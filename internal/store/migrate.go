@@ -85,6 +85,10 @@ func (m *Migrator) Down(ctx context.Context) error {
 	return nil
 }
 
+// MessagePartitionsAhead is how many days ahead of today messages' day
+// partitions are made.
+const MessagePartitionsAhead = 7
+
 // functionsLockKey serialises replicas applying the function set together
 // (concurrent CREATE OR REPLACE of one function fails).
 var functionsLockKey = AdvisoryKey("linegate.migrate_functions")
@@ -120,6 +124,12 @@ func (m *Migrator) applyFunctions(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, string(body)); err != nil {
 				return fmt.Errorf("apply %s: %w", n, err)
 			}
+		}
+		// messages' day partitions for the week ahead, so that a fresh or
+		// long-stopped database takes sends before the partitions job runs.
+		if _, err := tx.Exec(ctx, "SELECT message_partitions((now() AT TIME ZONE 'UTC')::date, $1, '-infinity')",
+			MessagePartitionsAhead); err != nil {
+			return fmt.Errorf("make message partitions: %w", err)
 		}
 		return nil
 	})

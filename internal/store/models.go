@@ -161,6 +161,12 @@ type LineVolume struct {
 	Outbound int32
 }
 
+type LineWindow struct {
+	LineID int64
+	Since  time.Time
+	Total  int64
+}
+
 type LinqMessage struct {
 	LinqMessageID string
 	MessageID     pgtype.UUID
@@ -203,6 +209,13 @@ type Message struct {
 	ReadAt               *time.Time
 	FailedAt             *time.Time
 	ErrorCode            *int32
+}
+
+type MessageKey struct {
+	ApiKeyID       int64
+	IdempotencyKey string
+	MessageID      pgtype.UUID
+	ExpiresAt      time.Time
 }
 
 type OpsSession struct {

@@ -8,6 +8,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const opsSessionCreate = `-- name: OpsSessionCreate :one
@@ -85,6 +87,31 @@ WHERE expires_at < $1::timestamptz OR revoked_at < $1::timestamptz
 // are few, one per sign-in.
 func (q *Queries) OpsSessionPrune(ctx context.Context, db DBTX, before time.Time) (int64, error) {
 	result, err := db.Exec(ctx, opsSessionPrune, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const opsSessionPruneExpired = `-- name: OpsSessionPruneExpired :execrows
+DELETE FROM ops_sessions
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM ops_sessions
+    WHERE expires_at < (SELECT lg_now() - $1::interval)
+    ORDER BY expires_at
+    LIMIT $2::integer
+))
+`
+
+type OpsSessionPruneExpiredParams struct {
+	Keep  pgtype.Interval
+	Batch int32
+}
+
+// Sessions expired more than @keep ago (a revoked one expires too), in a
+// bounded batch.
+func (q *Queries) OpsSessionPruneExpired(ctx context.Context, db DBTX, arg OpsSessionPruneExpiredParams) (int64, error) {
+	result, err := db.Exec(ctx, opsSessionPruneExpired, arg.Keep, arg.Batch)
 	if err != nil {
 		return 0, err
 	}

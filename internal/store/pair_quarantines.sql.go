@@ -8,6 +8,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const pairQuarantineListActive = `-- name: PairQuarantineListActive :many
@@ -51,6 +53,31 @@ func (q *Queries) PairQuarantineListActive(ctx context.Context, db DBTX) ([]Pair
 		return nil, err
 	}
 	return items, nil
+}
+
+const pairQuarantinePrune = `-- name: PairQuarantinePrune :execrows
+DELETE FROM pair_quarantines
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM pair_quarantines
+    WHERE until < (SELECT lg_now() - $1::interval)
+    ORDER BY until
+    LIMIT $2::integer
+))
+`
+
+type PairQuarantinePruneParams struct {
+	Keep  pgtype.Interval
+	Batch int32
+}
+
+// Quarantines that ended (ran out or were released) more than @keep ago, in
+// a bounded batch; until is the latest a quarantine can end.
+func (q *Queries) PairQuarantinePrune(ctx context.Context, db DBTX, arg PairQuarantinePruneParams) (int64, error) {
+	result, err := db.Exec(ctx, pairQuarantinePrune, arg.Keep, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const pairQuarantineRelease = `-- name: PairQuarantineRelease :many

@@ -91,12 +91,15 @@ func (q *Queries) PairStateCleanup(ctx context.Context, db DBTX, arg PairStateCl
 }
 
 const pairStateGiveBack = `-- name: PairStateGiveBack :exec
-WITH pairs AS (
+WITH lk AS MATERIALIZED (
+    SELECT w.line_id FROM line_window AS w WHERE w.line_id = $2::bigint FOR UPDATE
+), pairs AS (
     UPDATE pair_state AS pw
     SET sends = pw.sends[:array_position(pw.sends, $3::timestamptz) - 1]
              || pw.sends[array_position(pw.sends, $3::timestamptz) + 1:]
     WHERE pw.line_id = $2::bigint AND pw.handle = ANY ($4::text[])
       AND $3::timestamptz = ANY (pw.sends)
+      AND (SELECT count(*) FROM lk) >= 0
     RETURNING 1
 ),
 taken AS (SELECT count(*) AS n FROM pairs)
@@ -116,9 +119,9 @@ type PairStateGiveBackParams struct {
 
 // Linq refused an admitted send without sending it: take its timestamp out
 // of each pair window and its unit out of the line's volume.
-// Referencing the CTE makes Postgres finish it first, so the pair rows are
-// locked before the line's volume row: the same order as limits_admit, or
-// the two deadlock.
+// The line's window row is locked first, then the pair rows, then the
+// volume row: limits_admit's order, or the two deadlock. (The sub-selects
+// on lk and pairs are one-time filters, run before the scans they guard.)
 func (q *Queries) PairStateGiveBack(ctx context.Context, db DBTX, arg PairStateGiveBackParams) error {
 	_, err := db.Exec(ctx, pairStateGiveBack,
 		arg.Units,

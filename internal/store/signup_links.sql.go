@@ -8,6 +8,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const signupLinkCreate = `-- name: SignupLinkCreate :one
@@ -66,6 +68,31 @@ func (q *Queries) SignupLinkLatest(ctx context.Context, db DBTX, arg SignupLinkL
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const signupLinkPrune = `-- name: SignupLinkPrune :execrows
+DELETE FROM signup_links
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM signup_links
+    WHERE expires_at < (SELECT lg_now() - $1::interval)
+    ORDER BY expires_at
+    LIMIT $2::integer
+))
+`
+
+type SignupLinkPruneParams struct {
+	Keep  pgtype.Interval
+	Batch int32
+}
+
+// Links expired more than @keep ago, in a bounded batch; an expired link
+// resolves to nothing already.
+func (q *Queries) SignupLinkPrune(ctx context.Context, db DBTX, arg SignupLinkPruneParams) (int64, error) {
+	result, err := db.Exec(ctx, signupLinkPrune, arg.Keep, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const signupLinkResolve = `-- name: SignupLinkResolve :one

@@ -127,6 +127,7 @@ WITH input AS (
     SELECT i.user_ref, nullif(i.handle, ''), nullif(i.display_name, ''), i.code, i.home_line_id, i.home_line_id,
            $12::timestamptz, $12::timestamptz
     FROM input i
+    ORDER BY i.user_ref -- one order for every batch: concurrent batches never wait on each other crosswise
     RETURNING id, user_ref
 ), sets AS (
     SELECT user_ref, position, line_id FROM (SELECT unnest($13::text[]) AS user_ref, unnest($14::smallint[]) AS position, unnest($15::bigint[]) AS line_id) AS s

@@ -8,6 +8,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const webhookEventCountUnprocessed = `-- name: WebhookEventCountUnprocessed :one
@@ -72,6 +74,41 @@ func (q *Queries) WebhookEventLock(ctx context.Context, db DBTX, eventID string)
 	return i, err
 }
 
+const webhookEventLockBatch = `-- name: WebhookEventLockBatch :many
+SELECT event_id, event_type, occurred_at, received_at, payload, processed_at, outcome FROM webhook_events WHERE event_id = ANY ($1::text[]) ORDER BY event_id FOR UPDATE
+`
+
+// The events of one processing batch, locked in event_id order (the row
+// locks are taken after the sort), so that concurrent batches, in one
+// process or across replicas, never wait on each other in a cycle.
+func (q *Queries) WebhookEventLockBatch(ctx context.Context, db DBTX, eventIds []string) ([]WebhookEvent, error) {
+	rows, err := db.Query(ctx, webhookEventLockBatch, eventIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WebhookEvent{}
+	for rows.Next() {
+		var i WebhookEvent
+		if err := rows.Scan(
+			&i.EventID,
+			&i.EventType,
+			&i.OccurredAt,
+			&i.ReceivedAt,
+			&i.Payload,
+			&i.ProcessedAt,
+			&i.Outcome,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const webhookEventMarkProcessed = `-- name: WebhookEventMarkProcessed :exec
 UPDATE webhook_events
 SET processed_at = $1::timestamptz, outcome = $2::text, payload = $3::jsonb
@@ -93,4 +130,55 @@ func (q *Queries) WebhookEventMarkProcessed(ctx context.Context, db DBTX, arg We
 		arg.EventID,
 	)
 	return err
+}
+
+const webhookEventMarkProcessedBatch = `-- name: WebhookEventMarkProcessedBatch :exec
+UPDATE webhook_events AS w
+SET processed_at = $1::timestamptz, outcome = v.outcome, payload = v.payload
+FROM (SELECT unnest($2::text[]) AS event_id, unnest($3::text[]) AS outcome,
+             unnest($4::jsonb[]) AS payload) AS v
+WHERE w.event_id = v.event_id
+`
+
+type WebhookEventMarkProcessedBatchParams struct {
+	ProcessedAt time.Time
+	EventIds    []string
+	Outcomes    []string
+	Payloads    [][]byte
+}
+
+func (q *Queries) WebhookEventMarkProcessedBatch(ctx context.Context, db DBTX, arg WebhookEventMarkProcessedBatchParams) error {
+	_, err := db.Exec(ctx, webhookEventMarkProcessedBatch,
+		arg.ProcessedAt,
+		arg.EventIds,
+		arg.Outcomes,
+		arg.Payloads,
+	)
+	return err
+}
+
+const webhookEventPrune = `-- name: WebhookEventPrune :execrows
+DELETE FROM webhook_events
+WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM webhook_events
+    WHERE processed_at IS NOT NULL AND received_at < (SELECT lg_now() - $1::interval)
+    ORDER BY received_at
+    LIMIT $2::integer
+))
+`
+
+type WebhookEventPruneParams struct {
+	Keep  pgtype.Interval
+	Batch int32
+}
+
+// Processed events received more than @keep ago, in a bounded batch. The
+// cutoff is a subquery so that it is computed once (lg_now is volatile) and
+// bounds the index scan.
+func (q *Queries) WebhookEventPrune(ctx context.Context, db DBTX, arg WebhookEventPruneParams) (int64, error) {
+	result, err := db.Exec(ctx, webhookEventPrune, arg.Keep, arg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

@@ -60,11 +60,22 @@ function showSignedOut(msg) {
   $("err").textContent = msg || "";
 }
 
+// allLines reads every page of the pool (GET /v1/ops/lines pages it).
+async function allLines() {
+  let out = null, path = "/v1/ops/lines?limit=1000";
+  for (;;) {
+    const page = await api("GET", path);
+    if (out) out.lines.push(...page.lines); else out = page;
+    if (!page.next) return out;
+    path = "/v1/ops/lines?limit=1000&after=" + encodeURIComponent(page.next);
+  }
+}
+
 async function refresh() {
   clearTimeout(st.timer);
   try {
     const [pool, health, cap, rot, fo, quar, retrying, dead] = await Promise.all([
-      api("GET", "/v1/ops/lines"), optional("/v1/ops/health"), api("GET", "/v1/ops/capacity"),
+      allLines(), optional("/v1/ops/health"), api("GET", "/v1/ops/capacity"),
       api("GET", "/v1/ops/rotation?n=10"), optional("/v1/ops/failovers?limit=100"), optional("/v1/ops/quarantines"),
       optional("/v1/ops/event-deliveries?state=retrying&limit=50"), optional("/v1/ops/event-deliveries?state=dead&limit=50"),
     ]);

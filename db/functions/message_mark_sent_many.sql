@@ -1,0 +1,71 @@
+-- message_mark_sent_many records Linq's answers to a batch of sends in one
+-- statement and one commit (group commit), each numbered n (1-based, the
+-- order given): the message is sent, its pair stamp moves from its
+-- admission to now, a time Linq's own stamp of the message cannot be later
+-- than (so the pair window never runs ahead of Linq's), and the chat a send
+-- opened is recorded. The parts, kept while the outcome was open (the
+-- recovery job resends them), are dropped unless p_keep_body.
+--
+-- The chat is recorded only while the user's handle is still the one the
+-- message went to: an import that changes the handle drops the user's
+-- chats, and a send in flight for the old handle must not bring one back.
+-- The user's row is locked (FOR SHARE) so that a concurrent handle change
+-- either waits for this transaction (and then drops the chat it added) or
+-- commits first (and then the recheck of the handle finds it changed).
+--
+-- Answers are recorded in pair order (line, handle), the order in which
+-- admissions lock pairs, so concurrent batches wait instead of
+-- deadlocking. An empty trace stands for none.
+CREATE OR REPLACE FUNCTION message_mark_sent_many(
+    p_ids       uuid[],
+    p_chats     text[],
+    p_linq_ids  text[],
+    p_traces    text[],
+    p_statuses  text[],
+    p_new_chats boolean[],
+    p_keep_body boolean
+) RETURNS TABLE (n integer, awaited boolean, restamped integer, chats_added integer)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    r     record;
+    v_m   record;
+    v_now timestamptz;
+BEGIN
+    FOR r IN
+        SELECT i.*, m.line_id, m.handle
+          FROM unnest(p_ids, p_chats, p_linq_ids, p_traces, p_statuses, p_new_chats)
+               WITH ORDINALITY AS i(id, chat, linq_id, trace, status, new_chat, k)
+          LEFT JOIN messages AS m ON m.id = i.id
+         ORDER BY m.line_id NULLS LAST, m.handle, i.id
+    LOOP
+        n := r.k;
+        awaited := false;
+        restamped := 0;
+        chats_added := 0;
+        v_now := lg_now();
+        UPDATE messages AS m
+           SET state = 'sent', lease_until = NULL, linq_chat_id = r.chat, linq_message_id = r.linq_id,
+               trace_id = nullif(r.trace, ''), delivery_status = r.status, updated_at = v_now,
+               body = CASE WHEN p_keep_body THEN m.body END
+         WHERE m.id = r.id
+        RETURNING m.user_id, m.line_id, m.handle, m.admitted_at, m.awaited INTO v_m;
+        IF FOUND THEN
+            awaited := v_m.awaited;
+            UPDATE pair_state AS pw SET sends = array_replace(pw.sends, v_m.admitted_at, v_now)
+             WHERE pw.line_id = v_m.line_id AND pw.handle = v_m.handle;
+            GET DIAGNOSTICS restamped = ROW_COUNT;
+            IF r.new_chat THEN
+                PERFORM 1 FROM users AS u WHERE u.id = v_m.user_id AND u.handle = v_m.handle FOR SHARE OF u;
+                IF FOUND THEN
+                    INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+                    VALUES (v_m.user_id, v_m.line_id, r.chat, v_now)
+                    ON CONFLICT (user_id, line_id) DO NOTHING;
+                    GET DIAGNOSTICS chats_added = ROW_COUNT;
+                END IF;
+            END IF;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;

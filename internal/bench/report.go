@@ -1,0 +1,78 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// sendResults is the send table: (a) and (b) once per client count, low
+// count first; (c) and (h) at the high count; (d).
+type sendResults struct {
+	gateway, direct              []result
+	admission, physical, signups result
+}
+
+// Targets of the send table.
+const (
+	physicalRatioTarget  = 0.40 // gateway ÷ (h), at the high client count
+	admissionRatioTarget = 0.60 // gateway ÷ (c), at the high client count
+	addedP50Low          = 1500 * time.Microsecond
+	addedP50High         = 2 * time.Millisecond
+	tailRatioTarget      = 4.0 // gateway p99 ÷ gateway p50
+	signupsTarget        = 1000.0
+)
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64)
+}
+
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
+}
+
+// printTable prints results as rows of one table.
+func printTable(out io.Writer, rs ...result) {
+	fmt.Fprintf(out, "\n%-38s %9s %10s %9s %9s %9s  %s\n", "phase", "ok", "ok/s", "p50 ms", "p95 ms", "p99 ms", "refused / errors")
+	for _, r := range rs {
+		fmt.Fprintf(out, "%-38s %9d %10.0f %9s %9s %9s  %v / %d\n", r.name, r.ops, r.perSecond(), ms(r.p50), ms(r.p95), ms(r.p99), r.refused, r.errors)
+	}
+}
+
+func (sr sendResults) report(out io.Writer) {
+	rows := append(append(slices.Clone(sr.gateway), sr.direct...), sr.admission, sr.physical, sr.signups)
+	printTable(out, rows...)
+	fmt.Fprintln(out)
+
+	hi := len(sr.gateway) - 1
+	gw := sr.gateway[hi]
+	pr := ratio(gw.perSecond(), sr.physical.perSecond())
+	ar := ratio(gw.perSecond(), sr.admission.perSecond())
+	fmt.Fprintf(out, "gateway ÷ (h) physical, %d clients:     %.2f  (target ≥ %.2f: %s)\n", gw.clients, pr, physicalRatioTarget, verdict(pr >= physicalRatioTarget))
+	fmt.Fprintf(out, "gateway ÷ (c) admission SQL, %d clients: %.2f  (target ≥ %.2f: %s)\n", gw.clients, ar, admissionRatioTarget, verdict(ar >= admissionRatioTarget))
+	for i, g := range sr.gateway {
+		target := addedP50High
+		if i < hi {
+			target = addedP50Low
+		}
+		added := g.p50 - sr.direct[i].p50
+		fmt.Fprintf(out, "gateway p50 − direct p50, %d clients:   %s ms (target ≤ %s ms: %s)\n", g.clients, ms(added), ms(target), verdict(added <= target))
+	}
+	for _, g := range sr.gateway {
+		tr := ratio(float64(g.p99), float64(g.p50))
+		fmt.Fprintf(out, "gateway p99 ÷ p50, %d clients:           %.1f   (target ≤ %.0f: %s)\n", g.clients, tr, tailRatioTarget, verdict(tr > 0 && tr <= tailRatioTarget))
+	}
+	fmt.Fprintf(out, "signups/s:                  %.0f   (target ≥ %.0f: %s)\n", sr.signups.perSecond(), signupsTarget, verdict(sr.signups.perSecond() >= signupsTarget))
+}

@@ -1,0 +1,162 @@
+package inbound
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linegate/linegate/internal/events"
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// item is one unprocessed event of a batch.
+type item struct {
+	row store.WebhookEvent
+	ev  *linq.WebhookEvent
+	msg *message // a message.received whose data decoded
+}
+
+// counts reports whether applying the item counts an inbound message in a
+// line's volume, the rows concurrent batches contend for.
+func (it *item) counts() bool { return it.msg != nil && it.msg.lineID != 0 }
+
+// lockOrder puts a batch's events in the one order every batch applies
+// them in: messages counted on a line first, by line, minute and sender,
+// so that line_volume rows (and the senders' user rows) are locked in
+// ascending order, then every other event by event id. Two batches that
+// lock in one order wait for each other but never deadlock, in one process
+// or across replicas.
+func lockOrder(a, b *item) int {
+	if a.counts() != b.counts() {
+		if a.counts() {
+			return -1
+		}
+		return 1
+	}
+	if a.counts() {
+		if c := cmp.Or(
+			cmp.Compare(a.msg.lineID, b.msg.lineID),
+			a.msg.at.Truncate(time.Minute).Compare(b.msg.at.Truncate(time.Minute)),
+			cmp.Compare(a.msg.sender, b.msg.sender),
+		); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(a.row.EventID, b.row.EventID)
+}
+
+// outbox gathers a batch's events for product services, published in one
+// call at the end of the batch's transaction.
+type outbox struct{ evs []events.Event }
+
+func (o *outbox) add(evs ...events.Event) { o.evs = append(o.evs, evs...) }
+
+// processBatch applies the stored events named by ids in one transaction
+// and answers each id: nil once its event is processed (or was already, or
+// does not exist), or the error that keeps its event for a retry.
+//
+// Exactly once rests on the event row: every event is locked and checked
+// for processed_at in the transaction that applies it and marks it
+// processed, so a retried job, a batch run again event by event after it
+// failed, or another replica's batch holding the same event changes nothing
+// twice. Any error of the transaction fails the whole batch (nothing
+// commits) and groupcommit runs each event again alone; an event that does
+// not parse fails alone, without the batch.
+func (s *Service) processBatch(ctx context.Context, ids []string) ([]error, error) {
+	var (
+		failed map[string]error
+		done   []store.WebhookEvent
+	)
+	err := store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := s.q.WebhookEventLockBatch(ctx, tx, slices.Compact(slices.Sorted(slices.Values(ids))))
+		if err != nil {
+			return fmt.Errorf("lock events: %w", err)
+		}
+		var items []*item
+		items, failed, err = s.prepare(ctx, tx, rows)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(items, lockOrder)
+
+		out := &outbox{}
+		mark := store.WebhookEventMarkProcessedBatchParams{ProcessedAt: s.cfg.Now().UTC()}
+		for _, it := range items {
+			outcome, err := s.apply(ctx, tx, out, it)
+			if err != nil {
+				return fmt.Errorf("process %s %s: %w", it.ev.EventType, it.row.EventID, err)
+			}
+			mark.EventIds = append(mark.EventIds, it.row.EventID)
+			mark.Outcomes = append(mark.Outcomes, outcome)
+			mark.Payloads = append(mark.Payloads, s.scrub(it.row.Payload))
+			done = append(done, it.row)
+		}
+		if err := s.events.Publish(ctx, tx, out.evs...); err != nil {
+			return err
+		}
+		if len(mark.EventIds) == 0 {
+			return nil
+		}
+		if err := s.q.WebhookEventMarkProcessedBatch(ctx, tx, mark); err != nil {
+			return fmt.Errorf("mark events processed: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	for _, row := range done {
+		s.metrics.WebhookLag.Observe(max(now.Sub(row.ReceivedAt), 0).Seconds())
+	}
+	answers := make([]error, len(ids))
+	for i, id := range ids {
+		answers[i] = failed[id]
+	}
+	return answers, nil
+}
+
+// prepare parses the batch's unprocessed events and looks up the lines of
+// its messages, taking no lock, so that the batch can be sorted before it
+// applies anything. An event that does not parse is answered with its
+// error and left unprocessed.
+func (s *Service) prepare(ctx context.Context, tx pgx.Tx, rows []store.WebhookEvent) ([]*item, map[string]error, error) {
+	items := make([]*item, 0, len(rows))
+	failed := map[string]error{}
+	lines := map[string]int64{}
+	for _, row := range rows {
+		if row.ProcessedAt != nil {
+			continue
+		}
+		ev, err := linq.ParseWebhookEvent(row.Payload)
+		if err != nil {
+			failed[row.EventID] = fmt.Errorf("event %s: %w", row.EventID, err)
+			continue
+		}
+		it := &item{row: row, ev: ev}
+		if ev.EventType == linq.EventMessageReceived {
+			it.msg = s.decodeMessage(ev)
+		}
+		if it.msg != nil && it.msg.lineNumber != "" {
+			id, ok := lines[it.msg.lineNumber]
+			if !ok {
+				id, err = s.q.InboundLineByNumber(ctx, tx, it.msg.lineNumber)
+				switch {
+				case notFound(err):
+					id = 0
+				case err != nil:
+					return nil, nil, fmt.Errorf("line by number: %w", err)
+				}
+				lines[it.msg.lineNumber] = id
+			}
+			it.msg.lineID = id
+		}
+		items = append(items, it)
+	}
+	return items, failed, nil
+}
