@@ -13,11 +13,14 @@
 -- either waits for this transaction (and then drops the chat it added) or
 -- commits first (and then the recheck of the handle finds it changed).
 --
--- Answers are recorded in pair order (line, handle), the order in which
--- admissions lock pairs, so concurrent batches wait instead of
+-- Answers are recorded in pair order (line, handle: the caller passes each
+-- send's, as admitted, so that ordering reads no messages row), the order
+-- in which admissions lock pairs, so concurrent batches wait instead of
 -- deadlocking. An empty trace stands for none.
 CREATE OR REPLACE FUNCTION message_mark_sent_many(
     p_ids       uuid[],
+    p_line_ids  bigint[],
+    p_handles   text[],
     p_chats     text[],
     p_linq_ids  text[],
     p_traces    text[],
@@ -33,11 +36,10 @@ DECLARE
     v_now timestamptz;
 BEGIN
     FOR r IN
-        SELECT i.*, m.line_id, m.handle
-          FROM unnest(p_ids, p_chats, p_linq_ids, p_traces, p_statuses, p_new_chats)
-               WITH ORDINALITY AS i(id, chat, linq_id, trace, status, new_chat, k)
-          LEFT JOIN messages AS m ON m.id = i.id
-         ORDER BY m.line_id NULLS LAST, m.handle, i.id
+        SELECT i.*
+          FROM unnest(p_ids, p_line_ids, p_handles, p_chats, p_linq_ids, p_traces, p_statuses, p_new_chats)
+               WITH ORDINALITY AS i(id, line_id, handle, chat, linq_id, trace, status, new_chat, k)
+         ORDER BY i.line_id, i.handle, i.id
     LOOP
         n := r.k;
         awaited := false;

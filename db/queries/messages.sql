@@ -4,7 +4,8 @@
 SELECT a.n::integer AS n, a.awaited::boolean AS awaited, a.restamped::integer AS restamped,
        a.chats_added::integer AS chats_added
 FROM message_mark_sent_many(
-    p_ids => @ids::uuid[], p_chats => @linq_chat_ids::text[], p_linq_ids => @linq_message_ids::text[],
+    p_ids => @ids::uuid[], p_line_ids => @line_ids::bigint[], p_handles => @handles::text[],
+    p_chats => @linq_chat_ids::text[], p_linq_ids => @linq_message_ids::text[],
     p_traces => @trace_ids::text[], p_statuses => @delivery_statuses::text[], p_new_chats => @new_chats::boolean[],
     p_keep_body => @keep_body::boolean
 ) AS a;

@@ -33,7 +33,7 @@ func (s *Service) AdmitAndRecord(ctx context.Context, req SendRequest) (string, 
 	if chat == "" {
 		chat = "dbonly-" + id.String()
 	}
-	if err := s.recordSent(ctx, a.id, chat, id.String(), "", "queued", a.chatID == ""); err != nil {
+	if err := s.recordSent(ctx, a, chat, id.String(), "", "queued", a.chatID == ""); err != nil {
 		return "", fmt.Errorf("record send: %w", err)
 	}
 	return a.outcome, nil

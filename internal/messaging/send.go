@@ -344,7 +344,7 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 		s.okSend.Inc()
 	}
 	s.metrics.SendsAccepted.Inc()
-	if err := s.recordSent(rctx, a.id, chatID, msgID, trace, status, newChat); err != nil {
+	if err := s.recordSent(rctx, a, chatID, msgID, trace, status, newChat); err != nil {
 		// Linq sent it; a retry with the key finds the message pending until
 		// the lease ends, then sends again under the same Linq key, which
 		// Linq answers with this message (so does the recovery job).
@@ -359,6 +359,8 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 // sentCall is one send's answer from Linq, to record.
 type sentCall struct {
 	id                           uuid.UUID
+	lineID                       int64
+	handle                       string
 	chatID, msgID, trace, status string
 	newChat                      bool
 }
@@ -366,25 +368,28 @@ type sentCall struct {
 // recordSent stores Linq's answer (and the new chat), moves the send's pair
 // stamp to now, and wakes duplicates waiting for it. Answers arriving at
 // the same moment are recorded in one statement and one commit.
-func (s *Service) recordSent(ctx context.Context, id uuid.UUID, chatID, msgID, trace, status string, newChat bool) error {
-	awaited, err := s.marks.Do(ctx, sentCall{id: id, chatID: chatID, msgID: msgID, trace: trace, status: status, newChat: newChat})
+func (s *Service) recordSent(ctx context.Context, a admission, chatID, msgID, trace, status string, newChat bool) error {
+	awaited, err := s.marks.Do(ctx, sentCall{id: a.id, lineID: a.line.ID, handle: a.handle,
+		chatID: chatID, msgID: msgID, trace: trace, status: status, newChat: newChat})
 	if err != nil {
 		return err
 	}
-	s.wake(ctx, id, awaited)
+	s.wake(ctx, a.id, awaited)
 	return nil
 }
 
 // recordSentBatch records a batch of Linq's answers in one statement.
 func (s *Service) recordSentBatch(ctx context.Context, calls []sentCall) ([]bool, error) {
 	p := store.MessageMarkSentManyParams{
-		Ids: make([]pgtype.UUID, len(calls)), LinqChatIds: make([]string, len(calls)),
+		Ids: make([]pgtype.UUID, len(calls)), LineIds: make([]int64, len(calls)), Handles: make([]string, len(calls)),
+		LinqChatIds:    make([]string, len(calls)),
 		LinqMessageIds: make([]string, len(calls)), TraceIds: make([]string, len(calls)),
 		DeliveryStatuses: make([]string, len(calls)), NewChats: make([]bool, len(calls)),
 		KeepBody: s.cfg.StoreMessageText,
 	}
 	for i, c := range calls {
-		p.Ids[i], p.LinqChatIds[i], p.LinqMessageIds[i] = pgUUID(c.id), c.chatID, c.msgID
+		p.Ids[i], p.LineIds[i], p.Handles[i] = pgUUID(c.id), c.lineID, c.handle
+		p.LinqChatIds[i], p.LinqMessageIds[i] = c.chatID, c.msgID
 		p.TraceIds[i], p.DeliveryStatuses[i], p.NewChats[i] = c.trace, c.status, c.newChat
 	}
 	rows, err := s.q.MessageMarkSentMany(ctx, s.pool, p)

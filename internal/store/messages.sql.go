@@ -326,14 +326,17 @@ const messageMarkSentMany = `-- name: MessageMarkSentMany :many
 SELECT a.n::integer AS n, a.awaited::boolean AS awaited, a.restamped::integer AS restamped,
        a.chats_added::integer AS chats_added
 FROM message_mark_sent_many(
-    p_ids => $1::uuid[], p_chats => $2::text[], p_linq_ids => $3::text[],
-    p_traces => $4::text[], p_statuses => $5::text[], p_new_chats => $6::boolean[],
-    p_keep_body => $7::boolean
+    p_ids => $1::uuid[], p_line_ids => $2::bigint[], p_handles => $3::text[],
+    p_chats => $4::text[], p_linq_ids => $5::text[],
+    p_traces => $6::text[], p_statuses => $7::text[], p_new_chats => $8::boolean[],
+    p_keep_body => $9::boolean
 ) AS a
 `
 
 type MessageMarkSentManyParams struct {
 	Ids              []pgtype.UUID
+	LineIds          []int64
+	Handles          []string
 	LinqChatIds      []string
 	LinqMessageIds   []string
 	TraceIds         []string
@@ -354,6 +357,8 @@ type MessageMarkSentManyRow struct {
 func (q *Queries) MessageMarkSentMany(ctx context.Context, db DBTX, arg MessageMarkSentManyParams) ([]MessageMarkSentManyRow, error) {
 	rows, err := db.Query(ctx, messageMarkSentMany,
 		arg.Ids,
+		arg.LineIds,
+		arg.Handles,
 		arg.LinqChatIds,
 		arg.LinqMessageIds,
 		arg.TraceIds,
