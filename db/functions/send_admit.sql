@@ -101,10 +101,10 @@ BEGIN
         ON CONFLICT (api_key_id, idempotency_key) DO NOTHING;
         v_new := FOUND;
         IF v_new THEN
-            INSERT INTO messages (id, api_key_id, idempotency_key, request_hash, idempotency_expires_at,
+            INSERT INTO messages (id, api_key_id, idempotency_key, request_hash,
                                   user_id, line_id, handle, intent, state, lease_until, admitted_at, body,
                                   created_at, updated_at)
-            VALUES (p_message_id, p_api_key_id, p_key, p_hash, v_now + (s ->> 'keep_ms')::bigint * interval '1 millisecond',
+            VALUES (p_message_id, p_api_key_id, p_key, p_hash,
                     v_user.uid, v_user.lid, v_user.uhandle, p_intent, 'pending', v_now + v_lease, v_now, p_body,
                     v_now, v_now);
         END IF;

@@ -22,6 +22,8 @@ SELECT api_key_id, idempotency_key, id, idempotency_expires_at
 FROM messages
 WHERE idempotency_key IS NOT NULL;
 
+-- The key's expiry is message_keys' alone now.
+ALTER TABLE messages DROP COLUMN idempotency_expires_at;
 ALTER TABLE messages RENAME TO messages_unpartitioned;
 ALTER TABLE messages_unpartitioned RENAME CONSTRAINT messages_pkey TO messages_unpartitioned_pkey;
 ALTER INDEX messages_pending_lease_idx RENAME TO messages_unpartitioned_pending_lease_idx;
@@ -65,6 +67,7 @@ DROP TABLE messages_unpartitioned;
 CREATE TABLE messages_unpartitioned (LIKE messages INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
     WITH (fillfactor = 85);
 INSERT INTO messages_unpartitioned SELECT * FROM messages;
+ALTER TABLE messages_unpartitioned ADD COLUMN idempotency_expires_at timestamptz;
 UPDATE messages_unpartitioned AS m SET idempotency_key = k.idempotency_key, idempotency_expires_at = k.expires_at
 FROM message_keys AS k WHERE k.message_id = m.id;
 DROP TABLE messages;

@@ -64,7 +64,9 @@ LEFT JOIN (
 ORDER BY k.id;
 
 -- name: LineSnapshotIDs :many
--- LineSnapshot for the lines of @ids.
+-- LineSnapshot for the lines of @ids. A query of its own: one query with an
+-- optional id filter planned both cases worse at 10,000 lines (the whole
+-- pool 2-6x slower, 20 lines 4x slower).
 WITH clock AS MATERIALIZED (
     SELECT n.now, n.now - (@settings::jsonb ->> 'warmup_ms')::bigint * interval '1 millisecond' AS warm_from
     FROM (SELECT lg_now() AS now) AS n

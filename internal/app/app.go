@@ -25,6 +25,7 @@ import (
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/messaging"
 	"github.com/linegate/linegate/internal/metrics"
+	"github.com/linegate/linegate/internal/schedule"
 	"github.com/linegate/linegate/internal/store"
 	"github.com/linegate/linegate/internal/webhooks"
 )
@@ -58,6 +59,8 @@ type App struct {
 	messages *messaging.Service
 	now      func() time.Time
 
+	// scheduled lists the jobs of every schedule (App.schedule).
+	scheduled []schedule.Job
 	// starters run when Start is called; stoppers run in reverse on Close.
 	starters []func(ctx context.Context) error
 	stoppers []func()

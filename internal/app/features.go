@@ -32,7 +32,7 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		deps.Signup = httpapi.SignupConfig{
 			PublicURL: a.cfg.PublicURL, CompanyName: a.cfg.CompanyName, PublicRatePerMin: a.cfg.PublicRatePerMin, Now: a.now,
 		}
-		jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now}, schedule.Job{
+		jobs, err := a.schedule(schedule.Job{
 			Name: "line_sync", Spec: a.cfg.LineSyncSpec, Timeout: time.Minute,
 			Run: func(ctx context.Context) error { _, err := linePool.Sync(ctx); return err },
 		})
@@ -68,7 +68,7 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		})
 		a.stoppers = append(a.stoppers, send.Close)
 		deps.Limiter, deps.Messages, a.messages = limiter, send, send
-		jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now},
+		jobs, err := a.schedule(
 			schedule.Job{Name: "idempotency_cleanup", Spec: "@every 1h", Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := send.CleanupIdempotency(ctx); return err }},
 			schedule.Job{Name: "message_partitions", Spec: "@every 1h", Timeout: time.Minute,

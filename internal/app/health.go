@@ -40,7 +40,7 @@ func (a *App) wireHealth(deps *httpapi.Deps) error {
 		CompanyName: a.cfg.CompanyName, ContinuationText: a.cfg.ContinuationText,
 		CardReshareAfter: a.cfg.ContactCardReshare, Now: a.now,
 	})
-	jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now},
+	jobs, err := a.schedule(
 		schedule.Job{Name: "line_health_poll", Spec: a.cfg.HealthPollSpec, Timeout: time.Minute,
 			Run: func(ctx context.Context) error { _, err := svc.Poll(ctx); return err }},
 		schedule.Job{Name: "line_recovery", Spec: a.cfg.RecoverySpec, Timeout: time.Minute,

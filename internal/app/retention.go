@@ -25,7 +25,7 @@ func (a *App) retentionConfig() retention.Config {
 // wireRetention schedules the retention job.
 func (a *App) wireRetention() error {
 	svc := retention.New(a.pool, a.logger, a.metrics, a.retentionConfig())
-	jobs, err := schedule.New(a.pool, a.logger, a.metrics, schedule.Config{Now: a.now}, schedule.Job{
+	jobs, err := a.schedule(schedule.Job{
 		Name: "retention", Spec: a.cfg.RetentionSpec, Timeout: 10 * time.Minute,
 		Run: func(ctx context.Context) error { _, err := svc.Run(ctx); return err },
 	})

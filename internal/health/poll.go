@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/linq"
@@ -175,19 +175,13 @@ func (s *Service) probe(ctx context.Context, number string) (string, error) {
 // forEach calls fn for 0..n-1, at most limit at a time, and returns when
 // all calls did. Once ctx is done, the calls not yet started are skipped.
 func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int)) {
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(limit)
 	for i := range n {
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			return
-		case sem <- struct{}{}:
+		if ctx.Err() != nil {
+			break
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			fn(ctx, i)
-		})
+		g.Go(func() error { fn(ctx, i); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait()
 }

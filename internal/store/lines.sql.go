@@ -549,7 +549,9 @@ type LineSnapshotIDsRow struct {
 	OldestSignupMinute time.Time
 }
 
-// LineSnapshot for the lines of @ids.
+// LineSnapshot for the lines of @ids. A query of its own: one query with an
+// optional id filter planned both cases worse at 10,000 lines (the whole
+// pool 2-6x slower, 20 lines 4x slower).
 func (q *Queries) LineSnapshotIDs(ctx context.Context, db DBTX, arg LineSnapshotIDsParams) ([]LineSnapshotIDsRow, error) {
 	rows, err := db.Query(ctx, lineSnapshotIDs, arg.WindowStart, arg.Settings, arg.Ids)
 	if err != nil {

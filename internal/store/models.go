@@ -184,31 +184,30 @@ type LinqWebhookSubscription struct {
 }
 
 type Message struct {
-	ID                   pgtype.UUID
-	ApiKeyID             int64
-	IdempotencyKey       *string
-	RequestHash          []byte
-	IdempotencyExpiresAt *time.Time
-	UserID               int64
-	LineID               int64
-	Handle               string
-	Intent               string
-	State                string
-	LeaseUntil           *time.Time
-	AdmittedAt           time.Time
-	LinqChatID           *string
-	LinqMessageID        *string
-	TraceID              *string
-	DeliveryStatus       *string
-	Body                 []byte
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
-	Awaited              bool
-	SentAt               *time.Time
-	DeliveredAt          *time.Time
-	ReadAt               *time.Time
-	FailedAt             *time.Time
-	ErrorCode            *int32
+	ID             pgtype.UUID
+	ApiKeyID       int64
+	IdempotencyKey *string
+	RequestHash    []byte
+	UserID         int64
+	LineID         int64
+	Handle         string
+	Intent         string
+	State          string
+	LeaseUntil     *time.Time
+	AdmittedAt     time.Time
+	LinqChatID     *string
+	LinqMessageID  *string
+	TraceID        *string
+	DeliveryStatus *string
+	Body           []byte
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Awaited        bool
+	SentAt         *time.Time
+	DeliveredAt    *time.Time
+	ReadAt         *time.Time
+	FailedAt       *time.Time
+	ErrorCode      *int32
 }
 
 type MessageKey struct {
