@@ -56,10 +56,30 @@ SELECT lg_now()::timestamptz AS now;
 
 -- name: MessageMarkFailed :one
 -- The outcome is unknown (5xx, timeout), or a resend was refused: keep the
--- key so that a retry with it sends again under the same Linq key.
-UPDATE messages SET state = 'failed', lease_until = NULL, updated_at = lg_now()
-WHERE id = @id::uuid AND state = 'pending'
-RETURNING awaited;
+-- key so that a retry with it sends again under the same Linq key. Linq
+-- may hold the message, stamped when it got it: the send's pair stamp
+-- moves from its admission to now, a time Linq's stamp cannot be later
+-- than (as on success), so the pair window never runs ahead of Linq's.
+-- admitted_at follows the stamp, which a takeover looks for.
+WITH clock AS (
+    SELECT lg_now() AS now
+), old AS (
+    SELECT msg.id, msg.line_id, msg.handle, msg.admitted_at
+    FROM messages AS msg
+    WHERE msg.id = @id::uuid AND msg.state = 'pending'
+    FOR UPDATE
+), m AS (
+    UPDATE messages AS msg
+    SET state = 'failed', lease_until = NULL, admitted_at = clock.now, updated_at = clock.now
+    FROM old, clock
+    WHERE msg.id = old.id
+    RETURNING msg.awaited
+), stamp AS (
+    UPDATE pair_state AS pw SET sends = array_replace(pw.sends, old.admitted_at, clock.now)
+    FROM old, clock
+    WHERE pw.line_id = old.line_id AND pw.handle = old.handle
+)
+SELECT m.awaited FROM m;
 
 -- name: MessageDelete :one
 -- Linq refused the first attempt of a send without sending it: the key is

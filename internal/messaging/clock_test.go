@@ -3,9 +3,11 @@ package messaging_test
 import (
 	"context"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,6 +217,50 @@ func TestRetries(t *testing.T) {
 		var slots int
 		require.NoError(t, e.pool.QueryRow(ctx, `SELECT cardinality(sends) FROM pair_state WHERE line_id = $1`, line).Scan(&slots))
 		require.Equal(t, 30, slots, "the retry took no second slot")
+	})
+
+	// A send whose outcome is unknown may be at Linq, stamped when Linq got
+	// it: its pair stamp moves to when the failure was seen (never earlier
+	// than Linq's), as it does on success, and admitted_at follows it so
+	// that a retry's takeover still finds its slot.
+	t.Run("UnknownOutcomeMovesThePairStampPastLinqs", func(t *testing.T) {
+		t.Parallel()
+		var pool atomic.Pointer[pgxpool.Pool]
+		var reached atomic.Pointer[time.Time]
+		e := newEnvWith(t, envOptions{front: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if p := pool.Load(); p != nil && r.Method == http.MethodPost && reached.Load() == nil {
+					var at time.Time
+					if err := p.QueryRow(r.Context(), `SELECT lg_now()`).Scan(&at); err == nil {
+						reached.Store(&at)
+					}
+				}
+				next.ServeHTTP(w, r)
+			})
+		}})
+		pool.Store(e.pool)
+		gw := e.newGateway(t, gwOptions{})
+		line, _ := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		ctx := context.Background()
+		req := messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("first"), IdempotencyKey: "k"}
+
+		e.sim.SetFaults(linqsim.Faults{FailNext: 4}) // sent, then answered 500 (client retries included)
+		_, err := gw.svc.Send(ctx, req)
+		requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
+		require.NotNil(t, reached.Load())
+		var stamp, admitted time.Time
+		require.NoError(t, e.pool.QueryRow(ctx, `SELECT p.sends[1], m.admitted_at FROM pair_state p, messages m
+			WHERE p.line_id = $1 AND m.id = $2`, line, messageID(t, e, "k")).Scan(&stamp, &admitted))
+		require.False(t, stamp.Before(*reached.Load()), "stamp %s before Linq got the send at %s", stamp, *reached.Load())
+		require.True(t, stamp.Equal(admitted))
+
+		e.sim.SetFaults(linqsim.Faults{})
+		_, err = gw.svc.Send(ctx, req)
+		require.NoError(t, err)
+		var slots int
+		require.NoError(t, e.pool.QueryRow(ctx, `SELECT cardinality(sends) FROM pair_state WHERE line_id = $1`, line).Scan(&slots))
+		require.Equal(t, 1, slots, "the retry took no second slot")
 	})
 
 	// The caller going away after admission does not cancel the Linq call.
