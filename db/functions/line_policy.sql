@@ -22,6 +22,11 @@
 --
 -- s holds the settings as limits.Settings marshals them: budget,
 -- warmup_ms, reserve, at_risk_pace.
+--
+-- A set-returning SQL function (one row), so that the planner inlines it
+-- into the query that joins it LATERAL: no function call per line. Were it
+-- a plain SQL function returning one record it would be planned on every
+-- call; in PL/pgSQL each call runs a statement of its own.
 CREATE OR REPLACE FUNCTION line_policy(
     l     lines,
     s     jsonb,
@@ -36,70 +41,65 @@ CREATE OR REPLACE FUNCTION line_policy(
     OUT effective_budget   integer,
     OUT proactive_budget   integer,
     OUT pace               double precision
-) LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-#variable_conflict use_column
-BEGIN
-    WITH st AS (
-        SELECT CASE
-                   WHEN l.health_state IN ('down', 'missing') THEN l.health_state
-                   WHEN l.service_status <> 'ACTIVE' OR l.ineligible_at IS NOT NULL THEN 'down'
-                   WHEN l.linq_missing_at IS NOT NULL THEN 'missing'
-                   WHEN l.health_state = 'critical' OR l.reputation = 'CRITICAL' THEN 'critical'
-                   WHEN l.health_state = 'at_risk' OR l.reputation <> 'HEALTHY' THEN 'at_risk'
-                   ELSE 'ok'
-               END AS state,
-               coalesce(l.budget_override, (s ->> 'budget')::integer) AS base,
-               CASE
-                   WHEN (s ->> 'warmup_ms')::bigint > 0
-                        AND p_now < l.warmup_started_at + (s ->> 'warmup_ms')::bigint * interval '1 millisecond'
-                   THEN 0.2 + 0.8 * greatest(extract(epoch FROM p_now - l.warmup_started_at), 0)
-                                  / ((s ->> 'warmup_ms')::bigint / 1000.0)
-                   ELSE 1
-               END::double precision AS factor
-    ), b AS (
-        SELECT st.*,
-               CASE WHEN st.base > 0 THEN greatest(floor(st.base * st.factor + 1e-9)::integer, 1) ELSE 0 END AS eff,
-               CASE st.state WHEN 'at_risk' THEN (s ->> 'at_risk_pace')::double precision
-                             WHEN 'ok' THEN 1 ELSE 0 END AS pace
-          FROM st
-    )
-    SELECT
-        l.admin_state <> 'retired' AND b.state NOT IN ('down', 'missing'),
-        l.admin_state <> 'retired' AND b.state IN ('ok', 'at_risk') AND b.pace > 0,
-        l.admin_state = 'active' AND b.state = 'ok' AND l.held_at IS NULL,
-        CASE
-            WHEN l.admin_state = 'retired' THEN 'retired'
-            WHEN b.state = 'down' THEN 'line_down'
-            WHEN b.state = 'missing' THEN 'line_missing'
-            WHEN b.state = 'critical' THEN 'line_paused'
-            WHEN b.state = 'at_risk' THEN 'line_paced'
-            ELSE ''
-        END,
-        CASE
-            WHEN l.admin_state = 'retired' THEN 'retired'
-            WHEN l.admin_state = 'draining' THEN 'draining'
-            WHEN l.health_state = 'down' THEN 'line_down'
-            WHEN l.health_state = 'missing' THEN 'line_missing'
-            WHEN l.service_status <> 'ACTIVE' THEN 'flagged'
-            WHEN l.ineligible_at IS NOT NULL THEN 'ineligible'
-            WHEN l.linq_missing_at IS NOT NULL THEN 'missing_from_linq'
-            WHEN l.health_state = 'critical' THEN 'line_critical'
-            WHEN l.reputation = 'CRITICAL' THEN 'reputation_critical'
-            WHEN l.health_state = 'at_risk' THEN 'line_at_risk'
-            WHEN l.reputation <> 'HEALTHY' THEN 'reputation_at_risk'
-            WHEN l.held_at IS NOT NULL THEN 'line_held'
-            ELSE ''
-        END,
-        b.base,
-        b.factor,
-        b.eff,
-        CASE
-            WHEN b.pace <= 0 OR b.eff = 0 THEN 0
-            ELSE greatest(floor((b.eff - floor(b.eff * (s ->> 'reserve')::numeric)) * b.pace::numeric)::integer, 1)
-        END,
-        b.pace
-    INTO may_send, may_send_proactive, may_signup, why, signup_why, budget, warmup_factor,
-         effective_budget, proactive_budget, pace
-    FROM b;
-END;
+) RETURNS SETOF record LANGUAGE sql STABLE PARALLEL SAFE AS $$
+WITH st AS (
+    SELECT CASE
+               WHEN l.health_state IN ('down', 'missing') THEN l.health_state
+               WHEN l.service_status <> 'ACTIVE' OR l.ineligible_at IS NOT NULL THEN 'down'
+               WHEN l.linq_missing_at IS NOT NULL THEN 'missing'
+               WHEN l.health_state = 'critical' OR l.reputation = 'CRITICAL' THEN 'critical'
+               WHEN l.health_state = 'at_risk' OR l.reputation <> 'HEALTHY' THEN 'at_risk'
+               ELSE 'ok'
+           END AS state,
+           coalesce(l.budget_override, (s ->> 'budget')::integer) AS base,
+           CASE
+               WHEN (s ->> 'warmup_ms')::bigint > 0
+                    AND p_now < l.warmup_started_at + (s ->> 'warmup_ms')::bigint * interval '1 millisecond'
+               THEN 0.2 + 0.8 * greatest(extract(epoch FROM p_now - l.warmup_started_at), 0)
+                              / ((s ->> 'warmup_ms')::bigint / 1000.0)
+               ELSE 1
+           END::double precision AS factor
+), b AS (
+    SELECT st.*,
+           CASE WHEN st.base > 0 THEN greatest(floor(st.base * st.factor + 1e-9)::integer, 1) ELSE 0 END AS eff,
+           CASE st.state WHEN 'at_risk' THEN (s ->> 'at_risk_pace')::double precision
+                         WHEN 'ok' THEN 1 ELSE 0 END AS pace
+      FROM st
+)
+SELECT
+    l.admin_state <> 'retired' AND b.state NOT IN ('down', 'missing'),
+    l.admin_state <> 'retired' AND b.state IN ('ok', 'at_risk') AND b.pace > 0,
+    l.admin_state = 'active' AND b.state = 'ok' AND l.held_at IS NULL,
+    CASE
+        WHEN l.admin_state = 'retired' THEN 'retired'
+        WHEN b.state = 'down' THEN 'line_down'
+        WHEN b.state = 'missing' THEN 'line_missing'
+        WHEN b.state = 'critical' THEN 'line_paused'
+        WHEN b.state = 'at_risk' THEN 'line_paced'
+        ELSE ''
+    END,
+    CASE
+        WHEN l.admin_state = 'retired' THEN 'retired'
+        WHEN l.admin_state = 'draining' THEN 'draining'
+        WHEN l.health_state = 'down' THEN 'line_down'
+        WHEN l.health_state = 'missing' THEN 'line_missing'
+        WHEN l.service_status <> 'ACTIVE' THEN 'flagged'
+        WHEN l.ineligible_at IS NOT NULL THEN 'ineligible'
+        WHEN l.linq_missing_at IS NOT NULL THEN 'missing_from_linq'
+        WHEN l.health_state = 'critical' THEN 'line_critical'
+        WHEN l.reputation = 'CRITICAL' THEN 'reputation_critical'
+        WHEN l.health_state = 'at_risk' THEN 'line_at_risk'
+        WHEN l.reputation <> 'HEALTHY' THEN 'reputation_at_risk'
+        WHEN l.held_at IS NOT NULL THEN 'line_held'
+        ELSE ''
+    END,
+    b.base,
+    b.factor,
+    b.eff,
+    CASE
+        WHEN b.pace <= 0 OR b.eff = 0 THEN 0
+        ELSE greatest(floor((b.eff - floor(b.eff * (s ->> 'reserve')::numeric)) * b.pace::numeric)::integer, 1)
+    END,
+    b.pace
+FROM b
 $$;

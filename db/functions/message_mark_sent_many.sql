@@ -28,7 +28,7 @@ CREATE OR REPLACE FUNCTION message_mark_sent_many(
     p_new_chats boolean[],
     p_keep_body boolean
 ) RETURNS TABLE (n integer, awaited boolean, restamped integer, chats_added integer)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
     r     record;

@@ -41,7 +41,10 @@ WITH clock AS MATERIALIZED (
     FROM class cl
     JOIN lines r ON r.id = cl.rep_id
     CROSS JOIN clock c
-    CROSS JOIN LATERAL line_policy(r, @settings::jsonb, c.now) AS p
+    CROSS JOIN LATERAL line_policy(r, @settings::jsonb, c.now)
+        -- (sqlc needs the column names of a set-returning function spelled out)
+        AS p(may_send, may_send_proactive, may_signup, why, signup_why, budget, warmup_factor,
+             effective_budget, proactive_budget, pace)
 )
 SELECT k.id, k.number, k.linq_id, k.reputation, k.service_status, k.ineligible_at, k.admin_state,
        k.budget_override, k.warmup_started_at, k.user_count, k.last_assigned_at, k.linq_missing_at,
@@ -91,7 +94,10 @@ WITH clock AS MATERIALIZED (
     FROM class cl
     JOIN lines r ON r.id = cl.rep_id
     CROSS JOIN clock c
-    CROSS JOIN LATERAL line_policy(r, @settings::jsonb, c.now) AS p
+    CROSS JOIN LATERAL line_policy(r, @settings::jsonb, c.now)
+        -- (sqlc needs the column names of a set-returning function spelled out)
+        AS p(may_send, may_send_proactive, may_signup, why, signup_why, budget, warmup_factor,
+             effective_budget, proactive_budget, pace)
 )
 SELECT k.id, k.number, k.linq_id, k.reputation, k.service_status, k.ineligible_at, k.admin_state,
        k.budget_override, k.warmup_started_at, k.user_count, k.last_assigned_at, k.linq_missing_at,
