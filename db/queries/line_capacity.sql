@@ -1,10 +1,31 @@
 -- name: LineCapacityUse :many
--- Per line, on the database clock: inbound and outbound messages in the
--- rolling 24 h window the budget counts (the minutes after the current one
--- less 1,440, as limits_admit sums them) and in the last 7 days, and the
--- users whose home it is who signed up in the last 24 h and 7 days.
-WITH clock AS (
-    SELECT date_trunc('minute', lg_now()) AS cur_minute, lg_now() AS cur_now
+-- Per line, as of line_usage_fold.as_of (a few minutes behind the clock):
+-- inbound and outbound messages in the rolling 24 h window the budget counts
+-- and in the last 7 days, and the users whose home it is who signed up in
+-- the last 24 h and 7 days, from the totals the line_usage job keeps (see
+-- line_usage's migration): one row a line, whatever the traffic.
+SELECT l.id AS line_id,
+       coalesce(u.inbound_24h, 0)::bigint AS inbound_24h,
+       coalesce(u.outbound_24h, 0)::bigint AS outbound_24h,
+       coalesce(u.inbound_7d, 0)::bigint AS inbound_7d,
+       coalesce(u.outbound_7d, 0)::bigint AS outbound_7d,
+       coalesce(u.signups_24h, 0)::bigint AS signups_24h,
+       coalesce(u.signups_7d, 0)::bigint AS signups_7d,
+       (SELECT f.as_of FROM line_usage_fold AS f)::timestamptz AS as_of
+FROM lines AS l
+-- (a sub-select, which the planner knows is one row)
+LEFT JOIN line_usage AS u ON u.generation = (SELECT f.generation FROM line_usage_fold AS f) AND u.line_id = l.id
+ORDER BY l.id;
+
+-- name: LineCapacityUseAt :many
+-- LineCapacityUse summed from line_volume and users, as of as_of: the
+-- minutes that began and the users created in (as_of - 24 h, as_of] and
+-- (as_of - 7 days, as_of]; with as_of now, the budget's window as
+-- limits_admit sums it (the current minute in, the one 1,440 minutes back
+-- out). It reads every minute row of the week: only for when the totals
+-- cannot serve.
+WITH b AS (
+    SELECT @as_of::timestamptz AS as_of
 )
 SELECT l.id AS line_id,
        coalesce(v.inbound_24h, 0)::bigint AS inbound_24h,
@@ -13,28 +34,27 @@ SELECT l.id AS line_id,
        coalesce(v.outbound_7d, 0)::bigint AS outbound_7d,
        coalesce(u.signups_24h, 0)::bigint AS signups_24h,
        coalesce(u.signups_7d, 0)::bigint AS signups_7d
-FROM lines l
-CROSS JOIN clock c
+FROM lines AS l
 LEFT JOIN (
     SELECT lv.line_id,
-           sum(lv.inbound) FILTER (WHERE lv.minute > c2.cur_minute - interval '1440 minutes') AS inbound_24h,
-           sum(lv.outbound) FILTER (WHERE lv.minute > c2.cur_minute - interval '1440 minutes') AS outbound_24h,
+           sum(lv.inbound) FILTER (WHERE lv.minute > b.as_of - interval '24 hours') AS inbound_24h,
+           sum(lv.outbound) FILTER (WHERE lv.minute > b.as_of - interval '24 hours') AS outbound_24h,
            sum(lv.inbound) AS inbound_7d,
            sum(lv.outbound) AS outbound_7d
-    FROM line_volume lv
-    CROSS JOIN clock c2
-    WHERE lv.minute > c2.cur_minute - interval '7 days' AND lv.minute <= c2.cur_minute
+    FROM line_volume AS lv
+    CROSS JOIN b
+    WHERE lv.minute > b.as_of - interval '7 days' AND lv.minute <= b.as_of
     GROUP BY lv.line_id
-) v ON v.line_id = l.id
+) AS v ON v.line_id = l.id
 LEFT JOIN (
     SELECT us.home_line_id AS line_id,
-           count(*) FILTER (WHERE us.created_at > c3.cur_now - interval '24 hours') AS signups_24h,
+           count(*) FILTER (WHERE us.created_at > b.as_of - interval '24 hours') AS signups_24h,
            count(*) AS signups_7d
-    FROM users us
-    CROSS JOIN clock c3
-    WHERE us.created_at > c3.cur_now - interval '7 days' AND us.created_at <= c3.cur_now
+    FROM users AS us
+    CROSS JOIN b
+    WHERE us.created_at > b.as_of - interval '7 days' AND us.created_at <= b.as_of
     GROUP BY us.home_line_id
-) u ON u.line_id = l.id
+) AS u ON u.line_id = l.id
 ORDER BY l.id;
 
 -- name: LineVolumeSeries :many

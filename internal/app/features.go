@@ -32,9 +32,17 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		deps.Signup = httpapi.SignupConfig{
 			PublicURL: a.cfg.PublicURL, CompanyName: a.cfg.CompanyName, PublicRatePerMin: a.cfg.PublicRatePerMin, Now: a.now,
 		}
+		// The capacity plan's totals; folding a minute waits until a refused
+		// send (within the request timeout) has given its unit back.
+		rollupCfg := lines.DefaultRollupConfig()
+		rollupCfg.Lag = max(rollupCfg.Lag, a.cfg.RequestTimeout+time.Minute)
+		rollup := lines.NewRollup(a.pool, a.logger, rollupCfg)
 		jobs, err := a.schedule(schedule.Job{
 			Name: "line_sync", Spec: a.cfg.LineSyncSpec, Timeout: time.Minute,
 			Run: func(ctx context.Context) error { _, err := linePool.Sync(ctx); return err },
+		}, schedule.Job{
+			Name: "line_usage", Spec: "@every 1m", Timeout: time.Minute,
+			Run: func(ctx context.Context) error { _, err := rollup.Run(ctx); return err },
 		})
 		if err != nil {
 			return err

@@ -96,7 +96,12 @@ type PoolCapacity struct {
 
 // CapacityPlan is the pool's capacity now and for the next HorizonDays.
 type CapacityPlan struct {
-	Usage             Usage          `json:"usage"`
+	Usage Usage `json:"usage"`
+	// AsOf is where the rolling windows of volume and signups end: the
+	// minute start the line_usage job has folded up to, three to five
+	// minutes ago while it runs every minute (Rollup), or now when the
+	// figures are summed directly.
+	AsOf              time.Time      `json:"as_of"`
 	ReciprocityTarget float64        `json:"reciprocity_target"`
 	Pool              PoolCapacity   `json:"pool"`
 	Lines             []LineCapacity `json:"lines"`
@@ -104,24 +109,60 @@ type CapacityPlan struct {
 
 // Capacity is the capacity plan: the lines as assignment sees them (List:
 // line_policy's budgets and UserCap with the usage figure) beside their
-// volume and signups.
+// volume and signups as of AsOf.
 func (s *Service) Capacity(ctx context.Context) (CapacityPlan, error) {
 	ls, usage, err := s.List(ctx)
 	if err != nil {
 		return CapacityPlan{}, err
 	}
-	rows, err := s.q.LineCapacityUse(ctx, s.pool)
+	use, asOf, err := s.capacityUse(ctx)
 	if err != nil {
-		return CapacityPlan{}, fmt.Errorf("read line volume and signups: %w", err)
+		return CapacityPlan{}, err
 	}
-	use := make(map[int64]store.LineCapacityUseRow, len(rows))
-	for _, r := range rows {
-		use[r.LineID] = r
-	}
-	return planCapacity(ls, use, usage, s.cfg), nil
+	p := planCapacity(ls, use, usage, s.cfg)
+	p.AsOf = asOf
+	return p, nil
 }
 
-func planCapacity(ls []Line, use map[int64]store.LineCapacityUseRow, usage Usage, cfg Config) CapacityPlan {
+// lineUse is a line's volume and signups in the plan's windows.
+type lineUse struct {
+	Inbound24h, Outbound24h, Inbound7d, Outbound7d, Signups24h, Signups7d int64
+}
+
+// capacityUse reads every line's volume and signups from the totals the
+// line_usage job keeps (Rollup): one row a line, whatever the traffic. When
+// the database clock is behind their end (only a clock set back does that,
+// as tests do), they describe no moment yet, and the figures are summed
+// from the minute rows and users as of now instead.
+func (s *Service) capacityUse(ctx context.Context) (map[int64]lineUse, time.Time, error) {
+	st, err := s.q.LineUsageAsOf(ctx, s.pool)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("read line usage fold: %w", err)
+	}
+	if st.AsOf.After(st.Now) {
+		rows, err := s.q.LineCapacityUseAt(ctx, s.pool, st.Now)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("sum line volume and signups: %w", err)
+		}
+		use := make(map[int64]lineUse, len(rows))
+		for _, r := range rows {
+			use[r.LineID] = lineUse{r.Inbound24h, r.Outbound24h, r.Inbound7d, r.Outbound7d, r.Signups24h, r.Signups7d}
+		}
+		return use, st.Now, nil
+	}
+	rows, err := s.q.LineCapacityUse(ctx, s.pool)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("read line usage: %w", err)
+	}
+	use, asOf := make(map[int64]lineUse, len(rows)), st.AsOf
+	for _, r := range rows {
+		// The rows' own as_of: the job may have moved on since st.
+		use[r.LineID], asOf = lineUse{r.Inbound24h, r.Outbound24h, r.Inbound7d, r.Outbound7d, r.Signups24h, r.Signups7d}, r.AsOf
+	}
+	return use, asOf, nil
+}
+
+func planCapacity(ls []Line, use map[int64]lineUse, usage Usage, cfg Config) CapacityPlan {
 	p := CapacityPlan{Usage: usage, ReciprocityTarget: ReciprocityTarget, Lines: make([]LineCapacity, 0, len(ls))}
 	pool := PoolCapacity{Lines: len(ls), Headroom: cfg.Headroom, HorizonDays: PlanHorizonDays,
 		NewLineCap: UserCap(cfg.DefaultBudget, cfg.Headroom, usage.PerUserPerDay)}
