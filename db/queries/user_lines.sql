@@ -1,10 +1,11 @@
 -- name: UserLineBackupSlots :many
--- How many backup slots each line holds for the users of each given home line.
-SELECT u.home_line_id, ul.line_id, count(*)::int AS slots
-FROM users u
-JOIN user_lines ul ON ul.user_id = u.id AND ul.position > 0
-WHERE u.home_line_id = ANY(@home_line_ids::bigint[])
-GROUP BY u.home_line_id, ul.line_id;
+-- How many backup slots each line holds for the users of each given home
+-- line: the count the triggers on user_lines and users keep (migration
+-- 00130), one row per line holding slots for a home line rather than one
+-- per user of it.
+SELECT s.home_line_id, s.line_id, s.slots
+FROM line_backup_slots s
+WHERE s.home_line_id = ANY(@home_line_ids::bigint[]);
 
 -- name: UserLineListByUser :many
 SELECT ul.position, l.id, l.number, l.admin_state, l.reputation, l.service_status

@@ -56,7 +56,9 @@ ON CONFLICT (line_id, minute) DO UPDATE SET n = line_signups.n + excluded.n;
 -- name: UserMoveBatch :exec
 -- Rewrites the home and current line of moved users and records a ledger row
 -- each. Their line sets are written by UserLineDeleteForUsers and
--- UserLineInsertBatch.
+-- UserLineInsertBatch; run it between the two, so a new home finds no set
+-- to carry over (the trigger keeping line_backup_slots would do it row by
+-- row).
 WITH input AS (
     SELECT * FROM (SELECT unnest(@user_ids::bigint[]) AS user_id, unnest(@home_line_ids::bigint[]) AS home_line_id, unnest(@current_line_ids::bigint[]) AS current_line_id, unnest(@from_line_ids::bigint[]) AS from_line_id, unnest(@notes::text[]) AS note) AS t
 ), upd AS (

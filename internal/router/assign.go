@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/deeplink"
@@ -199,30 +200,76 @@ var errStalePlan = errors.New("home line changed while planning")
 
 // runBatch assigns a batch of jobs in one transaction.
 func (s *Service) runBatch(ctx context.Context, jobs []*job) {
-	var err error
-	conflicts, stale := 0, 0
+	if err := s.tryBatch(ctx, jobs); err != nil {
+		s.logger.ErrorContext(ctx, "signup batch failed", slog.Int("signups", len(jobs)), slog.Any("error", err))
+		for _, j := range jobs {
+			j.err = fmt.Errorf("assign line: %w", err)
+		}
+	}
+}
+
+// tryBatch runs assignTx until it succeeds or a retry would not help.
+func (s *Service) tryBatch(ctx context.Context, jobs []*job) (err error) {
+	defer func() {
+		if err != nil {
+			// Whatever state a failure left the connection in, the next
+			// batch starts on a fresh one.
+			s.releaseBatchConn()
+		}
+	}()
+	conflicts, stale, reconnected := 0, 0, false
 	for {
+		var conn *pgxpool.Conn
+		if conn, err = s.batchConnection(ctx); err != nil {
+			return err
+		}
 		for _, j := range jobs {
 			j.res, j.err, j.exists = Assignment{}, nil, false
 		}
-		err = s.assignTx(ctx, jobs, stale >= maxStale)
+		err = s.assignTx(ctx, conn, jobs, stale >= maxStale)
+		if err != nil && conn.Conn().IsClosed() && !reconnected {
+			// The connection kept from the last batch broke: try once on
+			// another. Redoing a batch that did commit is safe: its users
+			// exist then and are answered as repeats.
+			s.releaseBatchConn()
+			reconnected = true
+			continue
+		}
 		if errors.Is(err, errStalePlan) && stale < maxStale {
 			stale++
 			continue
 		}
 		if !errors.Is(store.Interpret(err), store.ErrConflict) || conflicts+1 >= maxAttempts {
-			break
+			return err
 		}
 		conflicts++
 		if err = mintAll(jobs); err != nil {
-			break
+			return err
 		}
 	}
-	if err != nil {
-		s.logger.ErrorContext(ctx, "signup batch failed", slog.Int("signups", len(jobs)), slog.Any("error", err))
-		for _, j := range jobs {
-			j.err = fmt.Errorf("assign line: %w", err)
+}
+
+// batchConnection is the connection signup batches run on. Batches of one
+// process run one at a time, back to back under load, so they keep one
+// connection until the batcher goes idle: their statements stay prepared
+// on it, past the first runs Postgres plans afresh (five per statement and
+// connection), instead of starting over on whichever connection is free.
+func (s *Service) batchConnection(ctx context.Context) (*pgxpool.Conn, error) {
+	if s.batchConn == nil {
+		c, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("acquire connection: %w", err)
 		}
+		s.batchConn = c
+	}
+	return s.batchConn, nil
+}
+
+// releaseBatchConn gives the batches' connection back to the pool.
+func (s *Service) releaseBatchConn() {
+	if s.batchConn != nil {
+		s.batchConn.Release()
+		s.batchConn = nil
 	}
 }
 
@@ -232,7 +279,7 @@ func (s *Service) runBatch(ctx context.Context, jobs []*job) {
 // memory, then locks the home lines and checks that no other batch wrote
 // them since the read (errStalePlan if one did): other lines can only have
 // gained users meanwhile, which leaves the picks the greedy ones.
-func (s *Service) assignTx(ctx context.Context, jobs []*job, exclusive bool) error {
+func (s *Service) assignTx(ctx context.Context, conn store.TxBeginner, jobs []*job, exclusive bool) error {
 	usage, err := s.lines.MsgsPerUserPerDay(ctx)
 	if err != nil {
 		return err
@@ -247,7 +294,7 @@ func (s *Service) assignTx(ctx context.Context, jobs []*job, exclusive bool) err
 	}
 	var created []*job
 	var unavail []*job
-	err = store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+	err = store.WithTx(ctx, conn, func(ctx context.Context, tx pgx.Tx) error {
 		created, unavail = nil, nil
 		lock := s.q.LinePoolLockShared
 		if exclusive {

@@ -15,6 +15,9 @@ type batcher struct {
 	max     int
 	timeout time.Duration
 	run     func(ctx context.Context, jobs []*job)
+	// idle, when set, runs after the last batch of a run of batches, before
+	// another batch can start.
+	idle func()
 
 	mu      sync.Mutex
 	pending []*job
@@ -63,6 +66,9 @@ func (b *batcher) drainOnce(ctx context.Context) {
 	b.mu.Lock()
 	more := len(b.pending) > 0
 	if !more {
+		if b.idle != nil {
+			b.idle()
+		}
 		b.running = false
 		b.pending = nil
 	}

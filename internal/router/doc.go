@@ -16,7 +16,9 @@
 // that hold the fewest backup slots for users of the same home line (so a
 // line's users fail over onto many lines, not one), then the lowest
 // utilization (most headroom), then the lowest id. Backups ignore cap and
-// ramp: the headroom is what absorbs a failover.
+// ramp: the headroom is what absorbs a failover. The slots are a count
+// kept by triggers on user_lines and users (line_backup_slots), so a batch
+// reads a row per line holding slots for its home lines, not their users.
 //
 // Reading: assignment does not read the pool. Lines with the same budget
 // override and no warm-up left share a user cap, so within such a class

@@ -159,16 +159,19 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 		}
 		now := s.cfg.Now()
 		mv.Reason, mv.Now = reason, now
+		// The new homes are written while the sets are cleared: the backup
+		// slot count (line_backup_slots) then moves with the sets, one
+		// statement each, instead of user by user with each new home.
 		if err := s.q.UserLineDeleteForUsers(ctx, tx, mv.UserIds); err != nil {
 			return fmt.Errorf("clear line sets: %w", err)
+		}
+		if err := s.q.UserMoveBatch(ctx, tx, mv); err != nil {
+			return fmt.Errorf("move users: %w", err)
 		}
 		if err := s.q.UserLineInsertBatch(ctx, tx, store.UserLineInsertBatchParams{
 			UserIds: mv.SetUserIds, Positions: mv.SetPositions, LineIds: mv.SetLineIds,
 		}); err != nil {
 			return fmt.Errorf("write line sets: %w", err)
-		}
-		if err := s.q.UserMoveBatch(ctx, tx, mv); err != nil {
-			return fmt.Errorf("move users: %w", err)
 		}
 		var bump store.LineBumpCountsParams
 		for id, d := range deltas {

@@ -35,6 +35,9 @@ type Service struct {
 	cfg     Config
 	q       *store.Queries
 	batch   *batcher
+	// batchConn is the connection signup batches run on while they follow
+	// one another (see batchConnection); only the running batch touches it.
+	batchConn *pgxpool.Conn
 }
 
 // DefaultConfig is the configuration's defaults and the batch limits the
@@ -57,7 +60,7 @@ func New(pool *pgxpool.Pool, ls *lines.Service, logger *slog.Logger, m *metrics.
 		m = metrics.New()
 	}
 	s := &Service{pool: pool, lines: ls, logger: logger, metrics: m, cfg: cfg, q: store.New()}
-	s.batch = &batcher{max: cfg.MaxBatch, run: s.runBatch, timeout: cfg.BatchTimeout}
+	s.batch = &batcher{max: cfg.MaxBatch, run: s.runBatch, idle: s.releaseBatchConn, timeout: cfg.BatchTimeout}
 	return s
 }
 

@@ -119,6 +119,12 @@ type Line struct {
 	RecoveryAt        *time.Time
 }
 
+type LineBackupSlot struct {
+	HomeLineID int64
+	LineID     int64
+	Slots      int32
+}
+
 type LineContactCard struct {
 	LineID    int64
 	FirstName string
@@ -152,6 +158,25 @@ type LineSignup struct {
 	LineID int64
 	Minute time.Time
 	N      int32
+}
+
+type LineUsage struct {
+	Generation  int64
+	LineID      int64
+	Inbound24h  int64
+	Outbound24h int64
+	Inbound7d   int64
+	Outbound7d  int64
+	Signups24h  int64
+	Signups7d   int64
+}
+
+type LineUsageFold struct {
+	OnlyRow      bool
+	Generation   int64
+	AsOf         time.Time
+	RebuildFloor *time.Time
+	RebuildAsOf  *time.Time
 }
 
 type LineVolume struct {

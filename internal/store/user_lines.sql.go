@@ -10,29 +10,24 @@ import (
 )
 
 const userLineBackupSlots = `-- name: UserLineBackupSlots :many
-SELECT u.home_line_id, ul.line_id, count(*)::int AS slots
-FROM users u
-JOIN user_lines ul ON ul.user_id = u.id AND ul.position > 0
-WHERE u.home_line_id = ANY($1::bigint[])
-GROUP BY u.home_line_id, ul.line_id
+SELECT s.home_line_id, s.line_id, s.slots
+FROM line_backup_slots s
+WHERE s.home_line_id = ANY($1::bigint[])
 `
 
-type UserLineBackupSlotsRow struct {
-	HomeLineID int64
-	LineID     int64
-	Slots      int32
-}
-
-// How many backup slots each line holds for the users of each given home line.
-func (q *Queries) UserLineBackupSlots(ctx context.Context, db DBTX, homeLineIds []int64) ([]UserLineBackupSlotsRow, error) {
+// How many backup slots each line holds for the users of each given home
+// line: the count the triggers on user_lines and users keep (migration
+// 00130), one row per line holding slots for a home line rather than one
+// per user of it.
+func (q *Queries) UserLineBackupSlots(ctx context.Context, db DBTX, homeLineIds []int64) ([]LineBackupSlot, error) {
 	rows, err := db.Query(ctx, userLineBackupSlots, homeLineIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []UserLineBackupSlotsRow{}
+	items := []LineBackupSlot{}
 	for rows.Next() {
-		var i UserLineBackupSlotsRow
+		var i LineBackupSlot
 		if err := rows.Scan(&i.HomeLineID, &i.LineID, &i.Slots); err != nil {
 			return nil, err
 		}

@@ -102,7 +102,9 @@ type UserMoveBatchParams struct {
 
 // Rewrites the home and current line of moved users and records a ledger row
 // each. Their line sets are written by UserLineDeleteForUsers and
-// UserLineInsertBatch.
+// UserLineInsertBatch; run it between the two, so a new home finds no set
+// to carry over (the trigger keeping line_backup_slots would do it row by
+// row).
 func (q *Queries) UserMoveBatch(ctx context.Context, db DBTX, arg UserMoveBatchParams) error {
 	_, err := db.Exec(ctx, userMoveBatch,
 		arg.Reason,
