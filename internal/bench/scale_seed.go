@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/linegate/linegate/internal/lines"
 )
 
 // scalePlan sizes the scale run's data.
@@ -241,8 +244,9 @@ func seedScaleMessages(ctx context.Context, c *pgx.Conn, p scalePlan, keyID int6
 	return tag.RowsAffected(), err
 }
 
-// seedScaleCounters sets what the disabled triggers keep: each line's
-// rolling-window total and user count.
+// seedScaleCounters sets what the disabled triggers keep (each line's
+// rolling-window total, user count and backup slots) and has the capacity
+// totals summed again.
 func seedScaleCounters(ctx context.Context, c *pgxpool.Pool) error {
 	for _, q := range []string{
 		// The window as an admission leaves it (limits_admit): since at
@@ -255,10 +259,22 @@ func seedScaleCounters(ctx context.Context, c *pgxpool.Pool) error {
 		`UPDATE lines AS l SET user_count = u.n
 			FROM (SELECT current_line_id, count(*) AS n FROM users GROUP BY current_line_id) AS u
 			WHERE l.id = u.current_line_id`,
+		// The backup slots each home line's users hold on other lines.
+		`INSERT INTO line_backup_slots (home_line_id, line_id, slots)
+			SELECT u.home_line_id, ul.line_id, count(*) FROM users AS u
+			JOIN user_lines AS ul ON ul.user_id = u.id AND ul.position > 0
+			GROUP BY 1, 2`,
+		// The capacity totals (line_usage) were summed by the migration,
+		// before the seed: a fold end ahead of the clock makes the job's
+		// next run sum the seeded week again at once (its reset).
+		`UPDATE line_usage_fold SET as_of = 'infinity', rebuild_floor = NULL, rebuild_as_of = NULL`,
 	} {
 		if _, err := c.Exec(ctx, q); err != nil {
 			return fmt.Errorf("seed counters: %w", err)
 		}
+	}
+	if _, err := lines.NewRollup(c, slog.New(slog.DiscardHandler), lines.DefaultRollupConfig()).Run(ctx); err != nil {
+		return fmt.Errorf("seed capacity totals: %w", err)
 	}
 	return nil
 }
