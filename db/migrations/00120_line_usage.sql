@@ -34,6 +34,9 @@ CREATE TABLE line_usage_fold (
     as_of         timestamptz NOT NULL,
     rebuild_floor timestamptz,
     rebuild_as_of timestamptz,
+    -- When the job last ran (NULL: not yet): readers that need the totals
+    -- current (the usage figure) check it.
+    ran_at        timestamptz,
     CHECK ((rebuild_floor IS NULL) = (rebuild_as_of IS NULL))
 );
 

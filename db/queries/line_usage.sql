@@ -79,3 +79,16 @@ WHERE (coalesce(o.inbound_24h, 0), coalesce(o.outbound_24h, 0), coalesce(o.inbou
 
 -- name: LineUsageDrop :execrows
 DELETE FROM line_usage WHERE generation = @generation::bigint;
+
+-- name: LineUsageWeek :one
+-- The pool's messages over the live totals' 7 days (one row a line, not a
+-- week of minute rows), when the job last ran, where the days end, the
+-- database clock, whether the minute records reach back a whole week
+-- before the end, and the users on lines.
+SELECT f.ran_at, f.as_of,
+       lg_now()::timestamptz AS now,
+       (SELECT coalesce(sum(u.inbound_7d + u.outbound_7d), 0) FROM line_usage AS u
+         WHERE u.generation = f.generation)::bigint AS messages,
+       EXISTS (SELECT 1 FROM line_volume AS v WHERE v.minute <= f.as_of - interval '7 days') AS covered,
+       (SELECT coalesce(sum(l.user_count), 0) FROM lines AS l)::bigint AS users
+FROM line_usage_fold AS f;

@@ -10,7 +10,8 @@ FOR UPDATE;
 -- name: LineUsageFoldSet :exec
 UPDATE line_usage_fold
 SET generation = @generation::bigint, as_of = @as_of::timestamptz,
-    rebuild_floor = sqlc.narg(rebuild_floor)::timestamptz, rebuild_as_of = sqlc.narg(rebuild_as_of)::timestamptz;
+    rebuild_floor = sqlc.narg(rebuild_floor)::timestamptz, rebuild_as_of = sqlc.narg(rebuild_as_of)::timestamptz,
+    ran_at = lg_now();
 
 -- name: LineUsageFoldNoJIT :exec
 -- The fold's statements read the spans between parameters, which the

@@ -267,7 +267,7 @@ func seedScaleCounters(ctx context.Context, c *pgxpool.Pool) error {
 		// The capacity totals (line_usage) were summed by the migration,
 		// before the seed: a fold end ahead of the clock makes the job's
 		// next run sum the seeded week again at once (its reset).
-		`UPDATE line_usage_fold SET as_of = 'infinity', rebuild_floor = NULL, rebuild_as_of = NULL`,
+		`UPDATE line_usage_fold SET as_of = lg_now() + interval '1 day', rebuild_floor = NULL, rebuild_as_of = NULL`,
 	} {
 		if _, err := c.Exec(ctx, q); err != nil {
 			return fmt.Errorf("seed counters: %w", err)

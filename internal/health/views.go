@@ -81,10 +81,15 @@ func (s *Service) Pool(ctx context.Context) (PoolHealth, error) {
 			out.Held++
 		}
 	}
-	cfg := s.lines.Config()
-	newCap := lines.UserCap(cfg.DefaultBudget, cfg.Headroom, usage.PerUserPerDay)
-	out.SingleFailure = singleFailure(snapshot, newCap)
+	out.SingleFailure = s.SingleFailureOf(snapshot, usage)
 	return out, nil
+}
+
+// SingleFailureOf is the single-failure check of the lines and usage figure
+// lines.List gave.
+func (s *Service) SingleFailureOf(ls []lines.Line, usage lines.Usage) SingleFailure {
+	cfg := s.lines.Config()
+	return singleFailure(ls, lines.UserCap(cfg.DefaultBudget, cfg.Headroom, usage.PerUserPerDay))
 }
 
 func lineHealthOf(l lines.Line, now time.Time, staleAfter time.Duration) LineHealth {

@@ -30,19 +30,21 @@ type capacityPlan struct {
 }
 
 func (s *server) capacity(w http.ResponseWriter, r *http.Request) {
-	plan, err := s.Lines.Capacity(r.Context())
+	// One read of the lines for both the plan and the check.
+	ls, usage, err := s.Lines.List(r.Context())
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	plan, err := s.Lines.CapacityOf(r.Context(), ls, usage)
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return
 	}
 	out := capacityPlan{CapacityPlan: plan}
 	if s.Health != nil {
-		ph, err := s.Health.Pool(r.Context())
-		if err != nil {
-			s.resp.Error(w, r, err)
-			return
-		}
-		out.SingleFailure = &ph.SingleFailure
+		sf := s.Health.SingleFailureOf(ls, usage)
+		out.SingleFailure = &sf
 	}
 	s.resp.JSON(w, http.StatusOK, out)
 }

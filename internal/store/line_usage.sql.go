@@ -134,3 +134,40 @@ func (q *Queries) LineUsageFold(ctx context.Context, db DBTX, arg LineUsageFoldP
 	}
 	return result.RowsAffected(), nil
 }
+
+const lineUsageWeek = `-- name: LineUsageWeek :one
+SELECT f.ran_at, f.as_of,
+       lg_now()::timestamptz AS now,
+       (SELECT coalesce(sum(u.inbound_7d + u.outbound_7d), 0) FROM line_usage AS u
+         WHERE u.generation = f.generation)::bigint AS messages,
+       EXISTS (SELECT 1 FROM line_volume AS v WHERE v.minute <= f.as_of - interval '7 days') AS covered,
+       (SELECT coalesce(sum(l.user_count), 0) FROM lines AS l)::bigint AS users
+FROM line_usage_fold AS f
+`
+
+type LineUsageWeekRow struct {
+	RanAt    *time.Time
+	AsOf     time.Time
+	Now      time.Time
+	Messages int64
+	Covered  bool
+	Users    int64
+}
+
+// The pool's messages over the live totals' 7 days (one row a line, not a
+// week of minute rows), when the job last ran, where the days end, the
+// database clock, whether the minute records reach back a whole week
+// before the end, and the users on lines.
+func (q *Queries) LineUsageWeek(ctx context.Context, db DBTX) (LineUsageWeekRow, error) {
+	row := db.QueryRow(ctx, lineUsageWeek)
+	var i LineUsageWeekRow
+	err := row.Scan(
+		&i.RanAt,
+		&i.AsOf,
+		&i.Now,
+		&i.Messages,
+		&i.Covered,
+		&i.Users,
+	)
+	return i, err
+}

@@ -76,7 +76,8 @@ func (q *Queries) LineUsageFoldNoJIT(ctx context.Context, db DBTX) error {
 const lineUsageFoldSet = `-- name: LineUsageFoldSet :exec
 UPDATE line_usage_fold
 SET generation = $1::bigint, as_of = $2::timestamptz,
-    rebuild_floor = $3::timestamptz, rebuild_as_of = $4::timestamptz
+    rebuild_floor = $3::timestamptz, rebuild_as_of = $4::timestamptz,
+    ran_at = lg_now()
 `
 
 type LineUsageFoldSetParams struct {

@@ -177,6 +177,7 @@ type LineUsageFold struct {
 	AsOf         time.Time
 	RebuildFloor *time.Time
 	RebuildAsOf  *time.Time
+	RanAt        *time.Time
 }
 
 type LineVolume struct {
