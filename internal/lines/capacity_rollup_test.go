@@ -273,4 +273,26 @@ func TestRollup(t *testing.T) {
 		require.Zero(t, r.Corrected)
 		matches(t, b, "rebuilt again")
 	})
+
+	// The usage figure reads the totals while the job keeps them, and sums
+	// the minute rows once it has stopped: a row written behind the job's
+	// back shows which was read.
+	t.Run("UsageFigureReadsTheTotalsWhileTheJobRuns", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, lines.DefaultRollupConfig())
+		run(t, b)
+		send(t, b, b.lines[0])
+		b.clock.Advance(5 * time.Minute)
+		run(t, b)
+		_, err := b.pool.Exec(context.Background(), `UPDATE line_volume SET outbound = outbound + 5 WHERE line_id = $1`, b.lines[0])
+		require.NoError(t, err)
+		u, err := b.svc.MsgsPerUserPerDay(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, int64(1), u.Messages, "the job's totals")
+
+		b.clock.Advance(10 * time.Minute) // past the job's freshness and the figure's cache
+		u, err = b.svc.MsgsPerUserPerDay(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, int64(6), u.Messages, "the minute rows")
+	})
 }
