@@ -140,7 +140,9 @@ SELECT f.ran_at, f.as_of,
        lg_now()::timestamptz AS now,
        (SELECT coalesce(sum(u.inbound_7d + u.outbound_7d), 0) FROM line_usage AS u
          WHERE u.generation = f.generation)::bigint AS messages,
-       EXISTS (SELECT 1 FROM line_volume AS v WHERE v.minute <= f.as_of - interval '7 days') AS covered,
+       -- The oldest minute (the index's first entry): an EXISTS against a
+       -- bound the planner cannot see was a scan of every minute row.
+       coalesce((SELECT min(v.minute) FROM line_volume AS v) <= f.as_of - interval '7 days', false)::boolean AS covered,
        (SELECT coalesce(sum(l.user_count), 0) FROM lines AS l)::bigint AS users
 FROM line_usage_fold AS f
 `
