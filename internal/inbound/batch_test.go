@@ -269,6 +269,9 @@ func occupyFlights(t *testing.T, pool *pgxpool.Pool, reps []replica, ids []strin
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
+	// Should the test fail before release, the held jobs still end (and
+	// give their connections back, which closing the pool waits for).
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 	_, err = tx.Exec(ctx, `SELECT 1 FROM webhook_events WHERE event_id = ANY ($1) FOR UPDATE`, ids)
 	require.NoError(t, err)
 	errs := make(chan error, len(ids))
