@@ -276,15 +276,17 @@ func occupyFlights(t *testing.T, pool *pgxpool.Pool, reps []replica, ids []strin
 	require.NoError(t, err)
 	errs := make(chan error, len(ids))
 	var wg sync.WaitGroup
+	// One job at a time, each blocked before the next starts: started
+	// together, two could join one batch and leave a flight free.
 	for i, id := range ids {
 		wg.Go(func() { errs <- reps[i%len(reps)].svc.Process(ctx, id) })
+		require.Eventually(t, func() bool {
+			var waiting int
+			err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+			return err == nil && waiting == i+1
+		}, 10*time.Second, 5*time.Millisecond, "held job %d waiting on its event", i)
 	}
-	require.Eventually(t, func() bool {
-		var waiting int
-		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
-		return err == nil && waiting == len(ids)
-	}, 10*time.Second, 5*time.Millisecond, "held jobs waiting on their events")
 	return func() error {
 		if err := tx.Rollback(ctx); err != nil {
 			return err
