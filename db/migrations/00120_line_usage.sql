@@ -40,39 +40,11 @@ CREATE TABLE line_usage_fold (
     CHECK ((rebuild_floor IS NULL) = (rebuild_as_of IS NULL))
 );
 
--- The history so far, summed once, as of the last minute that closed two
--- minutes ago (the job's lag); the job carries it on from there. The clock
--- is lg_now()'s (db/functions is applied after the migrations).
-INSERT INTO line_usage_fold (generation, as_of)
-SELECT 1, date_trunc('minute', coalesce((SELECT o.at FROM clock_override AS o), clock_timestamp()) - interval '3 minutes');
-
--- One pass over the week by minute (the rows lie in minute order), not a
--- line at a time.
-INSERT INTO line_usage (generation, line_id, inbound_24h, outbound_24h, inbound_7d, outbound_7d, signups_24h, signups_7d)
-SELECT f.generation, l.id, coalesce(v.inbound_24h, 0), coalesce(v.outbound_24h, 0), coalesce(v.inbound_7d, 0),
-       coalesce(v.outbound_7d, 0), coalesce(s.signups_24h, 0), coalesce(s.signups_7d, 0)
-FROM lines AS l
-CROSS JOIN line_usage_fold AS f
-LEFT JOIN (
-    SELECT lv.line_id,
-           sum(lv.inbound) FILTER (WHERE lv.minute > f.as_of - interval '24 hours') AS inbound_24h,
-           sum(lv.outbound) FILTER (WHERE lv.minute > f.as_of - interval '24 hours') AS outbound_24h,
-           sum(lv.inbound) AS inbound_7d,
-           sum(lv.outbound) AS outbound_7d
-    FROM line_volume AS lv
-    CROSS JOIN line_usage_fold AS f
-    WHERE lv.minute > f.as_of - interval '7 days' AND lv.minute <= f.as_of
-    GROUP BY lv.line_id
-) AS v ON v.line_id = l.id
-LEFT JOIN (
-    SELECT us.home_line_id AS line_id,
-           count(*) FILTER (WHERE us.created_at > f.as_of - interval '24 hours') AS signups_24h,
-           count(*) AS signups_7d
-    FROM users AS us
-    CROSS JOIN line_usage_fold AS f
-    WHERE us.created_at > f.as_of - interval '7 days' AND us.created_at <= f.as_of
-    GROUP BY us.home_line_id
-) AS s ON s.line_id = l.id;
+-- The history so far is summed by the job's first run: a fold end ahead of
+-- the clock makes it sum the week at once (its reset, with the same query
+-- that folds every minute), and until then the capacity plan and the usage
+-- figure sum the minute rows themselves.
+INSERT INTO line_usage_fold (generation, as_of) VALUES (1, 'now'::timestamptz + interval '1 day');
 
 -- +goose Down
 DROP TABLE line_usage_fold;

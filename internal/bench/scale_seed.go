@@ -264,15 +264,13 @@ func seedScaleCounters(ctx context.Context, c *pgxpool.Pool) error {
 			SELECT u.home_line_id, ul.line_id, count(*) FROM users AS u
 			JOIN user_lines AS ul ON ul.user_id = u.id AND ul.position > 0
 			GROUP BY 1, 2`,
-		// The capacity totals (line_usage) were summed by the migration,
-		// before the seed: a fold end ahead of the clock makes the job's
-		// next run sum the seeded week again at once (its reset).
-		`UPDATE line_usage_fold SET as_of = lg_now() + interval '1 day', rebuild_floor = NULL, rebuild_as_of = NULL`,
 	} {
 		if _, err := c.Exec(ctx, q); err != nil {
 			return fmt.Errorf("seed counters: %w", err)
 		}
 	}
+	// The line_usage job's first run sums the seeded week (the migration
+	// leaves its fold end ahead of the clock for that).
 	if _, err := lines.NewRollup(c, slog.New(slog.DiscardHandler), lines.DefaultRollupConfig()).Run(ctx); err != nil {
 		return fmt.Errorf("seed capacity totals: %w", err)
 	}
