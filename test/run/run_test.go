@@ -119,6 +119,7 @@ type stack struct {
 	lines chan string
 	mu    sync.Mutex
 	out   strings.Builder
+	read  chan struct{} // closed once the output reached its end
 	done  chan struct{}
 	err   error
 }
@@ -128,7 +129,7 @@ type stack struct {
 // whatever happened to the test.
 func start(t *testing.T, cmd *exec.Cmd, out io.Reader) *stack {
 	t.Helper()
-	s := &stack{cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
+	s := &stack{cmd: cmd, lines: make(chan string, 1024), read: make(chan struct{}), done: make(chan struct{})}
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { killSession(cmd.Process.Pid) })
 	go func() {
@@ -144,6 +145,7 @@ func start(t *testing.T, cmd *exec.Cmd, out io.Reader) *stack {
 			}
 		}
 		close(s.lines)
+		close(s.read)
 	}()
 	go func() {
 		s.err = cmd.Wait()
@@ -178,13 +180,19 @@ func (s *stack) waitKey(t *testing.T) string {
 	}
 }
 
-// exitCode waits for the process to end and returns its exit status.
+// exitCode waits for the process to end and returns its exit status. It
+// also waits (briefly) for the reader to drain what the process wrote: Wait
+// returning says nothing about the pipe having been read.
 func (s *stack) exitCode(t *testing.T) int {
 	t.Helper()
 	select {
 	case <-s.done:
 	case <-time.After(runTimeout):
 		t.Fatalf("still running after %s:\n%s", runTimeout, s.output())
+	}
+	select {
+	case <-s.read:
+	case <-time.After(10 * time.Second): // a child still holds the pipe
 	}
 	if s.err == nil {
 		return 0
