@@ -111,11 +111,15 @@ SELECT k.id, k.number, k.linq_id, k.reputation, k.service_status, k.ineligible_a
        coalesce(s.oldest, @window_start::timestamptz)::timestamptz AS oldest_signup_minute
 FROM sel k
 JOIN policy p ON p.class = k.class
-LEFT JOIN LATERAL (
-    SELECT sum(ls.n) AS n, min(ls.minute) AS oldest
+-- One read of the lines' buckets, not one per line: a plan cached while
+-- line_signups looked empty (a new pool, stale statistics) scanned the
+-- whole table once per line, 10x slower at 10,000 lines.
+LEFT JOIN (
+    SELECT ls.line_id, sum(ls.n) AS n, min(ls.minute) AS oldest
     FROM line_signups ls
-    WHERE ls.line_id = k.id AND ls.minute >= @window_start::timestamptz
-) s ON true
+    WHERE ls.line_id = ANY(@ids::bigint[]) AND ls.minute >= @window_start::timestamptz
+    GROUP BY ls.line_id
+) s ON s.line_id = k.id
 ORDER BY k.id;
 
 -- name: LineRankSignup :many

@@ -177,12 +177,17 @@ func copyRows(ctx context.Context, c *pgx.Conn, table string, cols []string, n i
 	}))
 }
 
+// signupSpan is how far back the seeded users signed up, evenly: a live
+// fleet's, so the last hours hold a few thousand signups (line_signups).
+const signupSpan = 30 * 24 * time.Hour
+
 func seedScaleUsers(ctx context.Context, c *pgx.Conn, p scalePlan, ids []int64) (int64, error) {
 	now := time.Now()
 	return copyRows(ctx, c, "users", []string{"user_ref", "handle", "code", "home_line_id", "current_line_id", "created_at", "updated_at"},
 		p.Users, func(g int) []any {
 			line := ids[p.home(g)]
-			return []any{userRef(g), userHandle(g), fmt.Sprintf("BENCH%d", g), line, line, now, now}
+			at := now.Add(-time.Duration(int64(signupSpan) / int64(p.Users) * int64(g)))
+			return []any{userRef(g), userHandle(g), fmt.Sprintf("BENCH%d", g), line, line, at, at}
 		})
 }
 
@@ -244,9 +249,9 @@ func seedScaleMessages(ctx context.Context, c *pgx.Conn, p scalePlan, keyID int6
 	return tag.RowsAffected(), err
 }
 
-// seedScaleCounters sets what the disabled triggers keep (each line's
-// rolling-window total, user count and backup slots) and has the capacity
-// totals summed again.
+// seedScaleCounters sets what the disabled triggers and the signup path
+// keep (each line's rolling-window total, user count, recent signups and
+// backup slots) and has the capacity totals summed again.
 func seedScaleCounters(ctx context.Context, c *pgxpool.Pool) error {
 	for _, q := range []string{
 		// The window as an admission leaves it (limits_admit): since at
@@ -259,6 +264,12 @@ func seedScaleCounters(ctx context.Context, c *pgxpool.Pool) error {
 		`UPDATE lines AS l SET user_count = u.n
 			FROM (SELECT current_line_id, count(*) AS n FROM users GROUP BY current_line_id) AS u
 			WHERE l.id = u.current_line_id`,
+		// The signup buckets of the last two hours (what the line sync job
+		// keeps): the hourly ramp and the pool's plans read them.
+		`INSERT INTO line_signups (line_id, minute, n)
+			SELECT home_line_id, date_trunc('minute', created_at), count(*) FROM users
+			WHERE created_at >= now() - interval '2 hours'
+			GROUP BY 1, 2`,
 		// The backup slots each home line's users hold on other lines.
 		`INSERT INTO line_backup_slots (home_line_id, line_id, slots)
 			SELECT u.home_line_id, ul.line_id, count(*) FROM users AS u
