@@ -73,31 +73,35 @@ func (q *Queries) UserGetByRef(ctx context.Context, db DBTX, userRef string) (Us
 
 const userMoveBatch = `-- name: UserMoveBatch :exec
 WITH input AS (
-    SELECT user_id, home_line_id, current_line_id, from_line_id, note FROM (SELECT unnest($6::bigint[]) AS user_id, unnest($7::bigint[]) AS home_line_id, unnest($8::bigint[]) AS current_line_id, unnest($9::bigint[]) AS from_line_id, unnest($10::text[]) AS note) AS t
+    SELECT user_id, home_line_id, current_line_id, from_line_id, note FROM (SELECT unnest($3::bigint[]) AS user_id, unnest($4::bigint[]) AS home_line_id, unnest($5::bigint[]) AS current_line_id, unnest($6::bigint[]) AS from_line_id, unnest($7::text[]) AS note) AS t
 ), upd AS (
-    UPDATE users u SET home_line_id = i.home_line_id, current_line_id = i.current_line_id, updated_at = $5::timestamptz
+    UPDATE users u SET home_line_id = i.home_line_id, current_line_id = i.current_line_id, updated_at = $2::timestamptz
     FROM input i WHERE u.id = i.user_id
+), sets AS (
+    -- Grouped once: a lookup per user into the whole set list was
+    -- quadratic (19 s for the 10,000 users of one line).
+    SELECT s.user_id, array_agg(s.line_id ORDER BY s.position) AS line_set
+    FROM (SELECT unnest($8::bigint[]) AS user_id, unnest($9::smallint[]) AS position, unnest($10::bigint[]) AS line_id) AS s
+    GROUP BY s.user_id
 )
 INSERT INTO line_ledger (user_id, reason, from_line_id, to_line_id, line_set, note, created_at)
-SELECT i.user_id, $1::text, i.from_line_id, i.current_line_id,
-       (SELECT array_agg(s.line_id ORDER BY s.position)
-        FROM (SELECT unnest($2::bigint[]) AS user_id, unnest($3::smallint[]) AS position, unnest($4::bigint[]) AS line_id) AS s
-        WHERE s.user_id = i.user_id),
-       nullif(i.note, ''), $5::timestamptz
+SELECT i.user_id, $1::text, i.from_line_id, i.current_line_id, st.line_set,
+       nullif(i.note, ''), $2::timestamptz
 FROM input i
+LEFT JOIN sets st ON st.user_id = i.user_id
 `
 
 type UserMoveBatchParams struct {
 	Reason         string
-	SetUserIds     []int64
-	SetPositions   []int16
-	SetLineIds     []int64
 	Now            time.Time
 	UserIds        []int64
 	HomeLineIds    []int64
 	CurrentLineIds []int64
 	FromLineIds    []int64
 	Notes          []string
+	SetUserIds     []int64
+	SetPositions   []int16
+	SetLineIds     []int64
 }
 
 // Rewrites the home and current line of moved users and records a ledger row
@@ -108,15 +112,15 @@ type UserMoveBatchParams struct {
 func (q *Queries) UserMoveBatch(ctx context.Context, db DBTX, arg UserMoveBatchParams) error {
 	_, err := db.Exec(ctx, userMoveBatch,
 		arg.Reason,
-		arg.SetUserIds,
-		arg.SetPositions,
-		arg.SetLineIds,
 		arg.Now,
 		arg.UserIds,
 		arg.HomeLineIds,
 		arg.CurrentLineIds,
 		arg.FromLineIds,
 		arg.Notes,
+		arg.SetUserIds,
+		arg.SetPositions,
+		arg.SetLineIds,
 	)
 	return err
 }
@@ -138,10 +142,11 @@ WITH input AS (
     SELECT ins.id, s.position, s.line_id FROM sets s JOIN ins ON ins.user_ref = s.user_ref
 ), ledger AS (
     INSERT INTO line_ledger (user_id, reason, to_line_id, line_set, created_at)
-    SELECT ins.id, i.reason, i.home_line_id,
-           (SELECT array_agg(s.line_id ORDER BY s.position) FROM sets s WHERE s.user_ref = ins.user_ref),
-           $12::timestamptz
+    SELECT ins.id, i.reason, i.home_line_id, st.line_set, $12::timestamptz
     FROM ins JOIN input i ON i.user_ref = ins.user_ref
+    -- Grouped once, not looked up per user in the whole list.
+    LEFT JOIN (SELECT s.user_ref, array_agg(s.line_id ORDER BY s.position) AS line_set
+               FROM sets s GROUP BY s.user_ref) AS st ON st.user_ref = ins.user_ref
 ), links AS (
     INSERT INTO signup_links (token, user_id, body, expires_at, created_at)
     SELECT i.token, ins.id, i.body, $16::timestamptz, $12::timestamptz
