@@ -199,11 +199,33 @@ var errStalePlan = errors.New("home line changed while planning")
 
 // runBatch assigns a batch of jobs in one transaction.
 func (s *Service) runBatch(ctx context.Context, jobs []*job) {
+	s.analyzeAfterBurst(ctx)
 	if err := s.tryBatch(ctx, jobs); err != nil {
 		s.logger.ErrorContext(ctx, "signup batch failed", slog.Int("signups", len(jobs)), slog.Any("error", err))
 		for _, j := range jobs {
 			j.err = fmt.Errorf("assign line: %w", err)
 		}
+	}
+}
+
+// analyzeAfterBurst refreshes the statistics of the signup buckets once
+// this replica has written AnalyzeEvery signups since it last did. The
+// table can grow many times over in seconds, and until autovacuum looks
+// again (up to a minute) plans cached on its old size rank candidate lines
+// by scanning it whole, once per line (2 ms a batch instead of 0.3). It
+// runs before the next batch, on the batches' connection: a few
+// milliseconds once every AnalyzeEvery signups.
+func (s *Service) analyzeAfterBurst(ctx context.Context) {
+	if s.cfg.AnalyzeEvery <= 0 || s.sinceAnalyze < s.cfg.AnalyzeEvery {
+		return
+	}
+	s.sinceAnalyze = 0
+	conn, err := s.batchConnection(ctx)
+	if err == nil {
+		err = s.q.LineSignupsAnalyze(ctx, conn)
+	}
+	if err != nil {
+		s.logger.WarnContext(ctx, "analyze signup buckets", slog.Any("error", err))
 	}
 }
 
@@ -434,6 +456,7 @@ func (s *Service) assignTx(ctx context.Context, conn store.TxBeginner, jobs []*j
 		return err
 	}
 	s.metrics.Signups.Add(float64(len(created)))
+	s.sinceAnalyze += len(created)
 	for _, j := range unavail {
 		ae, _ := apperr.As(j.err)
 		s.metrics.PoolUnavailable.WithLabelValues(ae.Code).Inc()

@@ -23,6 +23,10 @@ type Config struct {
 	// BatchTimeout bounds one batch transaction, whatever the callers'
 	// contexts say (their requests may give up; the batch still finishes).
 	BatchTimeout time.Duration
+	// AnalyzeEvery is how many signups a replica writes between its
+	// ANALYZEs of the signup buckets (store.LineSignupsAnalyze); 0 leaves
+	// them to autovacuum.
+	AnalyzeEvery int
 	Now          func() time.Time
 }
 
@@ -38,13 +42,16 @@ type Service struct {
 	// batchConn is the connection signup batches run on while they follow
 	// one another (see batchConnection); only the running batch touches it.
 	batchConn *pgxpool.Conn
+	// sinceAnalyze counts the signups written since the last ANALYZE of
+	// the signup buckets; only the running batch touches it.
+	sinceAnalyze int
 }
 
 // DefaultConfig is the configuration's defaults and the batch limits the
 // gateway runs with.
 func DefaultConfig() Config {
 	return Config{BackupCount: 2, SignupLinkTTL: 720 * time.Hour, DefaultRegion: "US",
-		MaxBatch: 256, BatchTimeout: 15 * time.Second, Now: time.Now}
+		MaxBatch: 256, BatchTimeout: 15 * time.Second, AnalyzeEvery: 1000, Now: time.Now}
 }
 
 // New builds a Service. It starts no goroutine of its own.
