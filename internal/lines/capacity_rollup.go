@@ -13,8 +13,9 @@ import (
 	"github.com/linegate/linegate/internal/store"
 )
 
-// usageWeek is the longest window line_usage holds.
-const usageWeek = 7 * 24 * time.Hour
+// usageWeek is the longest window line_usage holds: the ObservedDays the
+// usage figure reads from it (LineUsageWeek).
+const usageWeek = ObservedDays * 24 * time.Hour
 
 // Rollup keeps line_usage: each line's inbound, outbound and signups over
 // the last 24 hours and 7 days, which the capacity plan reads instead of

@@ -117,7 +117,7 @@ func (s *Service) MsgsPerUserPerDay(ctx context.Context) (Usage, error) {
 	if now.Before(s.usageExpires) {
 		return s.usage, nil
 	}
-	row, err := s.usageWeek(ctx, now)
+	row, err := s.observedTraffic(ctx, now)
 	if err != nil {
 		return Usage{}, err
 	}
@@ -134,11 +134,11 @@ func (s *Service) MsgsPerUserPerDay(ctx context.Context) (Usage, error) {
 // figure to read its totals (it runs every minute).
 const usageFresh = 5 * time.Minute
 
-// usageWeek reads the pool's last ObservedDays (7) of traffic from the
+// observedTraffic reads the pool's last ObservedDays of traffic from the
 // line_usage totals, one row a line, while the job keeps them; else (it has
 // not run lately, or not yet) by summing the minute rows, which at fleet
 // scale takes seconds.
-func (s *Service) usageWeek(ctx context.Context, now time.Time) (store.LineVolumeWindowRow, error) {
+func (s *Service) observedTraffic(ctx context.Context, now time.Time) (store.LineVolumeWindowRow, error) {
 	u, err := s.q.LineUsageWeek(ctx, s.pool)
 	switch {
 	case err == nil && u.RanAt != nil && !u.AsOf.After(u.Now) && u.Now.Sub(*u.RanAt) <= usageFresh:
