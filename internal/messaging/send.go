@@ -99,10 +99,14 @@ func New(pool *pgxpool.Pool, client *linq.Client, limiter *ratelimit.Limiter, lo
 }
 
 // batchConfig sizes the send path's group commits: up to 64 calls a
-// batch, two batches in flight (one gathers while the other commits).
+// batch, one batch in flight while the next gathers. A second flight runs
+// two batches' admissions at once, which then wait on each other's line
+// rows and split the queue into batches half the size: on a 2-core box with
+// Postgres beside the gateway, one flight admitted 1.3-1.4 times the sends
+// at 4 and 8 clients, with a lower p50.
 func batchConfig(m *metrics.Metrics, name string, timeout time.Duration) groupcommit.Config {
 	sizes := m.GroupCommitSize.WithLabelValues(name)
-	return groupcommit.Config{Max: 64, Flights: 2, Timeout: timeout, Observe: func(n int) { sizes.Observe(float64(n)) }}
+	return groupcommit.Config{Max: 64, Flights: 1, Timeout: timeout, Observe: func(n int) { sizes.Observe(float64(n)) }}
 }
 
 // Close stops the listener that wakes duplicates waiting for a send.
