@@ -99,8 +99,14 @@ cmd_start() {
 		if [ -f "$dir/port" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/port")") 2>/dev/null; then port="$(cat "$dir/port")"; fi
 		[ -n "$port" ] || port="$(free_port)"
 		echo "$port" >"$dir/port"
+		# WAL compression: the first change to a page after a checkpoint
+		# writes the whole page to the WAL, which at fleet size (a send
+		# touching pages of several large indexes) is most of a commit's
+		# bytes. lz4 from PostgreSQL 15 on, pglz before.
+		local walz=lz4
+		[ "$("$bin/postgres" --version | sed -E 's/[^0-9]*([0-9]+).*/\1/')" -ge 15 ] || walz=on
 		as_owner "$bin/pg_ctl" -D "$dir/cluster" -l "$dir/server.log" -w -t 60 start 9>&- -o \
-			"-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/run -c max_connections=400 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on}" >&2 \
+			"-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/run -c max_connections=400 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on} -c wal_compression=$walz" >&2 \
 			|| { tail -20 "$dir/server.log" >&2; exit 1; }
 		log "cluster started on 127.0.0.1:$port"
 	fi
