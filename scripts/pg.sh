@@ -100,9 +100,10 @@ cmd_start() {
 		[ -n "$port" ] || port="$(free_port)"
 		echo "$port" >"$dir/port"
 		# WAL compression: the first change to a page after a checkpoint
-		# writes the whole page to the WAL, which at fleet size (a send
-		# touching pages of several large indexes) is most of a commit's
-		# bytes. lz4 from PostgreSQL 15 on, pglz before.
+		# writes the whole page to the WAL, and at fleet size a send
+		# touches pages of several large indexes; compressing them brought
+		# the scale run's sends closer to the small run's (docs/scaling.md).
+		# lz4 from PostgreSQL 15 on, pglz before.
 		local walz=lz4
 		[ "$("$bin/postgres" --version | sed -E 's/[^0-9]*([0-9]+).*/\1/')" -ge 15 ] || walz=on
 		as_owner "$bin/pg_ctl" -D "$dir/cluster" -l "$dir/server.log" -w -t 60 start 9>&- -o \
