@@ -101,6 +101,14 @@ WHERE k.api_key_id = @api_key_id::bigint AND k.idempotency_key = @idempotency_ke
   AND m.id = k.message_id AND m.state = 'pending'
 RETURNING m.id;
 
+-- name: MessageAwaitRecord :one
+-- An action on a send whose Linq answer is still being recorded asks to be
+-- told when it is: the lease it has left, in ms; no row when the send is
+-- not pending within its lease.
+UPDATE messages AS m SET awaited = true
+WHERE m.id = @id::uuid AND m.state = 'pending' AND m.lease_until > (SELECT lg_now())
+RETURNING (extract(epoch FROM m.lease_until - (SELECT lg_now())) * 1000)::bigint AS lease_ms;
+
 -- name: MessageNotifyDone :exec
 -- Wakes the duplicates waiting for this send (see MessageAwait).
 SELECT pg_notify('linegate_send_done', CAST(@id::uuid AS text));

@@ -174,10 +174,12 @@ func (s *Service) chatAction(ctx context.Context, userRef, op string, fn func(co
 		TraceID: ack.TraceID}, nil
 }
 
-// sentMessage is a sent message with what an action on it needs.
+// sentMessage is a sent message with what an action on it needs. A send
+// whose Linq answer is still being recorded (the caller has it already: see
+// recordBehind) is waited for, once.
 func (s *Service) sentMessage(ctx context.Context, messageID string) (store.MessageGetForActionRow, error) {
 	id, err := parseID(messageID)
-	if err == nil {
+	for look := 0; err == nil && look < 2; look++ {
 		var m store.MessageGetForActionRow
 		m, err = s.q.MessageGetForAction(ctx, s.pool, store.MessageGetForActionParams{
 			ID: pgUUID(id), ReplyWindow: ratelimit.Interval(s.lim.Config().ReplyWindow),
@@ -188,6 +190,13 @@ func (s *Service) sentMessage(ctx context.Context, messageID string) (store.Mess
 		if !errors.Is(store.Interpret(err), store.ErrNotFound) {
 			return m, err
 		}
+		if look > 0 || !s.waiters.awaitRecord(ctx, s.q, id) {
+			break
+		}
+		err = nil
+	}
+	if ctx.Err() != nil {
+		return store.MessageGetForActionRow{}, ctx.Err()
 	}
 	return store.MessageGetForActionRow{}, apperr.New(apperr.NotFound, "message_not_found",
 		"no message with this id was sent through Linegate")

@@ -100,6 +100,7 @@ func TestDatabaseClock(t *testing.T) {
 		for i := range 30 {
 			require.NoError(t, send(behind), "send %d", i)
 		}
+		behind.svc.Settle() // Linq's answers are on record before the clock moves on
 		ft.db.Advance(57500 * time.Millisecond)
 		for range 5 {
 			requireCode(t, send(ahead), apperr.RateLimited, ratelimit.OutcomePairLimit)
@@ -133,6 +134,7 @@ func TestDatabaseClock(t *testing.T) {
 		for i := range 30 {
 			require.NoError(t, send(), "send %d", i)
 		}
+		gw.svc.Settle() // Linq's answers are on record before the clock moves on
 		// 60.1 s after the first admission, 59.8 s after Linq took it.
 		ft.db.Set(start.Add(60100 * time.Millisecond))
 		requireCode(t, send(), apperr.RateLimited, ratelimit.OutcomePairLimit)
@@ -342,6 +344,7 @@ func TestRetries(t *testing.T) {
 			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi"), IdempotencyKey: fmt.Sprint("k", i)})
 			require.NoError(t, err)
 		}
+		gw.svc.Settle() // Linq's answers are on record before they are made to look lost
 		_, err := e.pool.Exec(ctx, `UPDATE messages SET state = 'pending', lease_until = now() - interval '1 second',
 			body = '[{"type":"text","value":"hi"}]'`)
 		require.NoError(t, err)

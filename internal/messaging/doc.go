@@ -5,7 +5,11 @@
 // A send is one Postgres round trip before Linq (send_admit: idempotency key,
 // user → current line → chat, opt-out, pair window, budget, line state),
 // the Linq call with no transaction open, and one round trip after it to
-// record the answer. Every Linq send carries an idempotency key: the
+// record the answer. The caller gets Linq's answer without waiting for that
+// record when the send opened no chat: until it commits the message is
+// pending, so a retry with the key and an action on the id wait for it, and
+// should the replica die first the recovery job resends under the same
+// Linq key, which Linq answers with the message it holds. Every Linq send carries an idempotency key: the
 // message's own id, fixed when the caller's key is first seen, so retries by
 // the client, by Linegate or by the caller never send twice.
 //

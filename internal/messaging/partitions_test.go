@@ -74,6 +74,7 @@ func TestMessagePartitions(t *testing.T) {
 		require.NoError(t, err)
 		pending, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi"), IdempotencyKey: "k-pending"})
 		require.NoError(t, err)
+		gw.svc.Settle() // the answers are on record before one is made pending again
 		_, err = e.pool.Exec(ctx, `UPDATE messages SET state = 'pending' WHERE id = $1`, pending.ID)
 		require.NoError(t, err)
 		_, err = e.pool.Exec(ctx, `UPDATE message_keys SET expires_at = now() - interval '1 second'`)

@@ -42,7 +42,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 		}
 		a := admission{id: uuid.UUID(r.ID.Bytes), userID: r.UserID, handle: r.Handle,
 			line: LineRef{ID: r.LineID, Number: r.LineNumber}, chatID: r.ChatID, takeover: true}
-		if _, err := s.deliver(ctx, parts, linqOptions{}, a, r.IdempotencyKey); err != nil {
+		if _, err := s.deliver(ctx, parts, linqOptions{}, a, r.IdempotencyKey, false); err != nil {
 			s.log.WarnContext(ctx, "recovered send not accepted", slog.String("message_id", a.id.String()),
 				slog.Any("error", err))
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,6 +69,8 @@ type Service struct {
 	admits  *groupcommit.Batcher[admitCall, admission]
 	marks   *groupcommit.Batcher[sentCall, bool]
 	waiters *waiters
+	// behind counts the answers being recorded after the caller has them.
+	behind sync.WaitGroup
 	// health is line health (SetHealth): 2027 answers go to it, and it says
 	// when a send must open the chat with the continuation text.
 	health Health
@@ -109,8 +112,16 @@ func batchConfig(m *metrics.Metrics, name string, timeout time.Duration) groupco
 	return groupcommit.Config{Max: 64, Flights: 1, Timeout: timeout, Observe: func(n int) { sizes.Observe(float64(n)) }}
 }
 
-// Close stops the listener that wakes duplicates waiting for a send.
-func (s *Service) Close() { s.waiters.close() }
+// Close waits for the answers still being recorded (recordBehind), then
+// stops the listener that wakes duplicates waiting for a send.
+func (s *Service) Close() {
+	s.Settle()
+	s.waiters.close()
+}
+
+// Settle waits until the Linq answers of the sends that have returned are
+// recorded.
+func (s *Service) Settle() { s.behind.Wait() }
 
 // SendRequest is one message to a user. Exactly one of UserRef and Handle
 // names the recipient, who must be a Linegate user (their line is theirs).
@@ -289,7 +300,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	deadline, _ := ctx.Deadline()
 	dctx, dcancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer dcancel()
-	return s.deliver(dctx, req.Parts, linqOptions{PreferredService: req.PreferredService, Effect: req.Effect, ReplyTo: req.ReplyTo}, a, key)
+	return s.deliver(dctx, req.Parts, linqOptions{PreferredService: req.PreferredService, Effect: req.Effect, ReplyTo: req.ReplyTo}, a, key, true)
 }
 
 // linqOptions are the parts of a send besides its parts that Linq takes.
@@ -299,10 +310,11 @@ type linqOptions struct {
 	ReplyTo          *linq.ReplyTo
 }
 
-// deliver makes the Linq call of an admitted send and records its answer.
-// The first send on a line the user was moved to goes out after the
-// continuation text, on the chat that text opened.
-func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions, a admission, key string) (*Sent, error) {
+// deliver makes the Linq call of an admitted send and records its answer:
+// before returning, or with answerFirst behind it when the send opened no
+// chat (recordBehind). The first send on a line the user was moved to goes
+// out after the continuation text, on the chat that text opened.
+func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions, a admission, key string, answerFirst bool) (*Sent, error) {
 	if a.chatID == "" {
 		chatID, err := s.openChat(ctx, a, key)
 		if err != nil {
@@ -348,11 +360,12 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 		s.okSend.Inc()
 	}
 	s.metrics.SendsAccepted.Inc()
-	if err := s.recordSent(rctx, a, chatID, msgID, trace, status, newChat); err != nil {
-		// Linq sent it; a retry with the key finds the message pending until
-		// the lease ends, then sends again under the same Linq key, which
-		// Linq answers with this message (so does the recovery job).
-		s.log.ErrorContext(ctx, "record sent message", slog.Any("error", err))
+	if newChat || !answerFirst {
+		// A new chat must be on record before the user's next send reads
+		// it, or that send would open a second one.
+		s.recordOrLog(rctx, a, chatID, msgID, trace, status, newChat)
+	} else {
+		s.recordBehind(ctx, a, chatID, msgID, trace, status)
 	}
 	return &Sent{
 		ID: a.id.String(), UserRef: a.userRef, Line: a.line, ChatID: chatID, LinqMessageID: msgID,
@@ -367,6 +380,31 @@ type sentCall struct {
 	handle                       string
 	chatID, msgID, trace, status string
 	newChat                      bool
+}
+
+// recordOrLog records Linq's answer to a send. Should that fail, Linq sent
+// it all the same: a retry with the key finds the message pending until the
+// lease ends, then sends again under the same Linq key, which Linq answers
+// with this message (so does the recovery job).
+func (s *Service) recordOrLog(ctx context.Context, a admission, chatID, msgID, trace, status string, newChat bool) {
+	if err := s.recordSent(ctx, a, chatID, msgID, trace, status, newChat); err != nil {
+		s.log.ErrorContext(ctx, "record sent message", slog.Any("error", err))
+	}
+}
+
+// recordBehind records Linq's answer to a send on an open chat while the
+// caller already has it: the answer is Linq's and stays true whether or not
+// the record commits, and what the record guards is kept by other means
+// until it does (see the package doc). Close waits for the records in
+// flight.
+func (s *Service) recordBehind(ctx context.Context, a admission, chatID, msgID, trace, status string) {
+	s.behind.Add(1)
+	go func() {
+		defer s.behind.Done()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		s.recordOrLog(rctx, a, chatID, msgID, trace, status, false)
+	}()
 }
 
 // recordSent stores Linq's answer (and the new chat), moves the send's pair

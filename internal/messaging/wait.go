@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linegate/linegate/internal/store"
@@ -46,20 +47,40 @@ func (w *waiters) await(ctx context.Context, q *store.Queries, apiKeyID int64, k
 	if leaseFor <= 0 {
 		return ctx.Err() == nil // ask again at once: the holder is gone
 	}
+	return w.awaitEnd(ctx, id, func(ctx context.Context) (time.Duration, error) {
+		_, err := q.MessageAwait(ctx, w.pool, store.MessageAwaitParams{ApiKeyID: apiKeyID, IdempotencyKey: key})
+		return leaseFor, err
+	})
+}
+
+// awaitRecord blocks until the Linq answer of the pending send id is
+// recorded (see recordBehind), its lease runs out, or ctx ends; it reports
+// whether the caller should look again.
+func (w *waiters) awaitRecord(ctx context.Context, q *store.Queries, id uuid.UUID) bool {
+	return w.awaitEnd(ctx, id, func(ctx context.Context) (time.Duration, error) {
+		ms, err := q.MessageAwaitRecord(ctx, w.pool, pgtype.UUID{Bytes: id, Valid: true})
+		return time.Duration(ms) * time.Millisecond, err
+	})
+}
+
+// awaitEnd listens for the end of send id, then asks to be told of it (ask
+// marks the message awaited and says how long its lease has left), then
+// waits. Listening first, then asking: no end is missed.
+func (w *waiters) awaitEnd(ctx context.Context, id uuid.UUID, ask func(context.Context) (time.Duration, error)) bool {
 	ch, err := w.subscribe(ctx, id)
 	if err != nil {
 		w.log.WarnContext(ctx, "listen for duplicates", slog.Any("error", err))
-		return sleep(ctx, min(leaseFor, 100*time.Millisecond))
+		return sleep(ctx, 100*time.Millisecond)
 	}
 	defer w.unsubscribe(id, ch)
-	// Listening first, then asking to be told: no completion is missed.
-	if _, err := q.MessageAwait(ctx, w.pool, store.MessageAwaitParams{ApiKeyID: apiKeyID, IdempotencyKey: key}); err != nil {
+	left, err := ask(ctx)
+	if err != nil {
 		if errors.Is(store.Interpret(err), store.ErrNotFound) {
 			return ctx.Err() == nil // already ended
 		}
 		return false
 	}
-	t := time.NewTimer(leaseFor)
+	t := time.NewTimer(left)
 	defer t.Stop()
 	select {
 	case <-ch:

@@ -135,6 +135,22 @@ func (q *Queries) MessageAwait(ctx context.Context, db DBTX, arg MessageAwaitPar
 	return id, err
 }
 
+const messageAwaitRecord = `-- name: MessageAwaitRecord :one
+UPDATE messages AS m SET awaited = true
+WHERE m.id = $1::uuid AND m.state = 'pending' AND m.lease_until > (SELECT lg_now())
+RETURNING (extract(epoch FROM m.lease_until - (SELECT lg_now())) * 1000)::bigint AS lease_ms
+`
+
+// An action on a send whose Linq answer is still being recorded asks to be
+// told when it is: the lease it has left, in ms; no row when the send is
+// not pending within its lease.
+func (q *Queries) MessageAwaitRecord(ctx context.Context, db DBTX, id pgtype.UUID) (int64, error) {
+	row := db.QueryRow(ctx, messageAwaitRecord, id)
+	var lease_ms int64
+	err := row.Scan(&lease_ms)
+	return lease_ms, err
+}
+
 const messageClaimExpiredPending = `-- name: MessageClaimExpiredPending :many
 WITH claimed AS (
     UPDATE messages AS m
