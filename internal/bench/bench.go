@@ -316,6 +316,7 @@ func load(ctx context.Context, name string, c int, d time.Duration, op func(ctx 
 		refused map[string]int
 	}
 	accs := make([]acc, c)
+	cpu0 := sampleCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range c {
@@ -340,6 +341,7 @@ func load(ctx context.Context, name string, c int, d time.Duration, op func(ctx 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := sampleCPU().since(cpu0)
 	var lat []time.Duration
 	errs, refused := 0, map[string]int{}
 	for _, a := range accs {
@@ -350,7 +352,7 @@ func load(ctx context.Context, name string, c int, d time.Duration, op func(ctx 
 		}
 	}
 	r := summarize(name, lat, errs, refused, elapsed)
-	r.clients = c
+	r.clients, r.cpu = c, cpu
 	return r
 }
 

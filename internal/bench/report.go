@@ -43,11 +43,17 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
-// printTable prints results as rows of one table.
+// printTable prints results as rows of one table. The CPU columns are the
+// cores used during the phase by Postgres (its processes on this machine),
+// by this process (gateway, simulator and load clients), and left idle.
 func printTable(out io.Writer, rs ...result) {
-	fmt.Fprintf(out, "\n%-38s %9s %10s %9s %9s %9s  %s\n", "phase", "ok", "ok/s", "p50 ms", "p95 ms", "p99 ms", "refused / errors")
+	fmt.Fprintf(out, "\n%-38s %9s %10s %9s %9s %9s %16s  %s\n", "phase", "ok", "ok/s", "p50 ms", "p95 ms", "p99 ms", "cpu pg/proc/idle", "refused / errors")
 	for _, r := range rs {
-		fmt.Fprintf(out, "%-38s %9d %10.0f %9s %9s %9s  %v / %d\n", r.name, r.ops, r.perSecond(), ms(r.p50), ms(r.p95), ms(r.p99), r.refused, r.errors)
+		cpu := "-"
+		if r.cpu.ok {
+			cpu = fmt.Sprintf("%.2f/%.2f/%.2f", r.cpu.postgres, r.cpu.process, r.cpu.idle)
+		}
+		fmt.Fprintf(out, "%-38s %9d %10.0f %9s %9s %9s %16s  %v / %d\n", r.name, r.ops, r.perSecond(), ms(r.p50), ms(r.p95), ms(r.p99), cpu, r.refused, r.errors)
 	}
 }
 

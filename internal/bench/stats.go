@@ -19,6 +19,7 @@ type result struct {
 	elapsed  time.Duration
 	p50, p95 time.Duration
 	p99      time.Duration
+	cpu      cpuUse // over the phase; zero where it is not measured
 }
 
 func (r result) perSecond() float64 {
