@@ -1,11 +1,15 @@
 package messaging_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -327,6 +331,56 @@ func TestRetries(t *testing.T) {
 		byKey := sendsByKey(e.sim)
 		require.Len(t, e.sim.SendLog(), 2, "one send per message")
 		require.Equal(t, 1, byKey[delivered.ID])
+	})
+
+	// The recovery job's resend is the message the caller asked for: its
+	// effect, reply and service too, not only its parts.
+	t.Run("RecoveryResendsTheWholeMessage", func(t *testing.T) {
+		t.Parallel()
+		var mu sync.Mutex
+		var bodies []map[string]any
+		e := newEnvWith(t, envOptions{front: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages") {
+					b, _ := io.ReadAll(r.Body)
+					r.Body = io.NopCloser(bytes.NewReader(b))
+					var m map[string]any
+					if json.Unmarshal(b, &m) == nil {
+						mu.Lock()
+						bodies = append(bodies, m)
+						mu.Unlock()
+					}
+				}
+				next.ServeHTTP(w, r)
+			})
+		}})
+		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = 300 * time.Millisecond }})
+		line, _ := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		ctx := context.Background()
+		first, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("opens the chat")})
+		require.NoError(t, err)
+
+		e.sim.SetFaults(linqsim.Faults{Latency: time.Minute})
+		_, err = gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("lost"), IdempotencyKey: "lost",
+			PreferredService: "SMS", Effect: &linq.Effect{Type: "screen", Name: "confetti"},
+			ReplyTo: &linq.ReplyTo{MessageID: first.LinqMessageID}})
+		requireCode(t, err, apperr.BadGateway, "upstream_timeout")
+		e.sim.SetFaults(linqsim.Faults{})
+		// As if the replica died before recording the outcome.
+		_, err = e.pool.Exec(ctx, `UPDATE messages SET state = 'pending', lease_until = now() - interval '1 second'
+			WHERE idempotency_key = 'lost'`)
+		require.NoError(t, err)
+
+		n, err := gw.svc.Recover(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, bodies, 2, "the lost send and its resend")
+		require.Equal(t, bodies[0]["message"], bodies[1]["message"], "the same message, under the same Linq key")
+		require.Contains(t, bodies[1]["message"], "effect")
+		require.Contains(t, bodies[1]["message"], "reply_to")
 	})
 
 	// Recovery claims what it resends (a fresh lease, as a retry's takeover

@@ -2,13 +2,11 @@ package messaging
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
 	"github.com/google/uuid"
 
-	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/ratelimit"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -16,9 +14,10 @@ import (
 // recoverBatch bounds one recovery run.
 const recoverBatch = 100
 
-// Recover claims and resolves sends left pending past their lease (the replica that
-// made the Linq call died, or Postgres failed after Linq accepted): each is
-// sent again under its own Linq key, which Linq answers with the message it
+// Recover claims and resolves sends left pending past their lease (the
+// replica that made the Linq call died, or Postgres failed after Linq
+// accepted): each is sent again as it was asked for (parts, effect, reply,
+// service) under its own Linq key, which Linq answers with the message it
 // already holds or sends now, and the answer is recorded. A refusal marks
 // the send failed (its key stays, so the caller's retry resends under the
 // same Linq key). It returns how many sends it resolved; the lead schedules
@@ -32,8 +31,8 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 	}
 	done := 0
 	for _, r := range rows {
-		var parts []linq.Part
-		if err := json.Unmarshal(r.Body, &parts); err != nil || len(parts) == 0 {
+		st, err := readStored(r.Body)
+		if err != nil || len(st.Parts) == 0 {
 			// Nothing to resend: the outcome stays unknown, the key kept.
 			if _, err := s.q.MessageMarkFailed(ctx, s.pool, r.ID); err != nil {
 				return done, fmt.Errorf("mark send failed: %w", err)
@@ -42,7 +41,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 		}
 		a := admission{id: uuid.UUID(r.ID.Bytes), userID: r.UserID, handle: r.Handle,
 			line: LineRef{ID: r.LineID, Number: r.LineNumber}, chatID: r.ChatID, takeover: true}
-		if _, err := s.deliver(ctx, parts, linqOptions{}, a, r.IdempotencyKey, false); err != nil {
+		if _, err := s.deliver(ctx, st.Parts, st.linqOptions, a, r.IdempotencyKey, false); err != nil {
 			s.log.WarnContext(ctx, "recovered send not accepted", slog.String("message_id", a.id.String()),
 				slog.Any("error", err))
 		}

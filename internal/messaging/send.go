@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -305,9 +306,9 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 
 // linqOptions are the parts of a send besides its parts that Linq takes.
 type linqOptions struct {
-	PreferredService string
-	Effect           *linq.Effect
-	ReplyTo          *linq.ReplyTo
+	PreferredService string        `json:"preferred_service,omitempty"`
+	Effect           *linq.Effect  `json:"effect,omitempty"`
+	ReplyTo          *linq.ReplyTo `json:"reply_to,omitempty"`
 }
 
 // deliver makes the Linq call of an admitted send and records its answer:
@@ -497,13 +498,34 @@ func (s *Service) CleanupIdempotency(ctx context.Context) (int64, error) {
 	}
 }
 
-// jsonParts is the parts as the messages row keeps them.
+// storedSend is what the messages row keeps of a send while its outcome
+// is open (and after, with StoreMessageText): everything the recovery job
+// needs to send the same message again.
+type storedSend struct {
+	Parts []linq.Part `json:"parts"`
+	linqOptions
+}
+
+// jsonParts is the send as the messages row keeps it.
 func jsonParts(req SendRequest) ([]byte, error) {
-	b, err := json.Marshal(req.Parts)
+	b, err := json.Marshal(storedSend{Parts: req.Parts, linqOptions: linqOptions{PreferredService: req.PreferredService,
+		Effect: req.Effect, ReplyTo: req.ReplyTo}})
 	if err != nil {
 		return nil, fmt.Errorf("encode parts: %w", err)
 	}
 	return b, nil
+}
+
+// readStored reads a kept send; rows written before the options were kept
+// hold the parts alone, as an array.
+func readStored(b []byte) (storedSend, error) {
+	var st storedSend
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
+		err := json.Unmarshal(t, &st.Parts)
+		return st, err
+	}
+	err := json.Unmarshal(b, &st)
+	return st, err
 }
 
 func inProgress(key string) error {
