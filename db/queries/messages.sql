@@ -60,7 +60,9 @@ SELECT lg_now()::timestamptz AS now;
 -- may hold the message, stamped when it got it: the send's pair stamp
 -- moves from its admission to now, a time Linq's stamp cannot be later
 -- than (as on success), so the pair window never runs ahead of Linq's.
--- admitted_at follows the stamp, which a takeover looks for.
+-- admitted_at follows the stamp, which a takeover looks for. The parts go
+-- unless kept (STORE_MESSAGE_TEXT): nothing resends a failed send from its
+-- row, and a takeover brings the retry's parts back.
 WITH clock AS (
     SELECT lg_now() AS now
 ), old AS (
@@ -70,7 +72,8 @@ WITH clock AS (
     FOR UPDATE
 ), m AS (
     UPDATE messages AS msg
-    SET state = 'failed', lease_until = NULL, admitted_at = clock.now, updated_at = clock.now
+    SET state = 'failed', lease_until = NULL, admitted_at = clock.now, updated_at = clock.now,
+        body = CASE WHEN @keep_body::boolean THEN msg.body END
     FROM old, clock
     WHERE msg.id = old.id
     RETURNING msg.awaited

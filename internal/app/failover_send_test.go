@@ -154,7 +154,11 @@ func TestFailoverSendPath(t *testing.T) {
 		require.Equal(t, "https://example.com/track/2", e.simText(t, sends[1].MessageID))
 		require.Equal(t, e.lines[1], sends[1].From)
 
-		// The backup line's contact card is shared once into each new chat.
+		// The backup line's contact card is shared once into each new chat
+		// (with a message on record: Linq's answers recorded first).
+		for _, g := range e.gws {
+			g.app.Messages().Settle()
+		}
 		svc := e.gws[0].app.LineHealth()
 		require.NotNil(t, svc)
 		_, err := svc.EnsureContactCards(context.Background())

@@ -168,7 +168,7 @@ func TestRetries(t *testing.T) {
 	t.Run("RefusedResendKeepsTheKeyAndTheLinqKey", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = 300 * time.Millisecond }})
+		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = time.Second }})
 		line, number := e.addLine(t)
 		ref, _ := e.addUser(t, line)
 		ctx := context.Background()
@@ -296,7 +296,7 @@ func TestRetries(t *testing.T) {
 	t.Run("RecoveryResolvesExpiredPendingSends", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = 300 * time.Millisecond }})
+		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = time.Second }})
 		line, _ := e.addLine(t)
 		ref, _ := e.addUser(t, line)
 		ctx := context.Background()
@@ -339,6 +339,8 @@ func TestRetries(t *testing.T) {
 		t.Parallel()
 		var mu sync.Mutex
 		var bodies []map[string]any
+		var stored []byte // the lost send's row as its admission left it
+		var pool atomic.Pointer[pgxpool.Pool]
 		e := newEnvWith(t, envOptions{front: func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages") {
@@ -348,13 +350,17 @@ func TestRetries(t *testing.T) {
 					if json.Unmarshal(b, &m) == nil {
 						mu.Lock()
 						bodies = append(bodies, m)
+						if stored == nil {
+							_ = pool.Load().QueryRow(r.Context(), `SELECT body FROM messages WHERE idempotency_key = 'lost'`).Scan(&stored)
+						}
 						mu.Unlock()
 					}
 				}
 				next.ServeHTTP(w, r)
 			})
 		}})
-		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = 300 * time.Millisecond }})
+		pool.Store(e.pool)
+		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = time.Second }})
 		line, _ := e.addLine(t)
 		ref, _ := e.addUser(t, line)
 		ctx := context.Background()
@@ -367,9 +373,13 @@ func TestRetries(t *testing.T) {
 			ReplyTo: &linq.ReplyTo{MessageID: first.LinqMessageID}})
 		requireCode(t, err, apperr.BadGateway, "upstream_timeout")
 		e.sim.SetFaults(linqsim.Faults{})
-		// As if the replica died before recording the outcome.
-		_, err = e.pool.Exec(ctx, `UPDATE messages SET state = 'pending', lease_until = now() - interval '1 second'
-			WHERE idempotency_key = 'lost'`)
+		// As if the replica died while Linq had the send, before recording
+		// anything: the row as the admission left it, its lease run out.
+		mu.Lock()
+		require.NotNil(t, stored)
+		_, err = e.pool.Exec(ctx, `UPDATE messages SET state = 'pending', lease_until = now() - interval '1 second', body = $1
+			WHERE idempotency_key = 'lost'`, stored)
+		mu.Unlock()
 		require.NoError(t, err)
 
 		n, err := gw.svc.Recover(ctx)

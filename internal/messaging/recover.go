@@ -34,7 +34,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 		st, err := readStored(r.Body)
 		if err != nil || len(st.Parts) == 0 {
 			// Nothing to resend: the outcome stays unknown, the key kept.
-			if _, err := s.q.MessageMarkFailed(ctx, s.pool, r.ID); err != nil {
+			if _, err := s.q.MessageMarkFailed(ctx, s.pool, store.MessageMarkFailedParams{ID: r.ID, KeepBody: s.cfg.StoreMessageText}); err != nil {
 				return done, fmt.Errorf("mark send failed: %w", err)
 			}
 			continue

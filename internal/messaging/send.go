@@ -463,7 +463,7 @@ func (s *Service) recordFailure(ctx context.Context, a admission, notSent bool) 
 			awaited, err = s.q.MessageDelete(ctx, s.pool, pgUUID(a.id))
 		}
 	} else {
-		awaited, err = s.q.MessageMarkFailed(ctx, s.pool, pgUUID(a.id))
+		awaited, err = s.q.MessageMarkFailed(ctx, s.pool, store.MessageMarkFailedParams{ID: pgUUID(a.id), KeepBody: s.cfg.StoreMessageText})
 	}
 	if err != nil && !errors.Is(store.Interpret(err), store.ErrNotFound) {
 		s.log.ErrorContext(ctx, "record failed send", slog.Any("error", err))

@@ -79,6 +79,26 @@ func TestSend(t *testing.T) {
 		require.Nil(t, text, "message text is not stored by default")
 	})
 
+	// A send whose outcome stays unknown keeps no text either; its retry
+	// brings the parts back for as long as its own outcome is open.
+	t.Run("AnUnknownOutcomeKeepsNoText", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		req := messaging.SendRequest{APIKeyID: 1, UserRef: b.ref, Parts: text("secret"), IdempotencyKey: "k"}
+		b.sim.SetFaults(linqsim.Faults{FailNext: 4}) // sent, then answered 500 (client retries included)
+		_, err := b.gw.svc.Send(b.ctx, req)
+		requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
+		var state string
+		var text *string
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT state, body::text FROM messages WHERE idempotency_key = 'k'`).Scan(&state, &text))
+		require.Equal(t, "failed", state)
+		require.Nil(t, text, "message text is not stored by default")
+
+		b.sim.SetFaults(linqsim.Faults{})
+		_, err = b.gw.svc.Send(b.ctx, req)
+		require.NoError(t, err, "the retry resends under the same Linq key")
+	})
+
 	t.Run("SameKeyAndBodyAnswersTheStoredResponseAndSendsOnce", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

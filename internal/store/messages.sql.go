@@ -333,7 +333,8 @@ WITH clock AS (
     FOR UPDATE
 ), m AS (
     UPDATE messages AS msg
-    SET state = 'failed', lease_until = NULL, admitted_at = clock.now, updated_at = clock.now
+    SET state = 'failed', lease_until = NULL, admitted_at = clock.now, updated_at = clock.now,
+        body = CASE WHEN $2::boolean THEN msg.body END
     FROM old, clock
     WHERE msg.id = old.id
     RETURNING msg.awaited
@@ -345,14 +346,21 @@ WITH clock AS (
 SELECT m.awaited FROM m
 `
 
+type MessageMarkFailedParams struct {
+	ID       pgtype.UUID
+	KeepBody bool
+}
+
 // The outcome is unknown (5xx, timeout), or a resend was refused: keep the
 // key so that a retry with it sends again under the same Linq key. Linq
 // may hold the message, stamped when it got it: the send's pair stamp
 // moves from its admission to now, a time Linq's stamp cannot be later
 // than (as on success), so the pair window never runs ahead of Linq's.
-// admitted_at follows the stamp, which a takeover looks for.
-func (q *Queries) MessageMarkFailed(ctx context.Context, db DBTX, id pgtype.UUID) (bool, error) {
-	row := db.QueryRow(ctx, messageMarkFailed, id)
+// admitted_at follows the stamp, which a takeover looks for. The parts go
+// unless kept (STORE_MESSAGE_TEXT): nothing resends a failed send from its
+// row, and a takeover brings the retry's parts back.
+func (q *Queries) MessageMarkFailed(ctx context.Context, db DBTX, arg MessageMarkFailedParams) (bool, error) {
+	row := db.QueryRow(ctx, messageMarkFailed, arg.ID, arg.KeepBody)
 	var awaited bool
 	err := row.Scan(&awaited)
 	return awaited, err
