@@ -18,7 +18,7 @@ func (s *Service) AdmitAndRecord(ctx context.Context, req SendRequest) (string, 
 		return "", err
 	}
 	id := newMessageID()
-	body, err := jsonParts(req)
+	body, err := storeSend(req)
 	if err != nil {
 		return "", err
 	}

@@ -245,7 +245,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	}
 	// The parts are kept while the outcome is open: the recovery job
 	// resends them if this replica dies before recording Linq's answer.
-	body, err := jsonParts(req)
+	body, err := storeSend(req)
 	if err != nil {
 		return nil, err
 	}
@@ -506,12 +506,12 @@ type storedSend struct {
 	linqOptions
 }
 
-// jsonParts is the send as the messages row keeps it.
-func jsonParts(req SendRequest) ([]byte, error) {
+// storeSend encodes the send as the messages row keeps it.
+func storeSend(req SendRequest) ([]byte, error) {
 	b, err := json.Marshal(storedSend{Parts: req.Parts, linqOptions: linqOptions{PreferredService: req.PreferredService,
 		Effect: req.Effect, ReplyTo: req.ReplyTo}})
 	if err != nil {
-		return nil, fmt.Errorf("encode parts: %w", err)
+		return nil, fmt.Errorf("encode send: %w", err)
 	}
 	return b, nil
 }

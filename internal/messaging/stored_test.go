@@ -15,7 +15,7 @@ func TestStoredSend(t *testing.T) {
 		t.Parallel()
 		req := SendRequest{Parts: []linq.Part{linq.TextPart("hi")}, PreferredService: "SMS",
 			Effect: &linq.Effect{Type: "bubble", Name: "slam"}, ReplyTo: &linq.ReplyTo{MessageID: "m-1"}}
-		b, err := jsonParts(req)
+		b, err := storeSend(req)
 		require.NoError(t, err)
 		st, err := readStored(b)
 		require.NoError(t, err)

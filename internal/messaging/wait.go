@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linegate/linegate/internal/store"
@@ -58,7 +57,7 @@ func (w *waiters) await(ctx context.Context, q *store.Queries, apiKeyID int64, k
 // whether the caller should look again.
 func (w *waiters) awaitRecord(ctx context.Context, q *store.Queries, id uuid.UUID) bool {
 	return w.awaitEnd(ctx, id, func(ctx context.Context) (time.Duration, error) {
-		ms, err := q.MessageAwaitRecord(ctx, w.pool, pgtype.UUID{Bytes: id, Valid: true})
+		ms, err := q.MessageAwaitRecord(ctx, w.pool, pgUUID(id))
 		return time.Duration(ms) * time.Millisecond, err
 	})
 }
