@@ -4,7 +4,9 @@
 -- admission to now, a time Linq's own stamp of the message cannot be later
 -- than (so the pair window never runs ahead of Linq's), and the chat a send
 -- opened is recorded. The parts, kept while the outcome was open (the
--- recovery job resends them), are dropped unless p_keep_body.
+-- recovery job resends them), are dropped unless p_keep_body. A status
+-- that a webhook event already set (its time is on the row) is later than
+-- the one in Linq's answer and stays.
 --
 -- The chat is recorded only while the user's handle is still the one the
 -- message went to: an import that changes the handle drops the user's
@@ -48,7 +50,9 @@ BEGIN
         v_now := lg_now();
         UPDATE messages AS m
            SET state = 'sent', lease_until = NULL, linq_chat_id = r.chat, linq_message_id = r.linq_id,
-               trace_id = nullif(r.trace, ''), delivery_status = r.status, updated_at = v_now,
+               trace_id = nullif(r.trace, ''), updated_at = v_now,
+               delivery_status = CASE WHEN coalesce(m.failed_at, m.read_at, m.delivered_at, m.sent_at) IS NULL
+                                      THEN r.status ELSE m.delivery_status END,
                body = CASE WHEN p_keep_body THEN m.body END
          WHERE m.id = r.id
         RETURNING m.user_id, m.line_id, m.handle, m.admitted_at, m.awaited INTO v_m;

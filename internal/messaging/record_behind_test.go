@@ -45,6 +45,17 @@ func (h *recordHold) front(next http.Handler) http.Handler {
 	})
 }
 
+// commit applies sql in the hold's transaction, then ends the hold.
+func (h *recordHold) commit(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.NotNil(t, h.tx, "the hold was taken")
+	_, err := h.tx.Exec(context.Background(), sql, args...)
+	require.NoError(t, err)
+	require.NoError(t, h.tx.Commit(context.Background()))
+}
+
 func (h *recordHold) release(t *testing.T) {
 	t.Helper()
 	h.mu.Lock()
@@ -126,6 +137,22 @@ func TestRecordBehind(t *testing.T) {
 			err2 = <-done
 		}
 		require.NoError(t, err2, "the reaction finds the message once its record is in")
+	})
+
+	// A delivery event processed before the record is later news than
+	// Linq's answer to the send, and the record keeps it.
+	t.Run("AStatusFromAnEventBeforeTheRecordStays", func(t *testing.T) {
+		t.Parallel()
+		e, gw, h, ref := recordBehindEnv(t)
+		sent, err := gw.svc.Send(context.Background(), messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi")})
+		require.NoError(t, err)
+		h.commit(t, `UPDATE messages SET delivered_at = now(), delivery_status = 'delivered' WHERE id = $1`, sent.ID)
+		gw.svc.Settle()
+		var state, status string
+		require.NoError(t, e.pool.QueryRow(context.Background(),
+			`SELECT state, delivery_status FROM messages WHERE id = $1`, sent.ID).Scan(&state, &status))
+		require.Equal(t, "sent", state)
+		require.Equal(t, "delivered", status)
 	})
 
 	t.Run("CloseWaitsForTheRecordsInFlight", func(t *testing.T) {
