@@ -19,9 +19,11 @@ RETURNING message_id;
 -- name: MessageStatusUpdate :one
 -- Applies what an event says about a message. Times only ever get set, so
 -- events arriving out of order end in the same state; the status is the
--- furthest one reached (failed wins).
+-- furthest one reached (failed wins). Linq's id of the message is filled in
+-- when an event brings it before the send's record does.
 WITH upd AS (
     UPDATE messages m SET
+        linq_message_id = coalesce(m.linq_message_id, sqlc.narg(linq_message_id)::text),
         sent_at      = coalesce(m.sent_at, sqlc.narg(sent_at)::timestamptz),
         delivered_at = coalesce(m.delivered_at, sqlc.narg(delivered_at)::timestamptz),
         read_at      = coalesce(m.read_at, sqlc.narg(read_at)::timestamptz),

@@ -222,7 +222,8 @@ func (s *Service) status(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.W
 	if err != nil {
 		return "", fmt.Errorf("link message: %w", err)
 	}
-	p := store.MessageStatusUpdateParams{ID: mid, Now: at, FailedAt: pending.FailedAt, ErrorCode: pending.ErrorCode}
+	p := store.MessageStatusUpdateParams{ID: mid, Now: at, FailedAt: pending.FailedAt, ErrorCode: pending.ErrorCode,
+		LinqMessageID: &d.ID}
 	switch ev.EventType {
 	case linq.EventMessageSent:
 		p.SentAt = cmpTime(d.SentAt, at)
@@ -282,7 +283,7 @@ func (s *Service) failed(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.W
 		if mid.Valid {
 			code := int32(d.Code)
 			if outcome, err = s.updateStatus(ctx, tx, pub, store.MessageStatusUpdateParams{
-				ID: mid, Now: at, FailedAt: &at, ErrorCode: &code,
+				ID: mid, Now: at, FailedAt: &at, ErrorCode: &code, LinqMessageID: &d.MessageID,
 			}, ev.EventID, at); err != nil {
 				return "", err
 			}

@@ -72,19 +72,20 @@ func (q *Queries) MessageStatusLink(ctx context.Context, db DBTX, arg MessageSta
 const messageStatusUpdate = `-- name: MessageStatusUpdate :one
 WITH upd AS (
     UPDATE messages m SET
-        sent_at      = coalesce(m.sent_at, $1::timestamptz),
-        delivered_at = coalesce(m.delivered_at, $2::timestamptz),
-        read_at      = coalesce(m.read_at, $3::timestamptz),
-        failed_at    = coalesce(m.failed_at, $4::timestamptz),
-        error_code   = coalesce(m.error_code, $5::integer),
+        linq_message_id = coalesce(m.linq_message_id, $1::text),
+        sent_at      = coalesce(m.sent_at, $2::timestamptz),
+        delivered_at = coalesce(m.delivered_at, $3::timestamptz),
+        read_at      = coalesce(m.read_at, $4::timestamptz),
+        failed_at    = coalesce(m.failed_at, $5::timestamptz),
+        error_code   = coalesce(m.error_code, $6::integer),
         delivery_status = CASE
-            WHEN coalesce(m.failed_at, $4::timestamptz) IS NOT NULL THEN 'failed'
-            WHEN coalesce(m.read_at, $3::timestamptz) IS NOT NULL THEN 'read'
-            WHEN coalesce(m.delivered_at, $2::timestamptz) IS NOT NULL THEN 'delivered'
-            WHEN coalesce(m.sent_at, $1::timestamptz) IS NOT NULL THEN 'sent'
+            WHEN coalesce(m.failed_at, $5::timestamptz) IS NOT NULL THEN 'failed'
+            WHEN coalesce(m.read_at, $4::timestamptz) IS NOT NULL THEN 'read'
+            WHEN coalesce(m.delivered_at, $3::timestamptz) IS NOT NULL THEN 'delivered'
+            WHEN coalesce(m.sent_at, $2::timestamptz) IS NOT NULL THEN 'sent'
             ELSE m.delivery_status END,
-        updated_at = $6::timestamptz
-    WHERE m.id = $7::uuid
+        updated_at = $7::timestamptz
+    WHERE m.id = $8::uuid
     RETURNING m.id, m.user_id, m.line_id, m.delivery_status, m.error_code, m.linq_message_id
 )
 SELECT upd.id, upd.line_id, coalesce(upd.delivery_status, '')::text AS delivery_status, upd.error_code,
@@ -93,13 +94,14 @@ FROM upd JOIN users u ON u.id = upd.user_id
 `
 
 type MessageStatusUpdateParams struct {
-	SentAt      *time.Time
-	DeliveredAt *time.Time
-	ReadAt      *time.Time
-	FailedAt    *time.Time
-	ErrorCode   *int32
-	Now         time.Time
-	ID          pgtype.UUID
+	LinqMessageID *string
+	SentAt        *time.Time
+	DeliveredAt   *time.Time
+	ReadAt        *time.Time
+	FailedAt      *time.Time
+	ErrorCode     *int32
+	Now           time.Time
+	ID            pgtype.UUID
 }
 
 type MessageStatusUpdateRow struct {
@@ -113,9 +115,11 @@ type MessageStatusUpdateRow struct {
 
 // Applies what an event says about a message. Times only ever get set, so
 // events arriving out of order end in the same state; the status is the
-// furthest one reached (failed wins).
+// furthest one reached (failed wins). Linq's id of the message is filled in
+// when an event brings it before the send's record does.
 func (q *Queries) MessageStatusUpdate(ctx context.Context, db DBTX, arg MessageStatusUpdateParams) (MessageStatusUpdateRow, error) {
 	row := db.QueryRow(ctx, messageStatusUpdate,
+		arg.LinqMessageID,
 		arg.SentAt,
 		arg.DeliveredAt,
 		arg.ReadAt,

@@ -1,0 +1,58 @@
+package inbound_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/events"
+	"github.com/linegate/linegate/internal/inbound"
+	"github.com/linegate/linegate/internal/metrics"
+	"github.com/linegate/linegate/internal/pgtest"
+	"github.com/linegate/linegate/internal/ratelimit"
+	"github.com/linegate/linegate/internal/testkit"
+)
+
+// inboundEnv is an inbound service on its own database, with line
+// +15550001000 and its user dave (handle +14155550161) in chat chat_dave.
+type inboundEnv struct {
+	pool           *pgxpool.Pool
+	svc            *inbound.Service
+	health         *recordingHealth
+	lineID, userID int64
+}
+
+func newInboundEnv(t *testing.T) inboundEnv {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	log, m := testkit.Logger(t), metrics.New()
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
+	require.NoError(t, err)
+	ev := events.New(pool, jobs, log, m, events.Config{})
+	rec := &recordingHealth{}
+	svc := inbound.New(pool, ratelimit.New(pool, log, m, ratelimit.Config{}), ev, rec, log, m, inbound.Config{})
+	ctx := context.Background()
+	var lineID, userID int64
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO lines (number) VALUES ('+15550001000') RETURNING id`).Scan(&lineID))
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO users (user_ref, handle, code, home_line_id, current_line_id)
+		VALUES ('dave', '+14155550161', 'LG-AAAAAAAA', $1, $1) RETURNING id`, lineID).Scan(&userID))
+	_, err = pool.Exec(ctx, `INSERT INTO chats (user_id, line_id, linq_chat_id, created_at) VALUES ($1, $2, 'chat_dave', now())`, userID, lineID)
+	require.NoError(t, err)
+	return inboundEnv{pool: pool, svc: svc, health: rec, lineID: lineID, userID: userID}
+}
+
+// storeEvent stores a Linq webhook event as intake does.
+func storeEvent(t *testing.T, pool *pgxpool.Pool, id, typ string, at time.Time, data any) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"event_id": id, "event_type": typ, "created_at": at, "data": data})
+	require.NoError(t, err)
+	_, err = pool.Exec(context.Background(), `INSERT INTO webhook_events (event_id, event_type, occurred_at, received_at, payload)
+		VALUES ($1, $2, $3, now(), $4)`, id, typ, at, body)
+	require.NoError(t, err)
+}
