@@ -83,6 +83,14 @@ var ErrConflict = errors.New("conflict")
 // (a NUL character), JSON jsonb does not take, or a CHECK constraint.
 var ErrInvalidData = errors.New("invalid data")
 
+// Deadlocked reports whether Postgres ended the statement as a deadlock's
+// victim (40P01). The victim's transaction is rolled back whole and the
+// other side goes on, so a single-statement transaction can run again.
+func Deadlocked(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
+}
+
 // Interpret turns driver errors into the store's sentinels so callers never
 // import pgx to classify an error.
 func Interpret(err error) error {
