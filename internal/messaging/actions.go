@@ -179,27 +179,31 @@ func (s *Service) chatAction(ctx context.Context, userRef, op string, fn func(co
 // recordBehind) is waited for, once.
 func (s *Service) sentMessage(ctx context.Context, messageID string) (store.MessageGetForActionRow, error) {
 	id, err := parseID(messageID)
-	for look := 0; err == nil && look < 2; look++ {
-		var m store.MessageGetForActionRow
-		m, err = s.q.MessageGetForAction(ctx, s.pool, store.MessageGetForActionParams{
+	if err != nil {
+		return store.MessageGetForActionRow{}, messageNotFound()
+	}
+	get := func() (store.MessageGetForActionRow, error) {
+		return s.q.MessageGetForAction(ctx, s.pool, store.MessageGetForActionParams{
 			ID: pgUUID(id), ReplyWindow: ratelimit.Interval(s.lim.Config().ReplyWindow),
 		})
-		if err == nil {
-			return m, nil
-		}
-		if !errors.Is(store.Interpret(err), store.ErrNotFound) {
-			return m, err
-		}
-		if look > 0 || !s.waiters.awaitRecord(ctx, s.q, id) {
-			break
-		}
-		err = nil
 	}
-	if ctx.Err() != nil {
-		return store.MessageGetForActionRow{}, ctx.Err()
+	m, err := get()
+	if errors.Is(store.Interpret(err), store.ErrNotFound) && s.waiters.awaitRecord(ctx, s.q, id) {
+		m, err = get()
 	}
-	return store.MessageGetForActionRow{}, apperr.New(apperr.NotFound, "message_not_found",
-		"no message with this id was sent through Linegate")
+	switch {
+	case err == nil:
+		return m, nil
+	case !errors.Is(store.Interpret(err), store.ErrNotFound):
+		return m, err
+	case ctx.Err() != nil:
+		return m, ctx.Err()
+	}
+	return m, messageNotFound()
+}
+
+func messageNotFound() error {
+	return apperr.New(apperr.NotFound, "message_not_found", "no message with this id was sent through Linegate")
 }
 
 func deref(s *string) string {
