@@ -308,6 +308,9 @@ func each(ctx context.Context, c, n int, fn func(ctx context.Context, i int) err
 // The phase deadline stops workers from starting ops; an op in flight runs
 // to its end on ctx and counts, so a slow op is measured, not cancelled.
 func load(ctx context.Context, name string, c int, d time.Duration, op func(ctx context.Context, rng *rand.Rand) (string, error)) result {
+	// Sampled before the phase's clock starts: reading /proc takes a while
+	// on a busy box, and must not eat a short phase.
+	cpu0 := sampleCPU()
 	phase, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	type acc struct {
@@ -316,7 +319,6 @@ func load(ctx context.Context, name string, c int, d time.Duration, op func(ctx 
 		refused map[string]int
 	}
 	accs := make([]acc, c)
-	cpu0 := sampleCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range c {
