@@ -75,7 +75,12 @@ WHERE health_state IN ('critical', 'down', 'missing');
 -- line's status is confirmed at @at when its signals and state are still
 -- the ones given (nothing changed since the poll read them) and no newer
 -- input was applied. Returns the lines confirmed; the caller applies the
--- others one by one.
+-- others one by one. The rows are locked first, by id (as LineBumpCounts
+-- does), so that it and a failover's moves, which update many lines too,
+-- wait for each other instead of deadlocking.
+WITH lk AS MATERIALIZED (
+    SELECT lo.id FROM lines AS lo WHERE lo.id = ANY (@ids::bigint[]) ORDER BY lo.id FOR NO KEY UPDATE
+)
 UPDATE lines AS l SET
     health_input_at     = @at::timestamptz,
     health_confirmed_at = greatest(l.health_confirmed_at, @at::timestamptz),
@@ -83,6 +88,7 @@ UPDATE lines AS l SET
 FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@service_statuses::text[]) AS service_status,
              unnest(@reputations::text[]) AS reputation, unnest(@ineligible::bool[]) AS ineligible,
              unnest(@missing::bool[]) AS missing, unnest(@health_states::text[]) AS health_state) AS x
+JOIN lk ON lk.id = x.id
 WHERE l.id = x.id
   AND l.service_status = x.service_status AND l.reputation = x.reputation
   AND (l.ineligible_at IS NOT NULL) = x.ineligible AND (l.linq_missing_at IS NOT NULL) = x.missing

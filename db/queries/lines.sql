@@ -268,9 +268,16 @@ WHERE id = @id
 RETURNING id;
 
 -- name: LineBumpCounts :exec
--- Applies user-count deltas after users moved between lines.
+-- Applies user-count deltas after users moved between lines. The rows are
+-- locked first, by id: another statement that updates many lines (the
+-- health poll's LineHealthConfirmMany) locks them in that order too, so
+-- the two wait for each other instead of deadlocking.
+WITH lk AS MATERIALIZED (
+    SELECT lo.id FROM lines AS lo WHERE lo.id = ANY (@line_ids::bigint[]) ORDER BY lo.id FOR NO KEY UPDATE
+)
 UPDATE lines l SET user_count = l.user_count + d.delta, updated_at = @now::timestamptz
 FROM (SELECT unnest(@line_ids::bigint[]) AS line_id, unnest(@deltas::int[]) AS delta) AS d
+JOIN lk ON lk.id = d.line_id
 WHERE l.id = d.line_id;
 
 -- name: LineVolumeWindow :one

@@ -19,6 +19,10 @@ type item struct {
 	row store.WebhookEvent
 	ev  *linq.WebhookEvent
 	msg *message // a message.received whose data decoded
+	// linqID is Linq's id of the message a status or failure event is
+	// about: its linq_messages row, then its messages row, are what the
+	// event locks.
+	linqID string
 }
 
 // counts reports whether applying the item counts an inbound message in a
@@ -28,7 +32,9 @@ func (it *item) counts() bool { return it.msg != nil && it.msg.lineID != 0 }
 // lockOrder puts a batch's events in the one order every batch applies
 // them in: messages counted on a line first, by line, minute and sender,
 // so that line_volume rows (and the senders' user rows) are locked in
-// ascending order, then every other event by event id. Two batches that
+// ascending order; then status and failure events by Linq's message id,
+// so that the linq_messages rows and, one to one, the messages rows they
+// update are too; then every other event by event id. Two batches that
 // lock in one order wait for each other but never deadlock, in one process
 // or across replicas.
 func lockOrder(a, b *item) int {
@@ -47,7 +53,13 @@ func lockOrder(a, b *item) int {
 			return c
 		}
 	}
-	return cmp.Compare(a.row.EventID, b.row.EventID)
+	if (a.linqID != "") != (b.linqID != "") {
+		if a.linqID != "" {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(a.linqID, b.linqID), cmp.Compare(a.row.EventID, b.row.EventID))
 }
 
 // outbox gathers a batch's events for product services, published in one
@@ -139,8 +151,19 @@ func (s *Service) prepare(ctx context.Context, tx pgx.Tx, rows []store.WebhookEv
 			continue
 		}
 		it := &item{row: row, ev: ev}
-		if ev.EventType == linq.EventMessageReceived {
+		switch ev.EventType {
+		case linq.EventMessageReceived:
 			it.msg = s.decodeMessage(ev)
+		case linq.EventMessageSent, linq.EventMessageDelivered, linq.EventMessageRead:
+			var d linq.MessageEventData
+			if ev.DecodeData(&d) == nil {
+				it.linqID = d.ID
+			}
+		case linq.EventMessageFailed:
+			var d linq.MessageFailedData
+			if ev.DecodeData(&d) == nil {
+				it.linqID = d.MessageID
+			}
 		}
 		if it.msg != nil && it.msg.lineNumber != "" {
 			id, ok := lines[it.msg.lineNumber]

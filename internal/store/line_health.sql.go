@@ -11,6 +11,9 @@ import (
 )
 
 const lineHealthConfirmMany = `-- name: LineHealthConfirmMany :many
+WITH lk AS MATERIALIZED (
+    SELECT lo.id FROM lines AS lo WHERE lo.id = ANY ($3::bigint[]) ORDER BY lo.id FOR NO KEY UPDATE
+)
 UPDATE lines AS l SET
     health_input_at     = $1::timestamptz,
     health_confirmed_at = greatest(l.health_confirmed_at, $1::timestamptz),
@@ -18,6 +21,7 @@ UPDATE lines AS l SET
 FROM (SELECT unnest($3::bigint[]) AS id, unnest($4::text[]) AS service_status,
              unnest($5::text[]) AS reputation, unnest($6::bool[]) AS ineligible,
              unnest($7::bool[]) AS missing, unnest($8::text[]) AS health_state) AS x
+JOIN lk ON lk.id = x.id
 WHERE l.id = x.id
   AND l.service_status = x.service_status AND l.reputation = x.reputation
   AND (l.ineligible_at IS NOT NULL) = x.ineligible AND (l.linq_missing_at IS NOT NULL) = x.missing
@@ -41,7 +45,9 @@ type LineHealthConfirmManyParams struct {
 // line's status is confirmed at @at when its signals and state are still
 // the ones given (nothing changed since the poll read them) and no newer
 // input was applied. Returns the lines confirmed; the caller applies the
-// others one by one.
+// others one by one. The rows are locked first, by id (as LineBumpCounts
+// does), so that it and a failover's moves, which update many lines too,
+// wait for each other instead of deadlocking.
 func (q *Queries) LineHealthConfirmMany(ctx context.Context, db DBTX, arg LineHealthConfirmManyParams) ([]int64, error) {
 	rows, err := db.Query(ctx, lineHealthConfirmMany,
 		arg.At,

@@ -11,8 +11,12 @@ import (
 )
 
 const lineBumpCounts = `-- name: LineBumpCounts :exec
+WITH lk AS MATERIALIZED (
+    SELECT lo.id FROM lines AS lo WHERE lo.id = ANY ($2::bigint[]) ORDER BY lo.id FOR NO KEY UPDATE
+)
 UPDATE lines l SET user_count = l.user_count + d.delta, updated_at = $1::timestamptz
 FROM (SELECT unnest($2::bigint[]) AS line_id, unnest($3::int[]) AS delta) AS d
+JOIN lk ON lk.id = d.line_id
 WHERE l.id = d.line_id
 `
 
@@ -22,7 +26,10 @@ type LineBumpCountsParams struct {
 	Deltas  []int32
 }
 
-// Applies user-count deltas after users moved between lines.
+// Applies user-count deltas after users moved between lines. The rows are
+// locked first, by id: another statement that updates many lines (the
+// health poll's LineHealthConfirmMany) locks them in that order too, so
+// the two wait for each other instead of deadlocking.
 func (q *Queries) LineBumpCounts(ctx context.Context, db DBTX, arg LineBumpCountsParams) error {
 	_, err := db.Exec(ctx, lineBumpCounts, arg.Now, arg.LineIds, arg.Deltas)
 	return err
