@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,8 +30,8 @@ func TestManyLinesLockedByID(t *testing.T) {
 			n := len(ids)
 			_, err := q.LineHealthConfirmMany(ctx, db, store.LineHealthConfirmManyParams{
 				At: time.Now(), Now: time.Now(), Ids: ids,
-				ServiceStatuses: repeat("ACTIVE", n), Reputations: repeat("HEALTHY", n),
-				Ineligible: make([]bool, n), Missing: make([]bool, n), HealthStates: repeat("ok", n),
+				ServiceStatuses: slices.Repeat([]string{"ACTIVE"}, n), Reputations: slices.Repeat([]string{"HEALTHY"}, n),
+				Ineligible: make([]bool, n), Missing: make([]bool, n), HealthStates: slices.Repeat([]string{"ok"}, n),
 			})
 			return err
 		}},
@@ -87,12 +88,4 @@ func TestManyLinesLockedByID(t *testing.T) {
 			require.NoError(t, <-done)
 		})
 	}
-}
-
-func repeat(s string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = s
-	}
-	return out
 }
