@@ -19,10 +19,22 @@ type item struct {
 	row store.WebhookEvent
 	ev  *linq.WebhookEvent
 	msg *message // a message.received whose data decoded
-	// linqID is Linq's id of the message a status or failure event is
-	// about: its linq_messages row, then its messages row, are what the
-	// event locks.
-	linqID string
+	// sent and failure are a status event's (message.sent, .delivered,
+	// .read) and a message.failed's data, when it decoded.
+	sent    *linq.MessageEventData
+	failure *linq.MessageFailedData
+}
+
+// linqID is Linq's id of the message a status or failure event is about:
+// its linq_messages row, then its messages row, are what the event locks.
+func (it *item) linqID() string {
+	switch {
+	case it.sent != nil:
+		return it.sent.ID
+	case it.failure != nil:
+		return it.failure.MessageID
+	}
+	return ""
 }
 
 // counts reports whether applying the item counts an inbound message in a
@@ -53,13 +65,14 @@ func lockOrder(a, b *item) int {
 			return c
 		}
 	}
-	if (a.linqID != "") != (b.linqID != "") {
-		if a.linqID != "" {
+	al, bl := a.linqID(), b.linqID()
+	if (al != "") != (bl != "") {
+		if al != "" {
 			return -1
 		}
 		return 1
 	}
-	return cmp.Or(cmp.Compare(a.linqID, b.linqID), cmp.Compare(a.row.EventID, b.row.EventID))
+	return cmp.Or(cmp.Compare(al, bl), cmp.Compare(a.row.EventID, b.row.EventID))
 }
 
 // outbox gathers a batch's events for product services, published in one
@@ -76,61 +89,74 @@ func (o *outbox) add(evs ...events.Event) { o.evs = append(o.evs, evs...) }
 // for processed_at in the transaction that applies it and marks it
 // processed, so a retried job, a batch run again event by event after it
 // failed, or another replica's batch holding the same event changes nothing
-// twice. Any error of the transaction fails the whole batch (nothing
-// commits) and groupcommit runs each event again alone; an event that does
+// twice. A batch Postgres picks as a deadlock's victim runs again at once;
+// any other error of the transaction fails the whole batch (nothing
+// commits) and groupcommit runs each event again alone. An event that does
 // not parse fails alone, without the batch.
 func (s *Service) processBatch(ctx context.Context, ids []string) ([]error, error) {
-	var (
-		failed map[string]error
-		done   []store.WebhookEvent
-	)
-	err := store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := s.q.WebhookEventLockBatch(ctx, tx, slices.Compact(slices.Sorted(slices.Values(ids))))
-		if err != nil {
-			return fmt.Errorf("lock events: %w", err)
-		}
-		var items []*item
-		items, failed, err = s.prepare(ctx, tx, rows)
-		if err != nil {
-			return err
-		}
-		slices.SortFunc(items, lockOrder)
-
-		out := &outbox{}
-		mark := store.WebhookEventMarkProcessedBatchParams{ProcessedAt: s.cfg.Now().UTC()}
-		for _, it := range items {
-			outcome, err := s.apply(ctx, tx, out, it)
-			if err != nil {
-				return fmt.Errorf("process %s %s: %w", it.ev.EventType, it.row.EventID, err)
-			}
-			mark.EventIds = append(mark.EventIds, it.row.EventID)
-			mark.Outcomes = append(mark.Outcomes, outcome)
-			mark.Payloads = append(mark.Payloads, s.scrub(it.row.Payload))
-			done = append(done, it.row)
-		}
-		if err := s.events.Publish(ctx, tx, out.evs...); err != nil {
-			return err
-		}
-		if len(mark.EventIds) == 0 {
-			return nil
-		}
-		if err := s.q.WebhookEventMarkProcessedBatch(ctx, tx, mark); err != nil {
-			return fmt.Errorf("mark events processed: %w", err)
-		}
-		return nil
+	res, err := store.RetryDeadlocked(ctx, func() (batchResult, error) {
+		return store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (batchResult, error) {
+			return s.applyBatch(ctx, tx, ids)
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
 	now := s.cfg.Now()
-	for _, row := range done {
+	for _, row := range res.done {
 		s.metrics.WebhookLag.Observe(max(now.Sub(row.ReceivedAt), 0).Seconds())
 	}
 	answers := make([]error, len(ids))
 	for i, id := range ids {
-		answers[i] = failed[id]
+		answers[i] = res.failed[id]
 	}
 	return answers, nil
+}
+
+// batchResult is what a batch's transaction did: the events that do not
+// parse, with their errors, and the events it applied.
+type batchResult struct {
+	failed map[string]error
+	done   []store.WebhookEvent
+}
+
+// applyBatch is processBatch's transaction: it locks the events, applies
+// the unprocessed ones in lock order and marks them processed.
+func (s *Service) applyBatch(ctx context.Context, tx pgx.Tx, ids []string) (batchResult, error) {
+	var res batchResult
+	rows, err := s.q.WebhookEventLockBatch(ctx, tx, slices.Compact(slices.Sorted(slices.Values(ids))))
+	if err != nil {
+		return res, fmt.Errorf("lock events: %w", err)
+	}
+	var items []*item
+	items, res.failed, err = s.prepare(ctx, tx, rows)
+	if err != nil {
+		return res, err
+	}
+	slices.SortFunc(items, lockOrder)
+
+	out := &outbox{}
+	mark := store.WebhookEventMarkProcessedBatchParams{ProcessedAt: s.cfg.Now().UTC()}
+	for _, it := range items {
+		outcome, err := s.apply(ctx, tx, out, it)
+		if err != nil {
+			return res, fmt.Errorf("process %s %s: %w", it.ev.EventType, it.row.EventID, err)
+		}
+		mark.EventIds = append(mark.EventIds, it.row.EventID)
+		mark.Outcomes = append(mark.Outcomes, outcome)
+		mark.Payloads = append(mark.Payloads, s.scrub(it.row.Payload))
+		res.done = append(res.done, it.row)
+	}
+	if err := s.events.Publish(ctx, tx, out.evs...); err != nil {
+		return res, err
+	}
+	if len(mark.EventIds) == 0 {
+		return res, nil
+	}
+	if err := s.q.WebhookEventMarkProcessedBatch(ctx, tx, mark); err != nil {
+		return res, fmt.Errorf("mark events processed: %w", err)
+	}
+	return res, nil
 }
 
 // prepare parses the batch's unprocessed events and looks up the lines of
@@ -157,12 +183,12 @@ func (s *Service) prepare(ctx context.Context, tx pgx.Tx, rows []store.WebhookEv
 		case linq.EventMessageSent, linq.EventMessageDelivered, linq.EventMessageRead:
 			var d linq.MessageEventData
 			if ev.DecodeData(&d) == nil {
-				it.linqID = d.ID
+				it.sent = &d
 			}
 		case linq.EventMessageFailed:
 			var d linq.MessageFailedData
 			if ev.DecodeData(&d) == nil {
-				it.linqID = d.MessageID
+				it.failure = &d
 			}
 		}
 		if it.msg != nil && it.msg.lineNumber != "" {

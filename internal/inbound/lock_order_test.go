@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/store"
 )
 
@@ -20,7 +21,7 @@ func TestLockOrder(t *testing.T) {
 		return &item{row: store.WebhookEvent{EventID: event}, msg: &message{lineID: line, at: at, sender: sender}}
 	}
 	status := func(event, linqID string) *item {
-		return &item{row: store.WebhookEvent{EventID: event}, linqID: linqID}
+		return &item{row: store.WebhookEvent{EventID: event}, sent: &linq.MessageEventData{ID: linqID}}
 	}
 	other := func(event string) *item { return &item{row: store.WebhookEvent{EventID: event}} }
 	cases := []struct {

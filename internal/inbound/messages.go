@@ -201,9 +201,8 @@ func (s *Service) optOut(ctx context.Context, tx pgx.Tx, userID int64, userRef, 
 
 // status handles message.sent, .delivered and .read of messages sent
 // through Linegate (their idempotency key is our message id).
-func (s *Service) status(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.WebhookEvent) (string, error) {
-	var d linq.MessageEventData
-	if err := ev.DecodeData(&d); err != nil {
+func (s *Service) status(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.WebhookEvent, d *linq.MessageEventData) (string, error) {
+	if d == nil {
 		return "malformed", nil
 	}
 	at := s.eventTime(ev)
@@ -262,9 +261,8 @@ func (s *Service) updateStatus(ctx context.Context, tx pgx.Tx, pub *outbox, p st
 
 // failed handles message.failed: the message record, and a line Linq
 // called ineligible goes to line health.
-func (s *Service) failed(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.WebhookEvent) (string, error) {
-	var d linq.MessageFailedData
-	if err := ev.DecodeData(&d); err != nil {
+func (s *Service) failed(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.WebhookEvent, d *linq.MessageFailedData) (string, error) {
+	if d == nil {
 		return "malformed", nil
 	}
 	at := d.FailedAt.UTC()

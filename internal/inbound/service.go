@@ -132,9 +132,9 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, out *outbox, it *item) (
 		}
 		return s.received(ctx, tx, out, ev, it.msg)
 	case linq.EventMessageSent, linq.EventMessageDelivered, linq.EventMessageRead:
-		return s.status(ctx, tx, out, ev)
+		return s.status(ctx, tx, out, ev, it.sent)
 	case linq.EventMessageFailed:
-		return s.failed(ctx, tx, out, ev)
+		return s.failed(ctx, tx, out, ev, it.failure)
 	case linq.EventPhoneNumberStatusUpdated:
 		return s.lineStatus(ctx, tx, ev)
 	case linq.EventChatCreated:

@@ -210,10 +210,9 @@ func (s *Service) admitBatch(ctx context.Context, calls []admitCall) ([]admissio
 		p.Ids[i], p.ApiKeyIds[i], p.IdempotencyKeys[i], p.RequestHashes[i] = pgUUID(c.id), c.apiKeyID, c.key, c.hash
 		p.UserRefs[i], p.Handles[i], p.Intents[i], p.Bodies[i] = c.userRef, c.handle, c.intent, c.body
 	}
-	rows, err := s.q.MessageAdmitMany(ctx, s.pool, p)
-	for try := 1; again(ctx, err, try); try++ {
-		rows, err = s.q.MessageAdmitMany(ctx, s.pool, p)
-	}
+	rows, err := store.RetryDeadlocked(ctx, func() ([]store.MessageAdmitManyRow, error) {
+		return s.q.MessageAdmitMany(ctx, s.pool, p)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -438,10 +437,9 @@ func (s *Service) recordSentBatch(ctx context.Context, calls []sentCall) ([]bool
 		p.LinqChatIds[i], p.LinqMessageIds[i] = c.chatID, c.msgID
 		p.TraceIds[i], p.DeliveryStatuses[i], p.NewChats[i] = c.trace, c.status, c.newChat
 	}
-	rows, err := s.q.MessageMarkSentMany(ctx, s.pool, p)
-	for try := 1; again(ctx, err, try); try++ {
-		rows, err = s.q.MessageMarkSentMany(ctx, s.pool, p)
-	}
+	rows, err := store.RetryDeadlocked(ctx, func() ([]store.MessageMarkSentManyRow, error) {
+		return s.q.MessageMarkSentMany(ctx, s.pool, p)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -502,19 +500,6 @@ func (s *Service) CleanupIdempotency(ctx context.Context) (int64, error) {
 			return total, nil
 		}
 	}
-}
-
-// deadlockTries bounds the runs of a batch statement that Postgres keeps
-// choosing as a deadlock's victim.
-const deadlockTries = 3
-
-// again reports whether a batch statement (one statement, one
-// transaction) that has run try times should run once more: Postgres chose
-// it as a deadlock's victim, so nothing of it committed and the transaction
-// it waited on has gone on. Admissions and records lock rows in one order,
-// but webhook processing and failover take some of the same rows in theirs.
-func again(ctx context.Context, err error, try int) bool {
-	return try < deadlockTries && store.Deadlocked(err) && ctx.Err() == nil
 }
 
 // storedSend is what the messages row keeps of a send while its outcome

@@ -91,6 +91,24 @@ func Deadlocked(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
+// DeadlockTries bounds the runs of a transaction that Postgres keeps
+// choosing as a deadlock's victim.
+const DeadlockTries = 3
+
+// RetryDeadlocked runs fn, a whole transaction, and runs it again (up to
+// DeadlockTries runs) while Postgres ends it as a deadlock's victim: nothing
+// of it committed and the transaction it waited on has gone on. Batches
+// lock rows in one order, but a cycle can still form across kinds of
+// transaction that take different tables (a webhook batch, an outcome
+// record and an admission).
+func RetryDeadlocked[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	v, err := fn()
+	for try := 1; try < DeadlockTries && Deadlocked(err) && ctx.Err() == nil; try++ {
+		v, err = fn()
+	}
+	return v, err
+}
+
 // Interpret turns driver errors into the store's sentinels so callers never
 // import pgx to classify an error.
 func Interpret(err error) error {
