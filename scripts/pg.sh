@@ -40,12 +40,31 @@ as_owner() {
 	if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
+# Ports come from below the kernel's ephemeral range: a client connection
+# anywhere on the box can hold an ephemeral port as its local end, which a
+# connect check cannot see and which makes the server's bind fail.
+port_range() {
+	local lo=32768 hi
+	[ -r /proc/sys/net/ipv4/ip_local_port_range ] && read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+	if [ "$lo" -gt 20000 ]; then echo "$((lo - 8000)) $((lo - 1))"; else echo "54329 54999"; fi
+}
+
+# port_taken: something listens on the port or a socket is bound to it.
+port_taken() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+	local hex; hex="$(printf ':%04X ' "$1")"
+	cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2" "}' | grep -qF "$hex"
+}
+
+# free_port [skip...]: the first free port of the range not among skip.
 free_port() {
-	local p
-	for p in $(seq 54329 54999); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+	local p lo hi
+	read -r lo hi <<<"$(port_range)"
+	for p in $(seq "$lo" "$hi"); do
+		case " $* " in *" $p "*) continue ;; esac
+		port_taken "$p" || { echo "$p"; return 0; }
 	done
-	log "no free port in 54329-54999"; return 1
+	log "no free port in $lo-$hi"; return 1
 }
 
 data_dir() {
@@ -95,10 +114,8 @@ cmd_start() {
 	if as_owner "$bin/pg_ctl" -D "$dir/cluster" status >/dev/null 2>&1; then
 		log "cluster already running on port $(cat "$dir/port")"
 	else
-		local port=""
-		if [ -f "$dir/port" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/port")") 2>/dev/null; then port="$(cat "$dir/port")"; fi
-		[ -n "$port" ] || port="$(free_port)"
-		echo "$port" >"$dir/port"
+		local port="" tried="" try
+		if [ -f "$dir/port" ] && ! port_taken "$(cat "$dir/port")"; then port="$(cat "$dir/port")"; fi
 		# WAL compression: the first change to a page after a checkpoint
 		# writes the whole page to the WAL, and at fleet size a send
 		# touches pages of several large indexes; compressing them brought
@@ -106,9 +123,21 @@ cmd_start() {
 		# lz4 from PostgreSQL 15 on, pglz before.
 		local walz=lz4
 		[ "$("$bin/postgres" --version | sed -E 's/[^0-9]*([0-9]+).*/\1/')" -ge 15 ] || walz=on
-		as_owner "$bin/pg_ctl" -D "$dir/cluster" -l "$dir/server.log" -w -t 60 start 9>&- -o \
-			"-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/run -c max_connections=400 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on} -c wal_compression=$walz" >&2 \
-			|| { tail -20 "$dir/server.log" >&2; exit 1; }
+		# Another process can take the port between the check and the
+		# bind; then the next free one is tried.
+		for try in 1 2 3 4 5; do
+			[ -n "$port" ] || port="$(free_port $tried)"
+			echo "$port" >"$dir/port"
+			if as_owner "$bin/pg_ctl" -D "$dir/cluster" -l "$dir/server.log" -w -t 60 start 9>&- -o \
+				"-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/run -c max_connections=400 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on} -c wal_compression=$walz" >&2; then
+				break
+			fi
+			if [ "$try" -eq 5 ] || ! tail -5 "$dir/server.log" | grep -q "could not create any TCP/IP sockets"; then
+				tail -20 "$dir/server.log" >&2; exit 1
+			fi
+			log "port $port was taken as the server bound it; trying another"
+			tried="$tried $port"; port=""
+		done
 		log "cluster started on 127.0.0.1:$port"
 	fi
 	# The default database for `make run`; tests create their own.

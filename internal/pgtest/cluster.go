@@ -53,13 +53,22 @@ func NewCluster(t testing.TB) *Cluster {
 	if err := c.run("initdb", "-D", c.data(), "-U", "postgres", "--auth=trust", "-E", "UTF8"); err != nil {
 		t.Fatalf("pgtest: initdb: %v", err)
 	}
-	c.port, err = freePort()
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+	// Another process can take the port between the check and the bind;
+	// then the first start tries another one.
+	for try := 1; ; try++ {
+		c.port, err = freePort()
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", c.port)
+		err = c.start()
+		if err == nil {
+			return c
+		}
+		if try == 3 || !strings.Contains(err.Error(), "could not create any TCP/IP sockets") {
+			t.Fatalf("pgtest: start cluster: %v", err)
+		}
 	}
-	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", c.port)
-	c.Start()
-	return c
 }
 
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
@@ -67,11 +76,19 @@ func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
 // Start starts the server and waits until it accepts connections.
 func (c *Cluster) Start() {
 	c.t.Helper()
+	if err := c.start(); err != nil {
+		c.t.Fatalf("pgtest: start cluster: %v", err)
+	}
+}
+
+// start runs the server; its error carries the server's log.
+func (c *Cluster) start() error {
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c fsync=off", c.port, c.dir)
 	if err := c.run("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "log"), "-w", "-t", "60", "-o", opts, "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "log"))
-		c.t.Fatalf("pgtest: start cluster: %v\n%s", err, log)
+		return fmt.Errorf("%w\n%s", err, log)
 	}
+	return nil
 }
 
 // Stop stops the server (fast shutdown: connections are cut).

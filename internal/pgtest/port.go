@@ -1,14 +1,41 @@
 package pgtest
 
-import "net"
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+)
 
-// freePort asks the kernel for a free loopback port and releases it for
-// Postgres to take.
+// freePort picks a free loopback port below the kernel's ephemeral range
+// (as scripts/pg.sh does): a port from inside it can be taken as the local
+// end of any client connection on the box while the cluster is down for a
+// restart, and the server's bind then fails.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	lo, hi := portRange()
+	for range 200 {
+		p := lo + rand.IntN(hi-lo+1) //nolint:gosec // spreading ports, not a secret
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return p, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free port in %d-%d", lo, hi)
+}
+
+func portRange() (lo, hi int) {
+	eph := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var h int
+		if _, err := fmt.Sscan(string(b), &eph, &h); err != nil {
+			eph = 32768
+		}
+	}
+	if eph > 20000 {
+		return eph - 8000, eph - 1
+	}
+	return 54329, 54999
 }

@@ -210,11 +210,6 @@ func (pg *postgres) script(ctx context.Context, verb string) (string, error) {
 
 func (pg *postgres) start(ctx context.Context) error {
 	url, err := pg.script(ctx, "start")
-	// Another cluster may take the free port between pg.sh's check and the
-	// server's bind; a second try picks another port.
-	for try := 1; err != nil && pg.url == "" && try < 3; try++ {
-		url, err = pg.script(ctx, "start")
-	}
 	if err != nil {
 		return err
 	}
