@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/linq"
@@ -188,7 +189,11 @@ func (s *Service) sentMessage(ctx context.Context, messageID string) (store.Mess
 		})
 	}
 	m, err := get()
-	if errors.Is(store.Interpret(err), store.ErrNotFound) && s.waiters.awaitRecord(ctx, s.q, id) {
+	if !errors.Is(store.Interpret(err), store.ErrNotFound) {
+		return m, err
+	}
+	pending, again := s.waiters.awaitRecord(ctx, s.q, id)
+	if again {
 		m, err = get()
 	}
 	switch {
@@ -196,10 +201,22 @@ func (s *Service) sentMessage(ctx context.Context, messageID string) (store.Mess
 		return m, nil
 	case !errors.Is(store.Interpret(err), store.ErrNotFound):
 		return m, err
+	case pending:
+		// Not the database's fault: the send's replica has not stored
+		// Linq's answer yet (or died before it could, and the recovery job
+		// resends it once its lease ends).
+		return m, recordPending()
 	case ctx.Err() != nil:
 		return m, ctx.Err()
 	}
 	return m, messageNotFound()
+}
+
+func recordPending() error {
+	e := apperr.New(apperr.Conflict, "message_in_progress",
+		"this message's send is still being recorded; retry shortly")
+	e.RetryAfter = time.Second
+	return e
 }
 
 func messageNotFound() error {

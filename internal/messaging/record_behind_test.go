@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/messaging"
 )
@@ -137,6 +138,29 @@ func TestRecordBehind(t *testing.T) {
 			err2 = <-done
 		}
 		require.NoError(t, err2, "the reaction finds the message once its record is in")
+	})
+
+	// The sending replica may die before it records Linq's answer; the
+	// record then comes only when the recovery job resends at the lease's
+	// end. An action that cannot wait that long is told to retry, not that
+	// the database failed.
+	t.Run("AnActionWhoseRecordDoesNotComeInTimeIsToldToRetry", func(t *testing.T) {
+		t.Parallel()
+		e, gw, h, ref := recordBehindEnv(t)
+		sent, err := gw.svc.Send(context.Background(), messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi")})
+		require.NoError(t, err)
+		h.release(t)
+		gw.svc.Settle()
+		// As a replica that answered and died before recording leaves it.
+		_, err = e.pool.Exec(context.Background(),
+			`UPDATE messages SET state = 'pending', lease_until = now() + interval '1 hour' WHERE id = $1`, sent.ID)
+		require.NoError(t, err)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err = gw.svc.React(ctx, sent.ID, messaging.ReactRequest{Operation: linq.ReactionAdd, Type: "love"})
+		ae := requireAppErr(t, err, apperr.Conflict, "message_in_progress")
+		require.Equal(t, time.Second, ae.RetryAfter)
 	})
 
 	// A delivery event processed before the record is later news than

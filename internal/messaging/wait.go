@@ -46,16 +46,18 @@ func (w *waiters) await(ctx context.Context, q *store.Queries, apiKeyID int64, k
 	if leaseFor <= 0 {
 		return ctx.Err() == nil // ask again at once: the holder is gone
 	}
-	return w.awaitEnd(ctx, id, func(ctx context.Context) (time.Duration, error) {
+	_, again := w.awaitEnd(ctx, id, func(ctx context.Context) (time.Duration, error) {
 		_, err := q.MessageAwait(ctx, w.pool, store.MessageAwaitParams{ApiKeyID: apiKeyID, IdempotencyKey: key})
 		return leaseFor, err
 	})
+	return again
 }
 
 // awaitRecord blocks until the Linq answer of the pending send id is
-// recorded (see recordBehind), its lease runs out, or ctx ends; it reports
-// whether the caller should look again.
-func (w *waiters) awaitRecord(ctx context.Context, q *store.Queries, id uuid.UUID) bool {
+// recorded (see recordBehind), its lease runs out, or ctx ends. It reports
+// whether the send was pending when asked, and whether the caller should
+// look again.
+func (w *waiters) awaitRecord(ctx context.Context, q *store.Queries, id uuid.UUID) (pending, again bool) {
 	return w.awaitEnd(ctx, id, func(ctx context.Context) (time.Duration, error) {
 		ms, err := q.MessageAwaitRecord(ctx, w.pool, pgUUID(id))
 		return time.Duration(ms) * time.Millisecond, err
@@ -64,30 +66,31 @@ func (w *waiters) awaitRecord(ctx context.Context, q *store.Queries, id uuid.UUI
 
 // awaitEnd listens for the end of send id, then asks to be told of it (ask
 // marks the message awaited and says how long its lease has left), then
-// waits. Listening first, then asking: no end is missed.
-func (w *waiters) awaitEnd(ctx context.Context, id uuid.UUID, ask func(context.Context) (time.Duration, error)) bool {
+// waits. Listening first, then asking: no end is missed. held says whether
+// ask found the send still open.
+func (w *waiters) awaitEnd(ctx context.Context, id uuid.UUID, ask func(context.Context) (time.Duration, error)) (held, again bool) {
 	ch, err := w.subscribe(ctx, id)
 	if err != nil {
 		w.log.WarnContext(ctx, "listen for duplicates", slog.Any("error", err))
-		return sleep(ctx, 100*time.Millisecond)
+		return false, sleep(ctx, 100*time.Millisecond)
 	}
 	defer w.unsubscribe(id, ch)
 	left, err := ask(ctx)
 	if err != nil {
 		if errors.Is(store.Interpret(err), store.ErrNotFound) {
-			return ctx.Err() == nil // already ended
+			return false, ctx.Err() == nil // already ended
 		}
-		return false
+		return false, false
 	}
 	t := time.NewTimer(left)
 	defer t.Stop()
 	select {
 	case <-ch:
-		return true
+		return true, true
 	case <-t.C:
-		return true
+		return true, true
 	case <-ctx.Done():
-		return false
+		return true, false
 	}
 }
 
