@@ -1,184 +1,341 @@
--- limits_admit is the whole local admission decision for one outbound
--- send, in one statement: the pair window of every recipient, the loop
--- guard, the line's policy (line_policy) and its rolling-24h budget, in that
--- order. Admitted sends are recorded (pair timestamps, line_volume
--- outbound); a refusal leaves no trace except the loop guard's hit. The
--- time is the database's (lg_now, or p_at: the lg_now reading of a caller
--- in the same statement), returned as admitted_at.
+-- limits_admit is the whole local admission decision for a set of outbound
+-- sends (requests), each to one or more recipients: the pair window of every
+-- recipient, the loop guard, the line's policy (line_policy) and its
+-- rolling-24h budget, in that order. The requests are decided in the order
+-- given, each exactly as if it ran alone after the ones before it. Admitted
+-- requests are recorded (pair timestamps, line_volume outbound); a refusal
+-- leaves no trace except the loop guard's hit.
+--
+-- Requests: p_line_ids, p_reply and p_units, one element each. Recipients:
+-- p_reqs (the request's number, 1-based) and p_handles, one element each,
+-- in request order. Each request is admitted at its own instant, p_ats[k]
+-- (the caller's lg_now readings, or, when p_ats is NULL, one lg_now reading
+-- plus k-1 microseconds): a pair's timestamps stay distinct, so the restamp
+-- on Linq's answer (MessageMarkSent) and the give-back find their own.
+--
+-- Cost: a fixed number of statements per call, whatever the number of
+-- requests, except for refusals, which work out their retry hint and loop
+-- guard one by one. The decision itself runs on the counts read once, in
+-- PL/pgSQL variables, so a send costs no statement of its own.
 --
 -- Exactness across replicas: a line's admissions are serialised by its
--- line_window row lock, taken first, and a pair by its pair_state row lock
--- (always in that order, handles sorted, so no deadlock; every other writer
--- of a line's volume or pair windows takes the line_window row first too).
+-- line_window row lock, taken first (all of the call's lines, in id order),
+-- then a pair by its pair_state row lock (in line, handle order), so
+-- concurrent calls wait for each other instead of deadlocking; every other
+-- writer of a line's volume or pair windows takes the line_window row first
+-- too. The counts are read in a statement that starts after the line locks
+-- are held, so its snapshot sees every earlier admission of those lines.
 -- The rolling 24 h count is line_window's running total (see its
 -- migration): moving its start to this minute subtracts only the minutes
 -- that left the window since the line's previous admission, in a statement
 -- of its own, whose fresh snapshot sees every earlier admission of the
 -- line.
 --
--- The window is closed: a send exactly pair_window_ms old still counts (as
--- Linq counts it), and the retry hint is floor(wait)+1 seconds, the first
--- whole second at which the oldest send has left the window. A send's
--- stamp is moved to the time Linq answered once it has (MessageMarkSent),
--- so the window never runs ahead of Linq's.
+-- The pair window is closed: a send exactly pair_window_ms old still counts
+-- (as Linq counts it), and the retry hint is floor(wait)+1 seconds, the
+-- first whole second at which the oldest send has left the window. Counts
+-- are taken at the call's first instant, which is at most a few
+-- microseconds before a later request's own: never fewer sends than Linq
+-- sees. A send's stamp is moved to the time Linq answered once it has
+-- (MessageMarkSent), so the window never runs ahead of Linq's.
 --
 -- s: pair_limit, pair_window_ms, hit_limit (0: no loop guard),
 -- hit_window_ms, quarantine_ms and line_policy's settings.
 CREATE OR REPLACE FUNCTION limits_admit(
-    p_line_id bigint,
-    p_handles text[],
-    s         jsonb,
-    p_reply   boolean DEFAULT false,
-    p_units   integer DEFAULT 1,
-    p_at      timestamptz DEFAULT NULL,
-    OUT outcome        text,
-    OUT retry_after_ms bigint,
-    OUT quarantined    boolean,
-    OUT budget_used    integer,
-    OUT budget_limit   integer,
-    OUT why            text,
-    OUT admitted_at    timestamptz
-) LANGUAGE plpgsql AS $$
+    p_line_ids bigint[],
+    p_reply    boolean[],
+    p_units    integer[],
+    p_reqs     integer[],
+    p_handles  text[],
+    s          jsonb,
+    p_ats      timestamptz[] DEFAULT NULL
+) RETURNS TABLE (
+    req            integer,
+    outcome        text,
+    retry_after_ms bigint,
+    quarantined    boolean,
+    budget_used    integer,
+    budget_limit   integer,
+    why            text,
+    admitted_at    timestamptz
+) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
 DECLARE
-    v_now        timestamptz := coalesce(p_at, lg_now());
+    v_n          integer := coalesce(cardinality(p_line_ids), 0);
     v_limit      integer := (s ->> 'pair_limit')::integer;
     v_window     interval := (s ->> 'pair_window_ms')::bigint * interval '1 millisecond';
     v_hit_limit  integer := (s ->> 'hit_limit')::integer;
     v_hit_window interval := (s ->> 'hit_window_ms')::bigint * interval '1 millisecond';
     v_quarantine interval := (s ->> 'quarantine_ms')::bigint * interval '1 millisecond';
-    v_handle     text;
-    v_done       text[] := '{}';
+    v_ats        timestamptz[] := p_ats;
+    v_first      timestamptz;
+    v_at         timestamptz;
+    v_since      timestamptz;
+    -- Lines, one slot each (ascending id): the running total and the policy.
+    l_ids        bigint[];
+    l_since      timestamptz[];
+    l_total      bigint[];
+    l_may        boolean[];
+    l_may_pro    boolean[];
+    l_eff        integer[];
+    l_pro        integer[];
+    l_why        text[];
+    -- Pairs, one slot each (line, handle order): sends in the window, and
+    -- the end of a quarantine.
+    p_keys       text[];
+    p_plines     bigint[];
+    p_phandles   text[];
+    p_cnt        integer[];
+    p_until      timestamptz[];
+    -- The answer, one element per request.
+    o_outcome    text[];
+    o_retry      bigint[];
+    o_quar       boolean[];
+    o_used       integer[];
+    o_limit      integer[];
+    o_why        text[];
+    o_pslot      integer[];
+    -- Admitted recipients, for the writes.
+    a_lines      bigint[] := '{}';
+    a_handles    text[] := '{}';
+    a_ats        timestamptz[] := '{}';
+    a_units      integer[] := '{}';
+    k            integer;
+    j            integer := 1;
+    j0           integer;
+    ls           integer;
+    ps           integer;
+    v_units      integer;
+    v_lim        integer;
     v_sends      timestamptz[];
     v_hits       timestamptz[];
     v_until      timestamptz;
-    v_pol        record;
-    v_minute     timestamptz := date_trunc('minute', v_now);
-    v_since      timestamptz := date_trunc('minute', v_now) - interval '1439 minutes';
     v_total      bigint;
     v_excess     integer;
     v_free_at    timestamptz;
+    r            record;
 BEGIN
-    outcome := 'ok';
-    retry_after_ms := 0;
-    quarantined := false;
-    budget_used := 0;
-    budget_limit := 0;
-    why := '';
-    admitted_at := v_now;
+    IF v_n = 0 THEN
+        RETURN;
+    END IF;
+    IF v_ats IS NULL THEN
+        v_first := lg_now();
+        FOR k IN 1 .. v_n LOOP
+            v_ats[k] := v_first + (k - 1) * interval '1 microsecond';
+        END LOOP;
+    END IF;
+    v_first := v_ats[1];
+    v_since := date_trunc('minute', v_first) - interval '1439 minutes';
 
-    -- 1. The line: its budget lock, its running total and its policy.
-    SELECT w.since AS wsince, w.total AS wtotal, p.*
-      INTO v_pol
-      FROM line_window AS w
-      JOIN lines AS l ON l.id = w.line_id
-     CROSS JOIN LATERAL line_policy(l, s, v_now) AS p
-     WHERE w.line_id = p_line_id
-       FOR UPDATE OF w;
-    IF FOUND THEN
-        v_total := v_pol.wtotal;
-        IF v_pol.wsince <> v_since THEN
-            -- Minutes that left the window go out of the total (or, should
-            -- the clock have gone back, come back in).
+    -- 1. The lines: their budget locks (in id order), running totals and
+    -- policies. Slots are found by array_position, so the arrays need no
+    -- order of their own (and array_agg without ORDER BY is cheap to set
+    -- up; all of them see the rows in one order).
+    SELECT array_agg(x.line_id), array_agg(x.since), array_agg(x.total), array_agg(x.may_send),
+           array_agg(x.may_send_proactive), array_agg(x.effective_budget), array_agg(x.proactive_budget),
+           array_agg(x.why)
+      INTO l_ids, l_since, l_total, l_may, l_may_pro, l_eff, l_pro, l_why
+      FROM (SELECT w.line_id, w.since, w.total, p.may_send, p.may_send_proactive, p.effective_budget,
+                   p.proactive_budget, p.why
+              FROM line_window AS w
+              JOIN lines AS l ON l.id = w.line_id
+             CROSS JOIN LATERAL line_policy(l, s, v_first) AS p
+             WHERE w.line_id = ANY (p_line_ids)
+             ORDER BY w.line_id
+               FOR UPDATE OF w) AS x;
+    l_ids := coalesce(l_ids, '{}');
+
+    -- Minutes that left the window go out of the total (or, should the
+    -- clock have gone back, come back in): once a minute per line.
+    FOR ls IN 1 .. cardinality(l_ids) LOOP
+        IF l_since[ls] <> v_since THEN
             UPDATE line_window AS w
                SET since = v_since,
                    total = w.total
                        - coalesce((SELECT sum(v.inbound + v.outbound) FROM line_volume AS v
-                                    WHERE v.line_id = p_line_id AND v.minute >= w.since AND v.minute < v_since), 0)
+                                    WHERE v.line_id = l_ids[ls] AND v.minute >= w.since AND v.minute < v_since), 0)
                        + coalesce((SELECT sum(v.inbound + v.outbound) FROM line_volume AS v
-                                    WHERE v.line_id = p_line_id AND v.minute >= v_since AND v.minute < w.since), 0)
-             WHERE w.line_id = p_line_id
+                                    WHERE v.line_id = l_ids[ls] AND v.minute >= v_since AND v.minute < w.since), 0)
+             WHERE w.line_id = l_ids[ls]
             RETURNING w.total INTO v_total;
+            l_total[ls] := v_total;
         END IF;
-    END IF;
-
-    -- 2. Pair windows: prune, then append now only while the window has
-    -- room and the pair is not quarantined. A refused upsert returns no row
-    -- but still holds the row lock.
-    FOREACH v_handle IN ARRAY p_handles LOOP
-        INSERT INTO pair_state AS pw (line_id, handle, sends)
-        VALUES (p_line_id, v_handle, ARRAY[v_now])
-        ON CONFLICT (line_id, handle) DO UPDATE
-            SET sends = ARRAY(SELECT t FROM unnest(pw.sends) AS t WHERE t >= v_now - v_window ORDER BY t) || v_now
-            WHERE (pw.quarantined_until IS NULL OR pw.quarantined_until <= v_now)
-              AND (SELECT count(*) FROM unnest(pw.sends) AS t WHERE t >= v_now - v_window) < v_limit;
-        IF NOT FOUND THEN
-            UPDATE pair_state AS pw SET sends = pw.sends[1:cardinality(pw.sends) - 1]
-             WHERE pw.line_id = p_line_id AND pw.handle = ANY (v_done);
-            SELECT pw.sends, pw.hits, pw.quarantined_until INTO v_sends, v_hits, v_until
-              FROM pair_state AS pw WHERE pw.line_id = p_line_id AND pw.handle = v_handle;
-            IF v_until IS NOT NULL AND v_until > v_now THEN
-                outcome := 'pair_quarantined';
-                retry_after_ms := ceil(extract(epoch FROM v_until - v_now) * 1000)::bigint;
-                RETURN;
-            END IF;
-            v_sends := ARRAY(SELECT t FROM unnest(v_sends) AS t WHERE t >= v_now - v_window);
-            outcome := 'pair_limit';
-            retry_after_ms := ((floor(extract(epoch FROM
-                (SELECT min(t) FROM unnest(v_sends) AS t) + v_window - v_now)) + 1) * 1000)::bigint;
-            -- Loop guard: a hit counts only when every send in the full window
-            -- came after the previous hit, so one burst of refused retries is
-            -- one hit, and hit_limit full windows in hit_window quarantine.
-            IF v_hit_limit > 0 THEN
-                v_hits := ARRAY(SELECT t FROM unnest(v_hits) AS t WHERE t > v_now - v_hit_window ORDER BY t);
-                IF cardinality(v_hits) = 0
-                   OR (SELECT max(t) FROM unnest(v_hits) AS t) < (SELECT min(t) FROM unnest(v_sends) AS t) THEN
-                    v_hits := v_hits || v_now;
-                    IF cardinality(v_hits) >= v_hit_limit THEN
-                        quarantined := true;
-                        outcome := 'pair_quarantined';
-                        retry_after_ms := ceil(extract(epoch FROM v_quarantine) * 1000)::bigint;
-                        INSERT INTO pair_quarantines (line_id, handle, hits, started_at, until)
-                        VALUES (p_line_id, v_handle, cardinality(v_hits), v_now, v_now + v_quarantine);
-                        UPDATE pair_state AS pw SET hits = '{}', quarantined_until = v_now + v_quarantine
-                         WHERE pw.line_id = p_line_id AND pw.handle = v_handle;
-                        RETURN;
-                    END IF;
-                    UPDATE pair_state AS pw SET hits = v_hits
-                     WHERE pw.line_id = p_line_id AND pw.handle = v_handle;
-                END IF;
-            END IF;
-            RETURN;
-        END IF;
-        v_done := v_done || v_handle;
     END LOOP;
 
-    -- 3. The line's policy.
-    IF v_pol.may_send IS NULL OR NOT v_pol.may_send OR (NOT p_reply AND NOT v_pol.may_send_proactive) THEN
-        UPDATE pair_state AS pw SET sends = pw.sends[1:cardinality(pw.sends) - 1]
-         WHERE pw.line_id = p_line_id AND pw.handle = ANY (v_done);
-        outcome := 'line_unavailable';
-        why := coalesce(nullif(v_pol.why, ''), 'line_not_found');
-        RETURN;
-    END IF;
-    why := v_pol.why;
-    budget_limit := CASE WHEN p_reply THEN v_pol.effective_budget ELSE v_pol.proactive_budget END;
+    -- 2. The pairs: their locks (in line, handle order), and the sends in
+    -- each window. A slot for every pair of the call, with or without a
+    -- row yet.
+    SELECT array_agg(x.line_id || ':' || x.handle), array_agg(x.line_id), array_agg(x.handle),
+           array_agg(x.cnt), array_agg(x.until)
+      INTO p_keys, p_plines, p_phandles, p_cnt, p_until
+      FROM (SELECT pw.line_id, pw.handle, pw.quarantined_until AS until,
+                   (SELECT count(*) FROM unnest(pw.sends) AS t WHERE t >= v_first - v_window)::integer AS cnt
+              FROM pair_state AS pw
+             WHERE (pw.line_id, pw.handle) IN (SELECT p_line_ids[x.q], x.handle FROM unnest(p_reqs, p_handles) AS x(q, handle))
+             ORDER BY pw.line_id, pw.handle
+               FOR UPDATE OF pw) AS x;
+    p_keys := coalesce(p_keys, '{}');
+    FOR j0 IN 1 .. cardinality(p_reqs) LOOP
+        IF array_position(p_keys, p_line_ids[p_reqs[j0]] || ':' || p_handles[j0]) IS NULL THEN
+            ps := cardinality(p_keys) + 1;
+            p_keys[ps] := p_line_ids[p_reqs[j0]] || ':' || p_handles[j0];
+            p_plines[ps] := p_line_ids[p_reqs[j0]];
+            p_phandles[ps] := p_handles[j0];
+            p_cnt[ps] := 0;
+            p_until[ps] := NULL;
+        END IF;
+    END LOOP;
 
-    -- 4. The budget: the running total, and when the send fits, record it
-    -- (line_volume's trigger adds it to the total).
-    budget_used := v_total;
-    IF budget_used + p_units > budget_limit THEN
-        UPDATE pair_state AS pw SET sends = pw.sends[1:cardinality(pw.sends) - 1]
-         WHERE pw.line_id = p_line_id AND pw.handle = ANY (v_done);
-        outcome := 'line_budget';
-        -- The send fits once the oldest minutes holding `excess` messages
-        -- have left the 24 h window (a minute leaves it 24 h after it began).
-        v_excess := budget_used + p_units - budget_limit;
-        SELECT c.minute INTO v_free_at
-          FROM (SELECT v.minute, sum(v.inbound + v.outbound) OVER (ORDER BY v.minute) AS cum
-                  FROM line_volume AS v
-                 WHERE v.line_id = p_line_id AND v.minute > v_minute - interval '1440 minutes'
-                   AND v.minute <= v_minute) AS c
-         WHERE c.cum >= v_excess
-         ORDER BY c.minute
-         LIMIT 1;
-        retry_after_ms := CASE WHEN v_free_at IS NULL THEN 86400000
-            ELSE ceil(extract(epoch FROM v_free_at + interval '1440 minutes' - v_now) * 1000)::bigint END;
-        RETURN;
+    -- 3. The decisions, in request order, on the counts just read.
+    o_outcome := array_fill('ok'::text, ARRAY[v_n]);
+    o_retry := array_fill(0::bigint, ARRAY[v_n]);
+    o_quar := array_fill(false, ARRAY[v_n]);
+    o_used := array_fill(0, ARRAY[v_n]);
+    o_limit := array_fill(0, ARRAY[v_n]);
+    o_why := array_fill(''::text, ARRAY[v_n]);
+    o_pslot := array_fill(NULL::integer, ARRAY[v_n]);
+    FOR k IN 1 .. v_n LOOP
+        v_at := v_ats[k];
+        v_units := coalesce(p_units[k], 1);
+        j0 := j;
+        -- The pair windows, recipient by recipient: the first that is
+        -- quarantined or full refuses the request.
+        WHILE j <= cardinality(p_reqs) AND p_reqs[j] = k LOOP
+            IF o_outcome[k] = 'ok' THEN
+                ps := array_position(p_keys, p_line_ids[k] || ':' || p_handles[j]);
+                IF p_until[ps] IS NOT NULL AND p_until[ps] > v_at THEN
+                    o_outcome[k] := 'pair_quarantined';
+                    o_pslot[k] := ps;
+                ELSIF p_cnt[ps] >= v_limit THEN
+                    o_outcome[k] := 'pair_limit';
+                    o_pslot[k] := ps;
+                END IF;
+            END IF;
+            j := j + 1;
+        END LOOP;
+        CONTINUE WHEN o_outcome[k] <> 'ok';
+
+        -- The line's policy.
+        ls := array_position(l_ids, p_line_ids[k]);
+        IF ls IS NULL OR l_may[ls] IS NULL OR NOT l_may[ls] OR (NOT coalesce(p_reply[k], false) AND NOT l_may_pro[ls]) THEN
+            o_outcome[k] := 'line_unavailable';
+            o_why[k] := coalesce(nullif(l_why[ls], ''), 'line_not_found');
+            CONTINUE;
+        END IF;
+        o_why[k] := l_why[ls];
+        v_lim := CASE WHEN coalesce(p_reply[k], false) THEN l_eff[ls] ELSE l_pro[ls] END;
+        o_limit[k] := v_lim;
+        o_used[k] := l_total[ls];
+
+        -- The budget.
+        IF l_total[ls] + v_units > v_lim THEN
+            o_outcome[k] := 'line_budget';
+            CONTINUE;
+        END IF;
+        l_total[ls] := l_total[ls] + v_units;
+        o_used[k] := l_total[ls];
+        FOR j0 IN j0 .. j - 1 LOOP
+            ps := array_position(p_keys, p_line_ids[k] || ':' || p_handles[j0]);
+            p_cnt[ps] := p_cnt[ps] + 1;
+            a_lines := a_lines || p_line_ids[k];
+            a_handles := a_handles || p_handles[j0];
+            a_ats := a_ats || v_at;
+            a_units := a_units || CASE WHEN j0 = j - 1 THEN v_units ELSE 0 END;
+        END LOOP;
+    END LOOP;
+
+    -- 4. Record what was admitted: the pair stamps (a window pruned as it
+    -- is written), then the volume (line_volume's trigger adds it to the
+    -- total).
+    IF cardinality(a_lines) > 0 THEN
+        INSERT INTO pair_state AS pw (line_id, handle, sends)
+        SELECT a.line_id, a.handle, array_agg(a.at ORDER BY a.at)
+          FROM unnest(a_lines, a_handles, a_ats) AS a(line_id, handle, at)
+         GROUP BY a.line_id, a.handle
+         ORDER BY a.line_id, a.handle
+        ON CONFLICT (line_id, handle) DO UPDATE
+            SET sends = ARRAY(SELECT t FROM unnest(pw.sends) AS t WHERE t >= v_first - v_window ORDER BY t)
+                        || excluded.sends;
+        INSERT INTO line_volume AS v (line_id, minute, outbound)
+        SELECT a.line_id, date_trunc('minute', a.at), sum(a.units)
+          FROM unnest(a_lines, a_ats, a_units) AS a(line_id, at, units)
+         GROUP BY a.line_id, date_trunc('minute', a.at)
+        HAVING sum(a.units) > 0
+         ORDER BY 1, 2
+        ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound;
     END IF;
 
-    INSERT INTO line_volume AS v (line_id, minute, outbound)
-    VALUES (p_line_id, v_minute, p_units)
-    ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound;
-    budget_used := budget_used + p_units;
+    -- 5. The refusals' retry hints and the loop guard, one by one.
+    FOR k IN 1 .. v_n LOOP
+        CONTINUE WHEN o_outcome[k] = 'ok' OR o_outcome[k] = 'line_unavailable';
+        v_at := v_ats[k];
+        IF o_outcome[k] = 'pair_quarantined' THEN
+            o_retry[k] := ceil(extract(epoch FROM p_until[o_pslot[k]] - v_at) * 1000)::bigint;
+        ELSIF o_outcome[k] = 'pair_limit' THEN
+            ps := o_pslot[k];
+            SELECT pw.sends, pw.hits, pw.quarantined_until INTO v_sends, v_hits, v_until
+              FROM pair_state AS pw
+             WHERE pw.line_id = p_plines[ps] AND pw.handle = p_phandles[ps];
+            IF v_until IS NOT NULL AND v_until > v_at THEN
+                -- Quarantined by a request before this one.
+                o_outcome[k] := 'pair_quarantined';
+                o_retry[k] := ceil(extract(epoch FROM v_until - v_at) * 1000)::bigint;
+                CONTINUE;
+            END IF;
+            v_sends := ARRAY(SELECT t FROM unnest(v_sends) AS t WHERE t >= v_at - v_window);
+            o_retry[k] := ((floor(extract(epoch FROM
+                (SELECT min(t) FROM unnest(v_sends) AS t) + v_window - v_at)) + 1) * 1000)::bigint;
+            -- Loop guard: a hit counts only when every send in the full
+            -- window came after the previous hit, so one burst of refused
+            -- retries is one hit, and hit_limit full windows in hit_window
+            -- quarantine.
+            IF v_hit_limit > 0 THEN
+                v_hits := ARRAY(SELECT t FROM unnest(v_hits) AS t WHERE t > v_at - v_hit_window ORDER BY t);
+                IF cardinality(v_hits) = 0
+                   OR (SELECT max(t) FROM unnest(v_hits) AS t) < (SELECT min(t) FROM unnest(v_sends) AS t) THEN
+                    v_hits := v_hits || v_at;
+                    IF cardinality(v_hits) >= v_hit_limit THEN
+                        o_quar[k] := true;
+                        o_outcome[k] := 'pair_quarantined';
+                        o_retry[k] := ceil(extract(epoch FROM v_quarantine) * 1000)::bigint;
+                        INSERT INTO pair_quarantines (line_id, handle, hits, started_at, until)
+                        VALUES (p_plines[ps], p_phandles[ps], cardinality(v_hits), v_at, v_at + v_quarantine);
+                        UPDATE pair_state AS pw SET hits = '{}', quarantined_until = v_at + v_quarantine
+                         WHERE pw.line_id = p_plines[ps] AND pw.handle = p_phandles[ps];
+                    ELSE
+                        UPDATE pair_state AS pw SET hits = v_hits
+                         WHERE pw.line_id = p_plines[ps] AND pw.handle = p_phandles[ps];
+                    END IF;
+                END IF;
+            END IF;
+        ELSIF o_outcome[k] = 'line_budget' THEN
+            -- The send fits once the oldest minutes holding `excess`
+            -- messages have left the 24 h window (a minute leaves it 24 h
+            -- after it began).
+            v_excess := o_used[k] + coalesce(p_units[k], 1) - o_limit[k];
+            SELECT c.minute INTO v_free_at
+              FROM (SELECT v.minute, sum(v.inbound + v.outbound) OVER (ORDER BY v.minute) AS cum
+                      FROM line_volume AS v
+                     WHERE v.line_id = p_line_ids[k] AND v.minute > date_trunc('minute', v_at) - interval '1440 minutes'
+                       AND v.minute <= date_trunc('minute', v_at)) AS c
+             WHERE c.cum >= v_excess
+             ORDER BY c.minute
+             LIMIT 1;
+            o_retry[k] := CASE WHEN v_free_at IS NULL THEN 86400000
+                ELSE ceil(extract(epoch FROM v_free_at + interval '1440 minutes' - v_at) * 1000)::bigint END;
+        END IF;
+    END LOOP;
+
+    FOR k IN 1 .. v_n LOOP
+        req := k;
+        outcome := o_outcome[k];
+        retry_after_ms := o_retry[k];
+        quarantined := o_quar[k];
+        budget_used := o_used[k];
+        budget_limit := o_limit[k];
+        why := o_why[k];
+        admitted_at := v_ats[k];
+        RETURN NEXT;
+    END LOOP;
 END;
 $$;

@@ -15,10 +15,13 @@
 -- already, and then it answers the resend with it. Its pair stamp moves to
 -- now (or is added back when it has left the window).
 --
--- The sends run in the order of the locks they take: by line, then handle,
--- then key. Every batch, on every replica, so takes the line_window rows in
--- ascending line order and a line's pair rows in handle order, and two
--- batches wait for each other instead of deadlocking. An empty user_ref or
+-- The sends are decided in the order of the locks they take: by line, then
+-- handle, then key. The keys are reserved first (in key order), then the
+-- new sends go through limits_admit together, which takes their lines'
+-- window rows in ascending id order and then their pair rows in (line,
+-- handle) order, so two batches wait for each other instead of
+-- deadlocking. Each send is admitted at its own instant: the batch's
+-- lg_now reading plus its position in microseconds. An empty user_ref or
 -- handle stands for none.
 --
 -- Outcomes: ok, replay, key_reused, in_progress, user_not_found, no_handle,
@@ -26,10 +29,11 @@
 -- line_unavailable. s: lease_ms, keep_ms, reply_window_ms and
 -- limits_admit's settings.
 --
--- One function, not a loop calling a per-send one: each nested PL/pgSQL
--- call costs about as much as two of the statements it runs. Generic plans:
--- the custom plans PL/pgSQL would otherwise choose (their estimates see the
--- array sizes) are planned again on every call.
+-- Set-based: a batch costs a fixed number of statements (the read with the
+-- key reservation, the limits, the messages rows), whatever its size; only
+-- a key seen before costs statements of its own. Generic plans: the custom
+-- plans PL/pgSQL would otherwise choose (their estimates see the array
+-- sizes) are planned again on every call.
 CREATE OR REPLACE FUNCTION send_admit_many(
     p_ids         uuid[],
     p_api_key_ids bigint[],
@@ -62,171 +66,290 @@ CREATE OR REPLACE FUNCTION send_admit_many(
 ) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
-    r       record;
+    v_base  timestamptz := lg_now();
     v_now   timestamptz;
     v_lease interval := (s ->> 'lease_ms')::bigint * interval '1 millisecond';
     v_keep  interval := (s ->> 'keep_ms')::bigint * interval '1 millisecond';
     v_reply_window interval := (s ->> 'reply_window_ms')::bigint * interval '1 millisecond';
-    v_msg   record;
-    v_found boolean;
-    v_new   boolean;
-    v_rl    record;
+    v_n     integer;
+    -- The batch in lock order, one element per send: the request, then the
+    -- user, their current line and their chat on it.
+    b_k      integer[];
+    b_id     uuid[];
+    b_akid   bigint[];
+    b_key    text[];
+    b_hash   bytea[];
+    b_intent text[];
+    b_body   jsonb[];
+    b_found  boolean[];
+    b_uid    bigint[];
+    b_uref   text[];
+    b_handle text[];
+    b_opted  boolean[];
+    b_last   timestamptz[];
+    b_lid    bigint[];
+    b_number text[];
+    b_chat   text[];
+    b_new    boolean[];
+    -- The answers.
+    o_outcome  text[];
+    o_takeover boolean[];
+    o_mid      uuid[];
+    o_uid      bigint[];
+    o_uref     text[];
+    o_handle   text[];
+    o_lid      bigint[];
+    o_number   text[];
+    o_chat     text[];
+    o_retry    bigint[];
+    o_quar     boolean[];
+    o_why      text[];
+    o_linq     text[];
+    o_trace    text[];
+    o_status   text[];
+    o_at       timestamptz[];
+    o_lease    timestamptz[];
+    -- The new sends that go through the limits, in batch order.
+    q_pos    integer[] := '{}';
+    q_lines  bigint[] := '{}';
+    q_reply  boolean[] := '{}';
+    q_handles text[] := '{}';
+    q_ats    timestamptz[] := '{}';
+    q_reqs   integer[] := '{}';
+    v_refused boolean := false;
+    v_msg    record;
+    r        record;
+    i        integer;
 BEGIN
     -- The user, their current line and their chat on it are read with the
-    -- batch (a plain read, as a send alone reads them).
+    -- batch (a plain read, as a send alone reads them), and the keys of the
+    -- sends to users with a handle are reserved in the same statement:
+    -- before any limit is taken, so that concurrent duplicates wait on the
+    -- unique index instead of both admitting; in key order, so that two
+    -- batches wait for each other's keys instead of deadlocking.
+    -- (message_keys holds the keys: messages is partitioned by day, and a
+    -- unique index cannot span partitions.) Rows are read in a loop, not
+    -- gathered with array_agg: each ordered aggregate costs more to set up
+    -- than the loop costs to run.
+    v_n := 0;
     FOR r IN
-        SELECT i.*, u.id AS uid, u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, u.last_inbound_at,
-               u.current_line_id AS lid, l.number AS lnumber, c.linq_chat_id AS chat
-          FROM (SELECT x.id, x.api_key_id, x.key, x.hash, nullif(x.user_ref, '') AS user_ref,
-                       nullif(x.handle, '') AS handle, x.intent, x.body, x.k
-                  FROM unnest(p_ids, p_api_key_ids, p_keys, p_hashes, p_user_refs, p_handles, p_intents, p_bodies)
-                       WITH ORDINALITY AS x(id, api_key_id, key, hash, user_ref, handle, intent, body, k)) AS i
-          -- Two branches, not one with an OR, so that each keeps its index.
-          LEFT JOIN LATERAL (
-                SELECT ur.* FROM users AS ur WHERE ur.user_ref = i.user_ref
-                UNION ALL
-                SELECT uh.* FROM users AS uh WHERE i.user_ref IS NULL AND uh.handle = i.handle
-          ) AS u ON true
-          LEFT JOIN lines AS l ON l.id = u.current_line_id
-          LEFT JOIN chats AS c ON c.user_id = u.id AND c.line_id = u.current_line_id
-         ORDER BY u.current_line_id NULLS LAST, u.handle, i.key
-    LOOP
-        v_now := lg_now();
-        n := r.k;
-        outcome := 'ok';
-        takeover := false;
-        message_id := r.id;
-        user_id := NULL;
-        user_ref := NULL;
-        handle := NULL;
-        line_id := NULL;
-        line_number := NULL;
-        chat_id := NULL;
-        retry_after_ms := 0;
-        quarantined := false;
-        why := '';
-        linq_message_id := NULL;
-        trace_id := NULL;
-        delivery_status := NULL;
-        admitted_at := v_now;
-        lease_until := v_now + v_lease;
-        v_found := r.uid IS NOT NULL AND r.lnumber IS NOT NULL;
-        v_new := false;
-
-        -- Reserve the key before taking any limit, so that concurrent
-        -- duplicates wait here on the unique index instead of both
-        -- admitting. (message_keys holds the keys: messages is partitioned
-        -- by day, and a unique index cannot span partitions.)
-        IF v_found AND r.uhandle IS NOT NULL THEN
+        WITH b AS MATERIALIZED (
+            SELECT i.*, u.id AS uid, u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, u.last_inbound_at,
+                   u.current_line_id AS lid, l.number AS lnumber, c.linq_chat_id AS chat
+              FROM (SELECT x.id, x.api_key_id, x.key, x.hash, nullif(x.user_ref, '') AS user_ref,
+                           nullif(x.handle, '') AS handle, x.intent, x.body, x.k
+                      FROM unnest(p_ids, p_api_key_ids, p_keys, p_hashes, p_user_refs, p_handles, p_intents, p_bodies)
+                           WITH ORDINALITY AS x(id, api_key_id, key, hash, user_ref, handle, intent, body, k)) AS i
+              -- Two branches, not one with an OR, so that each keeps its index.
+              LEFT JOIN LATERAL (
+                    SELECT ur.* FROM users AS ur WHERE ur.user_ref = i.user_ref
+                    UNION ALL
+                    SELECT uh.* FROM users AS uh WHERE i.user_ref IS NULL AND uh.handle = i.handle
+              ) AS u ON true
+              LEFT JOIN lines AS l ON l.id = u.current_line_id
+              LEFT JOIN chats AS c ON c.user_id = u.id AND c.line_id = u.current_line_id
+        ), ins AS (
             INSERT INTO message_keys (api_key_id, idempotency_key, message_id, expires_at)
-            VALUES (r.api_key_id, r.key, r.id, v_now + v_keep)
-            ON CONFLICT (api_key_id, idempotency_key) DO NOTHING;
-            v_new := FOUND;
-            IF v_new THEN
-                INSERT INTO messages (id, api_key_id, idempotency_key, request_hash,
-                                      user_id, line_id, handle, intent, state, lease_until, admitted_at, body,
-                                      created_at, updated_at)
-                VALUES (r.id, r.api_key_id, r.key, r.hash,
-                        r.uid, r.lid, r.uhandle, r.intent, 'pending', v_now + v_lease, v_now, r.body,
-                        v_now, v_now);
-            END IF;
-        END IF;
+            SELECT b.api_key_id, b.key, b.id, v_base + v_keep
+              FROM b
+             WHERE b.uid IS NOT NULL AND b.lnumber IS NOT NULL AND b.uhandle IS NOT NULL
+             ORDER BY b.api_key_id, b.key
+            ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
+            RETURNING message_id
+        )
+        SELECT b.*, ins.message_id IS NOT NULL AS new
+          FROM b
+          LEFT JOIN ins ON ins.message_id = b.id
+         ORDER BY b.lid NULLS LAST, b.uhandle, b.key
+    LOOP
+        v_n := v_n + 1;
+        b_k[v_n] := r.k;
+        b_id[v_n] := r.id;
+        b_akid[v_n] := r.api_key_id;
+        b_key[v_n] := r.key;
+        b_hash[v_n] := r.hash;
+        b_intent[v_n] := r.intent;
+        b_body[v_n] := r.body;
+        b_found[v_n] := r.uid IS NOT NULL AND r.lnumber IS NOT NULL;
+        b_new[v_n] := r.new;
+        b_uid[v_n] := r.uid;
+        b_uref[v_n] := r.uref;
+        b_handle[v_n] := r.uhandle;
+        b_opted[v_n] := r.opted_out_at IS NOT NULL;
+        b_last[v_n] := r.last_inbound_at;
+        b_lid[v_n] := r.lid;
+        b_number[v_n] := r.lnumber;
+        b_chat[v_n] := r.chat;
+        -- Each send's own instant (see limits_admit).
+        o_at[v_n] := v_base + (v_n - 1) * interval '1 microsecond';
+    END LOOP;
+    IF v_n = 0 THEN
+        RETURN;
+    END IF;
 
-        IF NOT v_new THEN
-            -- A key seen before.
-            SELECT m.id, m.request_hash, m.state, m.lease_until AS lease, m.user_id AS uid, m.line_id AS lid,
-                   m.linq_chat_id, m.linq_message_id, m.trace_id, m.delivery_status, m.admitted_at AS at, m.handle,
-                   u.user_ref AS uref, l.number AS lnumber, c.linq_chat_id AS chat
-              INTO v_msg
-              FROM message_keys AS k
-              JOIN messages AS m ON m.id = k.message_id
-              LEFT JOIN users AS u ON u.id = m.user_id
-              LEFT JOIN lines AS l ON l.id = m.line_id
-              LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id
-             WHERE k.api_key_id = r.api_key_id AND k.idempotency_key = r.key
-               FOR UPDATE OF m;
-            IF FOUND THEN
-                message_id := v_msg.id;
-                user_id := v_msg.uid;
-                user_ref := v_msg.uref;
-                handle := v_msg.handle;
-                line_id := v_msg.lid;
-                line_number := v_msg.lnumber;
-                IF v_msg.request_hash IS DISTINCT FROM r.hash THEN
-                    outcome := 'key_reused';
-                ELSIF v_msg.state = 'sent' THEN
-                    outcome := 'replay';
-                    chat_id := v_msg.linq_chat_id;
-                    linq_message_id := v_msg.linq_message_id;
-                    trace_id := v_msg.trace_id;
-                    delivery_status := v_msg.delivery_status;
-                    admitted_at := v_msg.at;
-                ELSIF v_msg.state = 'pending' AND v_msg.lease > v_now THEN
-                    outcome := 'in_progress';
-                    lease_until := v_msg.lease;
-                ELSE
-                    -- Outcome unknown, or a pending send whose replica
-                    -- died: send the same message again, reusing its slot.
-                    takeover := true;
-                    chat_id := v_msg.chat;
-                    UPDATE pair_state AS pw
-                       SET sends = CASE WHEN v_msg.at = ANY (pw.sends)
-                                        THEN array_replace(pw.sends, v_msg.at, v_now)
-                                        ELSE pw.sends || v_now END
-                     WHERE pw.line_id = v_msg.lid AND pw.handle = v_msg.handle;
-                    UPDATE messages AS m
-                       SET state = 'pending', lease_until = v_now + v_lease, admitted_at = v_now, updated_at = v_now,
-                           body = coalesce(m.body, r.body)
-                     WHERE m.id = v_msg.id;
-                END IF;
-            ELSIF NOT v_found THEN
-                outcome := 'user_not_found';
+    o_outcome := array_fill('ok'::text, ARRAY[v_n]);
+    o_takeover := array_fill(false, ARRAY[v_n]);
+    o_mid := b_id;
+    o_uid := array_fill(NULL::bigint, ARRAY[v_n]);
+    o_uref := array_fill(NULL::text, ARRAY[v_n]);
+    o_handle := array_fill(NULL::text, ARRAY[v_n]);
+    o_lid := array_fill(NULL::bigint, ARRAY[v_n]);
+    o_number := array_fill(NULL::text, ARRAY[v_n]);
+    o_chat := array_fill(NULL::text, ARRAY[v_n]);
+    o_retry := array_fill(0::bigint, ARRAY[v_n]);
+    o_quar := array_fill(false, ARRAY[v_n]);
+    o_why := array_fill(''::text, ARRAY[v_n]);
+    o_linq := array_fill(NULL::text, ARRAY[v_n]);
+    o_trace := array_fill(NULL::text, ARRAY[v_n]);
+    o_status := array_fill(NULL::text, ARRAY[v_n]);
+
+    FOR i IN 1 .. v_n LOOP
+        v_now := o_at[i];
+        o_lease[i] := v_now + v_lease;
+        IF b_new[i] THEN
+            -- A new send: the opt-out gate here, the limits below.
+            o_uid[i] := b_uid[i];
+            o_uref[i] := b_uref[i];
+            o_handle[i] := b_handle[i];
+            o_lid[i] := b_lid[i];
+            o_number[i] := b_number[i];
+            o_chat[i] := b_chat[i];
+            IF b_opted[i] THEN
+                o_outcome[i] := 'opted_out';
+                v_refused := true;
             ELSE
-                user_id := r.uid;
-                user_ref := r.uref;
-                line_id := r.lid;
-                line_number := r.lnumber;
-                chat_id := r.chat;
-                IF r.uhandle IS NULL THEN
-                    outcome := 'no_handle';
-                ELSE
-                    -- The insert met a duplicate that is gone again (its
-                    -- first attempt was refused): the caller asks again, as
-                    -- for one in flight.
-                    outcome := 'in_progress';
-                    lease_until := v_now;
-                END IF;
+                q_pos := q_pos || i;
+                q_reqs := q_reqs || cardinality(q_pos);
+                q_lines := q_lines || b_lid[i];
+                q_handles := q_handles || b_handle[i];
+                q_ats := q_ats || v_now;
+                q_reply := q_reply || (b_intent[i] = 'reply' AND b_last[i] IS NOT NULL
+                                       AND b_last[i] >= v_now - v_reply_window);
             END IF;
-            RETURN NEXT;
             CONTINUE;
         END IF;
 
-        user_id := r.uid;
-        user_ref := r.uref;
-        handle := r.uhandle;
-        line_id := r.lid;
-        line_number := r.lnumber;
-        chat_id := r.chat;
-        -- Opt-out, then the limits and the line.
-        IF r.opted_out_at IS NOT NULL THEN
-            outcome := 'opted_out';
+        -- A key seen before.
+        SELECT m.id, m.request_hash, m.state, m.lease_until AS lease, m.user_id AS uid, m.line_id AS lid,
+               m.linq_chat_id, m.linq_message_id, m.trace_id, m.delivery_status, m.admitted_at AS at, m.handle,
+               u.user_ref AS uref, l.number AS lnumber, c.linq_chat_id AS chat
+          INTO v_msg
+          FROM message_keys AS k
+          JOIN messages AS m ON m.id = k.message_id
+          LEFT JOIN users AS u ON u.id = m.user_id
+          LEFT JOIN lines AS l ON l.id = m.line_id
+          LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id
+         WHERE k.api_key_id = b_akid[i] AND k.idempotency_key = b_key[i]
+           FOR UPDATE OF m;
+        IF FOUND THEN
+            o_mid[i] := v_msg.id;
+            o_uid[i] := v_msg.uid;
+            o_uref[i] := v_msg.uref;
+            o_handle[i] := v_msg.handle;
+            o_lid[i] := v_msg.lid;
+            o_number[i] := v_msg.lnumber;
+            IF v_msg.request_hash IS DISTINCT FROM b_hash[i] THEN
+                o_outcome[i] := 'key_reused';
+            ELSIF v_msg.state = 'sent' THEN
+                o_outcome[i] := 'replay';
+                o_chat[i] := v_msg.linq_chat_id;
+                o_linq[i] := v_msg.linq_message_id;
+                o_trace[i] := v_msg.trace_id;
+                o_status[i] := v_msg.delivery_status;
+                o_at[i] := v_msg.at;
+            ELSIF v_msg.state = 'pending' AND v_msg.lease > v_now THEN
+                o_outcome[i] := 'in_progress';
+                o_lease[i] := v_msg.lease;
+            ELSE
+                -- Outcome unknown, or a pending send whose replica died:
+                -- send the same message again, reusing its slot (its pair
+                -- stamp moves to now, or comes back when it has left the
+                -- window). It does not go through the limits again: Linq
+                -- may hold the message already, and then it answers the
+                -- resend with it.
+                o_takeover[i] := true;
+                o_chat[i] := v_msg.chat;
+                UPDATE pair_state AS pw
+                   SET sends = CASE WHEN v_msg.at = ANY (pw.sends)
+                                    THEN array_replace(pw.sends, v_msg.at, v_now)
+                                    ELSE pw.sends || v_now END
+                 WHERE pw.line_id = v_msg.lid AND pw.handle = v_msg.handle;
+                UPDATE messages AS m
+                   SET state = 'pending', lease_until = v_now + v_lease, admitted_at = v_now, updated_at = v_now,
+                       body = coalesce(m.body, b_body[i])
+                 WHERE m.id = v_msg.id;
+            END IF;
+        ELSIF NOT b_found[i] THEN
+            o_outcome[i] := 'user_not_found';
         ELSE
-            -- The same instant as the message's admitted_at: it is the pair
-            -- stamp the give-back and the restamp on Linq's answer look for.
-            SELECT * INTO v_rl
-              FROM limits_admit(r.lid, ARRAY[r.uhandle], s,
-                                r.intent = 'reply' AND r.last_inbound_at IS NOT NULL
-                                    AND r.last_inbound_at >= v_now - v_reply_window,
-                                1, v_now);
-            outcome := v_rl.outcome;
-            retry_after_ms := v_rl.retry_after_ms;
-            quarantined := v_rl.quarantined;
-            why := v_rl.why;
+            o_uid[i] := b_uid[i];
+            o_uref[i] := b_uref[i];
+            o_lid[i] := b_lid[i];
+            o_number[i] := b_number[i];
+            o_chat[i] := b_chat[i];
+            IF b_handle[i] IS NULL THEN
+                o_outcome[i] := 'no_handle';
+            ELSE
+                -- The insert met a duplicate that is gone again (its first
+                -- attempt was refused): the caller asks again, as for one in
+                -- flight.
+                o_outcome[i] := 'in_progress';
+                o_lease[i] := v_now;
+            END IF;
         END IF;
-        IF outcome <> 'ok' THEN
-            DELETE FROM messages AS m WHERE m.id = r.id;
-            DELETE FROM message_keys AS k WHERE k.api_key_id = r.api_key_id AND k.idempotency_key = r.key;
-        END IF;
+    END LOOP;
+
+    -- The limits and the line, for the new sends together, each at its own
+    -- instant: the one its messages row keeps as admitted_at, the pair stamp
+    -- the give-back and the restamp on Linq's answer look for.
+    IF cardinality(q_pos) > 0 THEN
+        FOR r IN
+            SELECT a.req, a.outcome, a.retry_after_ms, a.quarantined, a.why
+              FROM limits_admit(q_lines, q_reply, array_fill(1, ARRAY[cardinality(q_pos)]), q_reqs, q_handles, s, q_ats) AS a
+        LOOP
+            i := q_pos[r.req];
+            o_outcome[i] := r.outcome;
+            o_retry[i] := r.retry_after_ms;
+            o_quar[i] := r.quarantined;
+            o_why[i] := r.why;
+            v_refused := v_refused OR r.outcome <> 'ok';
+        END LOOP;
+    END IF;
+
+    -- An admitted send holds its key with a pending messages row; a refused
+    -- first attempt leaves nothing behind, so it does not consume its key.
+    INSERT INTO messages (id, api_key_id, idempotency_key, request_hash, user_id, line_id, handle, intent, state,
+                          lease_until, admitted_at, body, created_at, updated_at)
+    SELECT b_id[g], b_akid[g], b_key[g], b_hash[g], b_uid[g], b_lid[g], b_handle[g], b_intent[g], 'pending',
+           o_lease[g], o_at[g], b_body[g], o_at[g], o_at[g]
+      FROM unnest(q_pos) AS g
+     WHERE o_outcome[g] = 'ok';
+    IF v_refused THEN
+        DELETE FROM message_keys AS mk
+         USING generate_series(1, v_n) AS g
+         WHERE b_new[g] AND o_outcome[g] <> 'ok'
+           AND mk.api_key_id = b_akid[g] AND mk.idempotency_key = b_key[g];
+    END IF;
+
+    FOR i IN 1 .. v_n LOOP
+        n := b_k[i];
+        outcome := o_outcome[i];
+        takeover := o_takeover[i];
+        message_id := o_mid[i];
+        user_id := o_uid[i];
+        user_ref := o_uref[i];
+        handle := o_handle[i];
+        line_id := o_lid[i];
+        line_number := o_number[i];
+        chat_id := o_chat[i];
+        retry_after_ms := o_retry[i];
+        quarantined := o_quar[i];
+        why := o_why[i];
+        linq_message_id := o_linq[i];
+        trace_id := o_trace[i];
+        delivery_status := o_status[i];
+        admitted_at := o_at[i];
+        lease_until := o_lease[i];
         RETURN NEXT;
     END LOOP;
 END;

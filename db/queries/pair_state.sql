@@ -1,13 +1,14 @@
 -- name: PairStateAdmit :one
--- The pair window, loop guard, line policy and budget for one send (see
--- limits_admit).
+-- The pair window, loop guard, line policy and budget for one send to one
+-- or more recipients (see limits_admit).
 SELECT a.outcome::text AS outcome, a.retry_after_ms::bigint AS retry_after_ms,
        a.quarantined::boolean AS quarantined, a.budget_used::integer AS budget_used,
        a.budget_limit::integer AS budget_limit, coalesce(a.why, '')::text AS why,
        a.admitted_at::timestamptz AS admitted_at
 FROM limits_admit(
-    p_line_id => @line_id::bigint, p_handles => @handles::text[], s => @settings::jsonb,
-    p_reply => @reply::boolean, p_units => @units::integer
+    p_line_ids => ARRAY[@line_id::bigint], p_reply => ARRAY[@reply::boolean], p_units => ARRAY[@units::integer],
+    p_reqs => array_fill(1, ARRAY[cardinality(@handles::text[])]), p_handles => @handles::text[],
+    s => @settings::jsonb
 ) AS a;
 
 -- name: PairStateGiveBack :exec

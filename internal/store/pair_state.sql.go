@@ -18,17 +18,18 @@ SELECT a.outcome::text AS outcome, a.retry_after_ms::bigint AS retry_after_ms,
        a.budget_limit::integer AS budget_limit, coalesce(a.why, '')::text AS why,
        a.admitted_at::timestamptz AS admitted_at
 FROM limits_admit(
-    p_line_id => $1::bigint, p_handles => $2::text[], s => $3::jsonb,
-    p_reply => $4::boolean, p_units => $5::integer
+    p_line_ids => ARRAY[$1::bigint], p_reply => ARRAY[$2::boolean], p_units => ARRAY[$3::integer],
+    p_reqs => array_fill(1, ARRAY[cardinality($4::text[])]), p_handles => $4::text[],
+    s => $5::jsonb
 ) AS a
 `
 
 type PairStateAdmitParams struct {
 	LineID   int64
-	Handles  []string
-	Settings []byte
 	Reply    bool
 	Units    int32
+	Handles  []string
+	Settings []byte
 }
 
 type PairStateAdmitRow struct {
@@ -41,15 +42,15 @@ type PairStateAdmitRow struct {
 	AdmittedAt   time.Time
 }
 
-// The pair window, loop guard, line policy and budget for one send (see
-// limits_admit).
+// The pair window, loop guard, line policy and budget for one send to one
+// or more recipients (see limits_admit).
 func (q *Queries) PairStateAdmit(ctx context.Context, db DBTX, arg PairStateAdmitParams) (PairStateAdmitRow, error) {
 	row := db.QueryRow(ctx, pairStateAdmit,
 		arg.LineID,
-		arg.Handles,
-		arg.Settings,
 		arg.Reply,
 		arg.Units,
+		arg.Handles,
+		arg.Settings,
 	)
 	var i PairStateAdmitRow
 	err := row.Scan(
