@@ -101,6 +101,7 @@ DECLARE
     a_ats        timestamptz[] := '{}';
     a_units      integer[] := '{}';
     k            integer;
+    -- j walks the recipients; j0 is the current request's first.
     j            integer := 1;
     j0           integer;
     ls           integer;
@@ -175,12 +176,12 @@ BEGIN
              ORDER BY pw.line_id, pw.handle
                FOR UPDATE OF pw) AS x;
     p_keys := coalesce(p_keys, '{}');
-    FOR j0 IN 1 .. cardinality(p_reqs) LOOP
-        IF array_position(p_keys, p_line_ids[p_reqs[j0]] || ':' || p_handles[j0]) IS NULL THEN
+    FOR rh IN 1 .. cardinality(p_reqs) LOOP
+        IF array_position(p_keys, p_line_ids[p_reqs[rh]] || ':' || p_handles[rh]) IS NULL THEN
             ps := cardinality(p_keys) + 1;
-            p_keys[ps] := p_line_ids[p_reqs[j0]] || ':' || p_handles[j0];
-            p_plines[ps] := p_line_ids[p_reqs[j0]];
-            p_phandles[ps] := p_handles[j0];
+            p_keys[ps] := p_line_ids[p_reqs[rh]] || ':' || p_handles[rh];
+            p_plines[ps] := p_line_ids[p_reqs[rh]];
+            p_phandles[ps] := p_handles[rh];
             p_cnt[ps] := 0;
             p_until[ps] := NULL;
         END IF;
@@ -234,13 +235,15 @@ BEGIN
         END IF;
         l_total[ls] := l_total[ls] + v_units;
         o_used[k] := l_total[ls];
-        FOR j0 IN j0 .. j - 1 LOOP
-            ps := array_position(p_keys, p_line_ids[k] || ':' || p_handles[j0]);
+        -- Its recipients' windows take it; the line's minute counts it
+        -- once (on its last recipient).
+        FOR rh IN j0 .. j - 1 LOOP
+            ps := array_position(p_keys, p_line_ids[k] || ':' || p_handles[rh]);
             p_cnt[ps] := p_cnt[ps] + 1;
             a_lines := a_lines || p_line_ids[k];
-            a_handles := a_handles || p_handles[j0];
+            a_handles := a_handles || p_handles[rh];
             a_ats := a_ats || v_at;
-            a_units := a_units || CASE WHEN j0 = j - 1 THEN v_units ELSE 0 END;
+            a_units := a_units || CASE WHEN rh = j - 1 THEN v_units ELSE 0 END;
         END LOOP;
     END LOOP;
 
