@@ -206,14 +206,18 @@ BEGIN
     FOR i IN 1 .. v_n LOOP
         v_now := o_at[i];
         o_lease[i] := v_now + v_lease;
-        IF b_new[i] THEN
-            -- A new send: the opt-out gate here, the limits below.
+        -- The user, their line and chat as the batch read them; a key seen
+        -- before answers with its message's own below.
+        IF b_found[i] THEN
             o_uid[i] := b_uid[i];
             o_uref[i] := b_uref[i];
             o_handle[i] := b_handle[i];
             o_lid[i] := b_lid[i];
             o_number[i] := b_number[i];
             o_chat[i] := b_chat[i];
+        END IF;
+        IF b_new[i] THEN
+            -- A new send: the opt-out gate here, the limits below.
             IF b_opted[i] THEN
                 o_outcome[i] := 'opted_out';
                 v_refused := true;
@@ -241,61 +245,56 @@ BEGIN
           LEFT JOIN chats AS c ON c.user_id = m.user_id AND c.line_id = m.line_id
          WHERE k.api_key_id = b_akid[i] AND k.idempotency_key = b_key[i]
            FOR UPDATE OF m;
-        IF FOUND THEN
-            o_mid[i] := v_msg.id;
-            o_uid[i] := v_msg.uid;
-            o_uref[i] := v_msg.uref;
-            o_handle[i] := v_msg.handle;
-            o_lid[i] := v_msg.lid;
-            o_number[i] := v_msg.lnumber;
-            IF v_msg.request_hash IS DISTINCT FROM b_hash[i] THEN
-                o_outcome[i] := 'key_reused';
-            ELSIF v_msg.state = 'sent' THEN
-                o_outcome[i] := 'replay';
-                o_chat[i] := v_msg.linq_chat_id;
-                o_linq[i] := v_msg.linq_message_id;
-                o_trace[i] := v_msg.trace_id;
-                o_status[i] := v_msg.delivery_status;
-                o_at[i] := v_msg.at;
-            ELSIF v_msg.state = 'pending' AND v_msg.lease > v_now THEN
-                o_outcome[i] := 'in_progress';
-                o_lease[i] := v_msg.lease;
-            ELSE
-                -- Outcome unknown, or a pending send whose replica died:
-                -- send the same message again, reusing its slot (its pair
-                -- stamp moves to now, or comes back when it has left the
-                -- window). It does not go through the limits again: Linq
-                -- may hold the message already, and then it answers the
-                -- resend with it.
-                o_takeover[i] := true;
-                o_chat[i] := v_msg.chat;
-                UPDATE pair_state AS pw
-                   SET sends = CASE WHEN v_msg.at = ANY (pw.sends)
-                                    THEN array_replace(pw.sends, v_msg.at, v_now)
-                                    ELSE pw.sends || v_now END
-                 WHERE pw.line_id = v_msg.lid AND pw.handle = v_msg.handle;
-                UPDATE messages AS m
-                   SET state = 'pending', lease_until = v_now + v_lease, admitted_at = v_now, updated_at = v_now,
-                       body = coalesce(m.body, b_body[i])
-                 WHERE m.id = v_msg.id;
-            END IF;
-        ELSIF NOT b_found[i] THEN
-            o_outcome[i] := 'user_not_found';
-        ELSE
-            o_uid[i] := b_uid[i];
-            o_uref[i] := b_uref[i];
-            o_lid[i] := b_lid[i];
-            o_number[i] := b_number[i];
-            o_chat[i] := b_chat[i];
-            IF b_handle[i] IS NULL THEN
+        IF NOT FOUND THEN
+            IF NOT b_found[i] THEN
+                o_outcome[i] := 'user_not_found';
+            ELSIF b_handle[i] IS NULL THEN
                 o_outcome[i] := 'no_handle';
             ELSE
-                -- The insert met a duplicate that is gone again (its first
-                -- attempt was refused): the caller asks again, as for one in
-                -- flight.
+                -- The key's holder has no message row: it is earlier in
+                -- this batch, or its first attempt was refused and gave the
+                -- key back. The caller asks again, as for one in flight.
                 o_outcome[i] := 'in_progress';
                 o_lease[i] := v_now;
             END IF;
+            CONTINUE;
+        END IF;
+        o_mid[i] := v_msg.id;
+        o_uid[i] := v_msg.uid;
+        o_uref[i] := v_msg.uref;
+        o_handle[i] := v_msg.handle;
+        o_lid[i] := v_msg.lid;
+        o_number[i] := v_msg.lnumber;
+        o_chat[i] := NULL;
+        IF v_msg.request_hash IS DISTINCT FROM b_hash[i] THEN
+            o_outcome[i] := 'key_reused';
+        ELSIF v_msg.state = 'sent' THEN
+            o_outcome[i] := 'replay';
+            o_chat[i] := v_msg.linq_chat_id;
+            o_linq[i] := v_msg.linq_message_id;
+            o_trace[i] := v_msg.trace_id;
+            o_status[i] := v_msg.delivery_status;
+            o_at[i] := v_msg.at;
+        ELSIF v_msg.state = 'pending' AND v_msg.lease > v_now THEN
+            o_outcome[i] := 'in_progress';
+            o_lease[i] := v_msg.lease;
+        ELSE
+            -- Outcome unknown, or a pending send whose replica died: send
+            -- the same message again, reusing its slot (its pair stamp moves
+            -- to now, or comes back when it has left the window). It does
+            -- not go through the limits again: Linq may hold the message
+            -- already, and then it answers the resend with it.
+            o_takeover[i] := true;
+            o_chat[i] := v_msg.chat;
+            UPDATE pair_state AS pw
+               SET sends = CASE WHEN v_msg.at = ANY (pw.sends)
+                                THEN array_replace(pw.sends, v_msg.at, v_now)
+                                ELSE pw.sends || v_now END
+             WHERE pw.line_id = v_msg.lid AND pw.handle = v_msg.handle;
+            UPDATE messages AS m
+               SET state = 'pending', lease_until = v_now + v_lease, admitted_at = v_now, updated_at = v_now,
+                   body = coalesce(m.body, b_body[i])
+             WHERE m.id = v_msg.id;
         END IF;
     END LOOP;
 

@@ -12,17 +12,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/inbound"
 	"github.com/linegate/linegate/internal/metrics"
 	"github.com/linegate/linegate/internal/pgtest"
-	"github.com/linegate/linegate/internal/ratelimit"
 	"github.com/linegate/linegate/internal/store"
-	"github.com/linegate/linegate/internal/testkit"
 )
 
 var errPoison = errors.New("poisoned line")
@@ -76,14 +71,7 @@ func TestGroupCommit(t *testing.T) {
 	}
 	newReplica := func(t *testing.T, pool *pgxpool.Pool, wrap func(inbound.InboundRecorder) inbound.InboundRecorder) replica {
 		t.Helper()
-		log, m := testkit.Logger(t), metrics.New()
-		jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
-		require.NoError(t, err)
-		var rec inbound.InboundRecorder = ratelimit.New(pool, log, m, ratelimit.Config{})
-		if wrap != nil {
-			rec = wrap(rec)
-		}
-		svc := inbound.New(pool, rec, events.New(pool, jobs, log, m, events.Config{}), nil, log, m, inbound.Config{})
+		svc, m := newService(t, pool, wrap, nil)
 		return replica{pool: pool, svc: svc, m: m}
 	}
 	// messages stores n message.received events: event i comes from

@@ -28,21 +28,32 @@ type inboundEnv struct {
 	lineID, userID int64
 }
 
-func newInboundEnv(t *testing.T) inboundEnv {
+// newService is an inbound service on pool, counting with the real limiter
+// (wrapped by wrap, when set) and handing line observations to hl.
+func newService(t *testing.T, pool *pgxpool.Pool, wrap func(inbound.InboundRecorder) inbound.InboundRecorder,
+	hl inbound.HealthApplier) (*inbound.Service, *metrics.Metrics) {
 	t.Helper()
-	pool := pgtest.NewPool(t)
 	log, m := testkit.Logger(t), metrics.New()
 	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
 	require.NoError(t, err)
-	ev := events.New(pool, jobs, log, m, events.Config{})
+	var rec inbound.InboundRecorder = ratelimit.New(pool, log, m, ratelimit.Config{})
+	if wrap != nil {
+		rec = wrap(rec)
+	}
+	return inbound.New(pool, rec, events.New(pool, jobs, log, m, events.Config{}), hl, log, m, inbound.Config{}), m
+}
+
+func newInboundEnv(t *testing.T) inboundEnv {
+	t.Helper()
+	pool := pgtest.NewPool(t)
 	rec := &recordingHealth{}
-	svc := inbound.New(pool, ratelimit.New(pool, log, m, ratelimit.Config{}), ev, rec, log, m, inbound.Config{})
+	svc, _ := newService(t, pool, nil, rec)
 	ctx := context.Background()
 	var lineID, userID int64
 	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO lines (number) VALUES ('+15550001000') RETURNING id`).Scan(&lineID))
 	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO users (user_ref, handle, code, home_line_id, current_line_id)
 		VALUES ('dave', '+14155550161', 'LG-AAAAAAAA', $1, $1) RETURNING id`, lineID).Scan(&userID))
-	_, err = pool.Exec(ctx, `INSERT INTO chats (user_id, line_id, linq_chat_id, created_at) VALUES ($1, $2, 'chat_dave', now())`, userID, lineID)
+	_, err := pool.Exec(ctx, `INSERT INTO chats (user_id, line_id, linq_chat_id, created_at) VALUES ($1, $2, 'chat_dave', now())`, userID, lineID)
 	require.NoError(t, err)
 	return inboundEnv{pool: pool, svc: svc, health: rec, lineID: lineID, userID: userID}
 }
