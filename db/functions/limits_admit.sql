@@ -131,18 +131,23 @@ BEGIN
     -- 1. The lines: their budget locks (in id order), running totals and
     -- policies. Slots are found by array_position, so the arrays need no
     -- order of their own (and array_agg without ORDER BY is cheap to set
-    -- up; all of them see the rows in one order).
+    -- up; all of them see the rows in one order). Each row is fetched by
+    -- its key inside a LATERAL subquery, a nested loop whatever the
+    -- statistics: the plan is cached (generic) for the session, and one
+    -- made while the table looked empty would otherwise scan it on every
+    -- call as it grows.
     SELECT array_agg(x.line_id), array_agg(x.since), array_agg(x.total), array_agg(x.may_send),
            array_agg(x.may_send_proactive), array_agg(x.effective_budget), array_agg(x.proactive_budget),
            array_agg(x.why)
       INTO l_ids, l_since, l_total, l_may, l_may_pro, l_eff, l_pro, l_why
-      FROM (SELECT w.line_id, w.since, w.total, p.may_send, p.may_send_proactive, p.effective_budget,
+      FROM (SELECT DISTINCT q.id FROM unnest(p_line_ids) AS q(id) ORDER BY q.id) AS k
+     CROSS JOIN LATERAL (
+            SELECT w.line_id, w.since, w.total, p.may_send, p.may_send_proactive, p.effective_budget,
                    p.proactive_budget, p.why
               FROM line_window AS w
               JOIN lines AS l ON l.id = w.line_id
              CROSS JOIN LATERAL line_policy(l, s, v_first) AS p
-             WHERE w.line_id = ANY (p_line_ids)
-             ORDER BY w.line_id
+             WHERE w.line_id = k.id
                FOR UPDATE OF w) AS x;
     l_ids := coalesce(l_ids, '{}');
 
@@ -165,15 +170,18 @@ BEGIN
 
     -- 2. The pairs: their locks (in line, handle order), and the sends in
     -- each window. A slot for every pair of the call, with or without a
-    -- row yet.
+    -- row yet. Fetched by key in a LATERAL subquery, as the lines are.
     SELECT array_agg(x.line_id || ':' || x.handle), array_agg(x.line_id), array_agg(x.handle),
            array_agg(x.cnt), array_agg(x.until)
       INTO p_keys, p_plines, p_phandles, p_cnt, p_until
-      FROM (SELECT pw.line_id, pw.handle, pw.quarantined_until AS until,
+      FROM (SELECT DISTINCT p_line_ids[q.q] AS line_id, q.handle
+              FROM unnest(p_reqs, p_handles) AS q(q, handle)
+             ORDER BY 1, 2) AS k
+     CROSS JOIN LATERAL (
+            SELECT pw.line_id, pw.handle, pw.quarantined_until AS until,
                    (SELECT count(*) FROM unnest(pw.sends) AS t WHERE t >= v_first - v_window)::integer AS cnt
               FROM pair_state AS pw
-             WHERE (pw.line_id, pw.handle) IN (SELECT p_line_ids[x.q], x.handle FROM unnest(p_reqs, p_handles) AS x(q, handle))
-             ORDER BY pw.line_id, pw.handle
+             WHERE pw.line_id = k.line_id AND pw.handle = k.handle
                FOR UPDATE OF pw) AS x;
     p_keys := coalesce(p_keys, '{}');
     FOR rh IN 1 .. cardinality(p_reqs) LOOP

@@ -146,8 +146,16 @@ BEGIN
                     UNION ALL
                     SELECT uh.* FROM users AS uh WHERE i.user_ref IS NULL AND uh.handle = i.handle
               ) AS u ON true
-              LEFT JOIN lines AS l ON l.id = u.current_line_id
-              LEFT JOIN chats AS c ON c.user_id = u.id AND c.line_id = u.current_line_id
+              -- Keyed lookups in LATERAL subqueries that the planner cannot
+              -- flatten (LIMIT): a nested loop whatever the statistics the
+              -- session's cached plan was made from (see limits_admit).
+              LEFT JOIN LATERAL (
+                    SELECT l0.number FROM lines AS l0 WHERE l0.id = u.current_line_id LIMIT 1
+              ) AS l ON true
+              LEFT JOIN LATERAL (
+                    SELECT c0.linq_chat_id FROM chats AS c0
+                     WHERE c0.user_id = u.id AND c0.line_id = u.current_line_id LIMIT 1
+              ) AS c ON true
         ), ins AS (
             INSERT INTO message_keys (api_key_id, idempotency_key, message_id, expires_at)
             SELECT b.api_key_id, b.key, b.id, v_base + v_keep

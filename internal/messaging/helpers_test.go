@@ -1,6 +1,7 @@
 package messaging_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -72,6 +73,7 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 
 // gateway is one instance of the sending service.
 type gateway struct {
+	pool    *pgxpool.Pool
 	svc     *messaging.Service
 	lim     *ratelimit.Limiter
 	metrics *metrics.Metrics
@@ -80,12 +82,14 @@ type gateway struct {
 type gwOptions struct {
 	limits func(c *ratelimit.Config)
 	msg    func(c *messaging.Config)
+	// maxConns caps the instance's pool (default 20).
+	maxConns int32
 }
 
 // newGateway builds an instance with its own pool, as a replica would have.
 func (e *env) newGateway(t *testing.T, o gwOptions) *gateway {
 	t.Helper()
-	pool, err := store.Open(context.Background(), store.PoolConfig{URL: e.url, MaxConns: 20})
+	pool, err := store.Open(context.Background(), store.PoolConfig{URL: e.url, MaxConns: cmp.Or(o.maxConns, 20)})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	m := metrics.New()
@@ -107,7 +111,7 @@ func (e *env) newGateway(t *testing.T, o gwOptions) *gateway {
 	lim := ratelimit.New(pool, testLogger(t), m, lc)
 	svc := messaging.New(pool, client, lim, testLogger(t), m, mc)
 	t.Cleanup(svc.Close)
-	return &gateway{svc: svc, lim: lim, metrics: m}
+	return &gateway{pool: pool, svc: svc, lim: lim, metrics: m}
 }
 
 // addLine adds a line to the simulator and to Linegate's pool.
