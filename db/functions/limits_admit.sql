@@ -39,6 +39,12 @@
 -- sees. A send's stamp is moved to the time Linq answered once it has
 -- (MessageMarkSent), so the window never runs ahead of Linq's.
 --
+-- Plans: generic (custom plans, whose estimates see the array sizes, would
+-- be made again on every call). PL/pgSQL keeps a connection's plans until a
+-- table they read is analyzed again, so a join the planner would turn into
+-- a scan of a table it thought empty scans it, reading more at each call
+-- as it grows: rows are fetched by key in LATERAL subqueries instead.
+--
 -- s: pair_limit, pair_window_ms, hit_limit (0: no loop guard),
 -- hit_window_ms, quarantine_ms and line_policy's settings.
 CREATE OR REPLACE FUNCTION limits_admit(
@@ -132,10 +138,9 @@ BEGIN
     -- policies. Slots are found by array_position, so the arrays need no
     -- order of their own (and array_agg without ORDER BY is cheap to set
     -- up; all of them see the rows in one order). Each row is fetched by
-    -- its key inside a LATERAL subquery, a nested loop whatever the
-    -- statistics: the plan is cached (generic) for the session, and one
-    -- made while the table looked empty would otherwise scan it on every
-    -- call as it grows.
+    -- its key inside a LATERAL subquery: a nested loop of key lookups
+    -- whatever the statistics the connection's cached plan was made from
+    -- (see the function's header).
     SELECT array_agg(x.line_id), array_agg(x.since), array_agg(x.total), array_agg(x.may_send),
            array_agg(x.may_send_proactive), array_agg(x.effective_budget), array_agg(x.proactive_budget),
            array_agg(x.why)

@@ -31,9 +31,8 @@
 --
 -- Set-based: a batch costs a fixed number of statements (the read with the
 -- key reservation, the limits, the messages rows), whatever its size; only
--- a key seen before costs statements of its own. Generic plans: the custom
--- plans PL/pgSQL would otherwise choose (their estimates see the array
--- sizes) are planned again on every call.
+-- a key seen before costs statements of its own. Generic plans, and keyed
+-- lookups that stay lookups whatever the statistics, as in limits_admit.
 CREATE OR REPLACE FUNCTION send_admit_many(
     p_ids         uuid[],
     p_api_key_ids bigint[],
@@ -147,8 +146,8 @@ BEGIN
                     SELECT uh.* FROM users AS uh WHERE i.user_ref IS NULL AND uh.handle = i.handle
               ) AS u ON true
               -- Keyed lookups in LATERAL subqueries that the planner cannot
-              -- flatten (LIMIT): a nested loop whatever the statistics the
-              -- session's cached plan was made from (see limits_admit).
+              -- flatten (LIMIT): a nested loop of key lookups whatever the
+              -- statistics (see limits_admit).
               LEFT JOIN LATERAL (
                     SELECT l0.number FROM lines AS l0 WHERE l0.id = u.current_line_id LIMIT 1
               ) AS l ON true

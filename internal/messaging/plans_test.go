@@ -5,20 +5,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/messaging"
+	"github.com/linegate/linegate/internal/pgtest"
 )
 
-// The send path's statements run in PL/pgSQL with generic plans, cached
-// for the life of the connection and made from the statistics the tables
-// had when the connection first ran them. A plan made while a table looked
-// empty must still find its rows by key once the table has grown: a scan
-// there costs every send time in proportion to the table. This drives a
-// connection's first sends on near-empty tables, grows every table the
-// send path reads by key (no ANALYZE, as between two autovacuum runs), and
-// counts the sequential scans that connection's later sends make.
+// The send path's statements run in PL/pgSQL with plans cached for the
+// connection until a table they read is analyzed again, made from the
+// statistics of that moment. A plan made while a table was all but empty
+// must still find its rows by key once the table has grown: a scan costs
+// every send time in proportion to the table. This drives a connection's
+// first sends on near-empty tables, grows every table the send path reads
+// by key (no ANALYZE, as between two autovacuum runs), and counts the
+// sequential scans that connection's later sends make.
 func TestSendPathPlansHoldAsTablesGrow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -64,41 +64,10 @@ func TestSendPathPlansHoldAsTablesGrow(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	before := seqScans(t, gw.pool)
+	tables := []string{"lines", "line_window", "users", "chats", "pair_state", "message_keys", "line_volume", `messages\_p%`}
+	before := pgtest.SeqScans(t, gw.pool, tables...)
 	send("third")
 	send("fourth")
 	send("third")
-	after := seqScans(t, gw.pool)
-	scanned := map[string]int64{}
-	for table, n := range after {
-		if n != before[table] {
-			scanned[table] = n - before[table]
-		}
-	}
-	require.Empty(t, scanned, "sequential scans by three sends, by table")
-}
-
-// seqScans is the sequential scans of each table the send path reads by
-// key, counted up to now by pool's one connection included: its pending
-// counts are flushed first (pg_stat_force_next_flush takes effect when the
-// connection next goes idle).
-func seqScans(t *testing.T, pool *pgxpool.Pool) map[string]int64 {
-	t.Helper()
-	ctx := context.Background()
-	_, err := pool.Exec(ctx, `SELECT pg_stat_force_next_flush()`)
-	require.NoError(t, err)
-	rows, err := pool.Query(ctx, `
-		SELECT relname, seq_scan FROM pg_stat_user_tables
-		 WHERE relname IN ('lines', 'line_window', 'users', 'chats', 'pair_state', 'message_keys', 'line_volume')
-		    OR relname LIKE 'messages\_p%'`)
-	require.NoError(t, err)
-	out := map[string]int64{}
-	for rows.Next() {
-		var name string
-		var n int64
-		require.NoError(t, rows.Scan(&name, &n))
-		out[name] = n
-	}
-	require.NoError(t, rows.Err())
-	return out
+	require.Empty(t, pgtest.NewSeqScans(before, pgtest.SeqScans(t, gw.pool, tables...)), "sequential scans by three sends, by table")
 }
