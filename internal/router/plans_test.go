@@ -12,12 +12,13 @@ import (
 )
 
 // The backup-slot count triggers run with plans PL/pgSQL caches for the
-// connection, made from the statistics of the moment: one made while users
-// looked small must still find users by key once there are many, or every
-// signup batch reads the whole table. A connection writes line sets while
-// users is small (past the five custom plans PL/pgSQL makes before it
-// settles on a generic one), users grows (no ANALYZE, as between two
-// autovacuum runs), and the connection's next write must not scan it.
+// connection, made from the statistics of the moment (a trigger's
+// statement has no parameters, so its first plan is the one it keeps): one
+// made while users looked small must still find users by key once there
+// are many, or every signup batch reads the whole table. A connection
+// writes line sets while users is small, users grows (no ANALYZE, as
+// between two autovacuum runs), and the connection's next write must not
+// scan it.
 func TestBackupSlotCountPlansHoldAsUsersGrow(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewURL(t)
