@@ -40,10 +40,14 @@
 -- (MessageMarkSent), so the window never runs ahead of Linq's.
 --
 -- Plans: generic (custom plans, whose estimates see the array sizes, would
--- be made again on every call). PL/pgSQL keeps a connection's plans until a
--- table they read is analyzed again, so a join the planner would turn into
--- a scan of a table it thought empty scans it, reading more at each call
--- as it grows: rows are fetched by key in LATERAL subqueries instead.
+-- be made again on every call), with rows fetched by key in LATERAL
+-- subqueries and no sequential scans. PL/pgSQL keeps a connection's plans
+-- until a table they read is analyzed again, and a plan made while a table
+-- was empty, or looked it, scans the table, reading more at each call as
+-- it grows: a join hashes it, and even a lookup by key reads it whole when
+-- the statistics say it has no rows (a table analyzed before its first
+-- send). The scale run showed both (the pair read, the restamp and the
+-- outcome's messages update at 84, 44 and 344 pages a call).
 --
 -- s: pair_limit, pair_window_ms, hit_limit (0: no loop guard),
 -- hit_window_ms, quarantine_ms and line_policy's settings.
@@ -64,7 +68,7 @@ CREATE OR REPLACE FUNCTION limits_admit(
     budget_limit   integer,
     why            text,
     admitted_at    timestamptz
-) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
     v_n          integer := coalesce(cardinality(p_line_ids), 0);

@@ -18,7 +18,8 @@
 -- Answers are recorded in pair order (line, handle: the caller passes each
 -- send's, as admitted, so that ordering reads no messages row), the order
 -- in which admissions lock pairs, so concurrent batches wait instead of
--- deadlocking. An empty trace stands for none.
+-- deadlocking. An empty trace stands for none. Generic plans without
+-- sequential scans, as in limits_admit (see there).
 CREATE OR REPLACE FUNCTION message_mark_sent_many(
     p_ids       uuid[],
     p_line_ids  bigint[],
@@ -30,7 +31,7 @@ CREATE OR REPLACE FUNCTION message_mark_sent_many(
     p_new_chats boolean[],
     p_keep_body boolean
 ) RETURNS TABLE (n integer, awaited boolean, restamped integer, chats_added integer)
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
     r     record;

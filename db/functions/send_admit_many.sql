@@ -31,8 +31,8 @@
 --
 -- Set-based: a batch costs a fixed number of statements (the read with the
 -- key reservation, the limits, the messages rows), whatever its size; only
--- a key seen before costs statements of its own. Generic plans, and keyed
--- lookups that stay lookups whatever the statistics, as in limits_admit.
+-- a key seen before costs statements of its own. Generic plans, keyed
+-- lookups and no sequential scans, as in limits_admit (see there).
 CREATE OR REPLACE FUNCTION send_admit_many(
     p_ids         uuid[],
     p_api_key_ids bigint[],
@@ -62,7 +62,7 @@ CREATE OR REPLACE FUNCTION send_admit_many(
     delivery_status text,
     admitted_at     timestamptz,
     lease_until     timestamptz
-) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
     v_base  timestamptz := lg_now();
