@@ -124,7 +124,6 @@ DECLARE
     v_total      bigint;
     v_excess     integer;
     v_free_at    timestamptz;
-    r            record;
 BEGIN
     IF v_n = 0 THEN
         RETURN;

@@ -34,9 +34,14 @@ CREATE OR REPLACE FUNCTION message_mark_sent_many(
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
-    r     record;
-    v_m   record;
-    v_now timestamptz;
+    r      record;
+    v_m    record;
+    -- The batch's clock reading, taken after Linq answered every send in
+    -- it; each send is stamped a microsecond after the one before, so that
+    -- a pair's stamps stay distinct (see limits_admit).
+    v_base timestamptz := lg_now();
+    v_now  timestamptz;
+    j      integer := 0;
 BEGIN
     FOR r IN
         SELECT i.*
@@ -48,7 +53,8 @@ BEGIN
         awaited := false;
         restamped := 0;
         chats_added := 0;
-        v_now := lg_now();
+        v_now := v_base + j * interval '1 microsecond';
+        j := j + 1;
         UPDATE messages AS m
            SET state = 'sent', lease_until = NULL, linq_chat_id = r.chat, linq_message_id = r.linq_id,
                trace_id = nullif(r.trace, ''), updated_at = v_now,

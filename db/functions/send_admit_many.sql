@@ -71,8 +71,8 @@ DECLARE
     v_keep  interval := (s ->> 'keep_ms')::bigint * interval '1 millisecond';
     v_reply_window interval := (s ->> 'reply_window_ms')::bigint * interval '1 millisecond';
     v_n     integer;
-    -- The batch in lock order, one element per send: the request, then the
-    -- user, their current line and their chat on it.
+    -- The batch in lock order, one element per send: the request, whether
+    -- its user (with a line) was found, and what the gates read of them.
     b_k      integer[];
     b_id     uuid[];
     b_akid   bigint[];
@@ -81,16 +81,11 @@ DECLARE
     b_intent text[];
     b_body   jsonb[];
     b_found  boolean[];
-    b_uid    bigint[];
-    b_uref   text[];
-    b_handle text[];
     b_opted  boolean[];
     b_last   timestamptz[];
-    b_lid    bigint[];
-    b_number text[];
-    b_chat   text[];
     b_new    boolean[];
-    -- The answers.
+    -- The answers; the user, line and chat ones hold the batch's read
+    -- until a key seen before overrides them.
     o_outcome  text[];
     o_takeover boolean[];
     o_mid      uuid[];
@@ -179,14 +174,16 @@ BEGIN
         b_body[v_n] := r.body;
         b_found[v_n] := r.uid IS NOT NULL AND r.lnumber IS NOT NULL;
         b_new[v_n] := r.new;
-        b_uid[v_n] := r.uid;
-        b_uref[v_n] := r.uref;
-        b_handle[v_n] := r.uhandle;
         b_opted[v_n] := r.opted_out_at IS NOT NULL;
         b_last[v_n] := r.last_inbound_at;
-        b_lid[v_n] := r.lid;
-        b_number[v_n] := r.lnumber;
-        b_chat[v_n] := r.chat;
+        -- The user, their line and chat as the batch read them (none when
+        -- not found); a key seen before answers with its message's own.
+        o_uid[v_n] := CASE WHEN b_found[v_n] THEN r.uid END;
+        o_uref[v_n] := CASE WHEN b_found[v_n] THEN r.uref END;
+        o_handle[v_n] := CASE WHEN b_found[v_n] THEN r.uhandle END;
+        o_lid[v_n] := CASE WHEN b_found[v_n] THEN r.lid END;
+        o_number[v_n] := CASE WHEN b_found[v_n] THEN r.lnumber END;
+        o_chat[v_n] := CASE WHEN b_found[v_n] THEN r.chat END;
         -- Each send's own instant (see limits_admit).
         o_at[v_n] := v_base + (v_n - 1) * interval '1 microsecond';
     END LOOP;
@@ -197,12 +194,6 @@ BEGIN
     o_outcome := array_fill('ok'::text, ARRAY[v_n]);
     o_takeover := array_fill(false, ARRAY[v_n]);
     o_mid := b_id;
-    o_uid := array_fill(NULL::bigint, ARRAY[v_n]);
-    o_uref := array_fill(NULL::text, ARRAY[v_n]);
-    o_handle := array_fill(NULL::text, ARRAY[v_n]);
-    o_lid := array_fill(NULL::bigint, ARRAY[v_n]);
-    o_number := array_fill(NULL::text, ARRAY[v_n]);
-    o_chat := array_fill(NULL::text, ARRAY[v_n]);
     o_retry := array_fill(0::bigint, ARRAY[v_n]);
     o_quar := array_fill(false, ARRAY[v_n]);
     o_why := array_fill(''::text, ARRAY[v_n]);
@@ -213,16 +204,6 @@ BEGIN
     FOR i IN 1 .. v_n LOOP
         v_now := o_at[i];
         o_lease[i] := v_now + v_lease;
-        -- The user, their line and chat as the batch read them; a key seen
-        -- before answers with its message's own below.
-        IF b_found[i] THEN
-            o_uid[i] := b_uid[i];
-            o_uref[i] := b_uref[i];
-            o_handle[i] := b_handle[i];
-            o_lid[i] := b_lid[i];
-            o_number[i] := b_number[i];
-            o_chat[i] := b_chat[i];
-        END IF;
         IF b_new[i] THEN
             -- A new send: the opt-out gate here, the limits below.
             IF b_opted[i] THEN
@@ -231,8 +212,8 @@ BEGIN
             ELSE
                 q_pos := q_pos || i;
                 q_reqs := q_reqs || cardinality(q_pos);
-                q_lines := q_lines || b_lid[i];
-                q_handles := q_handles || b_handle[i];
+                q_lines := q_lines || o_lid[i];
+                q_handles := q_handles || o_handle[i];
                 q_ats := q_ats || v_now;
                 q_reply := q_reply || (b_intent[i] = 'reply' AND b_last[i] IS NOT NULL
                                        AND b_last[i] >= v_now - v_reply_window);
@@ -255,7 +236,7 @@ BEGIN
         IF NOT FOUND THEN
             IF NOT b_found[i] THEN
                 o_outcome[i] := 'user_not_found';
-            ELSIF b_handle[i] IS NULL THEN
+            ELSIF o_handle[i] IS NULL THEN
                 o_outcome[i] := 'no_handle';
             ELSE
                 -- The key's holder has no message row: it is earlier in
@@ -326,7 +307,7 @@ BEGIN
     -- first attempt leaves nothing behind, so it does not consume its key.
     INSERT INTO messages (id, api_key_id, idempotency_key, request_hash, user_id, line_id, handle, intent, state,
                           lease_until, admitted_at, body, created_at, updated_at)
-    SELECT b_id[g], b_akid[g], b_key[g], b_hash[g], b_uid[g], b_lid[g], b_handle[g], b_intent[g], 'pending',
+    SELECT b_id[g], b_akid[g], b_key[g], b_hash[g], o_uid[g], o_lid[g], o_handle[g], b_intent[g], 'pending',
            o_lease[g], o_at[g], b_body[g], o_at[g], o_at[g]
       FROM unnest(q_pos) AS g
      WHERE o_outcome[g] = 'ok';
