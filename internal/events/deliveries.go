@@ -120,6 +120,8 @@ func (s *Service) requeue(ctx context.Context, p store.EventDeliveryRequeueParam
 // RefreshDeadGauge sets the dead-deliveries gauge from the table, so every
 // replica reports the same number.
 func (s *Service) RefreshDeadGauge(ctx context.Context) {
+	s.deadMu.Lock()
+	defer s.deadMu.Unlock()
 	n, err := s.q.EventDeliveryCountDead(ctx, s.pool)
 	if err != nil {
 		s.log.WarnContext(ctx, "count dead deliveries", slog.Any("error", err))
