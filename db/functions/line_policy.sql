@@ -27,6 +27,13 @@
 -- into the query that joins it LATERAL: no function call per line. Were it
 -- a plain SQL function returning one record it would be planned on every
 -- call; in PL/pgSQL each call runs a statement of its own.
+--
+-- Its steps (the state, then the budget and pace) are subqueries fenced
+-- with OFFSET 0, so that each is worked out once. Pulled up into the query,
+-- every reference to a step's column would be a copy of the step's whole
+-- expression (the state's CASE in a dozen places), and a plan's expressions
+-- are compiled on every execution: the fences took a send admission's call
+-- from about 325 to 280 microseconds.
 CREATE OR REPLACE FUNCTION line_policy(
     l     lines,
     s     jsonb,
@@ -42,30 +49,6 @@ CREATE OR REPLACE FUNCTION line_policy(
     OUT proactive_budget   integer,
     OUT pace               double precision
 ) RETURNS SETOF record LANGUAGE sql STABLE PARALLEL SAFE AS $$
-WITH st AS (
-    SELECT CASE
-               WHEN l.health_state IN ('down', 'missing') THEN l.health_state
-               WHEN l.service_status <> 'ACTIVE' OR l.ineligible_at IS NOT NULL THEN 'down'
-               WHEN l.linq_missing_at IS NOT NULL THEN 'missing'
-               WHEN l.health_state = 'critical' OR l.reputation = 'CRITICAL' THEN 'critical'
-               WHEN l.health_state = 'at_risk' OR l.reputation <> 'HEALTHY' THEN 'at_risk'
-               ELSE 'ok'
-           END AS state,
-           coalesce(l.budget_override, (s ->> 'budget')::integer) AS base,
-           CASE
-               WHEN (s ->> 'warmup_ms')::bigint > 0
-                    AND p_now < l.warmup_started_at + (s ->> 'warmup_ms')::bigint * interval '1 millisecond'
-               THEN 0.2 + 0.8 * greatest(extract(epoch FROM p_now - l.warmup_started_at), 0)
-                              / ((s ->> 'warmup_ms')::bigint / 1000.0)
-               ELSE 1
-           END::double precision AS factor
-), b AS (
-    SELECT st.*,
-           CASE WHEN st.base > 0 THEN greatest(floor(st.base * st.factor + 1e-9)::integer, 1) ELSE 0 END AS eff,
-           CASE st.state WHEN 'at_risk' THEN (s ->> 'at_risk_pace')::double precision
-                         WHEN 'ok' THEN 1 ELSE 0 END AS pace
-      FROM st
-)
 SELECT
     l.admin_state <> 'retired' AND b.state NOT IN ('down', 'missing'),
     l.admin_state <> 'retired' AND b.state IN ('ok', 'at_risk') AND b.pace > 0,
@@ -101,5 +84,30 @@ SELECT
         ELSE greatest(floor((b.eff - floor(b.eff * (s ->> 'reserve')::numeric)) * b.pace::numeric)::integer, 1)
     END,
     b.pace
-FROM b
+FROM (
+    SELECT st.*,
+           CASE WHEN st.base > 0 THEN greatest(floor(st.base * st.factor + 1e-9)::integer, 1) ELSE 0 END AS eff,
+           CASE st.state WHEN 'at_risk' THEN (s ->> 'at_risk_pace')::double precision
+                         WHEN 'ok' THEN 1 ELSE 0 END AS pace
+      FROM (
+        SELECT CASE
+                   WHEN l.health_state IN ('down', 'missing') THEN l.health_state
+                   WHEN l.service_status <> 'ACTIVE' OR l.ineligible_at IS NOT NULL THEN 'down'
+                   WHEN l.linq_missing_at IS NOT NULL THEN 'missing'
+                   WHEN l.health_state = 'critical' OR l.reputation = 'CRITICAL' THEN 'critical'
+                   WHEN l.health_state = 'at_risk' OR l.reputation <> 'HEALTHY' THEN 'at_risk'
+                   ELSE 'ok'
+               END AS state,
+               coalesce(l.budget_override, (s ->> 'budget')::integer) AS base,
+               CASE
+                   WHEN (s ->> 'warmup_ms')::bigint > 0
+                        AND p_now < l.warmup_started_at + (s ->> 'warmup_ms')::bigint * interval '1 millisecond'
+                   THEN 0.2 + 0.8 * greatest(extract(epoch FROM p_now - l.warmup_started_at), 0)
+                                  / ((s ->> 'warmup_ms')::bigint / 1000.0)
+                   ELSE 1
+               END::double precision AS factor
+        OFFSET 0
+      ) AS st
+    OFFSET 0
+) AS b
 $$;
