@@ -2,7 +2,6 @@ package messaging_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -43,29 +42,29 @@ func TestSendPathPlansHoldAsTablesGrow(t *testing.T) {
 	send("second")
 	send("first")
 
-	for _, q := range []string{
-		`INSERT INTO lines (number) SELECT '+1666' || lpad(g::text, 7, '0') FROM generate_series(1, 3000) AS g`,
-		`INSERT INTO users (user_ref, handle, code, home_line_id, current_line_id)
-			SELECT 'grown-' || g, '+1777' || lpad(g::text, 7, '0'), 'G' || g, $1, $1 FROM generate_series(1, 5000) AS g`,
-		`INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-			SELECT u.id, $1, 'chat-' || u.id, now() FROM users AS u WHERE u.user_ref LIKE 'grown-%'`,
-		`INSERT INTO pair_state (line_id, handle, sends)
-			SELECT $1, '+1777' || lpad(g::text, 7, '0'), ARRAY[now()] FROM generate_series(1, 5000) AS g`,
-		`INSERT INTO message_keys (api_key_id, idempotency_key, message_id, expires_at)
-			SELECT 1, 'grown-' || g, gen_random_uuid(), now() + interval '1 day' FROM generate_series(1, 5000) AS g`,
-		`INSERT INTO messages (id, api_key_id, user_id, line_id, handle, intent, state, admitted_at, created_at, updated_at)
+	onLine := []any{line}
+	for _, g := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO lines (number) SELECT '+1666' || lpad(g::text, 7, '0') FROM generate_series(1, 3000) AS g`, nil},
+		{`INSERT INTO users (user_ref, handle, code, home_line_id, current_line_id)
+			SELECT 'grown-' || g, '+1777' || lpad(g::text, 7, '0'), 'G' || g, $1, $1 FROM generate_series(1, 5000) AS g`, onLine},
+		{`INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+			SELECT u.id, $1, 'chat-' || u.id, now() FROM users AS u WHERE u.user_ref LIKE 'grown-%'`, onLine},
+		{`INSERT INTO pair_state (line_id, handle, sends)
+			SELECT $1, '+1777' || lpad(g::text, 7, '0'), ARRAY[now()] FROM generate_series(1, 5000) AS g`, onLine},
+		{`INSERT INTO message_keys (api_key_id, idempotency_key, message_id, expires_at)
+			SELECT 1, 'grown-' || g, gen_random_uuid(), now() + interval '1 day' FROM generate_series(1, 5000) AS g`, nil},
+		{`INSERT INTO messages (id, api_key_id, user_id, line_id, handle, intent, state, admitted_at, created_at, updated_at)
 			SELECT (left(message_id_floor(now() - interval '1 minute')::text, 24) || lpad(to_hex(g), 12, '0'))::uuid,
 			1, u.id, $1, u.handle, 'proactive', 'sent', now(), now(), now()
-			FROM generate_series(1, 5000) AS g JOIN users AS u ON u.user_ref = 'grown-' || g`,
-		`INSERT INTO line_volume (line_id, minute, outbound)
+			FROM generate_series(1, 5000) AS g JOIN users AS u ON u.user_ref = 'grown-' || g`, onLine},
+		{`INSERT INTO line_volume (line_id, minute, outbound)
 			SELECT l.id, date_trunc('minute', now()) - g * interval '1 minute', 1
-			FROM lines AS l CROSS JOIN generate_series(1, 3) AS g WHERE l.number LIKE '+1666%'`,
+			FROM lines AS l CROSS JOIN generate_series(1, 3) AS g WHERE l.number LIKE '+1666%'`, nil},
 	} {
-		var args []any
-		if strings.Contains(q, "$1") {
-			args = append(args, line)
-		}
-		_, err := e.pool.Exec(ctx, q, args...)
+		_, err := e.pool.Exec(ctx, g.sql, g.args...)
 		require.NoError(t, err)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
@@ -30,13 +31,13 @@ func SeqScans(t testing.TB, pool *pgxpool.Pool, patterns ...string) map[string]i
 		 WHERE relname LIKE ANY ($1)`, patterns)
 	require.NoError(t, err)
 	out := map[string]int64{}
-	for rows.Next() {
-		var name string
-		var n int64
-		require.NoError(t, rows.Scan(&name, &n))
+	var name string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error {
 		out[name] = n
-	}
-	require.NoError(t, rows.Err())
+		return nil
+	})
+	require.NoError(t, err)
 	return out
 }
 
