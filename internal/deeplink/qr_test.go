@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 func TestQRPNG(t *testing.T) {
@@ -38,11 +38,7 @@ func TestQRPNG(t *testing.T) {
 				require.Equal(t, tt.size, img.Bounds().Dx())
 				require.Equal(t, tt.size, img.Bounds().Dy())
 
-				bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-				require.NoError(t, err)
-				res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
-				require.NoError(t, err)
-				require.Equal(t, tt.content, res.GetText())
+				require.Equal(t, tt.content, testkit.DecodeQR(t, img))
 			})
 		}
 	})

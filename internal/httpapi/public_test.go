@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 const (
@@ -120,11 +120,7 @@ func TestPublicLinks(t *testing.T) {
 		img, err := png.Decode(bytes.NewReader(rec.Body.Bytes()))
 		require.NoError(t, err)
 		require.Equal(t, 512, img.Bounds().Dx())
-		bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-		require.NoError(t, err)
-		res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
-		require.NoError(t, err)
-		require.Equal(t, b.signup.Links.Short, res.GetText())
+		require.Equal(t, b.signup.Links.Short, testkit.DecodeQR(t, img))
 	})
 
 	t.Run("UnknownOrExpiredTokenIsTheSame404Page", func(t *testing.T) {

@@ -1,5 +1,6 @@
 // Package testkit holds the few helpers that tests of several packages
-// share: a settable clock and a logger that writes to the test's log.
+// share: a settable clock, a logger that writes to the test's log, and a
+// reader of rendered QR codes.
 package testkit
 
 import (
