@@ -1,9 +1,17 @@
 -- name: MessageMarkSentMany :many
 -- Linq's answers to concurrent sends in one statement and one commit (see
--- message_mark_sent_many).
+-- message_mark_sent_many). Unless flush, the commit does not wait for its
+-- WAL to reach the disk (synchronous_commit off for this transaction only):
+-- the batch's callers already have Linq's answer, and the next commit that
+-- does wait (any admission's) flushes this one with it. A record that a
+-- crash loses before then leaves its send pending, as a replica that dies
+-- before recording does, and the recovery job resends it under the same
+-- Linq key.
 SELECT a.n::integer AS n, a.awaited::boolean AS awaited, a.restamped::integer AS restamped,
        a.chats_added::integer AS chats_added
-FROM message_mark_sent_many(
+FROM set_config('synchronous_commit',
+                CASE WHEN @flush::boolean THEN current_setting('synchronous_commit') ELSE 'off' END, true) AS d
+CROSS JOIN message_mark_sent_many(
     p_ids => @ids::uuid[], p_line_ids => @line_ids::bigint[], p_handles => @handles::text[],
     p_chats => @linq_chat_ids::text[], p_linq_ids => @linq_message_ids::text[],
     p_traces => @trace_ids::text[], p_statuses => @delivery_statuses::text[], p_new_chats => @new_chats::boolean[],

@@ -33,7 +33,8 @@ func (s *Service) AdmitAndRecord(ctx context.Context, req SendRequest) (string, 
 	if chat == "" {
 		chat = "dbonly-" + id.String()
 	}
-	if err := s.recordSent(ctx, a, chat, id.String(), "", "queued", a.chatID == ""); err != nil {
+	// As the gateway records it: behind the answer unless it opened a chat.
+	if err := s.recordSent(ctx, a, chat, id.String(), "", "queued", a.chatID == "", a.chatID != ""); err != nil {
 		return "", fmt.Errorf("record send: %w", err)
 	}
 	return a.outcome, nil

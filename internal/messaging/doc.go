@@ -9,9 +9,14 @@
 // record when the send opened no chat: until it commits the message is
 // pending, so a retry with the key and an action on the id wait for it, and
 // should the replica die first the recovery job resends under the same
-// Linq key, which Linq answers with the message it holds. Every Linq send carries an idempotency key: the
-// message's own id, fixed when the caller's key is first seen, so retries by
-// the client, by Linegate or by the caller never send twice.
+// Linq key, which Linq answers with the message it holds. For the same
+// reason that record's commit does not wait for its WAL flush (the next
+// admission's commit flushes it): a Postgres crash in between leaves the
+// message pending, as a replica's death does.
+//
+// Every Linq send carries an idempotency key: the message's own id, fixed
+// when the caller's key is first seen, so retries by the client, by
+// Linegate or by the caller never send twice.
 //
 // Idempotency contract: keys are scoped to the calling API key and kept for
 // IdempotencyKeepFor. The same key and body answer the stored response

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -84,12 +85,18 @@ type gwOptions struct {
 	msg    func(c *messaging.Config)
 	// maxConns caps the instance's pool (default 20).
 	maxConns int32
+	// tracer, when set, sees every statement of the instance's pool.
+	tracer pgx.QueryTracer
 }
 
 // newGateway builds an instance with its own pool, as a replica would have.
 func (e *env) newGateway(t *testing.T, o gwOptions) *gateway {
 	t.Helper()
-	pool, err := store.Open(context.Background(), store.PoolConfig{URL: e.url, MaxConns: cmp.Or(o.maxConns, 20)})
+	pc, err := pgxpool.ParseConfig(e.url)
+	require.NoError(t, err)
+	pc.MaxConns = cmp.Or(o.maxConns, 20)
+	pc.ConnConfig.Tracer = o.tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	m := metrics.New()

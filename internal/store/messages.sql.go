@@ -369,15 +369,18 @@ func (q *Queries) MessageMarkFailed(ctx context.Context, db DBTX, arg MessageMar
 const messageMarkSentMany = `-- name: MessageMarkSentMany :many
 SELECT a.n::integer AS n, a.awaited::boolean AS awaited, a.restamped::integer AS restamped,
        a.chats_added::integer AS chats_added
-FROM message_mark_sent_many(
-    p_ids => $1::uuid[], p_line_ids => $2::bigint[], p_handles => $3::text[],
-    p_chats => $4::text[], p_linq_ids => $5::text[],
-    p_traces => $6::text[], p_statuses => $7::text[], p_new_chats => $8::boolean[],
-    p_keep_body => $9::boolean
+FROM set_config('synchronous_commit',
+                CASE WHEN $1::boolean THEN current_setting('synchronous_commit') ELSE 'off' END, true) AS d
+CROSS JOIN message_mark_sent_many(
+    p_ids => $2::uuid[], p_line_ids => $3::bigint[], p_handles => $4::text[],
+    p_chats => $5::text[], p_linq_ids => $6::text[],
+    p_traces => $7::text[], p_statuses => $8::text[], p_new_chats => $9::boolean[],
+    p_keep_body => $10::boolean
 ) AS a
 `
 
 type MessageMarkSentManyParams struct {
+	Flush            bool
 	Ids              []pgtype.UUID
 	LineIds          []int64
 	Handles          []string
@@ -397,9 +400,16 @@ type MessageMarkSentManyRow struct {
 }
 
 // Linq's answers to concurrent sends in one statement and one commit (see
-// message_mark_sent_many).
+// message_mark_sent_many). Unless flush, the commit does not wait for its
+// WAL to reach the disk (synchronous_commit off for this transaction only):
+// the batch's callers already have Linq's answer, and the next commit that
+// does wait (any admission's) flushes this one with it. A record that a
+// crash loses before then leaves its send pending, as a replica that dies
+// before recording does, and the recovery job resends it under the same
+// Linq key.
 func (q *Queries) MessageMarkSentMany(ctx context.Context, db DBTX, arg MessageMarkSentManyParams) ([]MessageMarkSentManyRow, error) {
 	rows, err := db.Query(ctx, messageMarkSentMany,
+		arg.Flush,
 		arg.Ids,
 		arg.LineIds,
 		arg.Handles,
