@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -15,7 +16,9 @@ import (
 //     server starting up or shutting down);
 //   - an error pgconn marks safe to retry (nothing reached the server);
 //   - a network error or a closed connection (server stopped or crashed),
-//     unless pgconn reports it as a statement's timeout;
+//     unless pgconn reports it as a statement's timeout, and a connection
+//     that ended in the middle of a message (a crashed server, seen as an
+//     unexpected EOF);
 //   - a server error of the connection-exception class (08…) or a shutdown
 //     (57P01 admin, 57P02 crash, 57P03 cannot connect now);
 //   - a context deadline that passed outside any statement, which in a
@@ -26,7 +29,8 @@ func IsUnavailable(err error) bool {
 		return false
 	}
 	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) || pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed) {
+	if errors.As(err, &connectErr) || pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
 	var pgErr *pgconn.PgError

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
@@ -42,6 +45,7 @@ func TestIsUnavailable(t *testing.T) {
 			{"ConnectionException", &pgconn.PgError{Code: "08006"}, true},
 			{"ConnClosed", fmt.Errorf("x: %w", pgconn.ErrConnClosed), true},
 			{"NetworkError", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
+			{"ConnectionEndedMidMessage", fmt.Errorf("admit send: %w", io.ErrUnexpectedEOF), true},
 			{"DeadlineWaitingForAConnection", fmt.Errorf("read user: %w", context.DeadlineExceeded), true},
 			{"UniqueViolation", &pgconn.PgError{Code: "23505"}, false},
 			{"SyntaxError", fmt.Errorf("x: %w", &pgconn.PgError{Code: "42601"}), false},
@@ -55,6 +59,58 @@ func TestIsUnavailable(t *testing.T) {
 				require.Equal(t, tt.want, store.IsUnavailable(tt.err), "%v", tt.err)
 			})
 		}
+	})
+
+	t.Run("AConnectionDroppedDuringAStatementIsAnOutage", func(t *testing.T) {
+		t.Parallel()
+		url := pgtest.NewURL(t)
+		cfg, err := pgx.ParseConfig(url)
+		require.NoError(t, err)
+		target := net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
+		// A proxy that cuts every connection at once, as a crashed server or
+		// a lost host does.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ln.Close() })
+		var mu sync.Mutex
+		var open []net.Conn
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					_ = c.Close()
+					continue
+				}
+				mu.Lock()
+				open = append(open, c, up)
+				mu.Unlock()
+				go func() { _, _ = io.Copy(up, c) }()
+				go func() { _, _ = io.Copy(c, up) }()
+			}
+		}()
+		cfg.Host, cfg.Port = "127.0.0.1", uint16(ln.Addr().(*net.TCPAddr).Port)
+		conn, err := pgx.ConnectConfig(t.Context(), cfg)
+		require.NoError(t, err)
+		// Cut while the statement runs.
+		cut := time.AfterFunc(200*time.Millisecond, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range open {
+				_ = c.Close()
+			}
+		})
+		defer cut.Stop()
+		rows, err := conn.Query(t.Context(), `SELECT pg_sleep(5)`)
+		if err == nil {
+			rows.Close() // reads the statement's answer to its end
+			err = rows.Err()
+		}
+		require.Error(t, err)
+		require.True(t, store.IsUnavailable(err), "%v", err)
 	})
 
 	t.Run("StatementTimeoutIsNotAnOutage", func(t *testing.T) {
