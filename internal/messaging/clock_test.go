@@ -333,6 +333,53 @@ func TestRetries(t *testing.T) {
 		require.Equal(t, 1, byKey[delivered.ID])
 	})
 
+	// A resend that Linq does not answer either leaves the send pending,
+	// not failed: its caller may have been told it was sent, and a later
+	// run records it.
+	t.Run("RecoveryKeepsAnUnansweredResendPending", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = time.Second }})
+		line, _ := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		ctx := context.Background()
+		sent, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("acknowledged"), IdempotencyKey: "k"})
+		require.NoError(t, err)
+		gw.svc.Settle()
+		// As if Postgres lost the record after the caller had its answer.
+		expire := func() {
+			t.Helper()
+			_, err := e.pool.Exec(ctx, `UPDATE messages SET state = 'pending', lease_until = now() - interval '1 second',
+				linq_message_id = NULL, body = coalesce(body, '[{"type":"text","value":"acknowledged"}]')`)
+			require.NoError(t, err)
+		}
+		state := func() (st, linqID string) {
+			t.Helper()
+			require.NoError(t, e.pool.QueryRow(ctx, `SELECT state, coalesce(linq_message_id, '') FROM messages`).Scan(&st, &linqID))
+			return st, linqID
+		}
+		expire()
+
+		for name, f := range map[string]linqsim.Faults{"answered 5xx": {ErrorRate: 1}, "not answered": {TimeoutRate: 1}} {
+			e.sim.SetFaults(f)
+			n, err := gw.svc.Recover(ctx)
+			require.NoError(t, err)
+			require.Zero(t, n, name)
+			st, _ := state()
+			require.Equal(t, "pending", st, name)
+			expire()
+		}
+
+		e.sim.SetFaults(linqsim.Faults{})
+		n, err := gw.svc.Recover(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		st, linqID := state()
+		require.Equal(t, "sent", st)
+		require.Equal(t, sent.LinqMessageID, linqID, "Linq answered the resend with the message it holds")
+		require.Len(t, e.sim.SendLog(), 1, "sent once")
+	})
+
 	// The recovery job's resend is the message the caller asked for: its
 	// effect, reply and service too, not only its parts.
 	t.Run("RecoveryResendsTheWholeMessage", func(t *testing.T) {

@@ -20,8 +20,10 @@ const recoverBatch = 100
 // service) under its own Linq key, which Linq answers with the message it
 // already holds or sends now, and the answer is recorded. A refusal marks
 // the send failed (its key stays, so the caller's retry resends under the
-// same Linq key). It returns how many sends it resolved; the lead schedules
-// it.
+// same Linq key). A resend whose outcome is unknown again, or that the run
+// had no time left for, stays pending, and a later run resends it once its
+// new lease has ended: the caller may have been told it was sent. It returns
+// how many sends it resolved; the lead schedules it.
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	rows, err := s.q.MessageClaimExpiredPending(ctx, s.pool, store.MessageClaimExpiredPendingParams{
 		Lease: ratelimit.Interval(s.cfg.SendTimeout + LeaseSlack), Batch: recoverBatch,
@@ -31,6 +33,9 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 	}
 	done := 0
 	for _, r := range rows {
+		if ctx.Err() != nil {
+			break // the rest wait for their lease and the next run
+		}
 		st, err := readStored(r.Body)
 		if err != nil || len(st.Parts) == 0 {
 			// Nothing to resend: the outcome stays unknown, the key kept.
@@ -40,10 +45,18 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 			continue
 		}
 		a := admission{id: uuid.UUID(r.ID.Bytes), userID: r.UserID, handle: r.Handle,
-			line: LineRef{ID: r.LineID, Number: r.LineNumber}, chatID: r.ChatID, takeover: true}
-		if _, err := s.deliver(ctx, st.Parts, st.linqOptions, a, r.IdempotencyKey, false); err != nil {
+			line: LineRef{ID: r.LineID, Number: r.LineNumber}, chatID: r.ChatID, takeover: true, recovery: true}
+		// Each resend has a send's time, so that one Linq does not answer
+		// does not use up the run.
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+		_, err = s.deliver(sctx, st.Parts, st.linqOptions, a, r.IdempotencyKey, false)
+		cancel()
+		if err != nil {
 			s.log.WarnContext(ctx, "recovered send not accepted", slog.String("message_id", a.id.String()),
-				slog.Any("error", err))
+				slog.Bool("still_pending", !settled(err)), slog.Any("error", err))
+			if !settled(err) {
+				continue
+			}
 		}
 		done++
 	}

@@ -166,6 +166,7 @@ type Sent struct {
 type admission struct {
 	outcome  string
 	takeover bool // a resend of a message whose first attempt may be at Linq
+	recovery bool // the recovery job's resend (Recover)
 	id       uuid.UUID
 	userID   int64
 	userRef  string
@@ -355,7 +356,11 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err != nil {
-		s.recordFailure(rctx, a, linq.NotSent(err))
+		// The recovery job's resend stays pending unless settled: its
+		// caller may have been told it was sent.
+		if !a.recovery || settled(err) {
+			s.recordFailure(rctx, a, linq.NotSent(err))
+		}
 		return nil, s.upstreamError(rctx, op, err, target{lineID: a.line.ID, userID: a.userID, newChat: newChat, key: key})
 	}
 	if newChat {
@@ -375,6 +380,13 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 		ID: a.id.String(), UserRef: a.userRef, Line: a.line, ChatID: chatID, LinqMessageID: msgID,
 		TraceID: trace, IdempotencyKey: key, Status: status,
 	}, nil
+}
+
+// settled says that a failed Linq call leaves nothing open: Linq refused it,
+// or it cannot be sent as given. One whose outcome is unknown, or that ran
+// out of time before it was made, may yet go through.
+func settled(err error) bool {
+	return linq.NotSent(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // sentCall is one send's answer from Linq, to record.

@@ -30,6 +30,9 @@ type simStats struct {
 // settledState is what the drain waits for.
 type settledState struct {
 	unprocessed, undelivered, onDownLines, inFlight, stuckJobs int64
+	// pending sends: those a kill or a crash left without their outcome
+	// wait for the recovery job (their lease, then its next run).
+	pending int64
 }
 
 // stuckJobsSQL counts River jobs marked running for longer than any job of
@@ -90,6 +93,9 @@ func (e *env) settled(ctx context.Context) (settledState, error) {
 		return s, err
 	}
 	if err := db.QueryRow(ctx, stuckJobsSQL).Scan(&s.stuckJobs); err != nil {
+		return s, err
+	}
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE state = 'pending'`).Scan(&s.pending); err != nil {
 		return s, err
 	}
 	flagged, err := e.flaggedLines(ctx)
@@ -213,6 +219,21 @@ func (e *env) fromDB(ctx context.Context, db *pgx.Conn, in *Inputs) error {
 			return err
 		}
 		in.Processed[id] = done
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	in.RecordedSent = map[string]bool{}
+	rows, err = db.Query(ctx, `SELECT linq_message_id FROM messages WHERE state = 'sent' AND linq_message_id IS NOT NULL`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		in.RecordedSent[id] = true
 	}
 	if err := rows.Err(); err != nil {
 		return err

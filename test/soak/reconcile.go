@@ -91,6 +91,9 @@ type Inputs struct {
 	SimSends []SimSend
 	Logical  []LogicalSend
 	Sim429   int64
+	// RecordedSent holds the linq_message_id of every message the gateway
+	// recorded as sent.
+	RecordedSent map[string]bool
 
 	// SimDelivered are the event ids the simulator delivered with a 2xx.
 	SimDelivered []string
@@ -198,6 +201,7 @@ func Reconcile(in Inputs) Report {
 	zero("messages sent twice (same text at the simulator)", twice)
 	zero("acknowledged sends missing at the simulator", lost)
 	zero("keyed sends acknowledged with different Linq ids", split)
+	zero("acknowledged sends not recorded as sent", notRecorded(in.Logical, in.RecordedSent))
 	maxPair := maxPerPair(in.SimSends, in.PairWindow)
 	rep.Rows = append(rep.Rows, Row{Name: fmt.Sprintf("max sends per pair in any %s", in.PairWindow), Value: fmt.Sprint(maxPair),
 		Want: fmt.Sprintf("≤ %d", in.PairLimit), OK: maxPair <= in.PairLimit})
@@ -350,6 +354,22 @@ func logicalChecks(logical []LogicalSend, sends []SimSend) (twice, lost, split i
 		}
 	}
 	return twice, lost, split
+}
+
+// notRecorded counts the Linq messages acknowledged to a client (a 201)
+// that the gateway's database does not hold as sent once the run settled:
+// an outcome record lost to a kill or a crash must be made good by the
+// recovery job's resend.
+func notRecorded(logical []LogicalSend, recorded map[string]bool) int {
+	n := 0
+	for _, l := range logical {
+		for _, id := range uniq(l.LinqIDs) {
+			if !recorded[id] {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func uniq(s []string) []string {

@@ -22,6 +22,7 @@ func cleanInputs() Inputs {
 		SimDelivered:   []string{"e1", "e2", "e2"},
 		Inbound:        []InboundMsg{{LinqMessageID: "m1", Line: "+15550100000"}},
 		InboundCounted: map[string]int64{"+15550100000": 1},
+		RecordedSent:   map[string]bool{},
 		Deliveries:     []Delivery{{EventID: "evt_1", State: "delivered"}, {EventID: "evt_2", State: "delivered"}},
 		Product: map[string]ProductEvent{
 			"evt_1": {Type: "message.received", Bodies: 1, Received: 2, LinqMessageID: "m1"},
@@ -36,6 +37,7 @@ func cleanInputs() Inputs {
 		in.SimSends = append(in.SimSends, SimSend{At: t0.Add(time.Duration(i) * time.Second), From: "+15550100000",
 			To: []string{"+14155550100"}, MessageID: "lm" + text, IdemKey: "k" + text, Text: text})
 		in.Logical = append(in.Logical, LogicalSend{Text: text, Keyed: i%2 == 0, LinqIDs: []string{"lm" + text, "lm" + text}})
+		in.RecordedSent["lm"+text] = true
 	}
 	in.Requests = []Request{
 		{Op: "send", Start: t0, Took: time.Second, Status: 201},
@@ -84,9 +86,13 @@ func TestReconcile(t *testing.T) {
 		}, "messages sent twice (same text at the simulator)"},
 		{"AnAcknowledgedSendThatNeverLeft", func(in *Inputs) {
 			in.Logical = append(in.Logical, LogicalSend{Text: "lost", LinqIDs: []string{"lmlost"}})
+			in.RecordedSent["lmlost"] = true
 		}, "acknowledged sends missing at the simulator"},
+		{"AnAcknowledgedSendLeftUnrecorded", func(in *Inputs) { delete(in.RecordedSent, "lmt7") },
+			"acknowledged sends not recorded as sent"},
 		{"AKeyedSendAcknowledgedTwiceDifferently", func(in *Inputs) {
 			in.Logical[0].LinqIDs = []string{"a", "b"}
+			in.RecordedSent["a"], in.RecordedSent["b"] = true, true
 		}, "keyed sends acknowledged with different Linq ids"},
 		{"ASimulator429", func(in *Inputs) { in.Sim429 = 1 }, "simulator 429s"},
 		{"AnAcceptedWebhookNeverStored", func(in *Inputs) { in.SimDelivered = append(in.SimDelivered, "e3") }, "accepted webhooks not processed"},
