@@ -132,12 +132,13 @@ func (e *env) flag(ctx context.Context, i int, verb string) {
 	}
 }
 
-// restartPostgres stops the cluster (pg_ctl -m fast), keeps it down long
-// enough for readiness to notice, and starts it on the same port.
+// restartPostgres crashes the cluster (an immediate shutdown: what the
+// gateway did not wait to have flushed is lost), keeps it down long enough
+// for readiness to notice, and starts it on the same port.
 func (e *env) restartPostgres(ctx context.Context) {
 	from := time.Now()
-	if err := e.pg.stop(ctx); err != nil {
-		e.c.problem("stop postgres: %v", err)
+	if err := e.pg.crash(ctx); err != nil {
+		e.c.problem("crash postgres: %v", err)
 		return
 	}
 	sleep(ctx, 2*time.Second)

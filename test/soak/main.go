@@ -1,8 +1,8 @@
 // Command soak is Linegate's chaos run: it builds the gateway, starts a
 // private Postgres, the Linq simulator and two gateway replicas on one
 // database, drives signups, sends, reactions, inbound messages and line
-// flags through them while it kills a replica with SIGKILL, restarts
-// Postgres, injects Linq faults and takes the product event endpoint down,
+// flags through them while it kills a replica with SIGKILL, crashes and
+// restarts Postgres (an immediate shutdown), injects Linq faults and takes the product event endpoint down,
 // then reconciles what the simulator, the database and the clients saw and
 // prints a table. It exits non-zero on any violation.
 //

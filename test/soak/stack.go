@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -228,6 +229,31 @@ func (pg *postgres) start(ctx context.Context) error {
 func (pg *postgres) stop(ctx context.Context) error {
 	_, err := pg.script(ctx, "stop")
 	return err
+}
+
+// crash stops the cluster as a crash would: SIGQUIT to the postmaster (an
+// immediate shutdown) ends every backend at once, without a checkpoint or a
+// flush of the WAL not yet written, so commits that did not wait for their
+// flush are lost and the next start replays the WAL.
+func (pg *postgres) crash(ctx context.Context) error {
+	b, err := os.ReadFile(filepath.Join(pg.dir, "cluster", "postmaster.pid"))
+	if err != nil {
+		return fmt.Errorf("read postmaster.pid: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		return fmt.Errorf("parse postmaster.pid: %w", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil {
+		return fmt.Errorf("signal the postmaster: %w", err)
+	}
+	for syscall.Kill(pid, 0) == nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
 }
 
 // serverLog is the cluster's own log, checked like the others.
