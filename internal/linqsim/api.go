@@ -1,6 +1,7 @@
 package linqsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -53,8 +54,18 @@ func (s *Sim) serveAPI(mux http.Handler, w http.ResponseWriter, r *http.Request)
 	if f != nil {
 		latency += f.Latency
 	}
-	if latency > 0 && s.sleep(r.Context(), latency) != nil {
-		return
+	if latency > 0 {
+		// The body is read first: only then does the server watch the
+		// connection, so that a client that gives up during the latency ends
+		// the request (and its context) instead of leaving it to run later.
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if s.sleep(r.Context(), latency) != nil {
+			return
+		}
 	}
 	if !s.authorized(r) {
 		writeError(w, &apiError{status: http.StatusUnauthorized, code: codeUnauthorized, message: "missing or invalid API key"})

@@ -77,6 +77,29 @@ func TestRequestFaults(t *testing.T) {
 			t.Fatalf("answer after %s", el)
 		}
 	})
+	t.Run("LatencyEndsWhenTheClientGivesUp", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		chat := b.createChat(t, b.lines[0], "+15559990003")
+		b.sim.SetFaults(linqsim.Faults{Latency: time.Minute})
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		if _, err := b.client.SendMessage(ctx, chat.Chat.ID, linq.SendMessageRequest{Message: text("x")}); err == nil {
+			t.Fatal("send under a minute of latency answered")
+		}
+		// The request never reached Linq: it ends with its client, and
+		// the server closes without waiting out the latency.
+		closed := make(chan struct{})
+		go func() { b.srv.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the request still runs after its client gave up")
+		}
+		if n := len(b.sim.SendLog()); n != 1 {
+			t.Fatalf("send log has %d sends, want only the chat's first message", n)
+		}
+	})
 }
 
 // TestNeverPanics throws random and mutated bodies at every endpoint: the
