@@ -197,6 +197,41 @@ func TestFailoverSendPath(t *testing.T) {
 		require.Equal(t, out["linq_message_id"], sends[1].MessageID)
 	})
 
+	t.Run("RecoveryResendWhoseContinuationGoesUnansweredStaysPending", func(t *testing.T) {
+		t.Parallel()
+		e := newHealthEnv(t, 1)
+		home, backup := e.lineID(t, e.lines[0]), e.lineID(t, e.lines[1])
+		e.seedUsers(t, "a", 5, home, backup)
+		e.withHandles(t, "a")
+		require.NoError(t, e.sim.FlagLine(e.lines[0]))
+		waitFor(t, func() bool { return len(e.prod.events("user.line_changed")) >= 5 }, "5 user.line_changed")
+		e.sim.SetFaults(linqsim.Faults{FailNext: 10})
+		st, _, out := e.gws[0].post(t, "k-1", textBody("a-1", "hello"))
+		require.Equal(t, http.StatusBadGateway, st, "%v", out)
+		// As if the replica had died with the send in flight.
+		expire := func() {
+			t.Helper()
+			_, err := e.gws[0].app.Pool().Exec(context.Background(), `UPDATE messages SET state = 'pending',
+				lease_until = now() - interval '1 second', body = coalesce(body, '[{"type":"text","value":"hello"}]')`)
+			require.NoError(t, err)
+		}
+		expire()
+
+		// The continuation goes unanswered again: the send stays pending.
+		_, err := e.gws[0].app.Messages().Recover(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, e.count(t, `SELECT count(*) FROM messages WHERE state = 'pending'`))
+		e.sim.SetFaults(linqsim.Faults{})
+		expire()
+		n, err := e.gws[0].app.Messages().Recover(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		require.Equal(t, 1, e.count(t, `SELECT count(*) FROM messages WHERE state = 'sent'`))
+		sends := e.sendsTo(e.handleOf(t, "a-1"))
+		require.Len(t, sends, 2, "one continuation, one message")
+		require.Equal(t, continuationText, e.simText(t, sends[0].MessageID))
+	})
+
 	t.Run("IneligibleAnswerOnASendTakesTheLineDownAndMovesItsUsers", func(t *testing.T) {
 		t.Parallel()
 		// No status_updated reaches the gateway and the poll does not run

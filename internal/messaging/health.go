@@ -126,7 +126,9 @@ func (s *Service) openChat(ctx context.Context, a admission, key string) (string
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err != nil {
-		s.recordFailure(rctx, a, true) // nothing went to Linq
+		if !a.recovery { // a recovery resend stays pending (see fail)
+			s.recordFailure(rctx, a, true) // nothing went to Linq
+		}
 		return "", fmt.Errorf("check for a continuation: %w", err)
 	}
 	resp, err := s.linq.CreateChat(ctx, linq.CreateChatRequest{From: a.line.Number, To: []string{a.handle},
@@ -134,7 +136,7 @@ func (s *Service) openChat(ctx context.Context, a admission, key string) (string
 			Parts: []linq.Part{linq.TextPart(s.health.ContinuationText())}, IdempotencyKey: continuationKey(a.id),
 		}})
 	if err != nil {
-		s.recordFailure(rctx, a, linq.NotSent(err))
+		s.fail(rctx, a, err)
 		return "", s.upstreamError(rctx, "create_chat", err, target{lineID: a.line.ID, userID: a.userID, newChat: true, key: key})
 	}
 	s.okCreate.Inc()

@@ -356,11 +356,7 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err != nil {
-		// The recovery job's resend stays pending unless settled: its
-		// caller may have been told it was sent.
-		if !a.recovery || settled(err) {
-			s.recordFailure(rctx, a, linq.NotSent(err))
-		}
+		s.fail(rctx, a, err)
 		return nil, s.upstreamError(rctx, op, err, target{lineID: a.line.ID, userID: a.userID, newChat: newChat, key: key})
 	}
 	if newChat {
@@ -380,6 +376,16 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 		ID: a.id.String(), UserRef: a.userRef, Line: a.line, ChatID: chatID, LinqMessageID: msgID,
 		TraceID: trace, IdempotencyKey: key, Status: status,
 	}, nil
+}
+
+// fail settles a send whose Linq call failed (recordFailure), except the
+// recovery job's resend while err leaves it open (settled): that one stays
+// pending for a later run, as its caller may have been told it was sent.
+func (s *Service) fail(ctx context.Context, a admission, err error) {
+	if a.recovery && !settled(err) {
+		return
+	}
+	s.recordFailure(ctx, a, linq.NotSent(err))
 }
 
 // settled says that a failed Linq call leaves nothing open: Linq refused it,
