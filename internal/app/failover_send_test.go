@@ -82,6 +82,18 @@ func (e *healthEnv) sendsTo(handle string) []linqsim.SendRecord {
 	return out
 }
 
+// newMovedEnv is one gateway with users a-1 … a-5, whose home line was
+// flagged and who were moved to their backup line.
+func newMovedEnv(t *testing.T) *healthEnv {
+	t.Helper()
+	e := newHealthEnv(t, 1)
+	e.seedUsers(t, "a", 5, e.lineID(t, e.lines[0]), e.lineID(t, e.lines[1]))
+	e.withHandles(t, "a")
+	require.NoError(t, e.sim.FlagLine(e.lines[0]))
+	waitFor(t, func() bool { return len(e.prod.events("user.line_changed")) >= 5 }, "5 user.line_changed")
+	return e
+}
+
 func TestFailoverSendPath(t *testing.T) {
 	t.Parallel()
 
@@ -175,12 +187,7 @@ func TestFailoverSendPath(t *testing.T) {
 
 	t.Run("RetryAfterAnUnknownOutcomeNeverSendsTheContinuationTwice", func(t *testing.T) {
 		t.Parallel()
-		e := newHealthEnv(t, 1)
-		home, backup := e.lineID(t, e.lines[0]), e.lineID(t, e.lines[1])
-		e.seedUsers(t, "a", 5, home, backup)
-		e.withHandles(t, "a")
-		require.NoError(t, e.sim.FlagLine(e.lines[0]))
-		waitFor(t, func() bool { return len(e.prod.events("user.line_changed")) >= 5 }, "5 user.line_changed")
+		e := newMovedEnv(t)
 
 		// The continuation reaches Linq, its answer is lost (500 after
 		// processing, the retries too), so the send's outcome is unknown.
@@ -199,12 +206,7 @@ func TestFailoverSendPath(t *testing.T) {
 
 	t.Run("RecoveryResendWhoseContinuationGoesUnansweredStaysPending", func(t *testing.T) {
 		t.Parallel()
-		e := newHealthEnv(t, 1)
-		home, backup := e.lineID(t, e.lines[0]), e.lineID(t, e.lines[1])
-		e.seedUsers(t, "a", 5, home, backup)
-		e.withHandles(t, "a")
-		require.NoError(t, e.sim.FlagLine(e.lines[0]))
-		waitFor(t, func() bool { return len(e.prod.events("user.line_changed")) >= 5 }, "5 user.line_changed")
+		e := newMovedEnv(t)
 		e.sim.SetFaults(linqsim.Faults{FailNext: 10})
 		st, _, out := e.gws[0].post(t, "k-1", textBody("a-1", "hello"))
 		require.Equal(t, http.StatusBadGateway, st, "%v", out)

@@ -296,9 +296,7 @@ func TestRetries(t *testing.T) {
 	t.Run("RecoveryResolvesExpiredPendingSends", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = time.Second }})
-		line, _ := e.addLine(t)
-		ref, _ := e.addUser(t, line)
+		gw, ref := e.quickGateway(t)
 		ctx := context.Background()
 
 		e.sim.SetFaults(linqsim.Faults{Latency: time.Minute})
@@ -339,9 +337,7 @@ func TestRetries(t *testing.T) {
 	t.Run("RecoveryKeepsAnUnansweredResendPending", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = time.Second }})
-		line, _ := e.addLine(t)
-		ref, _ := e.addUser(t, line)
+		gw, ref := e.quickGateway(t)
 		ctx := context.Background()
 		sent, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("acknowledged"), IdempotencyKey: "k"})
 		require.NoError(t, err)
@@ -407,9 +403,7 @@ func TestRetries(t *testing.T) {
 			})
 		}})
 		pool.Store(e.pool)
-		gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = time.Second }})
-		line, _ := e.addLine(t)
-		ref, _ := e.addUser(t, line)
+		gw, ref := e.quickGateway(t)
 		ctx := context.Background()
 		first, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("opens the chat")})
 		require.NoError(t, err)

@@ -34,7 +34,8 @@ func (s *Service) AdmitAndRecord(ctx context.Context, req SendRequest) (string, 
 		chat = "dbonly-" + id.String()
 	}
 	// As the gateway records it: behind the answer unless it opened a chat.
-	if err := s.recordSent(ctx, a, chat, id.String(), "", "queued", a.chatID == "", a.chatID != ""); err != nil {
+	if err := s.recordSent(ctx, sentCall{id: a.id, lineID: a.line.ID, handle: a.handle, chatID: chat,
+		msgID: id.String(), status: "queued", newChat: a.chatID == "", behind: a.chatID != ""}); err != nil {
 		return "", fmt.Errorf("record send: %w", err)
 	}
 	return a.outcome, nil

@@ -126,9 +126,7 @@ func (s *Service) openChat(ctx context.Context, a admission, key string) (string
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err != nil {
-		if !a.recovery { // a recovery resend stays pending (see fail)
-			s.recordFailure(rctx, a, true) // nothing went to Linq
-		}
+		s.recordFailure(rctx, a, true, false) // nothing went to Linq, and a retry may pass
 		return "", fmt.Errorf("check for a continuation: %w", err)
 	}
 	resp, err := s.linq.CreateChat(ctx, linq.CreateChatRequest{From: a.line.Number, To: []string{a.handle},
@@ -136,7 +134,7 @@ func (s *Service) openChat(ctx context.Context, a admission, key string) (string
 			Parts: []linq.Part{linq.TextPart(s.health.ContinuationText())}, IdempotencyKey: continuationKey(a.id),
 		}})
 	if err != nil {
-		s.fail(rctx, a, err)
+		s.recordFailure(rctx, a, linq.NotSent(err), settled(err))
 		return "", s.upstreamError(rctx, "create_chat", err, target{lineID: a.line.ID, userID: a.userID, newChat: true, key: key})
 	}
 	s.okCreate.Inc()

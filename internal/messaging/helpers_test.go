@@ -121,6 +121,16 @@ func (e *env) newGateway(t *testing.T, o gwOptions) *gateway {
 	return &gateway{pool: pool, svc: svc, lim: lim, metrics: m}
 }
 
+// quickGateway is an instance whose sends give Linq one second, and the
+// ref of a user on a new line.
+func (e *env) quickGateway(t *testing.T) (*gateway, string) {
+	t.Helper()
+	gw := e.newGateway(t, gwOptions{msg: func(c *messaging.Config) { c.SendTimeout = time.Second }})
+	line, _ := e.addLine(t)
+	ref, _ := e.addUser(t, line)
+	return gw, ref
+}
+
 // addLine adds a line to the simulator and to Linegate's pool.
 func (e *env) addLine(t *testing.T) (int64, string) {
 	t.Helper()

@@ -356,7 +356,7 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err != nil {
-		s.fail(rctx, a, err)
+		s.recordFailure(rctx, a, linq.NotSent(err), settled(err))
 		return nil, s.upstreamError(rctx, op, err, target{lineID: a.line.ID, userID: a.userID, newChat: newChat, key: key})
 	}
 	if newChat {
@@ -365,27 +365,19 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 		s.okSend.Inc()
 	}
 	s.metrics.SendsAccepted.Inc()
+	c := sentCall{id: a.id, lineID: a.line.ID, handle: a.handle,
+		chatID: chatID, msgID: msgID, trace: trace, status: status, newChat: newChat}
 	if newChat || !answerFirst {
 		// A new chat must be on record before the user's next send reads
 		// it, or that send would open a second one.
-		s.recordOrLog(rctx, a, chatID, msgID, trace, status, newChat, false)
+		s.recordOrLog(rctx, c)
 	} else {
-		s.recordBehind(ctx, a, chatID, msgID, trace, status)
+		s.recordBehind(ctx, c)
 	}
 	return &Sent{
 		ID: a.id.String(), UserRef: a.userRef, Line: a.line, ChatID: chatID, LinqMessageID: msgID,
 		TraceID: trace, IdempotencyKey: key, Status: status,
 	}, nil
-}
-
-// fail settles a send whose Linq call failed (recordFailure), except the
-// recovery job's resend while err leaves it open (settled): that one stays
-// pending for a later run, as its caller may have been told it was sent.
-func (s *Service) fail(ctx context.Context, a admission, err error) {
-	if a.recovery && !settled(err) {
-		return
-	}
-	s.recordFailure(ctx, a, linq.NotSent(err))
 }
 
 // settled says that a failed Linq call leaves nothing open: Linq refused it,
@@ -411,8 +403,8 @@ type sentCall struct {
 // it all the same: a retry with the key finds the message pending until the
 // lease ends, then sends again under the same Linq key, which Linq answers
 // with this message (so does the recovery job).
-func (s *Service) recordOrLog(ctx context.Context, a admission, chatID, msgID, trace, status string, newChat, behind bool) {
-	if err := s.recordSent(ctx, a, chatID, msgID, trace, status, newChat, behind); err != nil {
+func (s *Service) recordOrLog(ctx context.Context, c sentCall) {
+	if err := s.recordSent(ctx, c); err != nil {
 		s.log.ErrorContext(ctx, "record sent message", slog.Any("error", err))
 	}
 }
@@ -423,27 +415,26 @@ func (s *Service) recordOrLog(ctx context.Context, a admission, chatID, msgID, t
 // until it does (see the package doc), so its commit does not wait for the
 // WAL flush either (recordSentBatch). Close waits for the records in
 // flight.
-func (s *Service) recordBehind(ctx context.Context, a admission, chatID, msgID, trace, status string) {
+func (s *Service) recordBehind(ctx context.Context, c sentCall) {
+	c.behind = true
 	s.behind.Add(1)
 	go func() {
 		defer s.behind.Done()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
-		s.recordOrLog(rctx, a, chatID, msgID, trace, status, false, true)
+		s.recordOrLog(rctx, c)
 	}()
 }
 
 // recordSent stores Linq's answer (and the new chat), moves the send's pair
 // stamp to now, and wakes duplicates waiting for it. Answers arriving at
-// the same moment are recorded in one statement and one commit; behind says
-// the caller already has the answer (recordBehind).
-func (s *Service) recordSent(ctx context.Context, a admission, chatID, msgID, trace, status string, newChat, behind bool) error {
-	awaited, err := s.marks.Do(ctx, sentCall{id: a.id, lineID: a.line.ID, handle: a.handle,
-		chatID: chatID, msgID: msgID, trace: trace, status: status, newChat: newChat, behind: behind})
+// the same moment are recorded in one statement and one commit.
+func (s *Service) recordSent(ctx context.Context, c sentCall) error {
+	awaited, err := s.marks.Do(ctx, c)
 	if err != nil {
 		return err
 	}
-	s.wake(ctx, a.id, awaited)
+	s.wake(ctx, c.id, awaited)
 	return nil
 }
 
@@ -486,8 +477,13 @@ func (s *Service) recordSentBatch(ctx context.Context, calls []sentCall) ([]bool
 // recordFailure settles a send Linq did not accept. Only a first attempt
 // that Linq certainly did not send gives its slot and key back; a resend
 // (takeover) may be at Linq from its first attempt, so it keeps both, and a
-// retry with the key resends under the same Linq key.
-func (s *Service) recordFailure(ctx context.Context, a admission, notSent bool) {
+// retry with the key resends under the same Linq key. The recovery job's
+// resend is left pending unless the failure is final (settled): its caller
+// may have been told it was sent, and a later run resends it.
+func (s *Service) recordFailure(ctx context.Context, a admission, notSent, final bool) {
+	if a.recovery && !final {
+		return
+	}
 	var (
 		awaited bool
 		err     error
