@@ -22,6 +22,7 @@ const (
 	MethodNotAllowed
 	Conflict
 	TooLarge
+	UnsupportedMediaType
 	RateLimited
 	Unavailable
 	BadGateway

@@ -39,7 +39,7 @@ func FuzzDecodeSendRequest(f *testing.F) {
 		if err != nil {
 			ae, ok := apperr.As(err)
 			require.True(t, ok, "error %v is not an apperr", err)
-			require.Contains(t, []apperr.Kind{apperr.Invalid, apperr.Unprocessable}, ae.Kind, "error %v", err)
+			require.Contains(t, []apperr.Kind{apperr.Invalid, apperr.Unprocessable, apperr.UnsupportedMediaType}, ae.Kind, "error %v", err)
 			require.NotEmpty(t, ae.Code)
 			return
 		}

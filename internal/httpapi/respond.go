@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -19,18 +20,19 @@ import (
 
 // statusOf is the one table from error kind to HTTP status.
 var statusOf = map[apperr.Kind]int{
-	apperr.Internal:         http.StatusInternalServerError,
-	apperr.Invalid:          http.StatusBadRequest,
-	apperr.Unprocessable:    http.StatusUnprocessableEntity,
-	apperr.Unauthorized:     http.StatusUnauthorized,
-	apperr.Forbidden:        http.StatusForbidden,
-	apperr.NotFound:         http.StatusNotFound,
-	apperr.MethodNotAllowed: http.StatusMethodNotAllowed,
-	apperr.Conflict:         http.StatusConflict,
-	apperr.TooLarge:         http.StatusRequestEntityTooLarge,
-	apperr.RateLimited:      http.StatusTooManyRequests,
-	apperr.Unavailable:      http.StatusServiceUnavailable,
-	apperr.BadGateway:       http.StatusBadGateway,
+	apperr.Internal:             http.StatusInternalServerError,
+	apperr.Invalid:              http.StatusBadRequest,
+	apperr.Unprocessable:        http.StatusUnprocessableEntity,
+	apperr.Unauthorized:         http.StatusUnauthorized,
+	apperr.Forbidden:            http.StatusForbidden,
+	apperr.NotFound:             http.StatusNotFound,
+	apperr.MethodNotAllowed:     http.StatusMethodNotAllowed,
+	apperr.Conflict:             http.StatusConflict,
+	apperr.TooLarge:             http.StatusRequestEntityTooLarge,
+	apperr.UnsupportedMediaType: http.StatusUnsupportedMediaType,
+	apperr.RateLimited:          http.StatusTooManyRequests,
+	apperr.Unavailable:          http.StatusServiceUnavailable,
+	apperr.BadGateway:           http.StatusBadGateway,
 }
 
 // errorBody is the one JSON error envelope of the API.
@@ -117,13 +119,14 @@ func (rs Responder) Error(w http.ResponseWriter, r *http.Request, err error) {
 	rs.JSON(w, status, errorBody{Error: body})
 }
 
-// Decode reads one JSON object into dst: malformed JSON, a body that is not
-// an object and unknown fields are a 400 invalid_json, a body over the limit
-// a 413, a field of the wrong JSON type a 422 naming the field. Messages
-// speak of JSON types, never of Go ones.
+// Decode reads one JSON object into dst: a body declared as anything but
+// JSON is a 415, malformed JSON, a body that is not an object and unknown
+// fields are a 400 invalid_json, a body over the limit a 413, a field of the
+// wrong JSON type a 422 naming the field. Messages speak of JSON types,
+// never of Go ones. A body without a Content-Type is read as JSON.
 func Decode(r *http.Request, dst any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return apperr.New(apperr.Invalid, "unsupported_media_type", "Content-Type must be application/json")
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return apperr.New(apperr.UnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
 	}
 	body := bufio.NewReader(r.Body)
 	if err := expectObject(body); err != nil {
@@ -157,6 +160,13 @@ func expectObject(body *bufio.Reader) error {
 			return apperr.New(apperr.Invalid, "invalid_json", "request body must be a JSON object")
 		}
 	}
+}
+
+// isJSON says whether a Content-Type names JSON: application/json or a
+// +json type, with any parameters.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
 func decodeError(err error) error {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -84,6 +85,46 @@ func TestDecode(t *testing.T) {
 			t.Run(body, func(t *testing.T) {
 				t.Parallel()
 				require.True(t, apperr.IsCode(decode(t, body), "invalid_json"))
+			})
+		}
+	})
+
+	t.Run("ContentTypeOtherThanJSONIs415", func(t *testing.T) {
+		t.Parallel()
+		tests := []struct {
+			contentType string
+			ok          bool
+		}{
+			{"", true},
+			{"application/json", true},
+			{"Application/JSON; charset=utf-8", true},
+			{"application/merge-patch+json", true},
+			{"text/plain", false},
+			{"application/x-www-form-urlencoded", false},
+			{"application/jsonx", false},
+			{"application/json;;", false},
+		}
+		for _, tt := range tests {
+			t.Run(tt.contentType, func(t *testing.T) {
+				t.Parallel()
+				req := httptest.NewRequest("POST", "/x", strings.NewReader(`{"name":"a"}`))
+				if tt.contentType != "" {
+					req.Header.Set("Content-Type", tt.contentType)
+				}
+				var dst decodeTarget
+				err := Decode(req, &dst)
+				if tt.ok {
+					require.NoError(t, err)
+					require.Equal(t, "a", dst.Name)
+					return
+				}
+				ae, ok := apperr.As(err)
+				require.True(t, ok)
+				require.Equal(t, apperr.UnsupportedMediaType, ae.Kind)
+				require.Equal(t, "unsupported_media_type", ae.Code)
+				rec := httptest.NewRecorder()
+				Responder{}.Error(rec, req, err)
+				require.Equal(t, http.StatusUnsupportedMediaType, rec.Code)
 			})
 		}
 	})
