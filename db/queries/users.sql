@@ -54,26 +54,31 @@ SELECT b.line_id, @minute::timestamptz, b.users
 FROM (SELECT unnest(@bump_line_ids::bigint[]) AS line_id, unnest(@bump_users::int[]) AS users) AS b
 ON CONFLICT (line_id, minute) DO UPDATE SET n = line_signups.n + excluded.n;
 
--- name: UserMoveBatch :exec
+-- name: UserMoveBatch :many
 -- Rewrites the home and current line of moved users and records a ledger row
--- each. Their line sets are written by UserLineDeleteForUsers and
--- UserLineInsertBatch; run it between the two, so a new home finds no set
--- to carry over (the trigger keeping line_backup_slots would do it row by
--- row).
+-- each, returned with the user's ref. Their line sets are written by
+-- UserLineDeleteForUsers and UserLineInsertBatch; run it between the two,
+-- so a new home finds no set to carry over (the trigger keeping
+-- line_backup_slots would do it row by row).
 WITH input AS (
     SELECT * FROM (SELECT unnest(@user_ids::bigint[]) AS user_id, unnest(@home_line_ids::bigint[]) AS home_line_id, unnest(@current_line_ids::bigint[]) AS current_line_id, unnest(@from_line_ids::bigint[]) AS from_line_id, unnest(@notes::text[]) AS note) AS t
 ), upd AS (
     UPDATE users u SET home_line_id = i.home_line_id, current_line_id = i.current_line_id, updated_at = @now::timestamptz
     FROM input i WHERE u.id = i.user_id
+    RETURNING u.id, u.user_ref
 ), sets AS (
     -- Grouped once: a lookup per user into the whole set list was
     -- quadratic (19 s for the 10,000 users of one line).
     SELECT s.user_id, array_agg(s.line_id ORDER BY s.position) AS line_set
     FROM (SELECT unnest(@set_user_ids::bigint[]) AS user_id, unnest(@set_positions::smallint[]) AS position, unnest(@set_line_ids::bigint[]) AS line_id) AS s
     GROUP BY s.user_id
+), ins AS (
+    INSERT INTO line_ledger (user_id, reason, from_line_id, to_line_id, line_set, note, created_at)
+    SELECT i.user_id, @reason::text, i.from_line_id, i.current_line_id, st.line_set,
+           nullif(i.note, ''), @now::timestamptz
+    FROM input i
+    LEFT JOIN sets st ON st.user_id = i.user_id
+    RETURNING id, user_id, from_line_id, to_line_id
 )
-INSERT INTO line_ledger (user_id, reason, from_line_id, to_line_id, line_set, note, created_at)
-SELECT i.user_id, @reason::text, i.from_line_id, i.current_line_id, st.line_set,
-       nullif(i.note, ''), @now::timestamptz
-FROM input i
-LEFT JOIN sets st ON st.user_id = i.user_id;
+SELECT ins.id AS ledger_id, ins.user_id, upd.user_ref, ins.from_line_id::bigint AS from_line_id, ins.to_line_id
+FROM ins JOIN upd ON upd.id = ins.user_id;

@@ -186,6 +186,33 @@ func TestLineHealthEndToEnd(t *testing.T) {
 		require.Contains(t, out, "single_failure")
 		require.Zero(t, out["stranded_users"])
 	})
+
+	t.Run("RetiredLineTellsProductServicesOfEveryUserItMoved", func(t *testing.T) {
+		t.Parallel()
+		e := newHealthEnv(t, 1)
+		retired, b1, b2 := e.lineID(t, e.lines[0]), e.lineID(t, e.lines[1]), e.lineID(t, e.lines[2])
+		e.seedUsers(t, "on", 30, retired, b1, b2)
+		// Users who only had the line among their backups keep their line:
+		// no event for them.
+		e.seedUsers(t, "backup", 10, b2, retired, b1)
+
+		st, out := e.gws[0].call(t, "PATCH", "/v1/ops/lines/"+itoa(retired), map[string]any{"admin_state": "retired"})
+		require.Equal(t, http.StatusOK, st, "%v", out)
+		require.Equal(t, float64(30), out["moved"].(map[string]any)["moved"])
+		require.Equal(t, 30, e.count(t, `SELECT count(*) FROM event_deliveries WHERE event_type = 'user.line_changed'`))
+
+		waitFor(t, func() bool { return len(e.prod.events("user.line_changed")) >= 30 }, "30 user.line_changed")
+		seen := map[string]bool{}
+		for _, ev := range e.prod.events("user.line_changed") {
+			ref := ev.Data["user_ref"].(string)
+			require.Regexp(t, `^on-`, ref)
+			require.Equal(t, "retire", ev.Data["reason"])
+			require.Equal(t, float64(retired), ev.Data["from_line_id"])
+			require.Equal(t, float64(b1), ev.Data["to_line_id"])
+			seen[ref] = true
+		}
+		require.Len(t, seen, 30)
+	})
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

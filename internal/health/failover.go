@@ -17,8 +17,18 @@ type UserLineChanged struct {
 	UserRef    string `json:"user_ref"`
 	FromLineID int64  `json:"from_line_id"`
 	ToLineID   int64  `json:"to_line_id"`
-	// Reason is failover, ops or recovery.
+	// Reason is failover, ops, recovery or retire.
 	Reason string `json:"reason"`
+}
+
+// Retire retires a line for ops (router.RetireWith, first included) and
+// publishes one user.line_changed per user it moved, in the same
+// transaction: a retirement moves users for good, and product services
+// hear of it as of any other move.
+func (s *Service) Retire(ctx context.Context, lineID int64, first func(ctx context.Context, tx pgx.Tx) error) (router.MoveResult, error) {
+	return s.router.RetireWith(ctx, lineID, first, func(ctx context.Context, tx pgx.Tx, moves []router.Move) error {
+		return s.publishMoves(ctx, tx, moves, router.LedgerRetire)
+	})
 }
 
 // Failover moves the users of a line off it now, for ops: the ledger says

@@ -182,7 +182,13 @@ func (s *server) patchLine(w http.ResponseWriter, r *http.Request) {
 	}
 	var moved *router.MoveResult
 	retire := func(ctx context.Context, id int64, first func(ctx context.Context, tx pgx.Tx) error) error {
-		res, err := s.Router.RetireWith(ctx, id, first)
+		var res router.MoveResult
+		var err error
+		if s.Health != nil {
+			res, err = s.Health.Retire(ctx, id, first) // tells product services
+		} else {
+			res, err = s.Router.RetireWith(ctx, id, first, nil)
+		}
 		moved = &res
 		return err
 	}

@@ -71,58 +71,92 @@ func (q *Queries) UserGetByRef(ctx context.Context, db DBTX, userRef string) (Us
 	return i, err
 }
 
-const userMoveBatch = `-- name: UserMoveBatch :exec
+const userMoveBatch = `-- name: UserMoveBatch :many
 WITH input AS (
-    SELECT user_id, home_line_id, current_line_id, from_line_id, note FROM (SELECT unnest($3::bigint[]) AS user_id, unnest($4::bigint[]) AS home_line_id, unnest($5::bigint[]) AS current_line_id, unnest($6::bigint[]) AS from_line_id, unnest($7::text[]) AS note) AS t
+    SELECT user_id, home_line_id, current_line_id, from_line_id, note FROM (SELECT unnest($1::bigint[]) AS user_id, unnest($2::bigint[]) AS home_line_id, unnest($3::bigint[]) AS current_line_id, unnest($4::bigint[]) AS from_line_id, unnest($5::text[]) AS note) AS t
 ), upd AS (
-    UPDATE users u SET home_line_id = i.home_line_id, current_line_id = i.current_line_id, updated_at = $2::timestamptz
+    UPDATE users u SET home_line_id = i.home_line_id, current_line_id = i.current_line_id, updated_at = $6::timestamptz
     FROM input i WHERE u.id = i.user_id
+    RETURNING u.id, u.user_ref
 ), sets AS (
     -- Grouped once: a lookup per user into the whole set list was
     -- quadratic (19 s for the 10,000 users of one line).
     SELECT s.user_id, array_agg(s.line_id ORDER BY s.position) AS line_set
-    FROM (SELECT unnest($8::bigint[]) AS user_id, unnest($9::smallint[]) AS position, unnest($10::bigint[]) AS line_id) AS s
+    FROM (SELECT unnest($7::bigint[]) AS user_id, unnest($8::smallint[]) AS position, unnest($9::bigint[]) AS line_id) AS s
     GROUP BY s.user_id
+), ins AS (
+    INSERT INTO line_ledger (user_id, reason, from_line_id, to_line_id, line_set, note, created_at)
+    SELECT i.user_id, $10::text, i.from_line_id, i.current_line_id, st.line_set,
+           nullif(i.note, ''), $6::timestamptz
+    FROM input i
+    LEFT JOIN sets st ON st.user_id = i.user_id
+    RETURNING id, user_id, from_line_id, to_line_id
 )
-INSERT INTO line_ledger (user_id, reason, from_line_id, to_line_id, line_set, note, created_at)
-SELECT i.user_id, $1::text, i.from_line_id, i.current_line_id, st.line_set,
-       nullif(i.note, ''), $2::timestamptz
-FROM input i
-LEFT JOIN sets st ON st.user_id = i.user_id
+SELECT ins.id AS ledger_id, ins.user_id, upd.user_ref, ins.from_line_id::bigint AS from_line_id, ins.to_line_id
+FROM ins JOIN upd ON upd.id = ins.user_id
 `
 
 type UserMoveBatchParams struct {
-	Reason         string
-	Now            time.Time
 	UserIds        []int64
 	HomeLineIds    []int64
 	CurrentLineIds []int64
 	FromLineIds    []int64
 	Notes          []string
+	Now            time.Time
 	SetUserIds     []int64
 	SetPositions   []int16
 	SetLineIds     []int64
+	Reason         string
+}
+
+type UserMoveBatchRow struct {
+	LedgerID   int64
+	UserID     int64
+	UserRef    string
+	FromLineID int64
+	ToLineID   int64
 }
 
 // Rewrites the home and current line of moved users and records a ledger row
-// each. Their line sets are written by UserLineDeleteForUsers and
-// UserLineInsertBatch; run it between the two, so a new home finds no set
-// to carry over (the trigger keeping line_backup_slots would do it row by
-// row).
-func (q *Queries) UserMoveBatch(ctx context.Context, db DBTX, arg UserMoveBatchParams) error {
-	_, err := db.Exec(ctx, userMoveBatch,
-		arg.Reason,
-		arg.Now,
+// each, returned with the user's ref. Their line sets are written by
+// UserLineDeleteForUsers and UserLineInsertBatch; run it between the two,
+// so a new home finds no set to carry over (the trigger keeping
+// line_backup_slots would do it row by row).
+func (q *Queries) UserMoveBatch(ctx context.Context, db DBTX, arg UserMoveBatchParams) ([]UserMoveBatchRow, error) {
+	rows, err := db.Query(ctx, userMoveBatch,
 		arg.UserIds,
 		arg.HomeLineIds,
 		arg.CurrentLineIds,
 		arg.FromLineIds,
 		arg.Notes,
+		arg.Now,
 		arg.SetUserIds,
 		arg.SetPositions,
 		arg.SetLineIds,
+		arg.Reason,
 	)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UserMoveBatchRow{}
+	for rows.Next() {
+		var i UserMoveBatchRow
+		if err := rows.Scan(
+			&i.LedgerID,
+			&i.UserID,
+			&i.UserRef,
+			&i.FromLineID,
+			&i.ToLineID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const userSignupBatch = `-- name: UserSignupBatch :exec
