@@ -168,3 +168,11 @@ JOIN LATERAL (
     ORDER BY l.created_at DESC, l.id DESC LIMIT 1
 ) g ON true
 WHERE u.id = @user_id;
+
+-- name: UserGetForMove :one
+-- One user with their whole line set in order, locked for a move.
+SELECT u.id, u.user_ref, u.home_line_id, u.current_line_id,
+       coalesce((SELECT array_agg(ul.line_id ORDER BY ul.position) FROM user_lines ul WHERE ul.user_id = u.id), '{}')::bigint[] AS line_set
+FROM users u
+WHERE u.user_ref = @user_ref
+FOR UPDATE OF u;

@@ -97,6 +97,40 @@ func newMovedEnv(t *testing.T) *healthEnv {
 func TestFailoverSendPath(t *testing.T) {
 	t.Parallel()
 
+	t.Run("OpsReassignTellsProductServicesAndTheNextSendOpensTheNewChat", func(t *testing.T) {
+		t.Parallel()
+		e := newHealthEnv(t, 1)
+		home, other := e.lineID(t, e.lines[0]), e.lineID(t, e.lines[3])
+		e.seedUsers(t, "a", 2, home, e.lineID(t, e.lines[1]))
+		e.withHandles(t, "a")
+		st, out := e.gws[0].send(t, "a-1", "before the move")
+		require.Equal(t, http.StatusCreated, st, "%v", out)
+
+		st, out = e.gws[0].call(t, "POST", "/v1/users/a-1/reassign", map[string]any{"line_id": other})
+		require.Equal(t, http.StatusOK, st, "%v", out)
+		require.Equal(t, e.lines[3], out["current_line"].(map[string]any)["number"])
+		waitFor(t, func() bool { return len(e.prod.events("user.line_changed")) >= 1 }, "user.line_changed")
+		evs := e.prod.events("user.line_changed")
+		require.Len(t, evs, 1)
+		require.Equal(t, map[string]any{"user_ref": "a-1", "from_line_id": float64(home), "to_line_id": float64(other), "reason": "ops"}, evs[0].Data)
+
+		h := e.handleOf(t, "a-1")
+		before := len(e.sendsTo(h))
+		st, _, out = e.gws[0].post(t, "k-1", textBody("a-1", "after the move"))
+		require.Equal(t, http.StatusCreated, st, "%v", out)
+		sends := e.sendsTo(h)[before:]
+		require.Len(t, sends, 2)
+		require.Equal(t, continuationText, e.simText(t, sends[0].MessageID))
+		require.Equal(t, "after the move", e.simText(t, sends[1].MessageID))
+		for _, r := range sends {
+			require.Equal(t, e.lines[3], r.From)
+		}
+		// Recovery leaves an ops move where it is.
+		_, err := e.gws[0].app.LineHealth().Recover(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, e.count(t, `SELECT count(*) FROM users WHERE user_ref = 'a-1' AND current_line_id = $1`, other))
+	})
+
 	t.Run("FlaggedLineMovesUsersAndTheNextSendOpensTheNewChatWithTheContinuation", func(t *testing.T) {
 		t.Parallel()
 		e := newHealthEnv(t, 2)

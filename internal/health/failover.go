@@ -21,6 +21,14 @@ type UserLineChanged struct {
 	Reason string `json:"reason"`
 }
 
+// Reassign moves one user to a line for good, for ops (router.Reassign),
+// and publishes their user.line_changed in the same transaction.
+func (s *Service) Reassign(ctx context.Context, userRef string, lineID int64) (router.User, error) {
+	return s.router.Reassign(ctx, userRef, lineID, func(ctx context.Context, tx pgx.Tx, moves []router.Move) error {
+		return s.publishMoves(ctx, tx, moves, router.LedgerOps)
+	})
+}
+
 // Retire retires a line for ops (router.RetireWith, first included) and
 // publishes one user.line_changed per user it moved, in the same
 // transaction: a retirement moves users for good, and product services

@@ -35,6 +35,7 @@ func (s *server) poolRoutes() []Route {
 		{"POST", "/v1/signups", apikey.ScopeSignup, s.createSignup},
 		{"PUT", "/v1/users/{user_ref}", apikey.ScopeSignup, s.importUser},
 		{"GET", "/v1/users/{user_ref}", apikey.ScopeSignup, s.getUser},
+		{"POST", "/v1/users/{user_ref}/reassign", apikey.ScopeOpsWrite, s.reassignUser},
 		{"GET", "/v1/ops/lines", apikey.ScopeOpsRead, s.listLines},
 		{"PATCH", "/v1/ops/lines/{id}", apikey.ScopeOpsWrite, s.patchLine},
 		{"POST", "/v1/ops/lines/sync", apikey.ScopeOpsWrite, s.syncLines},

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/router"
 )
 
@@ -28,6 +29,36 @@ func (s *server) importUser(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
 	u, err := s.Router.User(r.Context(), userRefParam(r))
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	s.resp.JSON(w, http.StatusOK, u)
+}
+
+type reassignUserRequest struct {
+	LineID *int64 `json:"line_id"`
+}
+
+// reassignUser moves a user to another line for good, for ops; product
+// services hear of it as user.line_changed when line health is wired.
+func (s *server) reassignUser(w http.ResponseWriter, r *http.Request) {
+	var req reassignUserRequest
+	if err := Decode(r, &req); err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	if req.LineID == nil || *req.LineID <= 0 {
+		s.resp.Error(w, r, apperr.Field("line_id", "must be a line id"))
+		return
+	}
+	var u router.User
+	var err error
+	if s.Health != nil {
+		u, err = s.Health.Reassign(r.Context(), userRefParam(r), *req.LineID)
+	} else {
+		u, err = s.Router.Reassign(r.Context(), userRefParam(r), *req.LineID, nil)
+	}
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return

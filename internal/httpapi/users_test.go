@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -40,6 +42,80 @@ func TestUsers(t *testing.T) {
 		require.Equal(t, l1, u.Ledger[0].ToLineID)
 		require.Equal(t, []int64{u.LineSet[0].ID, u.LineSet[1].ID, u.LineSet[2].ID}, u.Ledger[0].LineSet)
 		require.Equal(t, b.clock.Now(), u.Ledger[0].At.UTC())
+	})
+
+	t.Run("ReassignMovesTheUserForGoodWithALedgerRow", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		l1 := b.addLine(t, "+15550100001")
+		b.addLine(t, "+15550100002")
+		b.addLine(t, "+15550100003")
+		l4 := b.addLine(t, "+15550100004")
+		a := b.signup(t, map[string]any{"user_ref": "u1"})
+		require.Equal(t, l1, a.Line.ID)
+		require.NotContains(t, []int64{a.Backups[0].ID, a.Backups[1].ID}, l4)
+
+		rec := b.do(t, "POST", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": l4})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		u := decodeJSON[router.User](t, rec)
+		require.Equal(t, l4, u.HomeLine.ID)
+		require.Equal(t, l4, u.CurrentLine.ID)
+		// The new line leads the set, the old home stays as a backup, and the
+		// set keeps its size.
+		require.Len(t, u.LineSet, 3)
+		require.Equal(t, []int64{l4, l1, a.Backups[0].ID}, []int64{u.LineSet[0].ID, u.LineSet[1].ID, u.LineSet[2].ID})
+		require.Len(t, u.Ledger, 2)
+		require.Equal(t, "ops", u.Ledger[1].Reason)
+		require.Equal(t, l1, *u.Ledger[1].FromLineID)
+		require.Equal(t, l4, u.Ledger[1].ToLineID)
+		var on1, on4 int
+		require.NoError(t, b.pool.QueryRow(context.Background(),
+			`SELECT (SELECT user_count FROM lines WHERE id = $1), (SELECT user_count FROM lines WHERE id = $2)`, l1, l4).Scan(&on1, &on4))
+		require.Equal(t, []int{0, 1}, []int{on1, on4})
+
+		// Again: nothing to do, no second ledger row.
+		rec = b.do(t, "POST", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": l4})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		require.Len(t, decodeJSON[router.User](t, rec).Ledger, 2)
+	})
+
+	t.Run("ReassignRefusals", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		draining := b.addLine(t, "+15550100002")
+		full := b.addLine(t, "+15550100003")
+		b.signup(t, map[string]any{"user_ref": "u1"})
+		rec := b.do(t, "PATCH", fmt.Sprintf("/v1/ops/lines/%d", draining), b.opsKey, map[string]any{"admin_state": "draining"})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		_, err := b.pool.Exec(context.Background(), `UPDATE lines SET user_count = 1000000 WHERE id = $1`, full)
+		require.NoError(t, err)
+
+		tests := []struct {
+			name, path, key string
+			body            any
+			status          int
+			code            string
+		}{
+			{"UnknownUser", "/v1/users/nobody/reassign", b.opsKey, map[string]any{"line_id": full}, http.StatusNotFound, "user_not_found"},
+			{"UnknownLine", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": 999999}, http.StatusNotFound, "line_not_found"},
+			{"DrainingLine", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": draining}, http.StatusConflict, "line_not_taking_users"},
+			{"FullLine", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": full}, http.StatusConflict, "line_full"},
+			{"NoLine", "/v1/users/u1/reassign", b.opsKey, map[string]any{}, http.StatusUnprocessableEntity, "invalid_field"},
+			{"LineNotANumber", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": "2"}, http.StatusUnprocessableEntity, "invalid_field"},
+			{"SignupScopeIsNotEnough", "/v1/users/u1/reassign", b.signupKey, map[string]any{"line_id": full}, http.StatusForbidden, "forbidden"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				rec := b.do(t, "POST", tt.path, tt.key, tt.body)
+				require.Equal(t, tt.status, rec.Code, rec.Body.String())
+				require.Equal(t, tt.code, decodeJSON[errorAnswer](t, rec).Error.Code)
+			})
+		}
+		// Nothing moved.
+		u := decodeJSON[router.User](t, b.do(t, "GET", "/v1/users/u1", b.signupKey, nil))
+		require.Len(t, u.Ledger, 1)
 	})
 
 	t.Run("UnknownUserIs404", func(t *testing.T) {

@@ -221,6 +221,36 @@ func (q *Queries) FailoverMoveSeed(ctx context.Context, db DBTX, arg FailoverMov
 	return result.RowsAffected(), nil
 }
 
+const userGetForMove = `-- name: UserGetForMove :one
+SELECT u.id, u.user_ref, u.home_line_id, u.current_line_id,
+       coalesce((SELECT array_agg(ul.line_id ORDER BY ul.position) FROM user_lines ul WHERE ul.user_id = u.id), '{}')::bigint[] AS line_set
+FROM users u
+WHERE u.user_ref = $1
+FOR UPDATE OF u
+`
+
+type UserGetForMoveRow struct {
+	ID            int64
+	UserRef       string
+	HomeLineID    int64
+	CurrentLineID int64
+	LineSet       []int64
+}
+
+// One user with their whole line set in order, locked for a move.
+func (q *Queries) UserGetForMove(ctx context.Context, db DBTX, userRef string) (UserGetForMoveRow, error) {
+	row := db.QueryRow(ctx, userGetForMove, userRef)
+	var i UserGetForMoveRow
+	err := row.Scan(
+		&i.ID,
+		&i.UserRef,
+		&i.HomeLineID,
+		&i.CurrentLineID,
+		&i.LineSet,
+	)
+	return i, err
+}
+
 const userLastMove = `-- name: UserLastMove :one
 SELECT u.current_line_id,
        EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.line_id = u.current_line_id) AS has_chat,

@@ -1,0 +1,122 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linegate/linegate/internal/apperr"
+	"github.com/linegate/linegate/internal/lines"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// Reassign moves one user to lineID for good, for ops: the line becomes
+// their home and current line and the first of their set (the old home
+// stays as a backup while the set has room), with a ledger row (reason
+// ops, so recovery leaves it). The line must take new users (line_policy)
+// and have room under its cap; assignment's caps hold because the move
+// runs under the exclusive pool lock, as every other move. after (if any)
+// is handed the move inside the transaction. A user already on lineID as
+// home and current line is left as is.
+func (s *Service) Reassign(ctx context.Context, userRef string, lineID int64, after MovesHook) (User, error) {
+	if err := ValidateUserRef(userRef); err != nil {
+		return User{}, err
+	}
+	usage, err := s.lines.MsgsPerUserPerDay(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	var moved *Move
+	err = store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+		moved = nil
+		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
+			return fmt.Errorf("lock line pool: %w", err)
+		}
+		u, err := s.q.UserGetForMove(ctx, tx, userRef)
+		if errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return notFoundUser()
+		}
+		if err != nil {
+			return fmt.Errorf("read user: %w", err)
+		}
+		if u.HomeLineID == lineID && u.CurrentLineID == lineID {
+			return nil
+		}
+		ls, err := s.lines.SnapshotOf(ctx, tx, usage.PerUserPerDay, []int64{lineID})
+		if err != nil {
+			return err
+		}
+		if len(ls) == 0 {
+			return lines.NotFound(lineID)
+		}
+		target := ls[0]
+		if err := takesUser(target, u.CurrentLineID == lineID); err != nil {
+			return err
+		}
+		set := append([]int64{lineID}, slices.DeleteFunc(slices.Clone(u.LineSet), func(id int64) bool { return id == lineID })...)
+		set = set[:min(len(set), 1+s.cfg.BackupCount)]
+		mv := store.UserMoveBatchParams{
+			UserIds: []int64{u.ID}, HomeLineIds: []int64{lineID}, CurrentLineIds: []int64{lineID},
+			FromLineIds: []int64{u.CurrentLineID}, Notes: []string{"reassigned by ops"},
+			Reason: LedgerOps, Now: s.cfg.Now(),
+		}
+		for i, id := range set {
+			mv.SetUserIds = append(mv.SetUserIds, u.ID)
+			mv.SetPositions = append(mv.SetPositions, int16(i)) //nolint:gosec // a handful
+			mv.SetLineIds = append(mv.SetLineIds, id)
+		}
+		if err := s.q.UserLineDeleteForUsers(ctx, tx, mv.UserIds); err != nil {
+			return fmt.Errorf("clear line set: %w", err)
+		}
+		rows, err := s.q.UserMoveBatch(ctx, tx, mv)
+		if err != nil {
+			return fmt.Errorf("move user: %w", err)
+		}
+		if err := s.q.UserLineInsertBatch(ctx, tx, store.UserLineInsertBatchParams{
+			UserIds: mv.SetUserIds, Positions: mv.SetPositions, LineIds: mv.SetLineIds,
+		}); err != nil {
+			return fmt.Errorf("write line set: %w", err)
+		}
+		if u.CurrentLineID == lineID || len(rows) != 1 {
+			return nil // the home changed, not the line the user talks to
+		}
+		if err := s.q.LineBumpCounts(ctx, tx, store.LineBumpCountsParams{
+			LineIds: []int64{u.CurrentLineID, lineID}, Deltas: []int32{-1, 1}, Now: mv.Now,
+		}); err != nil {
+			return fmt.Errorf("update user counts: %w", err)
+		}
+		r := rows[0]
+		moved = &Move{LedgerID: r.LedgerID, UserID: r.UserID, UserRef: r.UserRef, FromLineID: r.FromLineID, ToLineID: r.ToLineID}
+		if after == nil {
+			return nil
+		}
+		return after(ctx, tx, []Move{*moved})
+	})
+	if err != nil {
+		return User{}, err
+	}
+	if moved != nil {
+		s.logger.InfoContext(ctx, "user reassigned by ops", slog.Int64("user_id", moved.UserID),
+			slog.Int64("from_line_id", moved.FromLineID), slog.Int64("to_line_id", moved.ToLineID))
+	}
+	return s.User(ctx, userRef)
+}
+
+// takesUser says whether a line may take one more user: line_policy lets
+// it take new users, and it has room under its cap unless the user is on
+// it already (only their home moves).
+func takesUser(l lines.Line, alreadyOn bool) error {
+	if !l.MaySignup {
+		return apperr.New(apperr.Conflict, "line_not_taking_users",
+			fmt.Sprintf("line %d takes no new users (%s)", l.ID, l.SignupWhy))
+	}
+	if !alreadyOn && l.HeadroomLeft() <= 0 {
+		return apperr.New(apperr.Conflict, "line_full",
+			fmt.Sprintf("line %d is at its cap of %d users", l.ID, l.Cap))
+	}
+	return nil
+}
