@@ -1,6 +1,6 @@
 -- name: LineVolumeRecordInbound :exec
 -- Counts one inbound message in its minute and, when the sender is a known
--- user, remembers it for the reply reserve.
+-- user, remembers it for the reply reserve and counts it in the user's day.
 -- The line's window row is locked before its volume row, as every writer
 -- of a line's volume does (see limits_admit).
 WITH lk AS MATERIALIZED (
@@ -10,6 +10,12 @@ WITH lk AS MATERIALIZED (
     SELECT @line_id::bigint, date_trunc('minute', @at::timestamptz), 1
     WHERE (SELECT count(*) FROM lk) >= 0
     ON CONFLICT (line_id, minute) DO UPDATE SET inbound = lv.inbound + 1
+    RETURNING 1
+), uv AS (
+    INSERT INTO user_volume AS x (user_id, day, inbound)
+    SELECT u.id, timezone('UTC', @at::timestamptz)::date, 1
+    FROM users AS u WHERE u.id = sqlc.narg(user_id)::bigint
+    ON CONFLICT (user_id, day) DO UPDATE SET inbound = x.inbound + 1
     RETURNING 1
 )
 UPDATE users

@@ -37,12 +37,19 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		rollupCfg := lines.DefaultRollupConfig()
 		rollupCfg.Lag = max(rollupCfg.Lag, a.cfg.RequestTimeout+time.Minute)
 		rollup := lines.NewRollup(a.pool, a.logger, rollupCfg)
+		// Users' outbound per day, folded from messages with the same lag.
+		volume := router.NewVolumeFold(a.pool, a.logger, router.VolumeFoldConfig{
+			Lag: rollupCfg.Lag, MaxStep: time.Hour, Batch: a.cfg.RetentionBatch,
+		})
 		jobs, err := a.schedule(schedule.Job{
 			Name: "line_sync", Spec: a.cfg.LineSyncSpec, Timeout: time.Minute,
 			Run: func(ctx context.Context) error { _, err := linePool.Sync(ctx); return err },
 		}, schedule.Job{
 			Name: "line_usage", Spec: "@every 1m", Timeout: time.Minute,
 			Run: func(ctx context.Context) error { _, err := rollup.Run(ctx); return err },
+		}, schedule.Job{
+			Name: "user_volume", Spec: "@every 1m", Timeout: time.Minute,
+			Run: func(ctx context.Context) error { _, err := volume.Run(ctx); return err },
 		})
 		if err != nil {
 			return err

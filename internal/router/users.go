@@ -47,13 +47,15 @@ type User struct {
 	LastInbound  *time.Time    `json:"last_inbound_at"`
 	CreatedAt    time.Time     `json:"created_at"`
 	Ledger       []LedgerEntry `json:"ledger"`
+	Volume       UserVolume    `json:"volume"`
 }
 
 func notFoundUser() error {
 	return apperr.New(apperr.NotFound, "user_not_found", "no user with that user_ref")
 }
 
-// User returns a user's line set, current line, opt-out state and ledger.
+// User returns a user's line set, current line, opt-out state, ledger and
+// message volume.
 func (s *Service) User(ctx context.Context, userRef string) (User, error) {
 	if err := ValidateUserRef(userRef); err != nil {
 		return User{}, err
@@ -96,6 +98,9 @@ func (s *Service) User(ctx context.Context, userRef string) (User, error) {
 			le.Note = *e.Note
 		}
 		out.Ledger = append(out.Ledger, le)
+	}
+	if out.Volume, err = s.volumeOf(ctx, u.ID); err != nil {
+		return User{}, err
 	}
 	return out, nil
 }

@@ -45,6 +45,12 @@ WITH lk AS MATERIALIZED (
     WHERE (SELECT count(*) FROM lk) >= 0
     ON CONFLICT (line_id, minute) DO UPDATE SET inbound = lv.inbound + 1
     RETURNING 1
+), uv AS (
+    INSERT INTO user_volume AS x (user_id, day, inbound)
+    SELECT u.id, timezone('UTC', $1::timestamptz)::date, 1
+    FROM users AS u WHERE u.id = $2::bigint
+    ON CONFLICT (user_id, day) DO UPDATE SET inbound = x.inbound + 1
+    RETURNING 1
 )
 UPDATE users
 SET last_inbound_at = greatest(last_inbound_at, $1::timestamptz)
@@ -58,7 +64,7 @@ type LineVolumeRecordInboundParams struct {
 }
 
 // Counts one inbound message in its minute and, when the sender is a known
-// user, remembers it for the reply reserve.
+// user, remembers it for the reply reserve and counts it in the user's day.
 // The line's window row is locked before its volume row, as every writer
 // of a line's volume does (see limits_admit).
 func (q *Queries) LineVolumeRecordInbound(ctx context.Context, db DBTX, arg LineVolumeRecordInboundParams) error {

@@ -301,6 +301,18 @@ type UserLine struct {
 	LineID   int64
 }
 
+type UserVolume struct {
+	UserID   int64
+	Day      time.Time
+	Inbound  int32
+	Outbound int32
+}
+
+type UserVolumeFold struct {
+	ID          bool
+	FoldedUntil time.Time
+}
+
 type WebhookEvent struct {
 	EventID     string
 	EventType   string
