@@ -37,11 +37,10 @@ type VolumeDay struct {
 // VolumeFold keeps user_volume's outbound counts: each run adds the
 // messages made since the last one (by their ids' time, up to Lag ago, when
 // a first attempt Linq refused has given its row back) to their users'
-// days of admission, and prunes the
-// days the lookup no longer shows. It runs as a scheduled job
-// (user_volume), so the send path writes nothing for it; two replicas
-// running it at once take turns on its mark and never count a message
-// twice.
+// days of admission, and prunes the days the lookup no longer shows. It
+// runs as a scheduled job (user_volume), so the send path writes nothing
+// for it; two replicas running it at once take turns on its mark and never
+// count a message twice.
 type VolumeFold struct {
 	db     store.DBTX
 	logger *slog.Logger
