@@ -106,7 +106,7 @@ func TestFailoverSendPath(t *testing.T) {
 		st, out := e.gws[0].send(t, "a-1", "before the move")
 		require.Equal(t, http.StatusCreated, st, "%v", out)
 
-		st, out = e.gws[0].call(t, "POST", "/v1/users/a-1/reassign", map[string]any{"line_id": other})
+		st, out = e.gws[0].call(t, "POST", "/v1/ops/users/a-1/reassign", map[string]any{"line_id": other})
 		require.Equal(t, http.StatusOK, st, "%v", out)
 		require.Equal(t, e.lines[3], out["current_line"].(map[string]any)["number"])
 		waitFor(t, func() bool { return len(e.prod.events("user.line_changed")) >= 1 }, "user.line_changed")

@@ -247,6 +247,18 @@ func TestOpsDashboardInBrowser(t *testing.T) {
 		b.waitJS(t, `document.querySelector('#chart polyline.series-outbound') !== null`, "the volume chart")
 		require.Equal(t, 97, evalJS[int](t, b, `document.querySelector('#chart polyline.series-outbound').getAttribute('points').split(' ').length`))
 
+		// Look a user up and move them to another line: only lines that
+		// take users are offered (l0 is down, l3 draining, l1 the current).
+		b.do(t, chromedp.SendKeys(chromedp.ID("user-ref"), "b-1"), chromedp.Click(chromedp.CSS("#user-form button")))
+		b.waitJS(t, `!document.getElementById('user').hidden`, "the user")
+		require.Contains(t, evalJS[string](t, b, `document.getElementById('user-summary').textContent`), "on "+e.lines[1])
+		require.Equal(t, []string{itoa(l2)}, evalJS[[]string](t, b, `[...document.querySelectorAll('#reassign-line option')].map(o => o.value)`))
+		require.True(t, evalJS[bool](t, b, `(window.confirm = () => true, true)`))
+		b.do(t, chromedp.SetValue(chromedp.ID("reassign-line"), itoa(l2)), chromedp.Click(chromedp.CSS("#reassign-form button")))
+		b.waitJS(t, `document.getElementById('user-summary').textContent.includes('on `+e.lines[2]+`')`, "the user on the new line")
+		require.Equal(t, 1, e.count(t, `SELECT count(*) FROM users WHERE user_ref = 'b-1' AND current_line_id = $1`, l2))
+		require.Equal(t, "ops", evalJS[string](t, b, `document.querySelector('#user-ledger tr').cells[1].textContent`))
+
 		shot := b.screenshot(t)
 		path := filepath.Join(t.TempDir(), "ops-dashboard.png")
 		require.NoError(t, os.WriteFile(path, shot, 0o600))

@@ -55,7 +55,7 @@ func TestUsers(t *testing.T) {
 		require.Equal(t, l1, a.Line.ID)
 		require.NotContains(t, []int64{a.Backups[0].ID, a.Backups[1].ID}, l4)
 
-		rec := b.do(t, "POST", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": l4})
+		rec := b.do(t, "POST", "/v1/ops/users/u1/reassign", b.opsKey, map[string]any{"line_id": l4})
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		u := decodeJSON[router.User](t, rec)
 		require.Equal(t, l4, u.HomeLine.ID)
@@ -74,9 +74,23 @@ func TestUsers(t *testing.T) {
 		require.Equal(t, []int{0, 1}, []int{on1, on4})
 
 		// Again: nothing to do, no second ledger row.
-		rec = b.do(t, "POST", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": l4})
+		rec = b.do(t, "POST", "/v1/ops/users/u1/reassign", b.opsKey, map[string]any{"line_id": l4})
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		require.Len(t, decodeJSON[router.User](t, rec).Ledger, 2)
+	})
+
+	t.Run("OpsReadTheSameUserUnderOps", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		b.signup(t, map[string]any{"user_ref": "u1"})
+		want := b.do(t, "GET", "/v1/users/u1", b.signupKey, nil)
+		require.Equal(t, http.StatusOK, want.Code, want.Body.String())
+		got := b.do(t, "GET", "/v1/ops/users/u1", b.opsKey, nil)
+		require.Equal(t, http.StatusOK, got.Code, got.Body.String())
+		require.JSONEq(t, want.Body.String(), got.Body.String())
+		require.Equal(t, http.StatusForbidden, b.do(t, "GET", "/v1/ops/users/u1", b.signupKey, nil).Code)
+		require.Equal(t, http.StatusNotFound, b.do(t, "GET", "/v1/ops/users/nobody", b.opsKey, nil).Code)
 	})
 
 	t.Run("ReassignRefusals", func(t *testing.T) {
@@ -97,13 +111,13 @@ func TestUsers(t *testing.T) {
 			status          int
 			code            string
 		}{
-			{"UnknownUser", "/v1/users/nobody/reassign", b.opsKey, map[string]any{"line_id": full}, http.StatusNotFound, "user_not_found"},
-			{"UnknownLine", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": 999999}, http.StatusNotFound, "line_not_found"},
-			{"DrainingLine", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": draining}, http.StatusConflict, "line_not_taking_users"},
-			{"FullLine", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": full}, http.StatusConflict, "line_full"},
-			{"NoLine", "/v1/users/u1/reassign", b.opsKey, map[string]any{}, http.StatusUnprocessableEntity, "invalid_field"},
-			{"LineNotANumber", "/v1/users/u1/reassign", b.opsKey, map[string]any{"line_id": "2"}, http.StatusUnprocessableEntity, "invalid_field"},
-			{"SignupScopeIsNotEnough", "/v1/users/u1/reassign", b.signupKey, map[string]any{"line_id": full}, http.StatusForbidden, "forbidden"},
+			{"UnknownUser", "/v1/ops/users/nobody/reassign", b.opsKey, map[string]any{"line_id": full}, http.StatusNotFound, "user_not_found"},
+			{"UnknownLine", "/v1/ops/users/u1/reassign", b.opsKey, map[string]any{"line_id": 999999}, http.StatusNotFound, "line_not_found"},
+			{"DrainingLine", "/v1/ops/users/u1/reassign", b.opsKey, map[string]any{"line_id": draining}, http.StatusConflict, "line_not_taking_users"},
+			{"FullLine", "/v1/ops/users/u1/reassign", b.opsKey, map[string]any{"line_id": full}, http.StatusConflict, "line_full"},
+			{"NoLine", "/v1/ops/users/u1/reassign", b.opsKey, map[string]any{}, http.StatusUnprocessableEntity, "invalid_field"},
+			{"LineNotANumber", "/v1/ops/users/u1/reassign", b.opsKey, map[string]any{"line_id": "2"}, http.StatusUnprocessableEntity, "invalid_field"},
+			{"SignupScopeIsNotEnough", "/v1/ops/users/u1/reassign", b.signupKey, map[string]any{"line_id": full}, http.StatusForbidden, "forbidden"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

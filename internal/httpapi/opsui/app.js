@@ -6,7 +6,7 @@ const REFRESH_MS = 15000;
 const SVGNS = "http://www.w3.org/2000/svg";
 const st = {
   session: null, csrf: "", rows: [], byId: new Map(), sort: { key: "number", dir: 1 },
-  selected: null, timer: null, failovers: [],
+  selected: null, timer: null, failovers: [], user: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -359,6 +359,40 @@ function renderDeliveries(ds) {
   if (!ds.length) tb.append(emptyRow(4, "none"));
 }
 
+// lineName is a line's number when the table has it, else its id.
+function lineName(id) {
+  if (id === null || id === undefined) return "–";
+  const r = st.byId.get(id); return r ? r.number : "#" + id;
+}
+
+async function lookUpUser(ref) {
+  const u = await api("GET", "/v1/ops/users/" + encodeURIComponent(ref));
+  st.user = u.user_ref;
+  $("user-summary").textContent = `${u.user_ref}${u.handle ? " (" + u.handle + ")" : ""}: on ${u.current_line.number}, home ${u.home_line.number}` +
+    (u.opted_out ? ", opted out" : "");
+  const v = u.volume;
+  $("user-volume").textContent = `7 days: ${v.inbound} in, ${v.outbound} out (outbound as of ${fmtTime(v.outbound_as_of)})`;
+  const lines = $("user-lines"); lines.replaceChildren();
+  for (const l of u.line_set) {
+    const tr = el("tr"); tr.dataset.lineId = l.id;
+    tr.append(el("td", l.position, "num"), el("td", l.number + (l.id === u.current_line.id ? " (current)" : "")),
+      el("td", l.admin_state), el("td", l.reputation), el("td", l.service_status));
+    lines.append(tr);
+  }
+  const sel = $("reassign-line"); sel.replaceChildren();
+  for (const r of st.rows) {
+    if (r.blocked || r.id === u.current_line.id) continue;
+    const o = el("option", `${r.number} (${r.users} / ${r.cap})`); o.value = r.id; sel.append(o);
+  }
+  const ledger = $("user-ledger"); ledger.replaceChildren();
+  for (const e of [...u.ledger].reverse()) {
+    const tr = el("tr");
+    tr.append(el("td", fmtTime(e.at)), el("td", e.reason), el("td", lineName(e.from_line_id)), el("td", lineName(e.to_line_id)), el("td", e.note || ""));
+    ledger.append(tr);
+  }
+  $("user").hidden = false;
+}
+
 function emptyRow(cols, text) {
   const tr = el("tr"); const td = el("td", text, "hint"); td.colSpan = cols; tr.append(td); return tr;
 }
@@ -382,6 +416,19 @@ function wire() {
     try { const r = await api("POST", "/v1/ops/lines/sync"); $("err").textContent = `Synced: ${r.listed} listed, ${r.added.length} added, ${r.missing.length} missing.`; }
     catch (err) { $("err").textContent = "Sync failed: " + err.message; return; }
     await refresh();
+  });
+  $("user-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try { await lookUpUser($("user-ref").value.trim()); $("err").textContent = ""; }
+    catch (err) { $("user").hidden = true; $("err").textContent = "Look-up failed: " + err.message; }
+  });
+  $("reassign-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const id = Number($("reassign-line").value); if (!st.user || !id) return;
+    if (!confirm(`Move ${st.user} to ${lineName(id)} for good?`)) return;
+    try { await api("POST", `/v1/ops/users/${encodeURIComponent(st.user)}/reassign`, { line_id: id }); }
+    catch (err) { $("err").textContent = `Reassign ${st.user} failed: ${err.message}`; return; }
+    await refresh(); await lookUpUser(st.user);
   });
   $("search").addEventListener("input", renderLines);
   $("state-filter").addEventListener("change", renderLines);
