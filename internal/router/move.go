@@ -164,20 +164,9 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 		}
 		now := s.cfg.Now()
 		mv.Reason, mv.Now = reason, now
-		// The new homes are written while the sets are cleared: the backup
-		// slot count (line_backup_slots) then moves with the sets, one
-		// statement each, instead of user by user with each new home.
-		if err := s.q.UserLineDeleteForUsers(ctx, tx, mv.UserIds); err != nil {
-			return fmt.Errorf("clear line sets: %w", err)
-		}
-		rows, err := s.q.UserMoveBatch(ctx, tx, mv)
+		rows, err := s.writeMoves(ctx, tx, mv)
 		if err != nil {
-			return fmt.Errorf("move users: %w", err)
-		}
-		if err := s.q.UserLineInsertBatch(ctx, tx, store.UserLineInsertBatchParams{
-			UserIds: mv.SetUserIds, Positions: mv.SetPositions, LineIds: mv.SetLineIds,
-		}); err != nil {
-			return fmt.Errorf("write line sets: %w", err)
+			return err
 		}
 		var bump store.LineBumpCountsParams
 		for id, d := range deltas {
@@ -215,6 +204,27 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 		slog.Int("moved", res.Moved), slog.Int("rehomed", res.Rehomed), slog.Int("rebacked", res.Rebacked),
 		slog.Int("stranded", res.Stranded))
 	return res, nil
+}
+
+// writeMoves writes users' new homes, current lines and line sets (mv's
+// Set* fields) with a ledger row each, and returns the ledger rows. The new
+// homes are written while the sets are cleared: the backup slot count
+// (line_backup_slots) then moves with the sets, one statement each, instead
+// of user by user with each new home.
+func (s *Service) writeMoves(ctx context.Context, tx pgx.Tx, mv store.UserMoveBatchParams) ([]store.UserMoveBatchRow, error) {
+	if err := s.q.UserLineDeleteForUsers(ctx, tx, mv.UserIds); err != nil {
+		return nil, fmt.Errorf("clear line sets: %w", err)
+	}
+	rows, err := s.q.UserMoveBatch(ctx, tx, mv)
+	if err != nil {
+		return nil, fmt.Errorf("move users: %w", err)
+	}
+	if err := s.q.UserLineInsertBatch(ctx, tx, store.UserLineInsertBatchParams{
+		UserIds: mv.SetUserIds, Positions: mv.SetPositions, LineIds: mv.SetLineIds,
+	}); err != nil {
+		return nil, fmt.Errorf("write line sets: %w", err)
+	}
+	return rows, nil
 }
 
 // firstServing returns the first line of ids that can carry traffic,

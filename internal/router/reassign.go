@@ -69,17 +69,9 @@ func (s *Service) Reassign(ctx context.Context, userRef string, lineID int64, af
 			mv.SetPositions = append(mv.SetPositions, int16(i)) //nolint:gosec // a handful
 			mv.SetLineIds = append(mv.SetLineIds, id)
 		}
-		if err := s.q.UserLineDeleteForUsers(ctx, tx, mv.UserIds); err != nil {
-			return fmt.Errorf("clear line set: %w", err)
-		}
-		rows, err := s.q.UserMoveBatch(ctx, tx, mv)
+		rows, err := s.writeMoves(ctx, tx, mv)
 		if err != nil {
-			return fmt.Errorf("move user: %w", err)
-		}
-		if err := s.q.UserLineInsertBatch(ctx, tx, store.UserLineInsertBatchParams{
-			UserIds: mv.SetUserIds, Positions: mv.SetPositions, LineIds: mv.SetLineIds,
-		}); err != nil {
-			return fmt.Errorf("write line set: %w", err)
+			return err
 		}
 		if u.CurrentLineID == lineID || len(rows) != 1 {
 			return nil // the home changed, not the line the user talks to
