@@ -195,3 +195,13 @@ FROM send_admit_many(
     p_hashes => @request_hashes::bytea[], p_user_refs => @user_refs::text[], p_handles => @handles::text[],
     p_intents => @intents::text[], p_bodies => @bodies::jsonb[], s => @settings::jsonb
 ) AS a;
+
+-- name: MessageGet :one
+-- A message with its user and line, for GET /v1/messages/{id}.
+SELECT m.id, m.state, m.intent, m.idempotency_key, m.linq_chat_id, m.linq_message_id, m.trace_id,
+       m.delivery_status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_code,
+       m.created_at, m.updated_at, l.id AS line_id, l.number AS line_number, u.user_ref
+FROM messages AS m
+JOIN lines AS l ON l.id = m.line_id
+JOIN users AS u ON u.id = m.user_id
+WHERE m.id = @id::uuid;

@@ -18,6 +18,7 @@ func (s *server) messageRoutes() []Route {
 	return []Route{
 		{"POST", "/v1/messages", apikey.ScopeSend, s.sendMessage},
 		{"POST", "/v1/messages/{id}/reactions", apikey.ScopeSend, s.reactToMessage},
+		{"GET", "/v1/messages/{id}", apikey.ScopeSend, s.getMessage},
 		{"PATCH", "/v1/messages/{id}", apikey.ScopeSend, s.editMessage},
 		{"DELETE", "/v1/messages/{id}", apikey.ScopeSend, s.deleteMessage},
 		{"POST", "/v1/users/{user_ref}/typing", apikey.ScopeSend, s.startTyping},
@@ -82,6 +83,15 @@ func (s *server) editMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.answerAction(w, r)(s.Messages.Edit(r.Context(), pathParam(r, "id"), req))
+}
+
+func (s *server) getMessage(w http.ResponseWriter, r *http.Request) {
+	m, err := s.Messages.Message(r.Context(), pathParam(r, "id"))
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	s.resp.JSON(w, http.StatusOK, m)
 }
 
 func (s *server) deleteMessage(w http.ResponseWriter, r *http.Request) {

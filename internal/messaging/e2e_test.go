@@ -246,6 +246,43 @@ func TestReplicas(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, r.status)
 	})
 
+	t.Run("GetShowsAMessageRecordedRightAfterItsSend", func(t *testing.T) {
+		t.Parallel()
+		e, gws, key := setupReplicas(t, 2)
+		line, number := e.addLine(t)
+		ref, _ := e.addUser(t, line)
+		text := []map[string]string{{"type": "text", "value": "hello"}}
+		r := gws[0].call(t, "POST", "/v1/messages", key, map[string]any{"user_ref": ref, "parts": text, "idempotency_key": "g"})
+		require.Equal(t, http.StatusCreated, r.status, "%v", r.body)
+		id := r.body["id"].(string)
+		for range 3 {
+			// At once, and on the other replica: the send's record lands
+			// behind its answer, and the look-up waits for it.
+			r = gws[0].call(t, "POST", "/v1/messages", key, map[string]any{"user_ref": ref, "parts": text})
+			require.Equal(t, http.StatusCreated, r.status, "%v", r.body)
+			got := gws[1].call(t, "GET", "/v1/messages/"+r.body["id"].(string), key, nil)
+			require.Equal(t, http.StatusOK, got.status, "%v", got.body)
+			require.Equal(t, "sent", got.body["state"])
+			require.Equal(t, r.body["linq_message_id"], got.body["linq_message_id"])
+		}
+
+		got := gws[1].call(t, "GET", "/v1/messages/"+id, key, nil)
+		require.Equal(t, http.StatusOK, got.status, "%v", got.body)
+		require.Equal(t, id, got.body["id"])
+		require.Equal(t, ref, got.body["user_ref"])
+		require.Equal(t, number, got.body["line"].(map[string]any)["number"])
+		require.Equal(t, "g", got.body["idempotency_key"])
+		require.Equal(t, "proactive", got.body["intent"])
+		require.NotEmpty(t, got.body["chat_id"])
+		require.NotEmpty(t, got.body["status"])
+
+		for _, path := range []string{"/v1/messages/not-an-id", "/v1/messages/01a24500-0000-7000-8000-000000000000"} {
+			r := gws[0].call(t, "GET", path, key, nil)
+			require.Equal(t, http.StatusNotFound, r.status, path)
+			require.Equal(t, "message_not_found", errCode(r))
+		}
+	})
+
 	t.Run("OpsListAndReleaseQuarantines", func(t *testing.T) {
 		t.Parallel()
 		e, gws, key := setupReplicas(t, 1)

@@ -275,6 +275,64 @@ func (q *Queries) MessageExpireKeys(ctx context.Context, db DBTX, batch int32) (
 	return result.RowsAffected(), nil
 }
 
+const messageGet = `-- name: MessageGet :one
+SELECT m.id, m.state, m.intent, m.idempotency_key, m.linq_chat_id, m.linq_message_id, m.trace_id,
+       m.delivery_status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_code,
+       m.created_at, m.updated_at, l.id AS line_id, l.number AS line_number, u.user_ref
+FROM messages AS m
+JOIN lines AS l ON l.id = m.line_id
+JOIN users AS u ON u.id = m.user_id
+WHERE m.id = $1::uuid
+`
+
+type MessageGetRow struct {
+	ID             pgtype.UUID
+	State          string
+	Intent         string
+	IdempotencyKey *string
+	LinqChatID     *string
+	LinqMessageID  *string
+	TraceID        *string
+	DeliveryStatus *string
+	SentAt         *time.Time
+	DeliveredAt    *time.Time
+	ReadAt         *time.Time
+	FailedAt       *time.Time
+	ErrorCode      *int32
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	LineID         int64
+	LineNumber     string
+	UserRef        string
+}
+
+// A message with its user and line, for GET /v1/messages/{id}.
+func (q *Queries) MessageGet(ctx context.Context, db DBTX, id pgtype.UUID) (MessageGetRow, error) {
+	row := db.QueryRow(ctx, messageGet, id)
+	var i MessageGetRow
+	err := row.Scan(
+		&i.ID,
+		&i.State,
+		&i.Intent,
+		&i.IdempotencyKey,
+		&i.LinqChatID,
+		&i.LinqMessageID,
+		&i.TraceID,
+		&i.DeliveryStatus,
+		&i.SentAt,
+		&i.DeliveredAt,
+		&i.ReadAt,
+		&i.FailedAt,
+		&i.ErrorCode,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LineID,
+		&i.LineNumber,
+		&i.UserRef,
+	)
+	return i, err
+}
+
 const messageGetForAction = `-- name: MessageGetForAction :one
 SELECT m.id, m.user_id, m.line_id, m.handle, m.linq_chat_id, m.linq_message_id,
        l.number AS line_number,
