@@ -150,7 +150,7 @@ LEFT JOIN chats AS c ON c.user_id = cl.user_id AND c.line_id = cl.line_id;
 
 -- name: MessageGetForAction :one
 -- A sent message with what a reaction or edit on it needs.
-SELECT m.id, m.user_id, m.line_id, m.handle, m.linq_chat_id, m.linq_message_id,
+SELECT m.id, m.user_id, m.line_id, m.handle, m.linq_chat_id, m.linq_message_id, m.deleted_at,
        l.number AS line_number,
        u.user_ref, u.opted_out_at,
        coalesce(u.last_inbound_at >= lg_now() - @reply_window::interval, false)::boolean AS recent_inbound
@@ -199,9 +199,15 @@ FROM send_admit_many(
 -- name: MessageGet :one
 -- A message with its user and line, for GET /v1/messages/{id}.
 SELECT m.id, m.state, m.intent, m.idempotency_key, m.linq_chat_id, m.linq_message_id, m.trace_id,
-       m.delivery_status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_code,
+       m.delivery_status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_code, m.deleted_at,
        m.created_at, m.updated_at, l.id AS line_id, l.number AS line_number, u.user_ref
 FROM messages AS m
 JOIN lines AS l ON l.id = m.line_id
 JOIN users AS u ON u.id = m.user_id
 WHERE m.id = @id::uuid;
+
+-- name: MessageMarkDeleted :exec
+-- Linq confirmed the message deleted (the first confirmation's time stays).
+UPDATE messages
+SET deleted_at = coalesce(deleted_at, lg_now()), updated_at = lg_now()
+WHERE id = @id::uuid;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/linegate/linegate/internal/apperr"
@@ -91,6 +92,9 @@ func (s *Service) counted(ctx context.Context, messageID, intent, op string,
 	if err != nil {
 		return nil, err
 	}
+	if m.DeletedAt != nil {
+		return nil, apperr.New(apperr.Conflict, "message_deleted", "the message was deleted; nothing was sent")
+	}
 	if m.OptedOutAt != nil {
 		s.metrics.SendsRefused.WithLabelValues("opted_out").Inc()
 		return nil, optedOut()
@@ -118,19 +122,40 @@ func (s *Service) counted(ctx context.Context, messageID, intent, op string,
 		ChatID: deref(m.LinqChatID), TraceID: trace, Status: status}, nil
 }
 
-// Delete removes a sent message from Linq's storage (not an unsend).
+// Delete removes a sent message from Linq's storage (not an unsend). It is
+// idempotent: once Linq has confirmed the deletion (or, asked again after
+// an answer that was lost, says it no longer knows the message Linegate
+// sent), the message is recorded deleted, and a repeated DELETE answers
+// from that record without calling Linq.
 func (s *Service) Delete(ctx context.Context, messageID string) (*Action, error) {
 	m, err := s.sentMessage(ctx, messageID)
 	if err != nil {
 		return nil, err
 	}
+	deleted := &Action{MessageID: messageID, UserRef: m.UserRef, Line: LineRef{ID: m.LineID, Number: m.LineNumber},
+		ChatID: deref(m.LinqChatID), Status: "deleted"}
+	if m.DeletedAt != nil {
+		return deleted, nil
+	}
 	ack, err := s.linq.DeleteMessage(ctx, deref(m.LinqMessageID))
-	if err != nil {
+	var le *linq.Error
+	switch {
+	case err == nil:
+		s.metrics.UpstreamRequests.WithLabelValues("delete_message", "ok").Inc()
+		deleted.TraceID = ack.TraceID
+	case errors.As(err, &le) && le.Status == http.StatusNotFound:
+		// Linq accepted this message once (it is sent): gone now means an
+		// earlier DELETE went through.
+		s.metrics.UpstreamRequests.WithLabelValues("delete_message", "gone").Inc()
+		deleted.TraceID = le.TraceID
+	default:
 		return nil, s.upstreamError(context.WithoutCancel(ctx), "delete_message", err, target{lineID: m.LineID, userID: m.UserID})
 	}
-	s.metrics.UpstreamRequests.WithLabelValues("delete_message", "ok").Inc()
-	return &Action{MessageID: messageID, UserRef: m.UserRef, Line: LineRef{ID: m.LineID, Number: m.LineNumber},
-		ChatID: deref(m.LinqChatID), TraceID: ack.TraceID, Status: "deleted"}, nil
+	if err := s.q.MessageMarkDeleted(context.WithoutCancel(ctx), s.pool, m.ID); err != nil {
+		// Linq deleted it; a repeated DELETE asks Linq again and gets 404.
+		s.log.ErrorContext(ctx, "record message deleted", slog.Any("error", err))
+	}
+	return deleted, nil
 }
 
 // Typing starts (on) or stops the typing indicator in the user's chat on

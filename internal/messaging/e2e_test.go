@@ -19,6 +19,7 @@ import (
 
 	"github.com/linegate/linegate/internal/apikey"
 	"github.com/linegate/linegate/internal/app"
+	"github.com/linegate/linegate/internal/linqsim"
 )
 
 // instance is one gateway replica behind its own HTTP server.
@@ -240,8 +241,27 @@ func TestReplicas(t *testing.T) {
 			`SELECT coalesce(sum(outbound), 0) FROM line_volume WHERE line_id = $1`, line).Scan(&n))
 		require.Equal(t, 3, n, "the reaction and the edit count toward the line budget too")
 
+		// Linq deletes the message but its answer is lost: the DELETE is
+		// retried, Linq no longer knows the message, and that is a delete.
+		e.sim.SetFaults(linqsim.Faults{FailNext: 1})
 		r = gw.call(t, "DELETE", "/v1/messages/"+id, key, nil)
+		e.sim.SetFaults(linqsim.Faults{})
+		if r.status != http.StatusOK {
+			require.Equal(t, http.StatusBadGateway, r.status, "%v", r.body)
+			r = gw.call(t, "DELETE", "/v1/messages/"+id, key, nil)
+		}
 		require.Equal(t, http.StatusOK, r.status, "%v", r.body)
+		require.Equal(t, "deleted", r.body["status"])
+		// Again: answered from the record, as the first time.
+		again := gw.call(t, "DELETE", "/v1/messages/"+id, key, nil)
+		require.Equal(t, http.StatusOK, again.status, "%v", again.body)
+		require.Equal(t, "deleted", again.body["status"])
+		got := gw.call(t, "GET", "/v1/messages/"+id, key, nil)
+		require.Equal(t, http.StatusOK, got.status)
+		require.NotNil(t, got.body["deleted_at"])
+		r = gw.call(t, "POST", "/v1/messages/"+id+"/reactions", key, map[string]any{"operation": "add", "type": "love"})
+		require.Equal(t, http.StatusConflict, r.status, "%v", r.body)
+		require.Equal(t, "message_deleted", errCode(r))
 		r = gw.call(t, "POST", "/v1/messages/not-an-id/reactions", key, map[string]any{"operation": "add", "type": "love"})
 		require.Equal(t, http.StatusNotFound, r.status)
 	})

@@ -36,8 +36,10 @@ type Message struct {
 	ReadAt      *time.Time `json:"read_at"`
 	FailedAt    *time.Time `json:"failed_at"`
 	ErrorCode   *int32     `json:"error_code"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	// DeletedAt is when Linq confirmed the message deleted (DELETE).
+	DeletedAt *time.Time `json:"deleted_at"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // lookupWait bounds how long a look-up waits for a pending send's record.
@@ -73,6 +75,7 @@ func (s *Service) Message(ctx context.Context, messageID string) (*Message, erro
 		State: m.State, Intent: m.Intent, IdempotencyKey: m.IdempotencyKey, ChatID: m.LinqChatID,
 		LinqMessageID: m.LinqMessageID, TraceID: m.TraceID, Status: m.DeliveryStatus,
 		SentAt: m.SentAt, DeliveredAt: m.DeliveredAt, ReadAt: m.ReadAt, FailedAt: m.FailedAt, ErrorCode: m.ErrorCode,
+		DeletedAt: m.DeletedAt,
 		CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),
 	}, nil
 }

@@ -277,7 +277,7 @@ func (q *Queries) MessageExpireKeys(ctx context.Context, db DBTX, batch int32) (
 
 const messageGet = `-- name: MessageGet :one
 SELECT m.id, m.state, m.intent, m.idempotency_key, m.linq_chat_id, m.linq_message_id, m.trace_id,
-       m.delivery_status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_code,
+       m.delivery_status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.error_code, m.deleted_at,
        m.created_at, m.updated_at, l.id AS line_id, l.number AS line_number, u.user_ref
 FROM messages AS m
 JOIN lines AS l ON l.id = m.line_id
@@ -299,6 +299,7 @@ type MessageGetRow struct {
 	ReadAt         *time.Time
 	FailedAt       *time.Time
 	ErrorCode      *int32
+	DeletedAt      *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	LineID         int64
@@ -324,6 +325,7 @@ func (q *Queries) MessageGet(ctx context.Context, db DBTX, id pgtype.UUID) (Mess
 		&i.ReadAt,
 		&i.FailedAt,
 		&i.ErrorCode,
+		&i.DeletedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LineID,
@@ -334,7 +336,7 @@ func (q *Queries) MessageGet(ctx context.Context, db DBTX, id pgtype.UUID) (Mess
 }
 
 const messageGetForAction = `-- name: MessageGetForAction :one
-SELECT m.id, m.user_id, m.line_id, m.handle, m.linq_chat_id, m.linq_message_id,
+SELECT m.id, m.user_id, m.line_id, m.handle, m.linq_chat_id, m.linq_message_id, m.deleted_at,
        l.number AS line_number,
        u.user_ref, u.opted_out_at,
        coalesce(u.last_inbound_at >= lg_now() - $1::interval, false)::boolean AS recent_inbound
@@ -356,6 +358,7 @@ type MessageGetForActionRow struct {
 	Handle        string
 	LinqChatID    *string
 	LinqMessageID *string
+	DeletedAt     *time.Time
 	LineNumber    string
 	UserRef       string
 	OptedOutAt    *time.Time
@@ -373,12 +376,25 @@ func (q *Queries) MessageGetForAction(ctx context.Context, db DBTX, arg MessageG
 		&i.Handle,
 		&i.LinqChatID,
 		&i.LinqMessageID,
+		&i.DeletedAt,
 		&i.LineNumber,
 		&i.UserRef,
 		&i.OptedOutAt,
 		&i.RecentInbound,
 	)
 	return i, err
+}
+
+const messageMarkDeleted = `-- name: MessageMarkDeleted :exec
+UPDATE messages
+SET deleted_at = coalesce(deleted_at, lg_now()), updated_at = lg_now()
+WHERE id = $1::uuid
+`
+
+// Linq confirmed the message deleted (the first confirmation's time stays).
+func (q *Queries) MessageMarkDeleted(ctx context.Context, db DBTX, id pgtype.UUID) error {
+	_, err := db.Exec(ctx, messageMarkDeleted, id)
+	return err
 }
 
 const messageMarkFailed = `-- name: MessageMarkFailed :one

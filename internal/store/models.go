@@ -234,6 +234,7 @@ type Message struct {
 	ReadAt         *time.Time
 	FailedAt       *time.Time
 	ErrorCode      *int32
+	DeletedAt      *time.Time
 }
 
 type MessageKey struct {
