@@ -129,6 +129,7 @@ type signupAnswer struct {
 type errorAnswer struct {
 	Error struct {
 		Code       string `json:"code"`
+		Message    string `json:"message"`
 		Field      string `json:"field"`
 		Reason     string `json:"reason"`
 		RetryAfter int    `json:"retry_after"`
@@ -210,24 +211,30 @@ func TestSignups(t *testing.T) {
 		b := poolSetup(t)
 		b.addLine(t, "+15550100001")
 		tests := []struct {
-			name  string
-			body  map[string]any
-			field string
+			name    string
+			body    map[string]any
+			field   string
+			message string // when set, the whole message
 		}{
-			{"MissingUserRef", map[string]any{"handle": "+14155552671"}, "user_ref"},
-			{"UserRefWithSlash", map[string]any{"user_ref": "a/b"}, "user_ref"},
-			{"UserRefTooLong", map[string]any{"user_ref": string(bytes.Repeat([]byte("a"), 201))}, "user_ref"},
-			{"HandleGibberish", map[string]any{"user_ref": "u1", "handle": "call me maybe"}, "handle"},
-			{"HandleTooShortNumber", map[string]any{"user_ref": "u1", "handle": "+1 555"}, "handle"},
-			{"HandleWrongType", map[string]any{"user_ref": "u1", "handle": 14155552671}, "handle"},
-			{"PrefillTooLong", map[string]any{"user_ref": "u1", "prefill_text": string(bytes.Repeat([]byte("x"), 501))}, "prefill_text"},
+			{"MissingUserRef", map[string]any{"handle": "+14155552671"}, "user_ref", ""},
+			{"UserRefWithSlash", map[string]any{"user_ref": "a/b"}, "user_ref", ""},
+			{"UserRefTooLong", map[string]any{"user_ref": string(bytes.Repeat([]byte("a"), 201))}, "user_ref", ""},
+			{"HandleGibberish", map[string]any{"user_ref": "u1", "handle": "call me maybe"}, "handle", "handle: is neither a phone number nor an email address"},
+			{"HandleTooShortNumber", map[string]any{"user_ref": "u1", "handle": "+1 555"}, "handle", ""},
+			{"HandleBareDomain", map[string]any{"user_ref": "u1", "handle": "ann@localhost"}, "handle", "handle: must have a domain name such as example.com"},
+			{"HandleWrongType", map[string]any{"user_ref": "u1", "handle": 14155552671}, "handle", ""},
+			{"PrefillTooLong", map[string]any{"user_ref": "u1", "prefill_text": string(bytes.Repeat([]byte("x"), 501))}, "prefill_text", ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
 				rec := b.do(t, "POST", "/v1/signups", b.signupKey, tt.body)
 				require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
-				require.Equal(t, tt.field, decodeJSON[errorAnswer](t, rec).Error.Field)
+				ans := decodeJSON[errorAnswer](t, rec)
+				require.Equal(t, tt.field, ans.Error.Field)
+				if tt.message != "" {
+					require.Equal(t, tt.message, ans.Error.Message)
+				}
 			})
 		}
 	})

@@ -93,7 +93,7 @@ func (s *Service) NormalizeHandle(raw string) (string, error) {
 	if err != nil {
 		var inv *handle.InvalidError
 		if errors.As(err, &inv) {
-			return "", apperr.Field("handle", "is not an E.164 phone number or an email address ("+inv.Reason+")")
+			return "", apperr.Field("handle", inv.Reason)
 		}
 		return "", fmt.Errorf("parse handle: %w", err)
 	}
