@@ -76,13 +76,18 @@ func TestUserVolume(t *testing.T) {
 			require.Equal(t, http.StatusCreated, st, "%v", out)
 		}
 		var wg sync.WaitGroup
+		errs := make(chan error, 4)
 		for range 4 {
 			wg.Go(func() {
 				_, err := fold.Run(context.Background())
-				require.NoError(t, err)
+				errs <- err
 			})
 		}
 		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
 		require.Equal(t, 5, volumeOf(t, e, "a-1").Outbound)
 	})
 
