@@ -82,3 +82,11 @@ WITH input AS (
 )
 SELECT ins.id AS ledger_id, ins.user_id, upd.user_ref, ins.from_line_id::bigint AS from_line_id, ins.to_line_id
 FROM ins JOIN upd ON upd.id = ins.user_id;
+
+-- name: UserListByCurrentLine :many
+-- A page of the users whose current line it is, in id order after @after.
+SELECT u.id, u.user_ref, u.handle, u.home_line_id, u.opted_out_at, u.last_inbound_at, u.created_at
+FROM users AS u
+WHERE u.current_line_id = @line_id AND u.id > @after
+ORDER BY u.id
+LIMIT @lim;

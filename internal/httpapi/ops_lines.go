@@ -81,7 +81,7 @@ const (
 // absent on the last), with the summary of the whole pool; capacity counts
 // active lines only (draining and retired lines take no new users).
 func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
-	limit, after, err := linesPage(r)
+	limit, after, err := idPage(r, "a line id")
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return
@@ -124,7 +124,8 @@ func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
 
 // linesPage reads limit (1 to maxLinesPage, default defaultLinesPage) and
 // after (a line id, the next cursor of the previous page; default 0).
-func linesPage(r *http.Request) (limit int, after int64, err error) {
+// idPage reads a page's limit and its after cursor (an id, what names it).
+func idPage(r *http.Request, what string) (limit int, after int64, err error) {
 	q := r.URL.Query()
 	limit = defaultLinesPage
 	if raw := q.Get("limit"); raw != "" {
@@ -137,11 +138,31 @@ func linesPage(r *http.Request) (limit int, after int64, err error) {
 	if raw := q.Get("after"); raw != "" {
 		v, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || v < 0 {
-			return 0, 0, apperr.Field("after", "must be a line id (the next cursor of the previous page)")
+			return 0, 0, apperr.Field("after", "must be "+what+" (the next cursor of the previous page)")
 		}
 		after = v
 	}
 	return limit, after, nil
+}
+
+// lineUsers pages the users whose current line the line is.
+func (s *server) lineUsers(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	limit, after, err := idPage(r, "a user id")
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	page, err := s.Router.UsersOnLine(r.Context(), id, after, limit)
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	s.resp.JSON(w, http.StatusOK, page)
 }
 
 type patchLineRequest struct {

@@ -108,6 +108,65 @@ func TestOpsLines(t *testing.T) {
 		require.Equal(t, ids, seen)
 	})
 
+	t.Run("PagesALinesUsers", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		l1 := b.addLine(t, "+15550100001")
+		b.addLine(t, "+15550100002")
+		var want []string
+		for i := range 10 {
+			a := b.signup(t, map[string]any{"user_ref": fmt.Sprintf("u%d", i)})
+			if a.Line.ID == l1 {
+				want = append(want, a.UserRef)
+			}
+		}
+		require.Len(t, want, 5)
+		type page struct {
+			LineID int64 `json:"line_id"`
+			Users  []struct {
+				UserRef    string `json:"user_ref"`
+				HomeLineID int64  `json:"home_line_id"`
+			} `json:"users"`
+			Next string `json:"next"`
+		}
+		var got []string
+		path := fmt.Sprintf("/v1/ops/lines/%d/users?limit=2", l1)
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 3)
+			rec := b.do(t, "GET", path, b.opsKey, nil)
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			p := decodeJSON[page](t, rec)
+			require.Equal(t, l1, p.LineID)
+			for _, u := range p.Users {
+				require.Equal(t, l1, u.HomeLineID)
+				got = append(got, u.UserRef)
+			}
+			if p.Next == "" {
+				break
+			}
+			path = fmt.Sprintf("/v1/ops/lines/%d/users?limit=2&after=%s", l1, p.Next)
+		}
+		require.Equal(t, want, got, "every user once, in the order they came")
+
+		tests := []struct {
+			name, path string
+			status     int
+			code       string
+		}{
+			{"UnknownLine", "/v1/ops/lines/999999/users", http.StatusNotFound, "line_not_found"},
+			{"BadLimit", fmt.Sprintf("/v1/ops/lines/%d/users?limit=0", l1), http.StatusUnprocessableEntity, "invalid_field"},
+			{"BadCursor", fmt.Sprintf("/v1/ops/lines/%d/users?after=x", l1), http.StatusUnprocessableEntity, "invalid_field"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				rec := b.do(t, "GET", tt.path, b.opsKey, nil)
+				require.Equal(t, tt.status, rec.Code, rec.Body.String())
+				require.Equal(t, tt.code, decodeJSON[errorAnswer](t, rec).Error.Code)
+			})
+		}
+	})
+
 	t.Run("RefusesABadPage", func(t *testing.T) {
 		t.Parallel()
 		b := poolSetup(t)

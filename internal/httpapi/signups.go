@@ -39,6 +39,7 @@ func (s *server) poolRoutes() []Route {
 		{"POST", "/v1/ops/users/{user_ref}/reassign", apikey.ScopeOpsWrite, s.reassignUser},
 		{"GET", "/v1/ops/lines", apikey.ScopeOpsRead, s.listLines},
 		{"PATCH", "/v1/ops/lines/{id}", apikey.ScopeOpsWrite, s.patchLine},
+		{"GET", "/v1/ops/lines/{id}/users", apikey.ScopeOpsRead, s.lineUsers},
 		{"POST", "/v1/ops/lines/sync", apikey.ScopeOpsWrite, s.syncLines},
 		{"GET", "/v1/ops/rotation", apikey.ScopeOpsRead, s.rotation},
 		{"GET", "/s/{token}", "", pub.shortLink},

@@ -71,6 +71,59 @@ func (q *Queries) UserGetByRef(ctx context.Context, db DBTX, userRef string) (Us
 	return i, err
 }
 
+const userListByCurrentLine = `-- name: UserListByCurrentLine :many
+SELECT u.id, u.user_ref, u.handle, u.home_line_id, u.opted_out_at, u.last_inbound_at, u.created_at
+FROM users AS u
+WHERE u.current_line_id = $1 AND u.id > $2
+ORDER BY u.id
+LIMIT $3
+`
+
+type UserListByCurrentLineParams struct {
+	LineID int64
+	After  int64
+	Lim    int32
+}
+
+type UserListByCurrentLineRow struct {
+	ID            int64
+	UserRef       string
+	Handle        *string
+	HomeLineID    int64
+	OptedOutAt    *time.Time
+	LastInboundAt *time.Time
+	CreatedAt     time.Time
+}
+
+// A page of the users whose current line it is, in id order after @after.
+func (q *Queries) UserListByCurrentLine(ctx context.Context, db DBTX, arg UserListByCurrentLineParams) ([]UserListByCurrentLineRow, error) {
+	rows, err := db.Query(ctx, userListByCurrentLine, arg.LineID, arg.After, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UserListByCurrentLineRow{}
+	for rows.Next() {
+		var i UserListByCurrentLineRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserRef,
+			&i.Handle,
+			&i.HomeLineID,
+			&i.OptedOutAt,
+			&i.LastInboundAt,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const userMoveBatch = `-- name: UserMoveBatch :many
 WITH input AS (
     SELECT user_id, home_line_id, current_line_id, from_line_id, note FROM (SELECT unnest($1::bigint[]) AS user_id, unnest($2::bigint[]) AS home_line_id, unnest($3::bigint[]) AS current_line_id, unnest($4::bigint[]) AS from_line_id, unnest($5::text[]) AS note) AS t
