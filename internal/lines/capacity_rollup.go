@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linegate/linegate/internal/store"
@@ -101,7 +100,7 @@ type RollupRun struct {
 // lock keeps two runs from folding the same minutes twice.
 func (r *Rollup) Run(ctx context.Context) (RollupRun, error) {
 	run, err := store.WithTxV(ctx, r.pool, func(ctx context.Context, tx pgx.Tx) (RollupRun, error) {
-		st, err := r.q.LineUsageFoldLock(ctx, tx, pgtype.Interval{Microseconds: r.cfg.Lag.Microseconds(), Valid: true})
+		st, err := r.q.LineUsageFoldLock(ctx, tx, store.Interval(r.cfg.Lag))
 		if err != nil {
 			return RollupRun{}, fmt.Errorf("lock line usage fold: %w", err)
 		}

@@ -210,7 +210,7 @@ func (s *Service) sentMessage(ctx context.Context, messageID string) (store.Mess
 	}
 	get := func() (store.MessageGetForActionRow, error) {
 		return s.q.MessageGetForAction(ctx, s.pool, store.MessageGetForActionParams{
-			ID: pgUUID(id), ReplyWindow: ratelimit.Interval(s.lim.Config().ReplyWindow),
+			ID: pgUUID(id), ReplyWindow: store.Interval(s.lim.Config().ReplyWindow),
 		})
 	}
 	m, err := get()

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/linegate/linegate/internal/ratelimit"
 	"github.com/linegate/linegate/internal/store"
 )
 
@@ -26,7 +25,7 @@ const recoverBatch = 100
 // how many sends it resolved; the lead schedules it.
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	rows, err := s.q.MessageClaimExpiredPending(ctx, s.pool, store.MessageClaimExpiredPendingParams{
-		Lease: ratelimit.Interval(s.cfg.SendTimeout + LeaseSlack), Batch: recoverBatch,
+		Lease: store.Interval(s.cfg.SendTimeout + LeaseSlack), Batch: recoverBatch,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("claim expired sends: %w", err)

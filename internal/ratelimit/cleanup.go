@@ -23,8 +23,8 @@ func (l *Limiter) Cleanup(ctx context.Context) (int64, error) {
 	var total int64
 	for {
 		n, err := l.q.PairStateCleanup(ctx, l.pool, store.PairStateCleanupParams{
-			PairWindow: Interval(l.cfg.PairWindow),
-			HitWindow:  Interval(l.cfg.HitWindow),
+			PairWindow: store.Interval(l.cfg.PairWindow),
+			HitWindow:  store.Interval(l.cfg.HitWindow),
 			Batch:      cleanupBatch,
 		})
 		total += n
@@ -36,7 +36,7 @@ func (l *Limiter) Cleanup(ctx context.Context) (int64, error) {
 		}
 	}
 	for {
-		n, err := l.q.LineVolumePrune(ctx, l.pool, store.LineVolumePruneParams{Keep: Interval(VolumeRetention), Batch: cleanupBatch})
+		n, err := l.q.LineVolumePrune(ctx, l.pool, store.LineVolumePruneParams{Keep: store.Interval(VolumeRetention), Batch: cleanupBatch})
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune line volume: %w", err)

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linegate/linegate/internal/apperr"
@@ -229,11 +228,6 @@ func (l *Limiter) GiveBack(ctx context.Context, lineID int64, handles []string, 
 		return fmt.Errorf("give back send on line %d: %w", lineID, err)
 	}
 	return nil
-}
-
-// Interval converts d to a Postgres interval.
-func Interval(d time.Duration) pgtype.Interval {
-	return pgtype.Interval{Microseconds: d.Microseconds(), Valid: true}
 }
 
 // MaskHandle keeps the last four characters of a handle for logs.

@@ -180,7 +180,7 @@ func (s *Service) count(ctx context.Context, out map[string]int64, name string, 
 // statement (and transaction), so locks and WAL stay small.
 func (s *Service) drain(ctx context.Context, t table) (int64, error) {
 	var total int64
-	keep, batch := interval(t.keep), int32(t.batch)
+	keep, batch := store.Interval(t.keep), int32(t.batch)
 	for {
 		n, err := t.prune(ctx, s.pool, keep, batch)
 		total += n
@@ -201,7 +201,7 @@ func (s *Service) drain(ctx context.Context, t table) (int64, error) {
 func (s *Service) pruneLedger(ctx context.Context) (int64, error) {
 	var total int64
 	p := store.LineLedgerPruneParams{
-		AfterAt: time.Time{}, AfterID: 0, Keep: interval(s.cfg.LineLedger), Batch: int32(s.cfg.Batch),
+		AfterAt: time.Time{}, AfterID: 0, Keep: store.Interval(s.cfg.LineLedger), Batch: int32(s.cfg.Batch),
 	}
 	for {
 		r, err := s.q.LineLedgerPrune(ctx, s.pool, p)
@@ -217,8 +217,4 @@ func (s *Service) pruneLedger(ctx context.Context) (int64, error) {
 			return total, err
 		}
 	}
-}
-
-func interval(d time.Duration) pgtype.Interval {
-	return pgtype.Interval{Microseconds: d.Microseconds(), Valid: true}
 }

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/linegate/linegate/internal/store"
 )
 
@@ -74,7 +72,7 @@ func NewVolumeFold(db store.DBTX, logger *slog.Logger, cfg VolumeFoldConfig) *Vo
 // Run folds once and prunes; it returns how many messages it counted.
 func (f *VolumeFold) Run(ctx context.Context) (int64, error) {
 	r, err := f.q.UserVolumeFold(ctx, f.db, store.UserVolumeFoldParams{
-		Lag: interval(f.cfg.Lag), Span: interval(f.cfg.MaxStep),
+		Lag: store.Interval(f.cfg.Lag), Span: store.Interval(f.cfg.MaxStep),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("fold user volume: %w", err)
@@ -92,10 +90,6 @@ func (f *VolumeFold) Run(ctx context.Context) (int64, error) {
 		f.logger.DebugContext(ctx, "user volume folded", slog.Int64("messages", r.Messages), slog.Time("until", r.FoldedUntil))
 	}
 	return r.Messages, nil
-}
-
-func interval(d time.Duration) pgtype.Interval {
-	return pgtype.Interval{Microseconds: d.Microseconds(), Valid: true}
 }
 
 // volumeOf reads a user's last VolumeDays (days by the database clock, as
