@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/linegate/linegate/internal/apperr"
@@ -138,16 +137,17 @@ func (s *Service) Delete(ctx context.Context, messageID string) (*Action, error)
 		return deleted, nil
 	}
 	ack, err := s.linq.DeleteMessage(ctx, deref(m.LinqMessageID))
-	var le *linq.Error
 	switch {
 	case err == nil:
 		s.metrics.UpstreamRequests.WithLabelValues("delete_message", "ok").Inc()
 		deleted.TraceID = ack.TraceID
-	case errors.As(err, &le) && le.Status == http.StatusNotFound:
+	case linq.IsNotFound(err):
 		// Linq accepted this message once (it is sent): gone now means an
 		// earlier DELETE went through.
 		s.metrics.UpstreamRequests.WithLabelValues("delete_message", "gone").Inc()
-		deleted.TraceID = le.TraceID
+		if le, ok := linq.AsError(err); ok {
+			deleted.TraceID = le.TraceID
+		}
 	default:
 		return nil, s.upstreamError(context.WithoutCancel(ctx), "delete_message", err, target{lineID: m.LineID, userID: m.UserID})
 	}
