@@ -33,11 +33,11 @@ SELECT coalesce((SELECT sum(c.n) FROM counted AS c), 0)::bigint AS messages,
        coalesce((SELECT m.folded_until FROM moved AS m), (SELECT mark.lo FROM mark))::timestamptz AS folded_until;
 
 -- name: UserVolumePrune :execrows
--- Days older than the lookup shows, in bounded batches.
+-- Days that ended more than @keep ago, in bounded batches.
 DELETE FROM user_volume
 WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM user_volume
-    WHERE day < (lg_now() AT TIME ZONE 'UTC')::date - @keep_days::integer
+    WHERE day < timezone('UTC', lg_now() - @keep::interval)::date
     LIMIT @batch::integer
 ));
 

@@ -39,7 +39,7 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		rollup := lines.NewRollup(a.pool, a.logger, rollupCfg)
 		// Users' outbound per day, folded from messages with the same lag.
 		volume := router.NewVolumeFold(a.pool, a.logger, router.VolumeFoldConfig{
-			Lag: rollupCfg.Lag, MaxStep: time.Hour, Batch: a.cfg.RetentionBatch,
+			Lag: rollupCfg.Lag, MaxStep: time.Hour,
 		})
 		jobs, err := a.schedule(schedule.Job{
 			Name: "line_sync", Spec: a.cfg.LineSyncSpec, Timeout: time.Minute,

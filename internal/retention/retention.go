@@ -31,6 +31,10 @@ type Config struct {
 	LineHealthHistory   time.Duration // health transitions, by record
 	Failovers           time.Duration // failovers and their moves, by start
 	LineLedger          time.Duration // superseded ledger rows, by creation
+	// UserVolume is how long users' daily counts are kept after their day
+	// ends: the week the user lookup shows (router.VolumeDays); not a
+	// setting.
+	UserVolume time.Duration
 
 	// River's job cleaner (run by River's leader every 30 s).
 	CompletedJobs time.Duration
@@ -44,7 +48,7 @@ func DefaultConfig() Config {
 	return Config{
 		Batch: 5000, WebhookEvents: 7 * day, EventDeliveries: 7 * day, DeadEventDeliveries: 30 * day,
 		LinqMessages: 30 * day, SignupLinks: 7 * day, OpsSessions: day, PairQuarantines: 30 * day,
-		LineHealthHistory: 90 * day, Failovers: 90 * day, LineLedger: 90 * day,
+		LineHealthHistory: 90 * day, Failovers: 90 * day, LineLedger: 90 * day, UserVolume: 7 * day,
 		CompletedJobs: day, CancelledJobs: day, DiscardedJobs: 7 * day,
 	}
 }
@@ -91,7 +95,7 @@ func withDefaults(c Config) Config {
 		{&c.WebhookEvents, d.WebhookEvents}, {&c.EventDeliveries, d.EventDeliveries},
 		{&c.DeadEventDeliveries, d.DeadEventDeliveries}, {&c.LinqMessages, d.LinqMessages},
 		{&c.SignupLinks, d.SignupLinks}, {&c.OpsSessions, d.OpsSessions}, {&c.PairQuarantines, d.PairQuarantines},
-		{&c.LineHealthHistory, d.LineHealthHistory}, {&c.Failovers, d.Failovers}, {&c.LineLedger, d.LineLedger},
+		{&c.LineHealthHistory, d.LineHealthHistory}, {&c.Failovers, d.Failovers}, {&c.LineLedger, d.LineLedger}, {&c.UserVolume, d.UserVolume},
 		{&c.CompletedJobs, d.CompletedJobs}, {&c.CancelledJobs, d.CancelledJobs}, {&c.DiscardedJobs, d.DiscardedJobs},
 	} {
 		if *f.v <= 0 {
@@ -140,6 +144,9 @@ func (s *Service) tables() []table {
 		}},
 		{"line_health_history", c.LineHealthHistory, c.Batch, func(ctx context.Context, db store.DBTX, k pgtype.Interval, b int32) (int64, error) {
 			return q.LineHealthHistoryPrune(ctx, db, store.LineHealthHistoryPruneParams{Keep: k, Batch: b})
+		}},
+		{"user_volume", c.UserVolume, c.Batch, func(ctx context.Context, db store.DBTX, k pgtype.Interval, b int32) (int64, error) {
+			return q.UserVolumePrune(ctx, db, store.UserVolumePruneParams{Keep: k, Batch: b})
 		}},
 		{"failovers", c.Failovers, max(c.Batch/failoverBatchDivisor, 1), func(ctx context.Context, db store.DBTX, k pgtype.Interval, b int32) (int64, error) {
 			return q.FailoverPrune(ctx, db, store.FailoverPruneParams{Keep: k, Batch: b})

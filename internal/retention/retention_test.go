@@ -148,6 +148,14 @@ func TestRun(t *testing.T) {
 			       AND NOT EXISTS (SELECT 1 FROM failover_moves m WHERE m.failover_id <> f.id)`, left: 1,
 		},
 		{
+			// The days the user lookup shows (today and the six before) and
+			// the one after them stay; earlier days go.
+			name: "UserVolumeDaysPastTheLookupGo", table: "user_volume",
+			seed: `INSERT INTO user_volume (user_id, day, outbound)
+			       SELECT u.id, current_date - g, 1 FROM users u, generate_series(0, 14) g WHERE u.user_ref = 'u1';`,
+			kept: `SELECT count(*) FROM user_volume WHERE day >= current_date - 7`, left: 8,
+		},
+		{
 			// u1 moved five times long ago and once lately; u2 signed up long
 			// ago and never moved; u3 moved once long ago. The superseded rows
 			// go (six of u1, one of u3); each user's newest stays.

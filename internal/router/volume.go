@@ -9,8 +9,8 @@ import (
 	"github.com/linegate/linegate/internal/store"
 )
 
-// VolumeDays is how many UTC days (today included) the user lookup shows
-// and user_volume keeps.
+// VolumeDays is how many UTC days (today included) the user lookup shows;
+// the retention job keeps user_volume's days that long.
 const VolumeDays = 7
 
 // UserVolume is a user's messages per UTC day over the last VolumeDays.
@@ -35,10 +35,10 @@ type VolumeDay struct {
 // VolumeFold keeps user_volume's outbound counts: each run adds the
 // messages made since the last one (by their ids' time, up to Lag ago, when
 // a first attempt Linq refused has given its row back) to their users'
-// days of admission, and prunes the days the lookup no longer shows. It
-// runs as a scheduled job (user_volume), so the send path writes nothing
-// for it; two replicas running it at once take turns on its mark and never
-// count a message twice.
+// days of admission. It runs as a scheduled job (user_volume), so the send
+// path writes nothing for it; two replicas running it at once take turns on
+// its mark and never count a message twice. The retention job prunes the
+// days the lookup no longer shows.
 type VolumeFold struct {
 	db     store.DBTX
 	logger *slog.Logger
@@ -55,8 +55,6 @@ type VolumeFoldConfig struct {
 	// MaxStep bounds how much time one run folds, so that a run after a
 	// long stop stays short; the next runs catch up.
 	MaxStep time.Duration
-	// Batch is the most days one prune statement deletes.
-	Batch int
 }
 
 // NewVolumeFold builds a VolumeFold on db (the pool).
@@ -65,26 +63,16 @@ func NewVolumeFold(db store.DBTX, logger *slog.Logger, cfg VolumeFoldConfig) *Vo
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.MaxStep = max(cfg.MaxStep, time.Minute)
-	cfg.Batch = max(cfg.Batch, 1)
 	return &VolumeFold{db: db, logger: logger, cfg: cfg, q: store.New()}
 }
 
-// Run folds once and prunes; it returns how many messages it counted.
+// Run folds once; it returns how many messages it counted.
 func (f *VolumeFold) Run(ctx context.Context) (int64, error) {
 	r, err := f.q.UserVolumeFold(ctx, f.db, store.UserVolumeFoldParams{
 		Lag: store.Interval(f.cfg.Lag), Span: store.Interval(f.cfg.MaxStep),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("fold user volume: %w", err)
-	}
-	for {
-		n, err := f.q.UserVolumePrune(ctx, f.db, store.UserVolumePruneParams{KeepDays: VolumeDays, Batch: int32(f.cfg.Batch)}) //nolint:gosec // a batch size
-		if err != nil {
-			return r.Messages, fmt.Errorf("prune user volume: %w", err)
-		}
-		if n < int64(f.cfg.Batch) {
-			break
-		}
 	}
 	if r.Messages > 0 {
 		f.logger.DebugContext(ctx, "user volume folded", slog.Int64("messages", r.Messages), slog.Time("until", r.FoldedUntil))

@@ -118,19 +118,19 @@ const userVolumePrune = `-- name: UserVolumePrune :execrows
 DELETE FROM user_volume
 WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM user_volume
-    WHERE day < (lg_now() AT TIME ZONE 'UTC')::date - $1::integer
+    WHERE day < timezone('UTC', lg_now() - $1::interval)::date
     LIMIT $2::integer
 ))
 `
 
 type UserVolumePruneParams struct {
-	KeepDays int32
-	Batch    int32
+	Keep  pgtype.Interval
+	Batch int32
 }
 
-// Days older than the lookup shows, in bounded batches.
+// Days that ended more than @keep ago, in bounded batches.
 func (q *Queries) UserVolumePrune(ctx context.Context, db DBTX, arg UserVolumePruneParams) (int64, error) {
-	result, err := db.Exec(ctx, userVolumePrune, arg.KeepDays, arg.Batch)
+	result, err := db.Exec(ctx, userVolumePrune, arg.Keep, arg.Batch)
 	if err != nil {
 		return 0, err
 	}
