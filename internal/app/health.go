@@ -60,6 +60,8 @@ func (a *App) wireHealth(deps *httpapi.Deps) error {
 		return err
 	}
 	deps.Health, a.lineHealth = svc, svc
+	// Retirements and ops moves tell product services as failovers do.
+	deps.Router.PublishMovesWith(svc.PublishMoves)
 	if a.messages != nil {
 		a.messages.SetHealth(svc)
 	}

@@ -21,24 +21,6 @@ type UserLineChanged struct {
 	Reason string `json:"reason"`
 }
 
-// Reassign moves one user to a line for good, for ops (router.Reassign),
-// and publishes their user.line_changed in the same transaction.
-func (s *Service) Reassign(ctx context.Context, userRef string, lineID int64) (router.User, error) {
-	return s.router.Reassign(ctx, userRef, lineID, func(ctx context.Context, tx pgx.Tx, moves []router.Move) error {
-		return s.publishMoves(ctx, tx, moves, router.LedgerOps)
-	})
-}
-
-// Retire retires a line for ops (router.RetireWith, first included) and
-// publishes one user.line_changed per user it moved, in the same
-// transaction: a retirement moves users for good, and product services
-// hear of it as of any other move.
-func (s *Service) Retire(ctx context.Context, lineID int64, first func(ctx context.Context, tx pgx.Tx) error) (router.MoveResult, error) {
-	return s.router.RetireWith(ctx, lineID, first, func(ctx context.Context, tx pgx.Tx, moves []router.Move) error {
-		return s.publishMoves(ctx, tx, moves, router.LedgerRetire)
-	})
-}
-
 // Failover moves the users of a line off it now, for ops: the ledger says
 // "ops", so recovery leaves them where they went.
 func (s *Service) Failover(ctx context.Context, lineID int64) (router.FailoverResult, error) {
@@ -54,7 +36,7 @@ func (s *Service) failoverTx(ctx context.Context, tx pgx.Tx, req router.Failover
 	if err != nil {
 		return res, fmt.Errorf("fail over line %d: %w", req.LineID, err)
 	}
-	if err := s.publishMoves(ctx, tx, res.Moves, req.Reason); err != nil {
+	if err := s.PublishMoves(ctx, tx, res.Moves, req.Reason); err != nil {
 		return res, err
 	}
 	if res.FailoverID == 0 {
@@ -71,9 +53,10 @@ func (s *Service) failoverTx(ctx context.Context, tx pgx.Tx, req router.Failover
 	return res, nil
 }
 
-// publishMoves sends one user.line_changed per move; its id is the ledger
-// row's, so a consumer can dedupe.
-func (s *Service) publishMoves(ctx context.Context, tx pgx.Tx, moves []router.Move, reason string) error {
+// PublishMoves sends one user.line_changed per move, in tx; its id is the
+// ledger row's, so a consumer can dedupe. The router's permanent moves
+// publish through it (router.PublishMovesWith).
+func (s *Service) PublishMoves(ctx context.Context, tx pgx.Tx, moves []router.Move, reason string) error {
 	if len(moves) == 0 {
 		return nil
 	}

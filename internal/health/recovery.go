@@ -35,7 +35,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 		if err != nil {
 			return nil, err
 		}
-		return moves, s.publishMoves(ctx, tx, moves, router.LedgerRecovery)
+		return moves, s.PublishMoves(ctx, tx, moves, router.LedgerRecovery)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("recover users: %w", err)

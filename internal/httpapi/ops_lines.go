@@ -203,13 +203,7 @@ func (s *server) patchLine(w http.ResponseWriter, r *http.Request) {
 	}
 	var moved *router.MoveResult
 	retire := func(ctx context.Context, id int64, first func(ctx context.Context, tx pgx.Tx) error) error {
-		var res router.MoveResult
-		var err error
-		if s.Health != nil {
-			res, err = s.Health.Retire(ctx, id, first) // tells product services
-		} else {
-			res, err = s.Router.RetireWith(ctx, id, first, nil)
-		}
+		res, err := s.Router.RetireWith(ctx, id, first)
 		moved = &res
 		return err
 	}

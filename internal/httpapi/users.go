@@ -40,8 +40,7 @@ type reassignUserRequest struct {
 	LineID *int64 `json:"line_id"`
 }
 
-// reassignUser moves a user to another line for good, for ops; product
-// services hear of it as user.line_changed when line health is wired.
+// reassignUser moves a user to another line for good, for ops.
 func (s *server) reassignUser(w http.ResponseWriter, r *http.Request) {
 	var req reassignUserRequest
 	if err := Decode(r, &req); err != nil {
@@ -52,13 +51,7 @@ func (s *server) reassignUser(w http.ResponseWriter, r *http.Request) {
 		s.resp.Error(w, r, apperr.Field("line_id", "must be a line id"))
 		return
 	}
-	var u router.User
-	var err error
-	if s.Health != nil {
-		u, err = s.Health.Reassign(r.Context(), userRefParam(r), *req.LineID)
-	} else {
-		u, err = s.Router.Reassign(r.Context(), userRefParam(r), *req.LineID, nil)
-	}
+	u, err := s.Router.Reassign(r.Context(), userRefParam(r), *req.LineID)
 	if err != nil {
 		s.resp.Error(w, r, err)
 		return

@@ -50,23 +50,19 @@ func (s *Service) MoveUsersOff(ctx context.Context, lineID int64, reason string)
 		}
 		return MoveResult{LineID: lineID, Moved: fo.Moved, Stranded: fo.Stranded}, nil
 	}
-	return s.moveUsersOff(ctx, lineID, reason, nil, nil)
+	return s.moveUsersOff(ctx, lineID, reason, nil)
 }
 
 // Retire marks the line retired and moves its users off it in one
 // transaction, so a failure never leaves a retired line still carrying users.
 func (s *Service) Retire(ctx context.Context, lineID int64) (MoveResult, error) {
-	return s.RetireWith(ctx, lineID, nil, nil)
+	return s.RetireWith(ctx, lineID, nil)
 }
 
-// MovesHook is handed the users whose current line a move changed, inside
-// the move's transaction (line health publishes user.line_changed there).
-type MovesHook func(ctx context.Context, tx pgx.Tx, moves []Move) error
-
 // moveUsersOff runs before (if any) under the pool lock, then the permanent
-// move, then after (if any) with the users whose current line changed, all
-// in one transaction.
-func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string, before func(ctx context.Context, tx pgx.Tx) error, after MovesHook) (MoveResult, error) {
+// move, and publishes the users whose current line changed, all in one
+// transaction.
+func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string, before func(ctx context.Context, tx pgx.Tx) error) (MoveResult, error) {
 	switch reason {
 	case LedgerRetire, LedgerOps:
 	default:
@@ -182,16 +178,13 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 		if err := s.q.LineBumpCounts(ctx, tx, bump); err != nil {
 			return fmt.Errorf("update user counts: %w", err)
 		}
-		if after == nil {
-			return nil
-		}
 		var moves []Move
 		for _, r := range rows {
 			if r.FromLineID != r.ToLineID {
 				moves = append(moves, Move{LedgerID: r.LedgerID, UserID: r.UserID, UserRef: r.UserRef, FromLineID: r.FromLineID, ToLineID: r.ToLineID})
 			}
 		}
-		return after(ctx, tx, moves)
+		return s.published(ctx, tx, moves, reason)
 	})
 	if err != nil {
 		return MoveResult{}, err

@@ -19,10 +19,10 @@ import (
 // stays as a backup while the set has room), with a ledger row (reason
 // ops, so recovery leaves it). The line must take new users (line_policy)
 // and have room under its cap; assignment's caps hold because the move
-// runs under the exclusive pool lock, as every other move. after (if any)
-// is handed the move inside the transaction. A user already on lineID as
-// home and current line is left as is.
-func (s *Service) Reassign(ctx context.Context, userRef string, lineID int64, after MovesHook) (User, error) {
+// runs under the exclusive pool lock, as every other move, and the move is
+// published in its transaction. A user already on lineID as home and
+// current line is left as is.
+func (s *Service) Reassign(ctx context.Context, userRef string, lineID int64) (User, error) {
 	if err := ValidateUserRef(userRef); err != nil {
 		return User{}, err
 	}
@@ -83,10 +83,7 @@ func (s *Service) Reassign(ctx context.Context, userRef string, lineID int64, af
 		}
 		r := rows[0]
 		moved = &Move{LedgerID: r.LedgerID, UserID: r.UserID, UserRef: r.UserRef, FromLineID: r.FromLineID, ToLineID: r.ToLineID}
-		if after == nil {
-			return nil
-		}
-		return after(ctx, tx, []Move{*moved})
+		return s.published(ctx, tx, []Move{*moved}, LedgerOps)
 	})
 	if err != nil {
 		return User{}, err

@@ -10,10 +10,9 @@ import (
 
 // RetireWith is Retire with first run at the start of the same transaction
 // (under the pool lock), so an ops change that both edits and retires a
-// line commits whole or not at all, and after (if any) handed the users
-// whose current line changed at its end. It is a lines.Retirer once its
+// line commits whole or not at all. It is a lines.Retirer once its
 // MoveResult is captured.
-func (s *Service) RetireWith(ctx context.Context, lineID int64, first func(ctx context.Context, tx pgx.Tx) error, after MovesHook) (MoveResult, error) {
+func (s *Service) RetireWith(ctx context.Context, lineID int64, first func(ctx context.Context, tx pgx.Tx) error) (MoveResult, error) {
 	retired := lines.AdminRetired
 	return s.moveUsersOff(ctx, lineID, LedgerRetire, func(ctx context.Context, tx pgx.Tx) error {
 		if first != nil {
@@ -22,5 +21,5 @@ func (s *Service) RetireWith(ctx context.Context, lineID int64, first func(ctx c
 			}
 		}
 		return s.lines.UpdateTx(ctx, tx, lineID, lines.Update{AdminState: &retired})
-	}, after)
+	})
 }

@@ -1,9 +1,11 @@
 package router
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linegate/linegate/internal/lines"
@@ -45,6 +47,25 @@ type Service struct {
 	// sinceAnalyze counts the signups written since the last ANALYZE of
 	// the signup buckets; only the running batch touches it.
 	sinceAnalyze int
+	// publish tells product services of the users a permanent move put on
+	// another line (PublishMovesWith).
+	publish MovesPublisher
+}
+
+// MovesPublisher publishes the users a move put on another line, inside
+// the move's transaction, with the move's ledger reason.
+type MovesPublisher func(ctx context.Context, tx pgx.Tx, moves []Move, reason string) error
+
+// PublishMovesWith makes the permanent moves (retire, ops moves, reassign)
+// publish through p; line health wires it. Call it before serving.
+func (s *Service) PublishMovesWith(p MovesPublisher) { s.publish = p }
+
+// published hands moves to the publisher, when one is wired.
+func (s *Service) published(ctx context.Context, tx pgx.Tx, moves []Move, reason string) error {
+	if s.publish == nil || len(moves) == 0 {
+		return nil
+	}
+	return s.publish(ctx, tx, moves, reason)
 }
 
 // DefaultConfig is the configuration's defaults and the batch limits the
