@@ -4,11 +4,17 @@
 // keeps hitting it, and the line's rolling-24h budget of inbound plus
 // outbound messages (warm-up ramp and reply reserve included).
 //
-// Every decision is one atomic Postgres statement (the rl_admit function of
-// migration 00023), so any number of gateway replicas behave like one. The
+// Every decision is one atomic Postgres statement (limits_admit, in
+// db/functions), so any number of gateway replicas behave like one. The
 // send path of package messaging folds the same function into its own single
 // round trip; Admit is the entry point for everything else (reactions,
 // edits) and for tests.
+//
+// Linq stamps a send when it gets it, a moment after its admission here, so
+// a send counts in its pair's window for PairWindow plus PairGuard, and one
+// whose answer came later than PairGuard is stamped again with the time of
+// its answer: the window never runs ahead of Linq's. Most answers therefore
+// write nothing to the pair's row.
 //
 // RecordInbound is the one function the webhook receiver calls per inbound
 // message: it counts the message toward the line's budget and opens the
