@@ -36,16 +36,8 @@
 -- first whole second at which the oldest send has left the window. Counts
 -- are taken at the call's first instant, which is at most a few
 -- microseconds before a later request's own: never fewer sends than Linq
--- sees.
---
--- Linq stamps a send when it gets it, after its admission here. A send
--- therefore counts for the window plus pair_guard_ms (a bound on the time
--- from admission to Linq's answer), and one whose answer came later than
--- that has its stamp moved to the time of the answer
--- (message_mark_sent_many, MessageMarkFailed): the window never runs ahead
--- of Linq's. The guard spares the answer of every send but the slow ones a
--- write to the pair's row, at the price of a pair at its limit waiting the
--- guard longer.
+-- sees. A send's stamp is moved to the time Linq answered once it has
+-- (MessageMarkSent), so the window never runs ahead of Linq's.
 --
 -- Plans: generic (custom plans, whose estimates see the array sizes, would
 -- be made again on every call), with rows fetched by key in LATERAL
@@ -57,7 +49,7 @@
 -- send). The scale run showed both (the pair read, the restamp and the
 -- outcome's messages update at 84, 44 and 344 pages a call).
 --
--- s: pair_limit, pair_window_ms, pair_guard_ms (absent: 0), hit_limit (0: no loop guard),
+-- s: pair_limit, pair_window_ms, hit_limit (0: no loop guard),
 -- hit_window_ms, quarantine_ms and line_policy's settings.
 CREATE OR REPLACE FUNCTION limits_admit(
     p_line_ids bigint[],
@@ -82,9 +74,6 @@ DECLARE
     v_n          integer := coalesce(cardinality(p_line_ids), 0);
     v_limit      integer := (s ->> 'pair_limit')::integer;
     v_window     interval := (s ->> 'pair_window_ms')::bigint * interval '1 millisecond';
-    -- A send counts in its pair's window for the window plus the guard
-    -- (see the function's header).
-    v_span       interval := v_window + coalesce((s ->> 'pair_guard_ms')::bigint, 0) * interval '1 millisecond';
     v_hit_limit  integer := (s ->> 'hit_limit')::integer;
     v_hit_window interval := (s ->> 'hit_window_ms')::bigint * interval '1 millisecond';
     v_quarantine interval := (s ->> 'quarantine_ms')::bigint * interval '1 millisecond';
@@ -198,7 +187,7 @@ BEGIN
              ORDER BY 1, 2) AS k
      CROSS JOIN LATERAL (
             SELECT pw.line_id, pw.handle, pw.quarantined_until AS until,
-                   (SELECT count(*) FROM unnest(pw.sends) AS t WHERE t >= v_first - v_span)::integer AS cnt
+                   (SELECT count(*) FROM unnest(pw.sends) AS t WHERE t >= v_first - v_window)::integer AS cnt
               FROM pair_state AS pw
              WHERE pw.line_id = k.line_id AND pw.handle = k.handle
                FOR UPDATE OF pw) AS x;
@@ -284,7 +273,7 @@ BEGIN
          GROUP BY a.line_id, a.handle
          ORDER BY a.line_id, a.handle
         ON CONFLICT (line_id, handle) DO UPDATE
-            SET sends = ARRAY(SELECT t FROM unnest(pw.sends) AS t WHERE t >= v_first - v_span ORDER BY t)
+            SET sends = ARRAY(SELECT t FROM unnest(pw.sends) AS t WHERE t >= v_first - v_window ORDER BY t)
                         || excluded.sends;
         INSERT INTO line_volume AS v (line_id, minute, outbound)
         SELECT a.line_id, date_trunc('minute', a.at), sum(a.units)
@@ -312,9 +301,9 @@ BEGIN
                 o_retry[k] := ceil(extract(epoch FROM v_until - v_at) * 1000)::bigint;
                 CONTINUE;
             END IF;
-            v_sends := ARRAY(SELECT t FROM unnest(v_sends) AS t WHERE t >= v_at - v_span);
+            v_sends := ARRAY(SELECT t FROM unnest(v_sends) AS t WHERE t >= v_at - v_window);
             o_retry[k] := ((floor(extract(epoch FROM
-                (SELECT min(t) FROM unnest(v_sends) AS t) + v_span - v_at)) + 1) * 1000)::bigint;
+                (SELECT min(t) FROM unnest(v_sends) AS t) + v_window - v_at)) + 1) * 1000)::bigint;
             -- Loop guard: a hit counts only when every send in the full
             -- window came after the previous hit, so one burst of refused
             -- retries is one hit, and hit_limit full windows in hit_window

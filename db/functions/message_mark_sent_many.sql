@@ -1,11 +1,9 @@
 -- message_mark_sent_many records Linq's answers to a batch of sends in one
 -- statement and one commit (group commit), each numbered n (1-based, the
--- order given): the message is sent, and the chat a send opened is
--- recorded. A send answered more than p_guard_ms after its admission has
--- its pair stamp moved from its admission to now, a time Linq's own stamp
--- of the message cannot be later than; the window counts every other send
--- for that much longer (see limits_admit). Either way the pair window
--- never runs ahead of Linq's. The parts, kept while the outcome was open (the
+-- order given): the message is sent, its pair stamp moves from its
+-- admission to now, a time Linq's own stamp of the message cannot be later
+-- than (so the pair window never runs ahead of Linq's), and the chat a send
+-- opened is recorded. The parts, kept while the outcome was open (the
 -- recovery job resends them), are dropped unless p_keep_body. A status
 -- that a webhook event already set (its time is on the row) is later than
 -- the one in Linq's answer and stays.
@@ -31,8 +29,7 @@ CREATE OR REPLACE FUNCTION message_mark_sent_many(
     p_traces    text[],
     p_statuses  text[],
     p_new_chats boolean[],
-    p_keep_body boolean,
-    p_guard_ms  bigint
+    p_keep_body boolean
 ) RETURNS TABLE (n integer, awaited boolean, restamped integer, chats_added integer)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 #variable_conflict use_column
@@ -68,11 +65,9 @@ BEGIN
         RETURNING m.user_id, m.line_id, m.handle, m.admitted_at, m.awaited INTO v_m;
         IF FOUND THEN
             awaited := v_m.awaited;
-            IF v_now > v_m.admitted_at + p_guard_ms * interval '1 millisecond' THEN
-                UPDATE pair_state AS pw SET sends = array_replace(pw.sends, v_m.admitted_at, v_now)
-                 WHERE pw.line_id = v_m.line_id AND pw.handle = v_m.handle;
-                GET DIAGNOSTICS restamped = ROW_COUNT;
-            END IF;
+            UPDATE pair_state AS pw SET sends = array_replace(pw.sends, v_m.admitted_at, v_now)
+             WHERE pw.line_id = v_m.line_id AND pw.handle = v_m.handle;
+            GET DIAGNOSTICS restamped = ROW_COUNT;
             IF r.new_chat THEN
                 PERFORM 1 FROM users AS u WHERE u.id = v_m.user_id AND u.handle = v_m.handle FOR SHARE OF u;
                 IF FOUND THEN

@@ -15,7 +15,7 @@ CROSS JOIN message_mark_sent_many(
     p_ids => @ids::uuid[], p_line_ids => @line_ids::bigint[], p_handles => @handles::text[],
     p_chats => @linq_chat_ids::text[], p_linq_ids => @linq_message_ids::text[],
     p_traces => @trace_ids::text[], p_statuses => @delivery_statuses::text[], p_new_chats => @new_chats::boolean[],
-    p_keep_body => @keep_body::boolean, p_guard_ms => @guard_ms::bigint
+    p_keep_body => @keep_body::boolean
 ) AS a;
 
 -- name: MessageOpenChat :one

@@ -73,8 +73,7 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 	// --- sending, limits, idempotency ---
 	if err := func() error {
 		limiter := ratelimit.New(a.pool, a.logger, a.metrics, ratelimit.Config{
-			PairLimit: a.cfg.PairLimit, PairWindow: a.cfg.PairWindow, PairGuard: a.cfg.PairGuard,
-			HitLimit:  a.cfg.QuarantineHits,
+			PairLimit: a.cfg.PairLimit, PairWindow: a.cfg.PairWindow, HitLimit: a.cfg.QuarantineHits,
 			HitWindow: 10 * time.Minute, QuarantineFor: a.cfg.QuarantineFor, Policy: a.linePolicy(),
 			ReplyWindow: a.cfg.ReplyWindow,
 		})

@@ -57,7 +57,6 @@ type Config struct {
 	PublicRatePerMin   int           `env:"PUBLIC_RATE_PER_MINUTE" default:"120"`
 	PairLimit          int           `env:"PAIR_LIMIT" default:"30"`
 	PairWindow         time.Duration `env:"PAIR_WINDOW" default:"60s"`
-	PairGuard          time.Duration `env:"PAIR_GUARD" default:"1s"`
 	QuarantineHits     int           `env:"QUARANTINE_HITS" default:"3"`
 	QuarantineFor      time.Duration `env:"QUARANTINE_DURATION" default:"1h"`
 	ReplyReserve       float64       `env:"REPLY_RESERVE" default:"0.10"`
@@ -198,9 +197,6 @@ func (c Config) Validate() error {
 	}
 	if c.PairLimit <= 0 || c.PairWindow <= 0 {
 		add("PAIR_LIMIT", "limit and PAIR_WINDOW must be positive")
-	}
-	if c.PairGuard < 0 || c.PairGuard > c.PairWindow {
-		add("PAIR_GUARD", "must be between 0 and PAIR_WINDOW")
 	}
 	if c.ReplyReserve < 0 || c.ReplyReserve >= 1 {
 		add("REPLY_RESERVE", "must be in [0, 1)")

@@ -57,8 +57,6 @@ func TestLoad(t *testing.T) {
 		{"RejectsReplyReserveOfOne", "REPLY_RESERVE", "1"},
 		{"RejectsNegativeWarmup", "WARMUP_DAYS", "-1"},
 		{"RejectsNegativeReplyWindow", "REPLY_WINDOW", "-1m"},
-		{"RejectsNegativePairGuard", "PAIR_GUARD", "-1s"},
-		{"RejectsPairGuardLongerThanTheWindow", "PAIR_GUARD", "61s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -73,12 +71,11 @@ func TestLoad(t *testing.T) {
 	t.Run("ZeroMeansZero", func(t *testing.T) {
 		t.Parallel()
 		cfg, err := load(map[string]string{"DATABASE_URL": "postgres://localhost/db",
-			"QUARANTINE_HITS": "0", "REPLY_RESERVE": "0", "WARMUP_DAYS": "0", "PAIR_GUARD": "0s"})
+			"QUARANTINE_HITS": "0", "REPLY_RESERVE": "0", "WARMUP_DAYS": "0"})
 		require.NoError(t, err)
 		require.Zero(t, cfg.QuarantineHits)
 		require.Zero(t, cfg.ReplyReserve)
 		require.Zero(t, cfg.WarmupDays)
-		require.Zero(t, cfg.PairGuard)
 	})
 
 	t.Run("LogsWithSecretsMasked", func(t *testing.T) {

@@ -5,8 +5,7 @@
 // A send is one Postgres round trip before Linq (send_admit: idempotency key,
 // user → current line → chat, opt-out, pair window, budget, line state),
 // the Linq call with no transaction open, and one round trip after it to
-// record the answer (and, for an answer slower than the pair guard, to
-// stamp the send's pair window with its time; see package ratelimit). The caller gets Linq's answer without waiting for that
+// record the answer. The caller gets Linq's answer without waiting for that
 // record when the send opened no chat: until it commits the message is
 // pending, so a retry with the key and an action on the id wait for it, and
 // should the replica die first the recovery job resends under the same

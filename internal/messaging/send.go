@@ -450,8 +450,8 @@ func (s *Service) recordSentBatch(ctx context.Context, calls []sentCall) ([]bool
 		LinqChatIds:    make([]string, len(calls)),
 		LinqMessageIds: make([]string, len(calls)), TraceIds: make([]string, len(calls)),
 		DeliveryStatuses: make([]string, len(calls)), NewChats: make([]bool, len(calls)),
-		KeepBody: s.cfg.StoreMessageText, GuardMs: s.lim.Config().PairGuard.Milliseconds(),
-		Flush: slices.ContainsFunc(calls, func(c sentCall) bool { return !c.behind }),
+		KeepBody: s.cfg.StoreMessageText,
+		Flush:    slices.ContainsFunc(calls, func(c sentCall) bool { return !c.behind }),
 	}
 	for i, c := range calls {
 		p.Ids[i], p.LineIds[i], p.Handles[i] = pgUUID(c.id), c.lineID, c.handle

@@ -23,7 +23,7 @@ func (l *Limiter) Cleanup(ctx context.Context) (int64, error) {
 	var total int64
 	for {
 		n, err := l.q.PairStateCleanup(ctx, l.pool, store.PairStateCleanupParams{
-			PairWindow: store.Interval(l.cfg.PairWindow + l.cfg.PairGuard),
+			PairWindow: store.Interval(l.cfg.PairWindow),
 			HitWindow:  store.Interval(l.cfg.HitWindow),
 			Batch:      cleanupBatch,
 		})

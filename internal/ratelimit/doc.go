@@ -10,12 +10,6 @@
 // round trip; Admit is the entry point for everything else (reactions,
 // edits) and for tests.
 //
-// Linq stamps a send when it gets it, a moment after its admission here, so
-// a send counts in its pair's window for PairWindow plus PairGuard, and one
-// whose answer came later than PairGuard is stamped again with the time of
-// its answer: the window never runs ahead of Linq's. Most answers therefore
-// write nothing to the pair's row.
-//
 // RecordInbound is the one function the webhook receiver calls per inbound
 // message: it counts the message toward the line's budget and opens the
 // user's reply window.

@@ -38,14 +38,6 @@ type Config struct {
 	// PairLimit sends per line and recipient in any PairWindow.
 	PairLimit  int
 	PairWindow time.Duration
-	// PairGuard bounds the time from a send's admission to Linq's answer:
-	// a send counts in its pair's window for PairWindow plus PairGuard
-	// (Linq stamps it when it gets it, after its admission here), and one
-	// answered later than that is stamped again with the time of its
-	// answer. The guard spares most answers a write to the pair's row;
-	// a pair at its limit waits that much longer. Linq's documented
-	// limits (DefaultConfig) have none.
-	PairGuard time.Duration
 	// HitLimit limit hits within HitWindow quarantine a pair for
 	// QuarantineFor; 0 turns the loop guard off.
 	HitLimit      int
@@ -91,7 +83,6 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, cfg Config
 	maps.Copy(s, map[string]any{
 		"pair_limit":      cfg.PairLimit,
 		"pair_window_ms":  cfg.PairWindow.Milliseconds(),
-		"pair_guard_ms":   cfg.PairGuard.Milliseconds(),
 		"hit_limit":       cfg.HitLimit,
 		"hit_window_ms":   cfg.HitWindow.Milliseconds(),
 		"quarantine_ms":   cfg.QuarantineFor.Milliseconds(),

@@ -449,7 +449,7 @@ CROSS JOIN message_mark_sent_many(
     p_ids => $2::uuid[], p_line_ids => $3::bigint[], p_handles => $4::text[],
     p_chats => $5::text[], p_linq_ids => $6::text[],
     p_traces => $7::text[], p_statuses => $8::text[], p_new_chats => $9::boolean[],
-    p_keep_body => $10::boolean, p_guard_ms => $11::bigint
+    p_keep_body => $10::boolean
 ) AS a
 `
 
@@ -464,7 +464,6 @@ type MessageMarkSentManyParams struct {
 	DeliveryStatuses []string
 	NewChats         []bool
 	KeepBody         bool
-	GuardMs          int64
 }
 
 type MessageMarkSentManyRow struct {
@@ -494,7 +493,6 @@ func (q *Queries) MessageMarkSentMany(ctx context.Context, db DBTX, arg MessageM
 		arg.DeliveryStatuses,
 		arg.NewChats,
 		arg.KeepBody,
-		arg.GuardMs,
 	)
 	if err != nil {
 		return nil, err
