@@ -122,9 +122,9 @@ func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
 	s.resp.JSON(w, http.StatusOK, out)
 }
 
-// linesPage reads limit (1 to maxLinesPage, default defaultLinesPage) and
-// after (a line id, the next cursor of the previous page; default 0).
-// idPage reads a page's limit and its after cursor (an id, what names it).
+// idPage reads a page's limit (1 to maxLinesPage, default
+// defaultLinesPage) and its after cursor (an id, which what names for the
+// error; the next cursor of the previous page; default 0).
 func idPage(r *http.Request, what string) (limit int, after int64, err error) {
 	q := r.URL.Query()
 	limit = defaultLinesPage

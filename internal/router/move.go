@@ -104,7 +104,6 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 			return err
 		}
 		var mv store.UserMoveBatchParams
-		deltas := map[int64]int32{}
 		for _, u := range users {
 			home, cur, set := u.HomeLineID, u.CurrentLineID, slices.Clone(u.LineSet)
 			set = slices.DeleteFunc(set, func(id int64) bool { return id == lineID })
@@ -138,8 +137,6 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 				res.Rebacked++
 			}
 			if cur != u.CurrentLineID {
-				deltas[u.CurrentLineID]--
-				deltas[cur]++
 				p.byID[u.CurrentLineID].UserCount--
 				p.byID[cur].UserCount++
 				res.Moved++
@@ -164,25 +161,9 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 		if err != nil {
 			return err
 		}
-		var bump store.LineBumpCountsParams
-		for id, d := range deltas {
-			if d != 0 {
-				bump.LineIds = append(bump.LineIds, id)
-				bump.Deltas = append(bump.Deltas, d)
-			}
-		}
-		if len(bump.LineIds) == 0 {
-			return nil // only backups changed
-		}
-		bump.Now = now
-		if err := s.q.LineBumpCounts(ctx, tx, bump); err != nil {
-			return fmt.Errorf("update user counts: %w", err)
-		}
-		var moves []Move
-		for _, r := range rows {
-			if r.FromLineID != r.ToLineID {
-				moves = append(moves, Move{LedgerID: r.LedgerID, UserID: r.UserID, UserRef: r.UserRef, FromLineID: r.FromLineID, ToLineID: r.ToLineID})
-			}
+		moves := movedUsers(rows)
+		if err := s.bumpCounts(ctx, tx, moves, now); err != nil {
+			return err
 		}
 		return s.published(ctx, tx, moves, reason)
 	})
@@ -218,6 +199,18 @@ func (s *Service) writeMoves(ctx context.Context, tx pgx.Tx, mv store.UserMoveBa
 		return nil, fmt.Errorf("write line sets: %w", err)
 	}
 	return rows, nil
+}
+
+// movedUsers are the ledger rows of users whose current line changed (a
+// move can change only a home or a line set).
+func movedUsers(rows []store.UserMoveBatchRow) []Move {
+	var moves []Move
+	for _, r := range rows {
+		if r.FromLineID != r.ToLineID {
+			moves = append(moves, Move{LedgerID: r.LedgerID, UserID: r.UserID, UserRef: r.UserRef, FromLineID: r.FromLineID, ToLineID: r.ToLineID})
+		}
+	}
+	return moves
 }
 
 // firstServing returns the first line of ids that can carry traffic,

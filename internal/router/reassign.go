@@ -30,9 +30,9 @@ func (s *Service) Reassign(ctx context.Context, userRef string, lineID int64) (U
 	if err != nil {
 		return User{}, err
 	}
-	var moved *Move
+	var moves []Move
 	err = store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
-		moved = nil
+		moves = nil
 		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
 			return fmt.Errorf("lock line pool: %w", err)
 		}
@@ -73,24 +73,19 @@ func (s *Service) Reassign(ctx context.Context, userRef string, lineID int64) (U
 		if err != nil {
 			return err
 		}
-		if u.CurrentLineID == lineID || len(rows) != 1 {
-			return nil // the home changed, not the line the user talks to
+		// Empty when only the home changed, not the line the user talks to.
+		moves = movedUsers(rows)
+		if err := s.bumpCounts(ctx, tx, moves, mv.Now); err != nil {
+			return err
 		}
-		if err := s.q.LineBumpCounts(ctx, tx, store.LineBumpCountsParams{
-			LineIds: []int64{u.CurrentLineID, lineID}, Deltas: []int32{-1, 1}, Now: mv.Now,
-		}); err != nil {
-			return fmt.Errorf("update user counts: %w", err)
-		}
-		r := rows[0]
-		moved = &Move{LedgerID: r.LedgerID, UserID: r.UserID, UserRef: r.UserRef, FromLineID: r.FromLineID, ToLineID: r.ToLineID}
-		return s.published(ctx, tx, []Move{*moved}, LedgerOps)
+		return s.published(ctx, tx, moves, LedgerOps)
 	})
 	if err != nil {
 		return User{}, err
 	}
-	if moved != nil {
-		s.logger.InfoContext(ctx, "user reassigned by ops", slog.Int64("user_id", moved.UserID),
-			slog.Int64("from_line_id", moved.FromLineID), slog.Int64("to_line_id", moved.ToLineID))
+	for _, m := range moves {
+		s.logger.InfoContext(ctx, "user reassigned by ops", slog.Int64("user_id", m.UserID),
+			slog.Int64("from_line_id", m.FromLineID), slog.Int64("to_line_id", m.ToLineID))
 	}
 	return s.User(ctx, userRef)
 }
