@@ -49,6 +49,15 @@
 -- send). The scale run showed both (the pair read, the restamp and the
 -- outcome's messages update at 84, 44 and 344 pages a call).
 --
+-- Moves (p_move_lines, p_move_handles, p_move_from, p_move_to, one element
+-- each): sends that are already admitted and are being sent again (a
+-- takeover in send_admit_many), whose pair stamp moves from p_move_from to
+-- p_move_to, or comes back at p_move_to when it has left the pair's row.
+-- Their lines and pairs are locked in the call's ordered passes with the
+-- requests' own, and the stamps moved before the decisions, which count
+-- them: a caller that moved them before the call would hold a pair while
+-- waiting for a line, and deadlock with a writer holding that line.
+--
 -- s: pair_limit, pair_window_ms, hit_limit (0: no loop guard),
 -- hit_window_ms, quarantine_ms and line_policy's settings.
 CREATE OR REPLACE FUNCTION limits_admit(
@@ -58,7 +67,11 @@ CREATE OR REPLACE FUNCTION limits_admit(
     p_reqs     integer[],
     p_handles  text[],
     s          jsonb,
-    p_ats      timestamptz[] DEFAULT NULL
+    p_ats      timestamptz[] DEFAULT NULL,
+    p_move_lines   bigint[] DEFAULT NULL,
+    p_move_handles text[] DEFAULT NULL,
+    p_move_from    timestamptz[] DEFAULT NULL,
+    p_move_to      timestamptz[] DEFAULT NULL
 ) RETURNS TABLE (
     req            integer,
     outcome        text,
@@ -124,8 +137,9 @@ DECLARE
     v_total      bigint;
     v_excess     integer;
     v_free_at    timestamptz;
+    v_moved      integer;
 BEGIN
-    IF v_n = 0 THEN
+    IF v_n = 0 AND coalesce(cardinality(p_move_lines), 0) = 0 THEN
         RETURN;
     END IF;
     IF v_ats IS NULL THEN
@@ -134,7 +148,7 @@ BEGIN
             v_ats[k] := v_first + (k - 1) * interval '1 microsecond';
         END LOOP;
     END IF;
-    v_first := v_ats[1];
+    v_first := coalesce(v_ats[1], lg_now()); -- a call with moves alone has no request
     v_since := date_trunc('minute', v_first) - interval '1439 minutes';
 
     -- 1. The lines: their budget locks (in id order), running totals and
@@ -148,7 +162,10 @@ BEGIN
            array_agg(x.may_send_proactive), array_agg(x.effective_budget), array_agg(x.proactive_budget),
            array_agg(x.why)
       INTO l_ids, l_since, l_total, l_may, l_may_pro, l_eff, l_pro, l_why
-      FROM (SELECT DISTINCT q.id FROM unnest(p_line_ids) AS q(id) ORDER BY q.id) AS k
+      FROM (SELECT q.id FROM unnest(p_line_ids) AS q(id)
+            UNION
+            SELECT m.id FROM unnest(p_move_lines) AS m(id)
+             ORDER BY 1) AS k
      CROSS JOIN LATERAL (
             SELECT w.line_id, w.since, w.total, p.may_send, p.may_send_proactive, p.effective_budget,
                    p.proactive_budget, p.why
@@ -182,8 +199,9 @@ BEGIN
     SELECT array_agg(x.line_id || ':' || x.handle), array_agg(x.line_id), array_agg(x.handle),
            array_agg(x.cnt), array_agg(x.until)
       INTO p_keys, p_plines, p_phandles, p_cnt, p_until
-      FROM (SELECT DISTINCT p_line_ids[q.q] AS line_id, q.handle
-              FROM unnest(p_reqs, p_handles) AS q(q, handle)
+      FROM (SELECT p_line_ids[q.q] AS line_id, q.handle FROM unnest(p_reqs, p_handles) AS q(q, handle)
+            UNION
+            SELECT m.line_id, m.handle FROM unnest(p_move_lines, p_move_handles) AS m(line_id, handle)
              ORDER BY 1, 2) AS k
      CROSS JOIN LATERAL (
             SELECT pw.line_id, pw.handle, pw.quarantined_until AS until,
@@ -192,6 +210,18 @@ BEGIN
              WHERE pw.line_id = k.line_id AND pw.handle = k.handle
                FOR UPDATE OF pw) AS x;
     p_keys := coalesce(p_keys, '{}');
+    -- The moves, now that their pairs are held; the decisions count them.
+    FOR mv IN 1 .. coalesce(cardinality(p_move_lines), 0) LOOP
+        UPDATE pair_state AS pw
+           SET sends = CASE WHEN p_move_from[mv] = ANY (pw.sends)
+                            THEN array_replace(pw.sends, p_move_from[mv], p_move_to[mv])
+                            ELSE pw.sends || p_move_to[mv] END
+         WHERE pw.line_id = p_move_lines[mv] AND pw.handle = p_move_handles[mv]
+        RETURNING (SELECT count(*) FROM unnest(pw.sends) AS t WHERE t >= v_first - v_window)::integer INTO v_moved;
+        IF FOUND THEN
+            p_cnt[array_position(p_keys, p_move_lines[mv] || ':' || p_move_handles[mv])] := v_moved;
+        END IF;
+    END LOOP;
     FOR rh IN 1 .. cardinality(p_reqs) LOOP
         IF array_position(p_keys, p_line_ids[p_reqs[rh]] || ':' || p_handles[rh]) IS NULL THEN
             ps := cardinality(p_keys) + 1;

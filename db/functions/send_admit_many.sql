@@ -13,7 +13,9 @@
 -- key), same line, handle and chat, and the slot the first attempt took.
 -- It does not go through the limits again: Linq may hold the message
 -- already, and then it answers the resend with it. Its pair stamp moves to
--- now (or is added back when it has left the window).
+-- now (or is added back when it has left the window), in limits_admit's
+-- call, under the batch's ordered locks: moved before that call, it would
+-- hold its pair while the call waits for a line.
 --
 -- The sends are decided in the order of the locks they take: by line, then
 -- handle, then key. The keys are reserved first (in key order), then the
@@ -111,6 +113,12 @@ DECLARE
     q_ats    timestamptz[] := '{}';
     q_reqs   integer[] := '{}';
     v_refused boolean := false;
+    -- The takeovers' pair stamps to move: from the first attempt's instant
+    -- to the resend's.
+    t_lines   bigint[] := '{}';
+    t_handles text[] := '{}';
+    t_from    timestamptz[] := '{}';
+    t_to      timestamptz[] := '{}';
     v_msg    record;
     r        record;
     i        integer;
@@ -272,13 +280,13 @@ BEGIN
             -- to now, or comes back when it has left the window). It does
             -- not go through the limits again: Linq may hold the message
             -- already, and then it answers the resend with it.
+            -- limits_admit moves the stamp, under its ordered locks.
             o_takeover[i] := true;
             o_chat[i] := v_msg.chat;
-            UPDATE pair_state AS pw
-               SET sends = CASE WHEN v_msg.at = ANY (pw.sends)
-                                THEN array_replace(pw.sends, v_msg.at, v_now)
-                                ELSE pw.sends || v_now END
-             WHERE pw.line_id = v_msg.lid AND pw.handle = v_msg.handle;
+            t_lines := t_lines || v_msg.lid;
+            t_handles := t_handles || v_msg.handle;
+            t_from := t_from || v_msg.at;
+            t_to := t_to || v_now;
             UPDATE messages AS m
                SET state = 'pending', lease_until = v_now + v_lease, admitted_at = v_now, updated_at = v_now,
                    body = coalesce(m.body, b_body[i])
@@ -288,11 +296,13 @@ BEGIN
 
     -- The limits and the line, for the new sends together, each at its own
     -- instant: the one its messages row keeps as admitted_at, the pair stamp
-    -- the give-back and the restamp on Linq's answer look for.
-    IF cardinality(q_pos) > 0 THEN
+    -- the give-back and the restamp on Linq's answer look for. The
+    -- takeovers' stamps move in the same call, in its lock order.
+    IF cardinality(q_pos) > 0 OR cardinality(t_lines) > 0 THEN
         FOR r IN
             SELECT a.req, a.outcome, a.retry_after_ms, a.quarantined, a.why
-              FROM limits_admit(q_lines, q_reply, array_fill(1, ARRAY[cardinality(q_pos)]), q_reqs, q_handles, s, q_ats) AS a
+              FROM limits_admit(q_lines, q_reply, array_fill(1, ARRAY[cardinality(q_pos)]), q_reqs, q_handles, s, q_ats,
+                                t_lines, t_handles, t_from, t_to) AS a
         LOOP
             i := q_pos[r.req];
             o_outcome[i] := r.outcome;
