@@ -207,10 +207,7 @@ func TestRetries(t *testing.T) {
 		ctx := context.Background()
 		req := messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("first"), IdempotencyKey: "k"}
 
-		e.sim.SetFaults(linqsim.Faults{FailNext: 4}) // sent, then answered 500 (client retries included)
-		_, err := gw.svc.Send(ctx, req)
-		requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
-		e.sim.SetFaults(linqsim.Faults{})
+		e.sendUnknown(t, gw, req)
 		for i := range 29 {
 			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("more")})
 			require.NoError(t, err, "send %d", i)
@@ -251,9 +248,7 @@ func TestRetries(t *testing.T) {
 		ctx := context.Background()
 		req := messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("first"), IdempotencyKey: "k"}
 
-		e.sim.SetFaults(linqsim.Faults{FailNext: 4}) // sent, then answered 500 (client retries included)
-		_, err := gw.svc.Send(ctx, req)
-		requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
+		e.sendUnknown(t, gw, req)
 		require.NotNil(t, reached.Load())
 		var stamp, admitted time.Time
 		require.NoError(t, e.pool.QueryRow(ctx, `SELECT p.sends[1], m.admitted_at FROM pair_state p, messages m
@@ -261,8 +256,7 @@ func TestRetries(t *testing.T) {
 		require.False(t, stamp.Before(*reached.Load()), "stamp %s before Linq got the send at %s", stamp, *reached.Load())
 		require.True(t, stamp.Equal(admitted))
 
-		e.sim.SetFaults(linqsim.Faults{})
-		_, err = gw.svc.Send(ctx, req)
+		_, err := gw.svc.Send(ctx, req)
 		require.NoError(t, err)
 		var slots int
 		require.NoError(t, e.pool.QueryRow(ctx, `SELECT cardinality(sends) FROM pair_state WHERE line_id = $1`, line).Scan(&slots))

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/linqsim"
 	"github.com/linegate/linegate/internal/messaging"
@@ -170,4 +171,15 @@ func sendsByKey(sim *linqsim.Sim) map[string]int {
 		out[r.IdempotencyKey]++
 	}
 	return out
+}
+
+// sendUnknown sends req while Linq takes each attempt and answers 500 (the
+// client's retries included): the send's outcome is unknown, so a retry of
+// its key takes it over.
+func (e *env) sendUnknown(t *testing.T, gw *gateway, req messaging.SendRequest) {
+	t.Helper()
+	e.sim.SetFaults(linqsim.Faults{FailNext: 4})
+	_, err := gw.svc.Send(context.Background(), req)
+	requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
+	e.sim.SetFaults(linqsim.Faults{})
 }

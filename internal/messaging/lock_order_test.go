@@ -7,8 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/linegate/linegate/internal/apperr"
-	"github.com/linegate/linegate/internal/linqsim"
 	"github.com/linegate/linegate/internal/messaging"
 )
 
@@ -31,10 +29,7 @@ func TestTakeoverLockOrder(t *testing.T) {
 		ctx := context.Background()
 		resend := messaging.SendRequest{APIKeyID: 1, UserRef: highRef, Parts: text("first"), IdempotencyKey: "k"}
 
-		e.sim.SetFaults(linqsim.Faults{FailNext: 4}) // sent, then answered 500: the outcome is unknown
-		_, err := gw.svc.Send(ctx, resend)
-		requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
-		e.sim.SetFaults(linqsim.Faults{})
+		e.sendUnknown(t, gw, resend)
 
 		// Another writer holds the lower line, as an admission on it does
 		// before it takes its pairs. It finds a deadlock in 50 ms, so that it
@@ -85,10 +80,7 @@ func TestTakeoverLockOrder(t *testing.T) {
 		ctx := context.Background()
 		resend := messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("first"), IdempotencyKey: "k"}
 
-		e.sim.SetFaults(linqsim.Faults{FailNext: 4}) // sent, then answered 500: the outcome is unknown
-		_, err := gw.svc.Send(ctx, resend)
-		requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
-		e.sim.SetFaults(linqsim.Faults{})
+		e.sendUnknown(t, gw, resend)
 		ft.db.Advance(61 * time.Second) // its stamp leaves the window
 		for i := range 29 {
 			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("more")})
