@@ -123,8 +123,8 @@ func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
 }
 
 // idPage reads a page's limit (1 to maxLinesPage, default
-// defaultLinesPage) and its after cursor (an id, which what names for the
-// error; the next cursor of the previous page; default 0).
+// defaultLinesPage) and its after cursor (the id in the previous page's
+// next cursor; default 0). what names the ids in an error.
 func idPage(r *http.Request, what string) (limit int, after int64, err error) {
 	q := r.URL.Query()
 	limit = defaultLinesPage

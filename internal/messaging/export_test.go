@@ -18,10 +18,7 @@ func (s *Service) AdmitBatch(ctx context.Context, reqs []SendRequest) ([]string,
 			return nil, err
 		}
 		id := newMessageID()
-		calls[i] = admitCall{
-			id: id, apiKeyID: req.APIKeyID, key: cmp.Or(req.IdempotencyKey, id.String()), userRef: req.UserRef,
-			handle: req.Handle, intent: req.Intent, hash: requestHash(req), body: body,
-		}
+		calls[i] = newAdmitCall(req, id, cmp.Or(req.IdempotencyKey, id.String()), body)
 	}
 	as, err := s.admitBatch(ctx, calls)
 	if err != nil {

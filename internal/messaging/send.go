@@ -194,10 +194,16 @@ type admitCall struct {
 // admit runs send_admit for one send, in a batch with the sends admitted
 // at the same moment (group commit: one statement, one commit).
 func (s *Service) admit(ctx context.Context, req SendRequest, id uuid.UUID, key string, body []byte) (admission, error) {
-	return s.admits.Do(ctx, admitCall{
+	return s.admits.Do(ctx, newAdmitCall(req, id, key, body))
+}
+
+// newAdmitCall is req's input to send_admit_many, as message id, holding
+// key and kept parts (body).
+func newAdmitCall(req SendRequest, id uuid.UUID, key string, body []byte) admitCall {
+	return admitCall{
 		id: id, apiKeyID: req.APIKeyID, key: key, userRef: req.UserRef, handle: req.Handle, intent: req.Intent,
 		hash: requestHash(req), body: body,
-	})
+	}
 }
 
 // admitBatch decides a batch of admissions in one statement.
