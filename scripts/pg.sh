@@ -49,11 +49,16 @@ port_range() {
 	if [ "$lo" -gt 20000 ]; then echo "$((lo - 8000)) $((lo - 1))"; else echo "54329 54999"; fi
 }
 
-# port_taken: something listens on the port or a socket is bound to it.
+# port_taken: something listens on the port or a socket is bound to it
+# (states 01 established, 02 connecting, 07 bound, 0A listening). A stopped
+# server's own connections, closing (FIN_WAIT, TIME_WAIT, ...) while its
+# clients have not yet noticed, do not count: the server binds over them,
+# and counting them moved a restarted cluster to another port.
 port_taken() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 	local hex; hex="$(printf ':%04X ' "$1")"
-	cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2" "}' | grep -qF "$hex"
+	cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+		awk '$4 == "01" || $4 == "02" || $4 == "07" || $4 == "0A" {print $2" "}' | grep -qF "$hex"
 }
 
 # free_port [skip...]: the first free port of the range not among skip.
