@@ -104,7 +104,7 @@ func TestLineHealthEndToEnd(t *testing.T) {
 		// Both gateways subscribed themselves at Linq: each receives the
 		// status_updated event and processes it.
 		require.NoError(t, e.sim.FlagLine(e.lines[0]))
-		waitFor(t, func() bool { return len(e.prod.events("user.line_changed")) >= 2000 }, "2,000 user.line_changed")
+		waitForWithin(t, 90*time.Second, func() bool { return len(e.prod.events("user.line_changed")) >= 2000 }, "2,000 user.line_changed")
 		waitFor(t, func() bool { return len(e.prod.events("line.status_changed")) >= 1 }, "line.status_changed")
 
 		require.Zero(t, e.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, down))

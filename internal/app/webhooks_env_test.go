@@ -234,7 +234,14 @@ func (p *product) subscribe(t *testing.T, g *gw) int64 {
 // until it holds, failing after 20 s.
 func waitFor(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	waitForWithin(t, 20*time.Second, cond, msg)
+}
+
+// waitForWithin is waitFor with its own deadline, for waits on thousands of
+// deliveries, which a loaded machine running the whole suite slows.
+func waitForWithin(t *testing.T, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", msg)
