@@ -131,20 +131,18 @@ func (s *Service) retry2022(ctx context.Context, fn func() error) error {
 	return err
 }
 
-// A share run takes at most maxSharesPerRun chats, found among the newest
-// maxShareScan sent messages: both bound one run however large the pool.
-const (
-	maxSharesPerRun = 500
-	maxShareScan    = 50_000
-)
+// A share run takes at most maxSharesPerRun chats (first shares before
+// shares again), which bounds one run however large the pool; the chats
+// that did not fit are taken by the next runs.
+const maxSharesPerRun = 500
 
 // ShareContactCards shares the line's contact card into the chats that
-// should get it: a chat whose user was just sent their first message on
-// that line (which covers the first message on a new line after a
-// failover), then again at most every CardReshareAfter when a message was
-// sent on it lately (among the newest maxShareScan sent messages of the last
-// day), as Linq advises. Shares go linqInFlight at a time; a failed share is
-// logged and tried again on the next run.
+// should get it: every chat opened in the last day (the user's first
+// message on that line, which covers the first message on a new line after
+// a failover) that never had it, then again at most every CardReshareAfter
+// when a message was sent on it lately (among the newest CardShareScan sent
+// messages of the last day), as Linq advises. Shares go linqInFlight at a
+// time; a failed share is logged and tried again on the next run.
 func (s *Service) ShareContactCards(ctx context.Context) (int, error) {
 	if s.linq == nil {
 		return 0, errors.New("contact cards: no Linq client")
@@ -152,7 +150,7 @@ func (s *Service) ShareContactCards(ctx context.Context) (int, error) {
 	now := s.cfg.Now()
 	rows, err := s.q.ContactCardShareDue(ctx, s.pool, store.ContactCardShareDueParams{
 		SharedBefore: now.Add(-s.cfg.CardReshareAfter), ActiveSince: now.Add(-24 * time.Hour),
-		IdsSince: now.Add(-72 * time.Hour), MaxScan: maxShareScan, MaxRows: maxSharesPerRun,
+		IdsSince: now.Add(-72 * time.Hour), MaxScan: int32(s.cfg.CardShareScan), MaxRows: maxSharesPerRun,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("read chats due a contact card: %w", err)

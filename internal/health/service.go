@@ -63,7 +63,10 @@ type Config struct {
 	// CardReshareAfter is the least time between two shares of a line's
 	// contact card into one chat (24 h).
 	CardReshareAfter time.Duration
-	Now              func() time.Time
+	// CardShareScan is how many of the newest sent messages a share run
+	// reads for the chats to share the card into again (50,000).
+	CardShareScan int
+	Now           func() time.Time
 }
 
 // DefaultContinuationText is the continuation template by default.
@@ -94,6 +97,7 @@ func New(pool *pgxpool.Pool, ls *lines.Service, r *router.Service, linqClient Li
 	cfg.CompanyName = cmp.Or(cfg.CompanyName, "Linegate")
 	cfg.ContinuationText = cmp.Or(cfg.ContinuationText, DefaultContinuationText)
 	cfg.CardReshareAfter = cmp.Or(cfg.CardReshareAfter, 24*time.Hour)
+	cfg.CardShareScan = cmp.Or(cfg.CardShareScan, 50_000)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -12,22 +12,29 @@ import (
 
 const contactCardShareDue = `-- name: ContactCardShareDue :many
 SELECT c.user_id, c.line_id, c.linq_chat_id
-FROM (SELECT m.user_id, m.line_id
-      FROM messages m
-      WHERE m.id >= message_id_floor($1::timestamptz) AND m.state = 'sent'
-        AND m.created_at >= $2::timestamptz
-      ORDER BY m.id DESC
-      LIMIT $3::int) r
-JOIN chats c ON c.user_id = r.user_id AND c.line_id = r.line_id
+FROM (SELECT o.user_id, o.line_id, true AS opened
+      FROM chats o
+      WHERE o.created_at >= $1::timestamptz
+      UNION ALL
+      SELECT r.user_id, r.line_id, false
+      FROM (SELECT m.user_id, m.line_id
+            FROM messages m
+            WHERE m.id >= message_id_floor($2::timestamptz) AND m.state = 'sent'
+              AND m.created_at >= $1::timestamptz
+            ORDER BY m.id DESC
+            LIMIT $3::int) r) d
+JOIN chats c ON c.user_id = d.user_id AND c.line_id = d.line_id
 JOIN users u ON u.id = c.user_id AND u.current_line_id = c.line_id
 LEFT JOIN contact_card_shares s ON s.user_id = c.user_id AND s.line_id = c.line_id
-WHERE s.shared_at IS NULL OR s.shared_at < $4::timestamptz
+WHERE (d.opened AND s.shared_at IS NULL)
+   OR (NOT d.opened AND (s.shared_at IS NULL OR s.shared_at < $4::timestamptz))
+ORDER BY d.opened DESC
 LIMIT $5
 `
 
 type ContactCardShareDueParams struct {
-	IdsSince     time.Time
 	ActiveSince  time.Time
+	IdsSince     time.Time
 	MaxScan      int32
 	SharedBefore time.Time
 	MaxRows      int32
@@ -39,18 +46,21 @@ type ContactCardShareDueRow struct {
 	LinqChatID string
 }
 
-// Chats whose line's card should be shared now: the user was sent a message
-// on that line lately, and the card was never shared there or last before
-// @shared_before. "Lately" is the newest @max_scan sent messages since
-// @active_since, read newest first along the id index (ids are UUIDv7, and
-// @ids_since, a bound before @active_since with slack for the clocks that
-// made them, prunes the day partitions): the work of a run stays bounded
-// however many messages a day holds. A chat may come once per message
-// scanned; the caller shares each chat once.
+// Chats whose line's card should be shared now, the user's current line's:
+// first every chat opened since @active_since whose card was never shared
+// (the user's first message on that line, as after a failover), found by
+// when it was opened, so none is missed however many messages the pool
+// sends; then chats the user was sent a message on lately whose card was
+// last shared before @shared_before. "Lately" is the newest @max_scan sent
+// messages since @active_since, read newest first along the id index (ids
+// are UUIDv7, and @ids_since, a bound before @active_since with slack for
+// the clocks that made them, prunes the day partitions): the work of a run
+// stays bounded however many messages a day holds. A chat may come more
+// than once; the caller shares each chat once.
 func (q *Queries) ContactCardShareDue(ctx context.Context, db DBTX, arg ContactCardShareDueParams) ([]ContactCardShareDueRow, error) {
 	rows, err := db.Query(ctx, contactCardShareDue,
-		arg.IdsSince,
 		arg.ActiveSince,
+		arg.IdsSince,
 		arg.MaxScan,
 		arg.SharedBefore,
 		arg.MaxRows,
