@@ -148,12 +148,26 @@ func (s *Service) ShareContactCards(ctx context.Context) (int, error) {
 		return 0, errors.New("contact cards: no Linq client")
 	}
 	now := s.cfg.Now()
-	rows, err := s.q.ContactCardShareDue(ctx, s.pool, store.ContactCardShareDueParams{
-		SharedBefore: now.Add(-s.cfg.CardReshareAfter), ActiveSince: now.Add(-24 * time.Hour),
-		IdsSince: now.Add(-72 * time.Hour), MaxScan: int32(s.cfg.CardShareScan), MaxRows: maxSharesPerRun,
+	since := now.Add(-24 * time.Hour)
+	first, err := s.q.ContactCardShareFirstDue(ctx, s.pool, store.ContactCardShareFirstDueParams{
+		ActiveSince: since, MaxRows: maxSharesPerRun,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("read chats due a contact card: %w", err)
+		return 0, fmt.Errorf("read chats due their first contact card: %w", err)
+	}
+	rows := make([]store.ContactCardShareDueRow, 0, len(first))
+	for _, r := range first {
+		rows = append(rows, store.ContactCardShareDueRow(r))
+	}
+	if left := maxSharesPerRun - len(rows); left > 0 {
+		again, err := s.q.ContactCardShareDue(ctx, s.pool, store.ContactCardShareDueParams{
+			SharedBefore: now.Add(-s.cfg.CardReshareAfter), ActiveSince: since,
+			IdsSince: now.Add(-72 * time.Hour), MaxScan: int32(s.cfg.CardShareScan), MaxRows: int32(left),
+		})
+		if err != nil {
+			return 0, fmt.Errorf("read chats due a contact card again: %w", err)
+		}
+		rows = append(rows, again...)
 	}
 	type chat struct{ userID, lineID int64 }
 	seen := make(map[chat]bool, len(rows))

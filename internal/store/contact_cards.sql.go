@@ -12,29 +12,22 @@ import (
 
 const contactCardShareDue = `-- name: ContactCardShareDue :many
 SELECT c.user_id, c.line_id, c.linq_chat_id
-FROM (SELECT o.user_id, o.line_id, true AS opened
-      FROM chats o
-      WHERE o.created_at >= $1::timestamptz
-      UNION ALL
-      SELECT r.user_id, r.line_id, false
-      FROM (SELECT m.user_id, m.line_id
-            FROM messages m
-            WHERE m.id >= message_id_floor($2::timestamptz) AND m.state = 'sent'
-              AND m.created_at >= $1::timestamptz
-            ORDER BY m.id DESC
-            LIMIT $3::int) r) d
-JOIN chats c ON c.user_id = d.user_id AND c.line_id = d.line_id
+FROM (SELECT m.user_id, m.line_id
+      FROM messages m
+      WHERE m.id >= message_id_floor($1::timestamptz) AND m.state = 'sent'
+        AND m.created_at >= $2::timestamptz
+      ORDER BY m.id DESC
+      LIMIT $3::int) r
+JOIN chats c ON c.user_id = r.user_id AND c.line_id = r.line_id
 JOIN users u ON u.id = c.user_id AND u.current_line_id = c.line_id
 LEFT JOIN contact_card_shares s ON s.user_id = c.user_id AND s.line_id = c.line_id
-WHERE (d.opened AND s.shared_at IS NULL)
-   OR (NOT d.opened AND (s.shared_at IS NULL OR s.shared_at < $4::timestamptz))
-ORDER BY d.opened DESC
+WHERE s.shared_at IS NULL OR s.shared_at < $4::timestamptz
 LIMIT $5
 `
 
 type ContactCardShareDueParams struct {
-	ActiveSince  time.Time
 	IdsSince     time.Time
+	ActiveSince  time.Time
 	MaxScan      int32
 	SharedBefore time.Time
 	MaxRows      int32
@@ -46,21 +39,19 @@ type ContactCardShareDueRow struct {
 	LinqChatID string
 }
 
-// Chats whose line's card should be shared now, the user's current line's:
-// first every chat opened since @active_since whose card was never shared
-// (the user's first message on that line, as after a failover), found by
-// when it was opened, so none is missed however many messages the pool
-// sends; then chats the user was sent a message on lately whose card was
-// last shared before @shared_before. "Lately" is the newest @max_scan sent
-// messages since @active_since, read newest first along the id index (ids
-// are UUIDv7, and @ids_since, a bound before @active_since with slack for
-// the clocks that made them, prunes the day partitions): the work of a run
-// stays bounded however many messages a day holds. A chat may come more
-// than once; the caller shares each chat once.
+// Chats whose line's card should be shared again now: the user was sent a
+// message on that line lately, and the card was never shared there or last
+// before @shared_before. "Lately" is the newest @max_scan sent messages
+// since @active_since, read newest first along the id index (ids are
+// UUIDv7, and @ids_since, a bound before @active_since with slack for the
+// clocks that made them, prunes the day partitions): the work of a run
+// stays bounded however many messages a day holds, and it stops at
+// @max_rows. A chat may come once per message scanned; the caller shares
+// each chat once.
 func (q *Queries) ContactCardShareDue(ctx context.Context, db DBTX, arg ContactCardShareDueParams) ([]ContactCardShareDueRow, error) {
 	rows, err := db.Query(ctx, contactCardShareDue,
-		arg.ActiveSince,
 		arg.IdsSince,
+		arg.ActiveSince,
 		arg.MaxScan,
 		arg.SharedBefore,
 		arg.MaxRows,
@@ -72,6 +63,50 @@ func (q *Queries) ContactCardShareDue(ctx context.Context, db DBTX, arg ContactC
 	items := []ContactCardShareDueRow{}
 	for rows.Next() {
 		var i ContactCardShareDueRow
+		if err := rows.Scan(&i.UserID, &i.LineID, &i.LinqChatID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const contactCardShareFirstDue = `-- name: ContactCardShareFirstDue :many
+SELECT c.user_id, c.line_id, c.linq_chat_id
+FROM chats c
+JOIN users u ON u.id = c.user_id AND u.current_line_id = c.line_id
+WHERE c.created_at >= $1::timestamptz
+  AND NOT EXISTS (SELECT 1 FROM contact_card_shares s WHERE s.user_id = c.user_id AND s.line_id = c.line_id)
+LIMIT $2
+`
+
+type ContactCardShareFirstDueParams struct {
+	ActiveSince time.Time
+	MaxRows     int32
+}
+
+type ContactCardShareFirstDueRow struct {
+	UserID     int64
+	LineID     int64
+	LinqChatID string
+}
+
+// Chats opened since @active_since (a user's first message on that line,
+// as after a failover) on the user's current line whose card was never
+// shared there, found by when they were opened: none is missed however
+// many messages the pool sends.
+func (q *Queries) ContactCardShareFirstDue(ctx context.Context, db DBTX, arg ContactCardShareFirstDueParams) ([]ContactCardShareFirstDueRow, error) {
+	rows, err := db.Query(ctx, contactCardShareFirstDue, arg.ActiveSince, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ContactCardShareFirstDueRow{}
+	for rows.Next() {
+		var i ContactCardShareFirstDueRow
 		if err := rows.Scan(&i.UserID, &i.LineID, &i.LinqChatID); err != nil {
 			return nil, err
 		}
