@@ -73,9 +73,7 @@ func (e *env) drive(ctx context.Context) {
 	at(0.25)
 	e.flag(ctx, 0, "flag")
 	at(0.30)
-	down := min(20*time.Second, time.Duration(0.3*float64(d)))
-	e.prod.down.Store(true)
-	time.AfterFunc(down, func() { e.prod.down.Store(false) })
+	e.endpointDown(ctx, min(20*time.Second, time.Duration(0.3*float64(d))))
 	at(0.45)
 	e.flag(ctx, 0, "unflag")
 	at(0.55)
@@ -91,6 +89,21 @@ func (e *env) drive(ctx context.Context) {
 	e.c.faults.To = time.Now()
 	e.setFaults(ctx, map[string]any{})
 	e.prod.down.Store(false)
+}
+
+// endpointDown takes the product endpoint down for at least d and until it
+// has refused a delivery, or the run ends: a Postgres restart or a kill in
+// the window can hold every delivery back until it would have passed, and
+// the outage is there to make deliveries fail and be retried.
+func (e *env) endpointDown(ctx context.Context, d time.Duration) {
+	e.prod.down.Store(true)
+	go func() {
+		sleep(ctx, d)
+		for ctx.Err() == nil && !e.w.stopped.Load() && e.prod.refusedSoFar() == 0 {
+			sleep(ctx, 100*time.Millisecond)
+		}
+		e.prod.down.Store(false)
+	}()
 }
 
 func (e *env) setFaults(ctx context.Context, f map[string]any) {

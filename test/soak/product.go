@@ -83,6 +83,13 @@ func (p *product) serve(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// refusedSoFar is how many deliveries the endpoint refused while down.
+func (p *product) refusedSoFar() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
+}
+
 // snapshot returns what the endpoint saw, by event id.
 func (p *product) snapshot() (map[string]ProductEvent, int, int) {
 	p.mu.Lock()
