@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/linegate/linegate/internal/linqsim"
 )
@@ -42,8 +43,15 @@ func TestReorderedWebhooksAndDeliveryLog(t *testing.T) {
 		var log struct {
 			Deliveries []linqsim.DeliveredWebhook `json:"deliveries"`
 		}
-		if st, _ := b.call(t, http.MethodGet, "/_sim/webhook-deliveries", nil, &log); st != http.StatusOK {
-			t.Fatalf("status %d", st)
+		// The simulator logs a delivery once the receiver has answered it,
+		// which is after the receiver has seen it.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if st, _ := b.call(t, http.MethodGet, "/_sim/webhook-deliveries", nil, &log); st != http.StatusOK {
+				t.Fatalf("status %d", st)
+			}
+			if len(log.Deliveries) >= len(got) || time.Now().After(deadline) {
+				break
+			}
 		}
 		if len(log.Deliveries) != len(got) {
 			t.Fatalf("log has %d deliveries, receiver saw %d", len(log.Deliveries), len(got))
