@@ -74,14 +74,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr is a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
+// freeAddrs returns two loopback addresses nothing listens on right now,
+// for the gateway and the simulator. Both are held until both are picked:
+// a port closed before the next is picked can be handed out again.
+func freeAddrs(t *testing.T) (string, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	var addrs [2]string
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
+	}
+	return addrs[0], addrs[1]
 }
 
 // busyAddr is a loopback address held by the test until it ends.
@@ -248,7 +253,7 @@ func TestRunRefusesBusyAddress(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			httpAddr, simAddr := freeAddr(t), freeAddr(t)
+			httpAddr, simAddr := freeAddrs(t)
 			taken := busyAddr(t)
 			if tc.busy == "SIM_ADDR" {
 				simAddr = taken
@@ -272,7 +277,7 @@ func TestRunRefusesBusyAddress(t *testing.T) {
 
 func TestRunStopsWithStatusZeroOnInterrupt(t *testing.T) {
 	t.Parallel()
-	httpAddr, simAddr := freeAddr(t), freeAddr(t)
+	httpAddr, simAddr := freeAddrs(t)
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
 	cmd := scriptCmd(t, httpAddr, simAddr)

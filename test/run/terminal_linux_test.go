@@ -44,7 +44,7 @@ func ioctl(fd, req, arg uintptr) error {
 func TestMakeRunStopsWithStatusZeroOnCtrlC(t *testing.T) {
 	t.Parallel()
 	root := repoRoot(t)
-	httpAddr, simAddr := freeAddr(t), freeAddr(t)
+	httpAddr, simAddr := freeAddrs(t)
 	master, tty := openTerminal(t)
 
 	// make builds its own binary; the package's build warms the cache.
