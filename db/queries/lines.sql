@@ -225,6 +225,11 @@ WHERE l.admin_state = 'active' AND l.health_state = 'ok' AND l.service_status = 
       AND l.ineligible_at IS NULL AND l.linq_missing_at IS NULL AND l.reputation = 'HEALTHY' AND l.held_at IS NULL
   AND l.warmup_started_at > k.warm_from;
 
+-- name: LineExists :one
+-- Whether the pool holds any line: a restarted replica that knows its
+-- pool need not wait for Linq before it serves.
+SELECT EXISTS (SELECT 1 FROM lines)::boolean AS exists;
+
 -- name: LineLastAssignedMax :one
 -- The latest assignment time of any line (the epoch when none).
 SELECT coalesce(max(last_assigned_at), 'epoch')::timestamptz AS last_assigned_at FROM lines;

@@ -54,17 +54,35 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		if err != nil {
 			return err
 		}
-		a.starters = append(a.starters, func(ctx context.Context) error {
-			// The pool is read at start; Linq being down must not stop the
-			// gateway, the schedule retries.
-			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		// The pool is read from Linq at start. Linq being slow or down must
+		// not stop the gateway (the schedule retries), nor hold back a
+		// replica whose database already knows the pool: signups, ops and
+		// webhook intake need no Linq, so it syncs beside serving. Only a
+		// pool without lines waits (up to 30 s) for its first listing.
+		syncCtx, stopSync := context.WithCancel(context.Background())
+		syncDone := make(chan struct{})
+		close(syncDone) // replaced when a sync runs in the background
+		initialSync := func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			if _, err := linePool.Sync(sctx); err != nil {
+			if _, err := linePool.Sync(ctx); err != nil {
 				a.logger.WarnContext(ctx, "initial line sync failed", slog.Any("error", err))
+			}
+		}
+		a.starters = append(a.starters, func(ctx context.Context) error {
+			known, err := linePool.HasLines(ctx)
+			if err != nil {
+				return err
+			}
+			if known {
+				syncDone = make(chan struct{})
+				go func() { defer close(syncDone); initialSync(syncCtx) }()
+			} else {
+				initialSync(ctx)
 			}
 			return jobs.Start(ctx)
 		})
-		a.stoppers = append(a.stoppers, jobs.Stop)
+		a.stoppers = append(a.stoppers, jobs.Stop, func() { stopSync(); <-syncDone })
 		return nil
 	}(); err != nil {
 		return err

@@ -318,6 +318,15 @@ func (s *Service) UpdateTx(ctx context.Context, tx pgx.Tx, id int64, u Update) e
 	return nil
 }
 
+// HasLines reports whether the pool holds any line.
+func (s *Service) HasLines(ctx context.Context) (bool, error) {
+	ok, err := s.q.LineExists(ctx, s.pool)
+	if err != nil {
+		return false, fmt.Errorf("check for lines: %w", err)
+	}
+	return ok, nil
+}
+
 // SyncResult summarises a sync.
 type SyncResult struct {
 	Listed  int      `json:"listed"`

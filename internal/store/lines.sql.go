@@ -35,6 +35,19 @@ func (q *Queries) LineBumpCounts(ctx context.Context, db DBTX, arg LineBumpCount
 	return err
 }
 
+const lineExists = `-- name: LineExists :one
+SELECT EXISTS (SELECT 1 FROM lines)::boolean AS exists
+`
+
+// Whether the pool holds any line: a restarted replica that knows its
+// pool need not wait for Linq before it serves.
+func (q *Queries) LineExists(ctx context.Context, db DBTX) (bool, error) {
+	row := db.QueryRow(ctx, lineExists)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const lineLastAssignedMax = `-- name: LineLastAssignedMax :one
 SELECT coalesce(max(last_assigned_at), 'epoch')::timestamptz AS last_assigned_at FROM lines
 `

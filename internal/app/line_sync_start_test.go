@@ -1,0 +1,132 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/linqsim"
+	"github.com/linegate/linegate/internal/pgtest"
+	"github.com/linegate/linegate/internal/testkit"
+)
+
+// listGate holds Linq's line listing until released, in front of the
+// simulator; every other request passes.
+type listGate struct {
+	closed   atomic.Bool
+	released atomic.Bool
+	holding  atomic.Int32
+	arrived  chan struct{} // gets a value when a listing is first held
+	release  chan struct{}
+	next     http.Handler
+}
+
+func newListGate(next http.Handler) *listGate {
+	return &listGate{arrived: make(chan struct{}, 1), release: make(chan struct{}), next: next}
+}
+
+func (g *listGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.closed.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/phone_numbers") {
+		g.holding.Add(1)
+		select {
+		case g.arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-g.release:
+		case <-r.Context().Done():
+			g.holding.Add(-1)
+			return
+		}
+		g.holding.Add(-1)
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+func (g *listGate) open() { g.released.Store(true); close(g.release) }
+
+// startEnv is a database and a simulator whose line listing can be held.
+func startEnv(t *testing.T) (*hookEnv, *listGate) {
+	t.Helper()
+	sim := linqsim.New(linqsim.Config{LineCount: 2, Logger: testkit.Logger(t)})
+	gate := newListGate(sim.Handler())
+	srv := httptest.NewServer(gate)
+	t.Cleanup(func() {
+		if !gate.released.Load() {
+			gate.open()
+		}
+		srv.Close()
+		sim.Close()
+	})
+	return &hookEnv{sim: sim, simSrv: srv, dbURL: pgtest.NewURL(t)}, gate
+}
+
+func lineCount(t *testing.T, g *gw) int {
+	t.Helper()
+	var n int
+	require.NoError(t, g.app.Pool().QueryRow(context.Background(), "SELECT count(*) FROM lines").Scan(&n))
+	return n
+}
+
+func TestStartWhileLinqHoldsTheLineList(t *testing.T) {
+	t.Parallel()
+
+	t.Run("ReplicaThatKnowsThePoolServesBeforeLinqAnswers", func(t *testing.T) {
+		t.Parallel()
+		e, gate := startEnv(t)
+		first := e.gateway(t, true)
+		require.Equal(t, 2, lineCount(t, first), "the first start syncs the pool")
+
+		e.sim.AddLine("")
+		gate.closed.Store(true)
+		restarted := e.gateway(t, false)
+		started := make(chan error, 1)
+		var heldAtReturn atomic.Int32
+		go func() {
+			err := restarted.app.Start(context.Background())
+			heldAtReturn.Store(gate.holding.Load())
+			started <- err
+		}()
+		select {
+		case err := <-started:
+			require.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("Start did not return while Linq held the line list")
+		}
+		<-gate.arrived
+		require.Positive(t, heldAtReturn.Load(), "Start returned only once Linq's listing had ended")
+
+		restarted.signup(t, "while-linq-hangs") // needs no Linq
+		require.Equal(t, 2, lineCount(t, restarted), "the held listing has not been applied")
+
+		gate.open()
+		waitFor(t, func() bool { return lineCount(t, restarted) == 3 }, "the background sync adds Linq's new line once Linq answers")
+	})
+
+	t.Run("EmptyPoolWaitsForItsFirstListing", func(t *testing.T) {
+		t.Parallel()
+		e, gate := startEnv(t)
+		gate.closed.Store(true)
+		g := e.gateway(t, false)
+		started := make(chan error, 1)
+		var releasedAtReturn atomic.Bool
+		go func() {
+			err := g.app.Start(context.Background())
+			releasedAtReturn.Store(gate.released.Load())
+			started <- err
+		}()
+		<-gate.arrived
+		// Long enough for a Start that did not wait to have returned.
+		time.Sleep(200 * time.Millisecond)
+		gate.open()
+		require.NoError(t, <-started)
+		require.True(t, releasedAtReturn.Load(), "Start returned before the first listing of an empty pool")
+		require.Equal(t, 2, lineCount(t, g), "the pool is synced once Start returns")
+	})
+}
