@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,6 +65,11 @@ type App struct {
 	// starters run when Start is called; stoppers run in reverse on Close.
 	starters []func(ctx context.Context) error
 	stoppers []func()
+	// background runs start-up steps beside serving (linqAtStart); Close
+	// cancels them and waits.
+	background       sync.WaitGroup
+	backgroundCtx    context.Context
+	cancelBackground context.CancelFunc
 
 	// River job queue and the services built on it (river.go, webhooks.go).
 	// lineHealth, when set before wireWebhooks runs, receives Linq's line
@@ -86,6 +92,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	a := &App{cfg: cfg, logger: logger, pool: pool, metrics: metrics.New(), now: o.now}
+	a.backgroundCtx, a.cancelBackground = context.WithCancel(context.Background())
 	if err := a.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -179,6 +186,8 @@ func (a *App) Start(ctx context.Context) error {
 
 // Close stops background work and closes the pool last.
 func (a *App) Close() {
+	a.cancelBackground()
+	a.background.Wait()
 	for i := len(a.stoppers) - 1; i >= 0; i-- {
 		a.stoppers[i]()
 	}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/linegate/linegate/internal/httpapi"
@@ -54,35 +53,12 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		if err != nil {
 			return err
 		}
-		// The pool is read from Linq at start. Linq being slow or down must
-		// not stop the gateway (the schedule retries), nor hold back a
-		// replica whose database already knows the pool: signups, ops and
-		// webhook intake need no Linq, so it syncs beside serving. Only a
-		// pool without lines waits (up to 30 s) for its first listing.
-		syncCtx, stopSync := context.WithCancel(context.Background())
-		syncDone := make(chan struct{})
-		close(syncDone) // replaced when a sync runs in the background
-		initialSync := func(ctx context.Context) {
-			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if _, err := linePool.Sync(ctx); err != nil {
-				a.logger.WarnContext(ctx, "initial line sync failed", slog.Any("error", err))
-			}
-		}
 		a.starters = append(a.starters, func(ctx context.Context) error {
-			known, err := linePool.HasLines(ctx)
-			if err != nil {
-				return err
-			}
-			if known {
-				syncDone = make(chan struct{})
-				go func() { defer close(syncDone); initialSync(syncCtx) }()
-			} else {
-				initialSync(ctx)
-			}
+			a.linqAtStart(ctx, "line sync", linePool.HasLines,
+				func(ctx context.Context) error { _, err := linePool.Sync(ctx); return err })
 			return jobs.Start(ctx)
 		})
-		a.stoppers = append(a.stoppers, jobs.Stop, func() { stopSync(); <-syncDone })
+		a.stoppers = append(a.stoppers, jobs.Stop)
 		return nil
 	}(); err != nil {
 		return err

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -70,13 +69,7 @@ func (a *App) wireWebhooks(deps *httpapi.Deps) error {
 	a.webhooks = intake
 	a.starters = append(a.starters, func(ctx context.Context) error {
 		if a.cfg.LinqWebhookSubscribe {
-			// Linq being down must not stop the gateway: the periodic job
-			// tries again.
-			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if err := intake.EnsureSubscription(sctx); err != nil {
-				a.logger.WarnContext(ctx, "could not ensure the Linq webhook subscription", slog.Any("error", err))
-			}
+			a.linqAtStart(ctx, "Linq webhook subscription", intake.HasSubscription, intake.EnsureSubscription)
 		}
 		ev.RefreshDeadGauge(ctx)
 		return nil

@@ -83,6 +83,19 @@ func (s *Service) EnsureSubscription(ctx context.Context) error {
 	return nil
 }
 
+// HasSubscription reports whether a subscription to TargetURL is stored:
+// Linq was set up to deliver here before.
+func (s *Service) HasSubscription(ctx context.Context) (bool, error) {
+	_, err := s.q.LinqWebhookSubscriptionGet(ctx, s.pool, s.TargetURL())
+	if errors.Is(store.Interpret(err), store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stored subscription: %w", err)
+	}
+	return true, nil
+}
+
 func covers(have []string) bool {
 	for _, t := range EventTypes {
 		if !slices.Contains(have, t) {

@@ -11,13 +11,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/linegate/linegate/internal/config"
 	"github.com/linegate/linegate/internal/linqsim"
 	"github.com/linegate/linegate/internal/pgtest"
 	"github.com/linegate/linegate/internal/testkit"
 )
 
-// listGate holds Linq's line listing until released, in front of the
-// simulator; every other request passes.
+// listGate holds Linq's listings of lines and of webhook subscriptions
+// until released, in front of the simulator; every other request passes.
 type listGate struct {
 	closed   atomic.Bool
 	released atomic.Bool
@@ -32,7 +33,8 @@ func newListGate(next http.Handler) *listGate {
 }
 
 func (g *listGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if g.closed.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/phone_numbers") {
+	held := strings.HasSuffix(r.URL.Path, "/phone_numbers") || strings.HasSuffix(r.URL.Path, "/webhook-subscriptions")
+	if g.closed.Load() && r.Method == http.MethodGet && held {
 		g.holding.Add(1)
 		select {
 		case g.arrived <- struct{}{}:
@@ -51,7 +53,7 @@ func (g *listGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (g *listGate) open() { g.released.Store(true); close(g.release) }
 
-// startEnv is a database and a simulator whose line listing can be held.
+// startEnv is a database and a simulator whose listings can be held.
 func startEnv(t *testing.T) (*hookEnv, *listGate) {
 	t.Helper()
 	sim := linqsim.New(linqsim.Config{LineCount: 2, Logger: testkit.Logger(t)})
@@ -74,7 +76,7 @@ func lineCount(t *testing.T, g *gw) int {
 	return n
 }
 
-func TestStartWhileLinqHoldsTheLineList(t *testing.T) {
+func TestStartWhileLinqHoldsItsListings(t *testing.T) {
 	t.Parallel()
 
 	t.Run("ReplicaThatKnowsThePoolServesBeforeLinqAnswers", func(t *testing.T) {
@@ -85,22 +87,18 @@ func TestStartWhileLinqHoldsTheLineList(t *testing.T) {
 
 		e.sim.AddLine("")
 		gate.closed.Store(true)
-		restarted := e.gateway(t, false)
+		// The same public URL: a replica behind the same address, whose
+		// webhook subscription is stored.
+		restarted := e.gateway(t, false, func(c *config.Config) { c.PublicURL = first.srv.URL })
 		started := make(chan error, 1)
-		var heldAtReturn atomic.Int32
-		go func() {
-			err := restarted.app.Start(context.Background())
-			heldAtReturn.Store(gate.holding.Load())
-			started <- err
-		}()
+		go func() { started <- restarted.app.Start(context.Background()) }()
 		select {
 		case err := <-started:
 			require.NoError(t, err)
-		case <-time.After(20 * time.Second):
-			t.Fatal("Start did not return while Linq held the line list")
+		case <-time.After(20 * time.Second): // each step waits up to 30 s for Linq
+			t.Fatal("Start waited for Linq while the database knew the pool and the subscription")
 		}
-		<-gate.arrived
-		require.Positive(t, heldAtReturn.Load(), "Start returned only once Linq's listing had ended")
+		waitFor(t, func() bool { return gate.holding.Load() == 2 }, "the line sync and the subscription check run in the background")
 
 		restarted.signup(t, "while-linq-hangs") // needs no Linq
 		require.Equal(t, 2, lineCount(t, restarted), "the held listing has not been applied")
@@ -109,7 +107,7 @@ func TestStartWhileLinqHoldsTheLineList(t *testing.T) {
 		waitFor(t, func() bool { return lineCount(t, restarted) == 3 }, "the background sync adds Linq's new line once Linq answers")
 	})
 
-	t.Run("EmptyPoolWaitsForItsFirstListing", func(t *testing.T) {
+	t.Run("FirstStartWaitsForItsFirstListing", func(t *testing.T) {
 		t.Parallel()
 		e, gate := startEnv(t)
 		gate.closed.Store(true)
