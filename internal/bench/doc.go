@@ -17,7 +17,9 @@
 //
 // It prints throughput, p50/p95/p99 latency, the process's peak RSS, the
 // ratios gateway ÷ (h) and gateway ÷ (c), gateway p50 − direct p50 and
-// gateway p99 ÷ p50, each beside its target. Sends go to random users among
+// gateway p99 ÷ p50, each beside its target, and the CPU a send took
+// beside an (h) commit's, with the send rate at which every core would be
+// busy (what the box allows without any wait). Sends go to random users among
 // many (U ≫ C) and the line budget is raised, so the pair limit and the
 // budget do not shape the numbers. It then measures webhook intake (e, f)
 // and a failover (g). It is a benchmark, not a test: nothing here asserts

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -68,6 +69,9 @@ func (sr sendResults) report(out io.Writer) {
 	ar := ratio(gw.perSecond(), sr.admission.perSecond())
 	fmt.Fprintf(out, "gateway ÷ (h) physical, %d clients:     %.2f  (target ≥ %.2f: %s)\n", gw.clients, pr, physicalRatioTarget, verdict(pr >= physicalRatioTarget))
 	fmt.Fprintf(out, "gateway ÷ (c) admission SQL, %d clients: %.2f  (target ≥ %.2f: %s)\n", gw.clients, ar, admissionRatioTarget, verdict(ar >= admissionRatioTarget))
+	if line := cpuBound(gw, sr.physical, runtime.NumCPU()); line != "" {
+		fmt.Fprintln(out, line)
+	}
 	for i, g := range sr.gateway {
 		target := addedP50High
 		if i < hi {
@@ -81,4 +85,21 @@ func (sr sendResults) report(out io.Writer) {
 		fmt.Fprintf(out, "gateway p99 ÷ p50, %d clients:           %.1f   (target ≤ %.0f: %s)\n", g.clients, tr, tailRatioTarget, verdict(tr > 0 && tr <= tailRatioTarget))
 	}
 	fmt.Fprintf(out, "signups/s:                  %.0f   (target ≥ %.0f: %s)\n", sr.signups.perSecond(), signupsTarget, verdict(sr.signups.perSecond() >= signupsTarget))
+}
+
+// cpuBound is what the CPU allows the gateway's sends: the CPU a send took
+// (Postgres and this process, from the phase's cores over its rate) beside
+// a one-row commit's, and the rate at which the box's cores would all be
+// busy, as a share of (h). Empty without CPU figures.
+func cpuBound(gw, physical result, cores int) string {
+	perSend := gw.cpu.postgres + gw.cpu.process
+	if !gw.cpu.ok || !physical.cpu.ok || perSend <= 0 || gw.perSecond() <= 0 || physical.perSecond() <= 0 {
+		return ""
+	}
+	msPer := func(c float64, rate float64) float64 { return c / rate * 1000 }
+	allBusy := float64(cores) / perSend * gw.perSecond()
+	return fmt.Sprintf("CPU a send, %d clients:       Postgres %.2f ms, this process %.2f ms (an (h) commit: %.2f ms, %.2f ms); all %d cores busy: %.0f sends/s, %.2f × (h)",
+		gw.clients, msPer(gw.cpu.postgres, gw.perSecond()), msPer(gw.cpu.process, gw.perSecond()),
+		msPer(physical.cpu.postgres, physical.perSecond()), msPer(physical.cpu.process, physical.perSecond()),
+		cores, allBusy, allBusy/physical.perSecond())
 }
