@@ -22,13 +22,18 @@ type Part struct {
 	Value string `json:"value,omitempty"`
 }
 
-// MessageStatus is the data of message.status: what Linq reported about a
-// message sent through Linegate.
+// MessageStatus is the data of message.status: what one Linq event
+// reported about a message sent through Linegate (Status: sent, delivered,
+// read or failed, at At) and where the message stands after it
+// (CurrentStatus, the furthest status reached; failed wins). Linq's events
+// can arrive out of order, so a read may come before its delivered: a
+// receiver that shows one state per message keeps CurrentStatus.
 type MessageStatus struct {
 	MessageID     string    `json:"message_id"`
 	LinqMessageID string    `json:"linq_message_id,omitempty"`
 	UserRef       string    `json:"user_ref"`
 	Status        string    `json:"status"`
+	CurrentStatus string    `json:"current_status"`
 	ErrorCode     *int32    `json:"error_code,omitempty"`
 	At            time.Time `json:"at"`
 }

@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -223,15 +224,32 @@ func (s *Service) status(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.W
 	}
 	p := store.MessageStatusUpdateParams{ID: mid, Now: at, FailedAt: pending.FailedAt, ErrorCode: pending.ErrorCode,
 		LinqMessageID: &d.ID}
+	var reported *time.Time
 	switch ev.EventType {
 	case linq.EventMessageSent:
 		p.SentAt = cmpTime(d.SentAt, at)
+		reported = p.SentAt
 	case linq.EventMessageDelivered:
 		p.DeliveredAt = cmpTime(d.DeliveredAt, at)
+		reported = p.DeliveredAt
 	case linq.EventMessageRead:
 		p.ReadAt = cmpTime(d.ReadAt, at)
+		reported = p.ReadAt
 	}
-	return s.updateStatus(ctx, tx, pub, p, ev.EventID, at)
+	return s.updateStatus(ctx, tx, pub, p, ev.EventID, statusReport{status: reportedStatus(ev.EventType), at: *cmp.Or(reported, &at)})
+}
+
+// statusReport is what one Linq event said about a message: the status and
+// when the message reached it.
+type statusReport struct {
+	status string
+	at     time.Time
+}
+
+// reportedStatus names the status a message event reports: message.sent →
+// sent.
+func reportedStatus(eventType string) string {
+	return strings.TrimPrefix(eventType, "message.")
 }
 
 func cmpTime(t *time.Time, fallback time.Time) *time.Time {
@@ -241,7 +259,7 @@ func cmpTime(t *time.Time, fallback time.Time) *time.Time {
 	return &fallback
 }
 
-func (s *Service) updateStatus(ctx context.Context, tx pgx.Tx, pub *outbox, p store.MessageStatusUpdateParams, linqEventID string, at time.Time) (string, error) {
+func (s *Service) updateStatus(ctx context.Context, tx pgx.Tx, pub *outbox, p store.MessageStatusUpdateParams, linqEventID string, r statusReport) (string, error) {
 	m, err := s.q.MessageStatusUpdate(ctx, tx, p)
 	if notFound(err) {
 		return "unknown_message", nil
@@ -250,10 +268,10 @@ func (s *Service) updateStatus(ctx context.Context, tx pgx.Tx, pub *outbox, p st
 		return "", fmt.Errorf("update message status: %w", err)
 	}
 	pub.add(events.Event{
-		ID: events.DeriveID(events.TypeMessageStatus, linqEventID), Type: events.TypeMessageStatus, OccurredAt: at,
+		ID: events.DeriveID(events.TypeMessageStatus, linqEventID), Type: events.TypeMessageStatus, OccurredAt: r.at,
 		Data: events.MessageStatus{
 			MessageID: uuid.UUID(m.ID.Bytes).String(), LinqMessageID: m.LinqMessageID, UserRef: m.UserRef,
-			Status: m.DeliveryStatus, ErrorCode: m.ErrorCode, At: at,
+			Status: r.status, CurrentStatus: m.DeliveryStatus, ErrorCode: m.ErrorCode, At: r.at,
 		},
 	})
 	return "status_" + m.DeliveryStatus, nil
@@ -282,7 +300,7 @@ func (s *Service) failed(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.W
 			code := int32(d.Code)
 			if outcome, err = s.updateStatus(ctx, tx, pub, store.MessageStatusUpdateParams{
 				ID: mid, Now: at, FailedAt: &at, ErrorCode: &code, LinqMessageID: &d.MessageID,
-			}, ev.EventID, at); err != nil {
+			}, ev.EventID, statusReport{status: "failed", at: at}); err != nil {
 				return "", err
 			}
 		} else {

@@ -36,3 +36,49 @@ func TestStatusBeforeTheSendsRecord(t *testing.T) {
 	require.Equal(t, "delivered", status)
 	require.Equal(t, "pending", state, "the send's own record still settles it")
 }
+
+// Linq's events about one message can arrive in any order. Each
+// message.status event says what its Linq event reported, beside the
+// message's furthest status, so a read that arrives before its delivered
+// yields "read" then "delivered" (both currently read), never the same
+// status twice.
+func TestStatusEventsReportTheirOwnStatus(t *testing.T) {
+	t.Parallel()
+	b := newInboundEnv(t)
+	ctx := context.Background()
+	_, err := b.pool.Exec(ctx, `INSERT INTO event_subscriptions (url, event_types, secret, created_at, updated_at)
+		VALUES ('http://product.invalid/events', '{message.status}', 'whsec_test', now(), now())`)
+	require.NoError(t, err)
+	var id string
+	require.NoError(t, b.pool.QueryRow(ctx, `INSERT INTO messages (id, api_key_id, idempotency_key, user_id, line_id, handle,
+		intent, state, admitted_at, created_at, updated_at, linq_message_id, delivery_status)
+		VALUES (message_id_floor(now()), 1, 'k', $1, $2, '+14155550161', 'proactive', 'sent', now(), now(), now(),
+		        'linq_m_2', 'queued')
+		RETURNING id::text`, b.userID, b.lineID).Scan(&id))
+	sent := time.Now().UTC().Truncate(time.Second)
+	events := []struct{ id, typ, field string }{
+		{"evt_read", "message.read", "read_at"},
+		{"evt_sent", "message.sent", "sent_at"},
+		{"evt_delivered", "message.delivered", "delivered_at"},
+	}
+	for i, ev := range events {
+		at := sent.Add(time.Duration(3-i) * time.Second)
+		storeEvent(t, b.pool, ev.id, ev.typ, at, map[string]any{
+			"id": "linq_m_2", "idempotency_key": id, "direction": "outbound", ev.field: at,
+			"chat": map[string]any{"id": "chat_dave"},
+		})
+		require.NoError(t, b.svc.Process(ctx, ev.id))
+	}
+
+	rows, err := b.pool.Query(ctx, `SELECT payload->'data'->>'status', payload->'data'->>'current_status'
+		FROM event_deliveries WHERE event_type = 'message.status' ORDER BY id`)
+	require.NoError(t, err)
+	var got [][2]string
+	for rows.Next() {
+		var status, current string
+		require.NoError(t, rows.Scan(&status, &current))
+		got = append(got, [2]string{status, current})
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, [][2]string{{"read", "read"}, {"sent", "read"}, {"delivered", "read"}}, got)
+}
