@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/linqsim"
@@ -89,6 +91,27 @@ func TestService(t *testing.T) {
 		}
 		return out
 	}
+
+	// A Linq that refuses connections is Linq's failure: the answer must
+	// not say the database is down (a refused connection is a net.Error,
+	// which the HTTP layer reads as Postgres out of reach unless told).
+	t.Run("SyncWithLinqDownIsAnUpstreamError", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, nil)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close()) // nothing listens there now
+		client, err := linq.New(linq.Config{BaseURL: "http://" + addr, APIKey: "k", Logger: slog.New(slog.DiscardHandler),
+			MaxRetries: -1})
+		require.NoError(t, err)
+		svc := lines.New(b.pool, client, slog.New(slog.DiscardHandler), lines.DefaultConfig())
+		_, err = svc.Sync(context.Background())
+		require.True(t, apperr.IsCode(err, "upstream_unavailable"), "%v", err)
+		var n int
+		require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM lines`).Scan(&n))
+		require.Zero(t, n)
+	})
 
 	t.Run("SyncAddsRefreshesAndMarksMissing", func(t *testing.T) {
 		t.Parallel()

@@ -348,7 +348,11 @@ func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
 	}
 	resp, err := s.linq.ListPhoneNumbers(ctx)
 	if err != nil {
-		return SyncResult{}, fmt.Errorf("list linq phone numbers: %w", err)
+		// Linq's failure, not the database's: a refused connection to Linq
+		// must not read as Postgres being down.
+		return SyncResult{}, apperr.New(apperr.BadGateway, "upstream_unavailable",
+			"Linq did not answer its line listing; nothing changed, the scheduled sync tries again").
+			Wrap(fmt.Errorf("list linq phone numbers: %w", err))
 	}
 	res := SyncResult{Added: []string{}, Missing: []string{}, Skipped: []string{}}
 	var numbers, ids, reps []string
