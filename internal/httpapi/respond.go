@@ -135,6 +135,10 @@ func Decode(r *http.Request, dst any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			typeErr.Field = jsonPath(reflect.TypeOf(dst), typeErr.Field)
+		}
 		return decodeError(err)
 	}
 	if dec.More() {
@@ -184,6 +188,39 @@ func decodeError(err error) error {
 	default:
 		return apperr.New(apperr.Invalid, "invalid_json", "request body is not valid JSON")
 	}
+}
+
+// jsonPath drops from encoding/json's path of a field the names of the Go
+// structs embedded on the way ("SendRequest.user_ref" for a request that
+// embeds messaging.SendRequest): the caller knows the JSON names only.
+func jsonPath(t reflect.Type, path string) string {
+	var out []string
+	for part := range strings.SplitSeq(path, ".") {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() == reflect.Struct {
+			if f, ok := t.FieldByName(part); ok && f.Anonymous && f.Tag.Get("json") == "" {
+				t = f.Type
+				continue
+			}
+			t = fieldByJSONName(t, part)
+		}
+		out = append(out, part)
+	}
+	return strings.Join(out, ".")
+}
+
+// fieldByJSONName is the type of t's field that JSON calls name (embedded
+// structs' fields included), or t itself when there is none.
+func fieldByJSONName(t reflect.Type, name string) reflect.Type {
+	for _, f := range reflect.VisibleFields(t) {
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == name || tag == "" && strings.EqualFold(f.Name, name) {
+			return f.Type
+		}
+	}
+	return t
 }
 
 // jsonTypeName names the JSON type a Go destination type accepts.

@@ -12,7 +12,17 @@ import (
 	"github.com/linegate/linegate/internal/apperr"
 )
 
+// embeddedRequest is embedded as a handler's request embeds a service's
+// (sendMessageRequest embeds messaging.SendRequest).
+type embeddedRequest struct {
+	UserRef string `json:"user_ref"`
+}
+
 type decodeTarget struct {
+	embeddedRequest
+	Inner struct {
+		embeddedRequest
+	} `json:"inner"`
 	Name   string   `json:"name"`
 	Count  int      `json:"count"`
 	Ratio  float64  `json:"ratio"`
@@ -65,6 +75,8 @@ func TestDecode(t *testing.T) {
 			{`{"tags": [1]}`, "tags", "must be a string"},
 			{`{"parent": []}`, "parent", "must be an object"},
 			{`{"parent": {"id": 7}}`, "parent.id", "must be a string"},
+			{`{"user_ref": 5}`, "user_ref", "must be a string"},
+			{`{"inner": {"user_ref": 5}}`, "inner.user_ref", "must be a string"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.body, func(t *testing.T) {
