@@ -9,6 +9,10 @@ FROM (SELECT unnest(@subscription_ids::bigint[]) AS subscription_id, unnest(@eve
 ON CONFLICT (subscription_id, event_id) DO NOTHING
 RETURNING id;
 
+-- name: EventDeliveryState :one
+-- Where one delivery stands, to say why it cannot be retried.
+SELECT state FROM event_deliveries WHERE id = @id;
+
 -- name: EventDeliveryGetForSend :one
 SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload, d.state, d.created_at,
        s.url, s.secret, s.previous_secret, s.previous_expires_at

@@ -88,8 +88,10 @@ func TestEventDelivery(t *testing.T) {
 		require.Empty(t, deliveries(t, b.gw, "?state=dead"))
 		waitFor(t, func() bool { return gaugeValue(b.gw.app.Metrics().EventDeliveriesDead) == 0 }, "dead gauge back to 0")
 
-		st, _ = b.gw.call(t, "POST", fmt.Sprintf("/v1/ops/event-deliveries/%d/retry", int64(dead[0]["id"].(float64))), nil)
-		require.Equal(t, http.StatusConflict, st)
+		st, out = b.gw.call(t, "POST", fmt.Sprintf("/v1/ops/event-deliveries/%d/retry", int64(dead[0]["id"].(float64))), nil)
+		require.Equal(t, http.StatusConflict, st, "a delivered event is not retried: %v", out)
+		st, out = b.gw.call(t, "POST", "/v1/ops/event-deliveries/999999/retry", nil)
+		require.Equal(t, http.StatusNotFound, st, "%v", out)
 	})
 
 	t.Run("RotatedSecretSignsBesideTheOldOne", func(t *testing.T) {
@@ -128,7 +130,9 @@ func TestEventDelivery(t *testing.T) {
 			st, out := b.gw.call(t, "POST", "/v1/ops/event-subscriptions", tc.body)
 			require.Equal(t, http.StatusUnprocessableEntity, st, "%s: %v", tc.name, out)
 		}
-		st, out := b.gw.call(t, "GET", "/v1/ops/event-subscriptions", nil)
+		st, out := b.gw.call(t, "PATCH", fmt.Sprintf("/v1/ops/event-subscriptions/%d", b.sub), map[string]any{})
+		require.Equal(t, http.StatusBadRequest, st, "a PATCH that changes nothing: %v", out)
+		st, out = b.gw.call(t, "GET", "/v1/ops/event-subscriptions", nil)
 		require.Equal(t, http.StatusOK, st)
 		require.Len(t, out["subscriptions"], 1)
 		require.NotContains(t, fmt.Sprint(out), "whsec_")

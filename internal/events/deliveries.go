@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -86,11 +87,18 @@ func (s *Service) Retry(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	if n == 0 {
-		return apperr.New(apperr.Conflict, "delivery_not_retryable",
-			fmt.Sprintf("delivery %d does not exist or is not failed or dead", id))
+	if n > 0 {
+		return nil
 	}
-	return nil
+	state, err := s.q.EventDeliveryState(ctx, s.pool, id)
+	if errors.Is(store.Interpret(err), store.ErrNotFound) {
+		return apperr.New(apperr.NotFound, "delivery_not_found", fmt.Sprintf("no event delivery %d", id))
+	}
+	if err != nil {
+		return fmt.Errorf("event delivery %d: %w", id, err)
+	}
+	return apperr.New(apperr.Conflict, "delivery_not_retryable",
+		fmt.Sprintf("delivery %d is %s; only a failed (retrying) or dead delivery is sent again", id, state))
 }
 
 // Replay sends every failed or dead delivery of a subscription again and

@@ -134,6 +134,9 @@ func (s *Service) Subscription(ctx context.Context, id int64) (Subscription, err
 
 // UpdateSubscription changes the URL or event types.
 func (s *Service) UpdateSubscription(ctx context.Context, id int64, in SubscriptionInput) (Subscription, error) {
+	if in.URL == nil && in.EventTypes == nil {
+		return Subscription{}, apperr.New(apperr.Invalid, "empty_patch", "give url and/or event_types")
+	}
 	p := store.EventSubscriptionUpdateParams{ID: id, Now: s.cfg.Now().UTC()}
 	if in.URL != nil {
 		if err := validURL(*in.URL); err != nil {

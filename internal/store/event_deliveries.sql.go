@@ -297,3 +297,15 @@ func (q *Queries) EventDeliveryRequeue(ctx context.Context, db DBTX, arg EventDe
 	}
 	return items, nil
 }
+
+const eventDeliveryState = `-- name: EventDeliveryState :one
+SELECT state FROM event_deliveries WHERE id = $1
+`
+
+// Where one delivery stands, to say why it cannot be retried.
+func (q *Queries) EventDeliveryState(ctx context.Context, db DBTX, id int64) (string, error) {
+	row := db.QueryRow(ctx, eventDeliveryState, id)
+	var state string
+	err := row.Scan(&state)
+	return state, err
+}
