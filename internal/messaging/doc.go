@@ -28,6 +28,13 @@
 // (Linq 5xx or timeout, answered 502) keeps it, and a retry with it sends
 // again under the same Linq key.
 //
+// A chat on record that Linq no longer knows (404 to a first attempt on
+// it: the attempt's Linq key is fresh, so the 404 is the chat's) is
+// forgotten, and the same message opens a new chat under the same Linq key
+// within the request, as a user's first message does. A resend keeps the
+// 404: it may be Linq's answer for a message its first attempt sent and
+// that was deleted since.
+//
 // Line health (SetHealth, internal/health): a 2027 answer is handed to it
 // in a transaction, stamped with the database's clock, and the line goes
 // down with its users failed over at once; a send to a user left on a

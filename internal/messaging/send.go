@@ -324,8 +324,11 @@ type linqOptions struct {
 // deliver makes the Linq call of an admitted send and records its answer:
 // before returning, or with answerFirst behind it when the send opened no
 // chat (recordBehind). The first send on a line the user was moved to goes
-// out after the continuation text, on the chat that text opened.
+// out after the continuation text, on the chat that text opened. A first
+// attempt on a recorded chat that Linq no longer knows (chatLost) forgets
+// that chat and goes out again as a send to a user without one.
 func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions, a admission, key string, answerFirst bool) (*Sent, error) {
+	onRecord := a.chatID != "" // not a chat the continuation opens below
 	if a.chatID == "" {
 		chatID, err := s.openChat(ctx, a, key)
 		if err != nil {
@@ -355,6 +358,10 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 		resp, err = s.linq.SendMessage(ctx, a.chatID, linq.SendMessageRequest{Message: content})
 		if err == nil {
 			chatID, msgID, status, trace = cmp.Or(resp.ChatID, a.chatID), resp.Message.ID, resp.Message.DeliveryStatus, resp.TraceID
+		} else if onRecord && chatLost(a, err) {
+			s.forgetChat(ctx, a)
+			a.chatID = ""
+			return s.deliver(ctx, parts, o, a, key, answerFirst)
 		}
 	}
 

@@ -19,3 +19,24 @@ func (q *Queries) ChatDeleteForUser(ctx context.Context, db DBTX, userID int64) 
 	_, err := db.Exec(ctx, chatDeleteForUser, userID)
 	return err
 }
+
+const chatDeleteLost = `-- name: ChatDeleteLost :execrows
+DELETE FROM chats
+WHERE user_id = $1 AND line_id = $2 AND linq_chat_id = $3::text
+`
+
+type ChatDeleteLostParams struct {
+	UserID     int64
+	LineID     int64
+	LinqChatID string
+}
+
+// Linq no longer knows the chat (a send on it answered 404): it is dropped,
+// unless another send already replaced it, so the next send opens a new one.
+func (q *Queries) ChatDeleteLost(ctx context.Context, db DBTX, arg ChatDeleteLostParams) (int64, error) {
+	result, err := db.Exec(ctx, chatDeleteLost, arg.UserID, arg.LineID, arg.LinqChatID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
