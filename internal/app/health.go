@@ -22,7 +22,9 @@ import (
 //   - line_recovery: retries failovers that stranded users, then brings
 //     users back to lines ok for the dwell time;
 //   - contact_cards: every line has an active Linq contact card with the
-//     company name (on the line sync's schedule);
+//     company name (on the line sync's schedule, and once at start, beside
+//     serving, so that a new line or a Linq that lost its cards does not
+//     wait a whole period for one);
 //   - contact_card_share: shares a line's card into chats that just got
 //     their first message on it, then at most daily while active.
 func (a *App) wireHealth(deps *httpapi.Deps) error {
@@ -65,7 +67,12 @@ func (a *App) wireHealth(deps *httpapi.Deps) error {
 	if a.messages != nil {
 		a.messages.SetHealth(svc)
 	}
-	a.starters = append(a.starters, jobs.Start)
+	a.starters = append(a.starters, func(ctx context.Context) error {
+		// After the line sync's starter: a first start has its lines by now.
+		a.linqAtStart(ctx, "contact cards", func(context.Context) (bool, error) { return true, nil },
+			func(ctx context.Context) error { _, err := svc.EnsureContactCards(ctx); return err })
+		return nil
+	}, jobs.Start)
 	a.stoppers = append(a.stoppers, jobs.Stop)
 	return nil
 }
