@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -105,6 +106,40 @@ func TestStartWhileLinqHoldsItsListings(t *testing.T) {
 
 		gate.open()
 		waitFor(t, func() bool { return lineCount(t, restarted) == 3 }, "the background sync adds Linq's new line once Linq answers")
+	})
+
+	// The contact-card job runs on the line sync's schedule (every 5 min);
+	// a line must not wait that long for its card after a start.
+	t.Run("StartGivesEveryLineAContactCard", func(t *testing.T) {
+		t.Parallel()
+		e, _ := startEnv(t)
+		e.gateway(t, true, func(c *config.Config) { c.LineSyncSpec = "@every 1h"; c.CompanyName = "Acme" })
+		waitFor(t, func() bool {
+			req, err := http.NewRequest(http.MethodGet, e.simSrv.URL+"/v3/contact_card", http.NoBody)
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer test")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var out struct {
+				ContactCards []struct {
+					FirstName string `json:"first_name"`
+					IsActive  bool   `json:"is_active"`
+				} `json:"contact_cards"`
+			}
+			if json.NewDecoder(resp.Body).Decode(&out) != nil {
+				return false
+			}
+			active := 0
+			for _, c := range out.ContactCards {
+				if c.IsActive && c.FirstName == "Acme" {
+					active++
+				}
+			}
+			return active == 2
+		}, "both lines have the company's card")
 	})
 
 	t.Run("FirstStartWaitsForItsFirstListing", func(t *testing.T) {
