@@ -18,7 +18,7 @@ type Action struct {
 	UserRef   string  `json:"user_ref"`
 	Line      LineRef `json:"line"`
 	ChatID    string  `json:"chat_id,omitempty"`
-	TraceID   string  `json:"trace_id"`
+	TraceID   *string `json:"trace_id"` // null when Linq gave none
 	Status    string  `json:"status,omitempty"`
 }
 
@@ -118,7 +118,7 @@ func (s *Service) counted(ctx context.Context, messageID, intent, op string,
 	}
 	s.metrics.UpstreamRequests.WithLabelValues(op, "ok").Inc()
 	return &Action{MessageID: messageID, UserRef: m.UserRef, Line: LineRef{ID: m.LineID, Number: m.LineNumber},
-		ChatID: deref(m.LinqChatID), TraceID: trace, Status: status}, nil
+		ChatID: deref(m.LinqChatID), TraceID: nullable(trace), Status: status}, nil
 }
 
 // Delete removes a sent message from Linq's storage (not an unsend). It is
@@ -140,13 +140,13 @@ func (s *Service) Delete(ctx context.Context, messageID string) (*Action, error)
 	switch {
 	case err == nil:
 		s.metrics.UpstreamRequests.WithLabelValues("delete_message", "ok").Inc()
-		deleted.TraceID = ack.TraceID
+		deleted.TraceID = nullable(ack.TraceID)
 	case linq.IsNotFound(err):
 		// Linq accepted this message once (it is sent): gone now means an
 		// earlier DELETE went through.
 		s.metrics.UpstreamRequests.WithLabelValues("delete_message", "gone").Inc()
 		if le, ok := linq.AsError(err); ok {
-			deleted.TraceID = le.TraceID
+			deleted.TraceID = nullable(le.TraceID)
 		}
 	default:
 		return nil, s.upstreamError(context.WithoutCancel(ctx), "delete_message", err, target{lineID: m.LineID, userID: m.UserID})
@@ -197,7 +197,7 @@ func (s *Service) chatAction(ctx context.Context, userRef, op string, fn func(co
 	}
 	s.metrics.UpstreamRequests.WithLabelValues(op, "ok").Inc()
 	return &Action{UserRef: u.UserRef, Line: LineRef{ID: u.LineID, Number: u.LineNumber}, ChatID: *u.LinqChatID,
-		TraceID: ack.TraceID}, nil
+		TraceID: nullable(ack.TraceID)}, nil
 }
 
 // sentMessage is a sent message with what an action on it needs. A send
@@ -253,4 +253,12 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// nullable is s, or nil (JSON null) when it is empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -284,6 +284,10 @@ func TestReplicas(t *testing.T) {
 			require.Equal(t, http.StatusOK, got.status, "%v", got.body)
 			require.Equal(t, "sent", got.body["state"])
 			require.Equal(t, r.body["linq_message_id"], got.body["linq_message_id"])
+			// The send's answer and the look-up agree on what is absent.
+			require.Equal(t, got.body["idempotency_key"], r.body["idempotency_key"], "the derived key")
+			require.Contains(t, r.body, "trace_id")
+			require.Equal(t, got.body["trace_id"], r.body["trace_id"], "null in both when Linq gave none")
 		}
 
 		got := gws[1].call(t, "GET", "/v1/messages/"+id, key, nil)

@@ -150,14 +150,17 @@ type LineRef struct {
 
 // Sent is the answer to a send; a replay answers the same.
 type Sent struct {
-	ID             string  `json:"id"`
-	UserRef        string  `json:"user_ref"`
-	Line           LineRef `json:"line"`
-	ChatID         string  `json:"chat_id"`
-	LinqMessageID  string  `json:"linq_message_id"`
-	TraceID        string  `json:"trace_id"`
-	IdempotencyKey string  `json:"idempotency_key"`
-	Status         string  `json:"status"`
+	ID            string  `json:"id"`
+	UserRef       string  `json:"user_ref"`
+	Line          LineRef `json:"line"`
+	ChatID        string  `json:"chat_id"`
+	LinqMessageID string  `json:"linq_message_id"`
+	// TraceID is null when Linq gave none, as in GET /v1/messages/{id}.
+	TraceID *string `json:"trace_id"`
+	// IdempotencyKey is the caller's, or the one derived for a send
+	// without (the message id), which a retry may use.
+	IdempotencyKey string `json:"idempotency_key"`
+	Status         string `json:"status"`
 	// Replayed is set when the answer is the stored one of an earlier send.
 	Replayed bool `json:"-"`
 }
@@ -283,7 +286,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 	case "replay":
 		return &Sent{
 			ID: a.id.String(), UserRef: a.userRef, Line: a.line, ChatID: a.chatID, LinqMessageID: a.linqID,
-			TraceID: a.trace, IdempotencyKey: key, Status: a.status, Replayed: true,
+			TraceID: nullable(a.trace), IdempotencyKey: key, Status: a.status, Replayed: true,
 		}, nil
 	case "key_reused":
 		return nil, apperr.New(apperr.Unprocessable, "idempotency_key_reused",
@@ -389,7 +392,7 @@ func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions,
 	}
 	return &Sent{
 		ID: a.id.String(), UserRef: a.userRef, Line: a.line, ChatID: chatID, LinqMessageID: msgID,
-		TraceID: trace, IdempotencyKey: key, Status: status,
+		TraceID: nullable(trace), IdempotencyKey: key, Status: status,
 	}, nil
 }
 
