@@ -79,6 +79,23 @@ func TestSend(t *testing.T) {
 		require.Nil(t, text, "message text is not stored by default")
 	})
 
+	// A 502's advice fits the call: a send's retry with its key never sends
+	// twice; typing has no key to retry with.
+	t.Run("UnconfirmedAnswersAdviseWhatARetryDoes", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.gw.svc.Send(b.ctx, messaging.SendRequest{APIKeyID: 1, UserRef: b.ref, Parts: text("hi")})
+		require.NoError(t, err)
+		b.sim.SetFaults(linqsim.Faults{FailNext: 4})
+		_, err = b.gw.svc.Send(b.ctx, messaging.SendRequest{APIKeyID: 1, UserRef: b.ref, Parts: text("again"), IdempotencyKey: "k"})
+		requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
+		require.Contains(t, err.Error(), "idempotency_key")
+		b.sim.SetFaults(linqsim.Faults{FailNext: 4})
+		_, err = b.gw.svc.Typing(b.ctx, b.ref, true)
+		requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
+		require.NotContains(t, err.Error(), "idempotency_key", "typing takes no key")
+	})
+
 	// A send whose outcome stays unknown keeps no text either; its retry
 	// brings the parts back for as long as its own outcome is open.
 	t.Run("AnUnknownOutcomeKeepsNoText", func(t *testing.T) {

@@ -19,6 +19,16 @@ type target struct {
 	key            string // the send's idempotency key, for 502 answers
 }
 
+// retryAdvice ends a 502's message: a send has an idempotency key, under
+// which a retry never sends twice; a reaction, edit, delete or typing call
+// has none, and Linq may or may not have applied it.
+func (t target) retryAdvice() string {
+	if t.key != "" {
+		return "; retrying with the same idempotency_key never sends twice"
+	}
+	return "; it may or may not have been applied"
+}
+
 // upstreamError acts on a failed Linq call (marks the user opted out or the
 // line ineligible) and turns it into the answer for the caller.
 func (s *Service) upstreamError(ctx context.Context, op string, err error, t target) error {
@@ -75,14 +85,12 @@ func (s *Service) upstreamError(ctx context.Context, op string, err error, t tar
 		if notSent {
 			e = apperr.New(apperr.Unavailable, "request_timeout", "the request's time ran out before Linq was called; nothing was sent")
 		} else {
-			e = apperr.New(apperr.BadGateway, "upstream_timeout",
-				"Linq did not answer in time; retrying with the same idempotency_key never sends twice")
+			e = apperr.New(apperr.BadGateway, "upstream_timeout", "Linq did not answer in time"+t.retryAdvice())
 		}
 	case errors.Is(err, linq.ErrNotAttempted):
 		e = apperr.New(apperr.Unprocessable, "invalid_message", "the message cannot be sent as given")
 	default:
-		e = apperr.New(apperr.BadGateway, "upstream_unavailable",
-			"Linq did not confirm the request; retrying with the same idempotency_key never sends twice")
+		e = apperr.New(apperr.BadGateway, "upstream_unavailable", "Linq did not confirm the request"+t.retryAdvice())
 		s.log.WarnContext(ctx, "linq outcome unknown", slog.String("op", op), slog.Int64("line_id", t.lineID),
 			slog.Any("error", err))
 	}
