@@ -53,6 +53,9 @@ func (s *Service) React(ctx context.Context, messageID string, req ReactRequest)
 	if req.Type == "custom" && req.CustomEmoji == "" {
 		return nil, apperr.Field("custom_emoji", "is required for a custom reaction")
 	}
+	if err := validPartIndex("part_index", req.PartIndex); err != nil {
+		return nil, err
+	}
 	return s.counted(ctx, messageID, req.Intent, "react", func(ctx context.Context, linqID string) (string, string, error) {
 		resp, err := s.linq.React(ctx, linqID, linq.ReactRequest{Operation: req.Operation, Type: req.Type,
 			CustomEmoji: req.CustomEmoji, PartIndex: req.PartIndex})
@@ -68,6 +71,9 @@ func (s *Service) React(ctx context.Context, messageID string, req ReactRequest)
 func (s *Service) Edit(ctx context.Context, messageID string, req EditRequest) (*Action, error) {
 	if req.Text == "" {
 		return nil, apperr.Field("text", "is required")
+	}
+	if err := validPartIndex("part_index", req.PartIndex); err != nil {
+		return nil, err
 	}
 	return s.counted(ctx, messageID, req.Intent, "edit_message", func(ctx context.Context, linqID string) (string, string, error) {
 		resp, err := s.linq.EditMessage(ctx, linqID, linq.EditMessageRequest{Text: req.Text, PartIndex: req.PartIndex})

@@ -3,8 +3,12 @@ package messaging
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/google/uuid"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/handle"
@@ -48,14 +52,64 @@ func (s *Service) validate(req *SendRequest) error {
 	default:
 		return apperr.Field("preferred_service", `must be "iMessage", "SMS" or "RCS"`)
 	}
-	if req.ReplyTo != nil && req.ReplyTo.MessageID == "" {
-		return apperr.Field("reply_to.message_id", "is required")
+	if req.ReplyTo != nil {
+		if _, err := uuid.Parse(req.ReplyTo.MessageID); err != nil {
+			return apperr.Field("reply_to.message_id", "is required: the id of a message in the chat")
+		}
+		if err := validPartIndex("reply_to.part_index", req.ReplyTo.PartIndex); err != nil {
+			return err
+		}
+	}
+	if err := validEffect(req.Effect); err != nil {
+		return err
 	}
 	if err := validKey(req.IdempotencyKey); err != nil {
 		return err
 	}
 	return validParts(req.Parts)
 }
+
+// effectNames are Linq's message effects by type (screen, bubble).
+var effectNames = map[string][]string{
+	"screen": {"confetti", "fireworks", "lasers", "sparkles", "celebration", "hearts", "love", "balloons",
+		"happy_birthday", "echo", "spotlight"},
+	"bubble": {"slam", "loud", "gentle", "invisible"},
+}
+
+// validEffect checks an effect against Linq's names, so that a typo is the
+// caller's 422 naming the field rather than Linq's refusal.
+func validEffect(e *linq.Effect) error {
+	if e == nil {
+		return nil
+	}
+	if e.Type != "" && effectNames[e.Type] == nil {
+		return apperr.Field("effect.type", `must be "screen" or "bubble"`)
+	}
+	if e.Name == "" {
+		return nil
+	}
+	for typ, names := range effectNames {
+		if (e.Type == "" || e.Type == typ) && slices.Contains(names, e.Name) {
+			return nil
+		}
+	}
+	if e.Type != "" {
+		return apperr.Field("effect.name", fmt.Sprintf("must be a %s effect: %s", e.Type, strings.Join(effectNames[e.Type], ", ")))
+	}
+	return apperr.Field("effect.name", "is not a Linq effect")
+}
+
+// validPartIndex checks a 0-based part index; whether the message has
+// that many parts is Linq's to say (the text is not kept).
+func validPartIndex(field string, i *int) error {
+	if i != nil && *i < 0 {
+		return apperr.Field(field, "must be 0 or more")
+	}
+	return nil
+}
+
+// maxLinkLength is Linq's bound on a link part's URL.
+const maxLinkLength = 2048
 
 func validKey(k string) error {
 	if len(k) > maxKeyLength {
@@ -100,6 +154,10 @@ func validParts(parts []linq.Part) error {
 		case linq.PartLink:
 			if p.Value == "" {
 				return apperr.Field(field(".value"), "is required for a link part")
+			}
+			if u, err := url.Parse(p.Value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				len(p.Value) > maxLinkLength {
+				return apperr.Field(field(".value"), fmt.Sprintf("must be an http(s) URL of at most %d characters", maxLinkLength))
 			}
 			if len(parts) > 1 {
 				return apperr.Field(field(""), "a link part must be the only part")
