@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -69,34 +68,13 @@ func (s *Service) validate(req *SendRequest) error {
 	return validParts(req.Parts)
 }
 
-// effectNames are Linq's message effects by type (screen, bubble).
-var effectNames = map[string][]string{
-	"screen": {"confetti", "fireworks", "lasers", "sparkles", "celebration", "hearts", "love", "balloons",
-		"happy_birthday", "echo", "spotlight"},
-	"bubble": {"slam", "loud", "gentle", "invisible"},
-}
-
-// validEffect checks an effect against Linq's names, so that a typo is the
-// caller's 422 naming the field rather than Linq's refusal.
+// validEffect checks an effect's type, the one part of it Linq fixes
+// (its names are open: the wire doc and the SDK list common ones only).
 func validEffect(e *linq.Effect) error {
-	if e == nil {
-		return nil
-	}
-	if e.Type != "" && effectNames[e.Type] == nil {
+	if e != nil && e.Type != "" && e.Type != "screen" && e.Type != "bubble" {
 		return apperr.Field("effect.type", `must be "screen" or "bubble"`)
 	}
-	if e.Name == "" {
-		return nil
-	}
-	for typ, names := range effectNames {
-		if (e.Type == "" || e.Type == typ) && slices.Contains(names, e.Name) {
-			return nil
-		}
-	}
-	if e.Type != "" {
-		return apperr.Field("effect.name", fmt.Sprintf("must be a %s effect: %s", e.Type, strings.Join(effectNames[e.Type], ", ")))
-	}
-	return apperr.Field("effect.name", "is not a Linq effect")
+	return nil
 }
 
 // validPartIndex checks a 0-based part index; whether the message has
