@@ -100,6 +100,14 @@ func (s *Service) Create(ctx context.Context, name string, scopes []string) (str
 			return "", Key{}, apperr.Field("scopes", fmt.Sprintf("unknown scope %q (use %s)", sc, strings.Join(AllScopes, ", ")))
 		}
 	}
+	// A scope named twice is held once, in the order first named.
+	held := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if !slices.Contains(held, sc) {
+			held = append(held, sc)
+		}
+	}
+	scopes = held
 	pb := make([]byte, prefixLen/2)
 	if _, err := rand.Read(pb); err != nil {
 		return "", Key{}, fmt.Errorf("read random: %w", err)
