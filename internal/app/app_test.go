@@ -89,6 +89,16 @@ func TestErrorEnvelope(t *testing.T) {
 		})
 	}
 
+	t.Run("ProbesAnswerHEAD", func(t *testing.T) {
+		t.Parallel()
+		for _, path := range []string{"/healthz", "/readyz"} {
+			resp, err := b.srv.Client().Head(b.srv.URL + path)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		}
+	})
+
 	t.Run("NothingStoredOnBadInput", func(t *testing.T) {
 		t.Parallel()
 		_, _ = do(t, b.srv, "POST", "/v1/ops/api-keys", b.key, []byte(`{"name":"half","scopes":["send","bogus"]}`))
@@ -197,6 +207,8 @@ var publicRoutes = []string{
 	"GET /s/{token}",
 	"GET /s/{token}/contact.vcf",
 	"GET /s/{token}/qr.png",
+	"HEAD /healthz",
+	"HEAD /readyz",
 	"POST /ops/session",      // takes the key in its body
 	"POST /v1/linq/webhooks", // Linq's deliveries: signed, not keyed
 }

@@ -132,6 +132,9 @@ func (s *server) routes() []Route {
 	rs := []Route{
 		{"GET", "/healthz", "", s.healthz},
 		{"GET", "/readyz", "", s.readyz},
+		// Load balancers often probe with HEAD: the same answer, no body.
+		{"HEAD", "/healthz", "", s.healthz},
+		{"HEAD", "/readyz", "", s.readyz},
 	}
 	rs = append(rs, s.metricsRoutes()...)
 	rs = append(rs, s.apiKeyRoutes()...)
