@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/config"
@@ -170,10 +170,4 @@ func TestInboundFillsTheBudget(t *testing.T) {
 	require.Len(t, e.sim.SendLog(), 1)
 }
 
-func gaugeValue(g prometheus.Gauge) float64 {
-	var m dto.Metric
-	if err := g.Write(&m); err != nil {
-		return -1
-	}
-	return m.GetGauge().GetValue()
-}
+func gaugeValue(g prometheus.Collector) float64 { return testutil.ToFloat64(g) }

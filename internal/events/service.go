@@ -90,10 +90,14 @@ func New(pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger, m *metrics.M
 	if hc == nil {
 		hc = &http.Client{Timeout: cfg.DeliveryTimeout}
 	}
-	return &Service{
+	s := &Service{
 		pool: pool, q: store.New(), jobs: jobs, log: logger, metrics: m, cfg: cfg, http: hc,
 		attempts: attemptsFor(cfg.RetryBase, cfg.RetryMaxDelay, cfg.RetryFor),
 	}
+	if m != nil && pool != nil {
+		m.EventDeliveriesDead.ReadFrom(func(ctx context.Context) (int64, error) { return s.q.EventDeliveryCountDead(ctx, pool) })
+	}
+	return s
 }
 
 // attemptsFor is how many attempts the doubling schedule needs to keep

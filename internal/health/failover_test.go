@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/health"
@@ -73,6 +74,11 @@ func TestFailover(t *testing.T) {
 		ph, err := b.inst.health.Pool(context.Background())
 		require.NoError(t, err)
 		require.Equal(t, 200, ph.Stranded)
+		// The gauge says so at once, before any sweep, on this replica and
+		// on one that took no part.
+		require.Equal(t, 200.0, testutil.ToFloat64(b.inst.metrics.StrandedUsers))
+		other := b.newInstance(t)
+		require.Equal(t, 200.0, testutil.ToFloat64(other.metrics.StrandedUsers))
 
 		// Room appears: the sweep places the stranded users.
 		b.exec(t, `UPDATE lines SET budget_override = 600 WHERE id = $1`, small)

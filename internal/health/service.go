@@ -107,7 +107,11 @@ func New(pool *pgxpool.Pool, ls *lines.Service, r *router.Service, linqClient Li
 	if m == nil {
 		m = metrics.New()
 	}
-	return &Service{pool: pool, lines: ls, router: r, linq: linqClient, pub: pub, logger: logger, metrics: m, cfg: cfg, q: store.New()}
+	s := &Service{pool: pool, lines: ls, router: r, linq: linqClient, pub: pub, logger: logger, metrics: m, cfg: cfg, q: store.New()}
+	if pool != nil {
+		m.StrandedUsers.ReadFrom(func(ctx context.Context) (int64, error) { return s.q.LineHealthStranded(ctx, pool) })
+	}
+	return s
 }
 
 // Config returns the effective configuration.

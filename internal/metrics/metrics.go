@@ -32,12 +32,12 @@ type Metrics struct {
 	WebhooksDuplicate   prometheus.Counter
 	WebhookLag          prometheus.Histogram   // seconds from receipt to processed
 	EventDeliveries     *prometheus.CounterVec // result
-	EventDeliveriesDead prometheus.Gauge
+	EventDeliveriesDead *TableGauge
 
 	HealthInputs      *prometheus.CounterVec // source, result
 	HealthTransitions *prometheus.CounterVec // from, to
 	FailoverUsers     *prometheus.CounterVec // result
-	StrandedUsers     prometheus.Gauge
+	StrandedUsers     *TableGauge
 
 	RetentionPruned *prometheus.CounterVec // table
 
@@ -103,9 +103,7 @@ func New() *Metrics {
 	m.EventDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "event_deliveries_total", Help: "Event delivery attempts to product services, by result.",
 	}, []string{"result"})
-	m.EventDeliveriesDead = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "event_deliveries_dead", Help: "Event deliveries out of attempts, waiting for a replay.",
-	})
+	m.EventDeliveriesDead = newTableGauge("event_deliveries_dead", "Event deliveries out of attempts, waiting for a replay.")
 	reg.MustRegister(m.WebhooksAccepted, m.WebhooksRejected, m.WebhooksDuplicate, m.WebhookLag, m.EventDeliveries,
 		m.EventDeliveriesDead)
 	m.HealthInputs = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -117,9 +115,7 @@ func New() *Metrics {
 	m.FailoverUsers = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "failover_users_total", Help: "Users failed over (moved), left stranded, or brought back (recovered).",
 	}, []string{"result"})
-	m.StrandedUsers = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "stranded_users", Help: "Users whose current line is failing and whom the pool could not take.",
-	})
+	m.StrandedUsers = newTableGauge("stranded_users", "Users whose current line is failing and whom the pool could not take.")
 	reg.MustRegister(m.HealthInputs, m.HealthTransitions, m.FailoverUsers, m.StrandedUsers)
 	m.RetentionPruned = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "retention_pruned_rows_total", Help: "Rows deleted by the retention job, by table.",
