@@ -79,6 +79,10 @@ func TestFailover(t *testing.T) {
 		require.Equal(t, 200.0, testutil.ToFloat64(b.inst.metrics.StrandedUsers))
 		other := b.newInstance(t)
 		require.Equal(t, 200.0, testutil.ToFloat64(other.metrics.StrandedUsers))
+		// The failed line is not a failure to come; the full one is.
+		require.False(t, ph.SingleFailure.OK)
+		require.Len(t, ph.SingleFailure.WouldStrand, 1)
+		require.Equal(t, small, ph.SingleFailure.WouldStrand[0].LineID)
 
 		// Room appears: the sweep places the stranded users.
 		b.exec(t, `UPDATE lines SET budget_override = 600 WHERE id = $1`, small)

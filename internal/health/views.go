@@ -105,24 +105,29 @@ func lineHealthOf(l lines.Line, now time.Time, staleAfter time.Duration) LineHea
 	return v
 }
 
-// singleFailure checks, for each line carrying users, whether the room
-// left on the other target lines takes them all. A target is a line
-// line_policy lets take new users (MaySignup), the rule failover places by
-// (router.roomOf).
+// singleFailure checks, for each line carrying users that has not failed
+// already, whether the room left on the other target lines takes them all.
+// A target is a line line_policy lets take new users (MaySignup), the rule
+// failover places by (router.roomOf). Users already stranded on a failed
+// line take room first (the sweep places them before anyone else), so a
+// pool that strands users now survives no further failure until they fit.
 func singleFailure(snapshot []lines.Line, newLineCap int) SingleFailure {
-	room := 0
+	room, stranded := 0, 0
 	for _, l := range snapshot {
 		if l.MaySignup {
 			room += max(l.HeadroomLeft(), 0)
+		}
+		if FailsOver(l.HealthState) {
+			stranded += l.UserCount
 		}
 	}
 	sf := SingleFailure{OK: true, WouldStrand: []LineRisk{}, NewLineCap: newLineCap}
 	worst := 0
 	for _, l := range snapshot {
-		if l.UserCount == 0 {
+		if l.UserCount == 0 || FailsOver(l.HealthState) {
 			continue
 		}
-		others := room
+		others := room - stranded
 		if l.MaySignup {
 			others -= max(l.HeadroomLeft(), 0)
 		}
