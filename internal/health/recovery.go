@@ -63,6 +63,12 @@ func (s *Service) RecoverNow(ctx context.Context, lineID int64) error {
 			return apperr.New(apperr.Conflict, "line_not_healthy",
 				fmt.Sprintf("line %d is %s; only an ok line can take its users back", lineID, l.HealthState))
 		}
+		if l.AdminState == lines.AdminRetired {
+			// Recovery brings users home to active lines only; a retired
+			// line's users moved for good.
+			return apperr.New(apperr.Conflict, "line_retired",
+				fmt.Sprintf("line %d is retired; activate it (PATCH admin_state) before recovering its users", lineID))
+		}
 		if _, err := s.q.LineHealthRecoverNow(ctx, tx, store.LineHealthRecoverNowParams{Now: s.cfg.Now(), ID: lineID}); err != nil {
 			return fmt.Errorf("re-activate line %d: %w", lineID, err)
 		}

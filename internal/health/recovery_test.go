@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/health"
 	"github.com/linegate/linegate/internal/router"
 )
@@ -101,5 +102,15 @@ func TestRecovery(t *testing.T) {
 		n, err := b.inst.health.Recover(context.Background())
 		require.NoError(t, err)
 		require.Equal(t, 5, n)
+	})
+
+	t.Run("RecoverNowRefusesARetiredLine", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, cfg)
+		line, _ := b.addLine(t, 100)
+		b.exec(t, `UPDATE lines SET admin_state = 'retired' WHERE id = $1`, line)
+		err := b.inst.health.RecoverNow(context.Background(), line)
+		require.True(t, apperr.IsCode(err, "line_retired"), "%v", err)
+		require.Zero(t, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND recovery_at IS NOT NULL`, line))
 	})
 }
