@@ -108,7 +108,7 @@ func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcom
 	cause := causeOf(in, sig, out.To)
 	if out.Changed() {
 		u.HealthSince, u.HealthCause = &in.At, &cause
-		if out.To == StateOK {
+		if out.To == StateOK && u.HeldAt == nil {
 			back := in.At.Add(s.cfg.RecoveryDwell)
 			u.RecoveryAt = &back
 		}
@@ -133,7 +133,7 @@ func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcom
 	}
 	s.metrics.HealthInputs.WithLabelValues(in.Source, "applied").Inc()
 	if out.Changed() {
-		if err := s.transition(ctx, tx, cur, in, out, cause, u.HeldAt != nil && cur.HeldAt == nil); err != nil {
+		if err := s.transition(ctx, tx, cur, in, out, cause, u.HeldAt != nil); err != nil {
 			return out, err
 		}
 	}
@@ -200,8 +200,9 @@ type LineStatusChanged struct {
 	To     string    `json:"to"`
 	Cause  string    `json:"cause"`
 	Since  time.Time `json:"since"`
-	// Held is set when this transition made the line flap too often: it is
-	// held out of recovery and signups until ops re-activate it.
+	// Held is set while the line is held: it failed too often (FLAP_LIMIT
+	// within FLAP_WINDOW) and stays out of recovery and signups, whatever
+	// its state, until ops re-activate it.
 	Held bool `json:"held"`
 }
 

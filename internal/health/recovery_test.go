@@ -76,6 +76,10 @@ func TestRecovery(t *testing.T) {
 		l, err := b.inst.lines.Get(context.Background(), home)
 		require.NoError(t, err)
 		require.False(t, l.MaySignup, "a held line takes no signups")
+		require.Zero(t, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND recovery_at IS NOT NULL`, home),
+			"a held line has no recovery time until ops re-activate it")
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM test_events WHERE type = 'line.status_changed'
+			AND data->>'to' = 'ok' AND (data->>'held')::boolean`), "back to ok, still held, says so")
 
 		b.clock.Set(at.Add(24 * time.Hour))
 		n, err := b.inst.health.Recover(context.Background())
