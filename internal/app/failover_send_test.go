@@ -273,6 +273,9 @@ func TestFailoverSendPath(t *testing.T) {
 		// No status_updated reaches the gateway and the poll does not run
 		// in time: the send's 2027 is what Linegate learns the flag from.
 		e := newHealthEnv(t, 1, func(c *config.Config) { c.HealthPollSpec = "@every 1h" })
+		// The poll a start runs beside serving has seen the lines unflagged.
+		waitFor(t, func() bool { return e.count(t, `SELECT count(*) FROM lines WHERE health_confirmed_at IS NULL`) == 0 },
+			"the start's health poll")
 		home, backup := e.lineID(t, e.lines[0]), e.lineID(t, e.lines[1])
 		e.seedUsers(t, "a", 20, home, backup)
 		e.withHandles(t, "a")

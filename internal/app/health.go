@@ -18,7 +18,8 @@ import (
 // its jobs, each run by one replica per tick:
 //
 //   - line_health_poll: GET /v3/phone_numbers plus a check from each line,
-//     applied as health inputs (failovers included);
+//     applied as health inputs (failovers included); also once at start,
+//     beside serving;
 //   - line_recovery: retries failovers that stranded users, then brings
 //     users back to lines ok for the dwell time;
 //   - contact_cards: every line has an active Linq contact card with the
@@ -69,7 +70,11 @@ func (a *App) wireHealth(deps *httpapi.Deps) error {
 	}
 	a.starters = append(a.starters, func(ctx context.Context) error {
 		// After the line sync's starter: a first start has its lines by now.
-		a.linqAtStart(ctx, "contact cards", func(context.Context) (bool, error) { return true, nil },
+		// Both run beside serving: a health poll, so that the lines' health
+		// is confirmed (not stale) before the first tick, and the cards.
+		always := func(context.Context) (bool, error) { return true, nil }
+		a.linqAtStart(ctx, "line health poll", always, func(ctx context.Context) error { _, err := svc.Poll(ctx); return err })
+		a.linqAtStart(ctx, "contact cards", always,
 			func(ctx context.Context) error { _, err := svc.EnsureContactCards(ctx); return err })
 		return nil
 	}, jobs.Start)

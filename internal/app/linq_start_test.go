@@ -142,6 +142,20 @@ func TestStartWhileLinqHoldsItsListings(t *testing.T) {
 		}, "both lines have the company's card")
 	})
 
+	// The health poll runs every minute; right after a start no line should
+	// read as stale for want of one.
+	t.Run("StartConfirmsEveryLinesHealth", func(t *testing.T) {
+		t.Parallel()
+		e, _ := startEnv(t)
+		g := e.gateway(t, true, func(c *config.Config) { c.HealthPollSpec = "@every 1h" })
+		waitFor(t, func() bool {
+			var unconfirmed int
+			err := g.app.Pool().QueryRow(context.Background(),
+				`SELECT count(*) FROM lines WHERE health_confirmed_at IS NULL`).Scan(&unconfirmed)
+			return err == nil && unconfirmed == 0
+		}, "every line confirmed by the start's poll")
+	})
+
 	t.Run("FirstStartWaitsForItsFirstListing", func(t *testing.T) {
 		t.Parallel()
 		e, gate := startEnv(t)
