@@ -80,3 +80,20 @@ LEFT JOIN line_volume lv
 WHERE EXISTS (SELECT 1 FROM lines l WHERE l.id = @line_id::bigint)
 GROUP BY g.start
 ORDER BY g.start;
+
+-- name: LineCapacityNewLine :one
+-- What line_policy gives a line the pool would add now (a healthy, active
+-- line of Linq's whose warm-up starts now, at the default budget): its
+-- effective budget today, for the capacity plan's lines to add now. The
+-- line is a record of the lines type with the columns line_policy reads
+-- set, not a row of the table.
+SELECT p.may_signup::boolean AS may_signup, p.effective_budget::integer AS effective_budget
+FROM (SELECT lg_now() AS now) AS c
+CROSS JOIN LATERAL line_policy(
+    jsonb_populate_record(NULL::lines, jsonb_build_object(
+        'admin_state', 'active', 'health_state', 'ok', 'service_status', 'ACTIVE',
+        'reputation', 'HEALTHY', 'warmup_started_at', c.now)),
+    @settings::jsonb, c.now)
+    -- (sqlc needs the column names of a set-returning function spelled out)
+    AS p(may_send, may_send_proactive, may_signup, why, signup_why, budget, warmup_factor,
+         effective_budget, proactive_budget, pace);

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -131,6 +132,7 @@ type capacityAnswer struct {
 		Lines          int      `json:"lines"`
 		UsableLines    int      `json:"usable_lines"`
 		Users          int      `json:"users"`
+		UsersElsewhere int      `json:"users_elsewhere"`
 		Capacity       int      `json:"capacity"`
 		Room           int      `json:"room"`
 		WarmedCapacity int      `json:"warmed_capacity"`
@@ -146,6 +148,8 @@ type capacityAnswer struct {
 		ProjectedUsers int      `json:"projected_users"`
 		LinesToAdd     int      `json:"lines_to_add"`
 		NewLineCap     int      `json:"new_line_cap"`
+		LinesToAddNow  int      `json:"lines_to_add_now"`
+		NewLineCapNow  int      `json:"new_line_cap_now"`
 	} `json:"pool"`
 	Lines []struct {
 		LineID          int64    `json:"line_id"`
@@ -263,11 +267,12 @@ func TestCapacityPlan(t *testing.T) {
 		p := got.Pool
 		require.Equal(t, 5, p.Lines)
 		require.Equal(t, 3, p.UsableLines)
-		require.Equal(t, 290+170+80+400, p.Users)       // 940
+		require.Equal(t, 290+170+400, p.Users)          // 860 on the usable lines
+		require.Equal(t, 80, p.UsersElsewhere)          // L3 draining
 		require.Equal(t, 297+178+595, p.Capacity)       // 1,070
 		require.Equal(t, 7+8+195, p.Room)               // 210
 		require.Equal(t, 297+297+595, p.WarmedCapacity) // 1,189
-		require.InDelta(t, 940.0/1070, p.Fill, 1e-9)
+		require.InDelta(t, 860.0/1070, p.Fill, 1e-9)
 		require.Equal(t, int64(270), p.Volume24h)
 		require.Equal(t, int64(165), p.Inbound7d)
 		require.Equal(t, int64(415), p.Outbound7d)
@@ -279,7 +284,9 @@ func TestCapacityPlan(t *testing.T) {
 		require.InDelta(t, 21, *p.DaysUntilFull, 1e-9) // 210 ÷ 10
 		require.Equal(t, 940+300, p.ProjectedUsers)
 		require.Equal(t, 297, p.NewLineCap)
-		require.Equal(t, 1, p.LinesToAdd) // ⌈(1,240 − 1,189) ÷ 297⌉
+		require.Equal(t, 1, p.LinesToAdd)     // ⌈(1,240 − 1,189) ÷ 297⌉
+		require.Equal(t, 59, p.NewLineCapNow) // warm-up factor 0.2: ⌊1400 × 0.85 ÷ 20⌋
+		require.Zero(t, p.LinesToAddNow)      // 940 users under 1,070
 
 		// Room on the ok, active lines is 7 + 8 + 195 = 210: L1 (290
 		// users) has 203 elsewhere and strands 87, L5 (400) has 15 and
@@ -292,6 +299,63 @@ func TestCapacityPlan(t *testing.T) {
 		}
 		require.Equal(t, map[int64]int{l1: 87, l5: 385}, strand)
 		require.Equal(t, 2, sf.LinesToAdd)
+	})
+
+	// The pool's users, capacity, room and fill are those of the usable
+	// lines; the users of lines that take none are counted apart.
+	usableOnly := []struct {
+		name                    string
+		usable                  int // users on the one usable line (cap 297)
+		elsewhere               []string
+		wantElsewhere, wantRoom int
+		wantFill                float64
+	}{
+		{"DrainingDownAndHeldLinesUsersAreCountedApart", 24,
+			[]string{"admin_state = 'draining', user_count = 6", "health_state = 'down', user_count = 3", "held_at = '2026-03-02 09:00+00', user_count = 2"},
+			11, 273, 24.0 / 297},
+		{"FillIsOneWhenTheUsableLinesAreFull", 297, []string{"admin_state = 'draining', user_count = 60"}, 60, 0, 1},
+	}
+	for _, tc := range usableOnly {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := opsSetup(t, "http://lg.example.com")
+			b.addFixtureLine(t, "+15550100001", tc.usable, "")
+			for i, extra := range tc.elsewhere {
+				b.addFixtureLine(t, fmt.Sprintf("+1555010010%d", i), 0, extra)
+			}
+			rec := b.request(t, "GET", "/v1/ops/capacity", nil, "", map[string]string{"Authorization": "Bearer " + b.opsKey})
+			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			p := decodeJSON[capacityAnswer](t, rec).Pool
+			require.Equal(t, 1, p.UsableLines)
+			require.Equal(t, tc.usable, p.Users, "users on usable lines")
+			require.Equal(t, tc.wantElsewhere, p.UsersElsewhere, "users on lines that take none")
+			require.Equal(t, 297, p.Capacity)
+			require.Equal(t, tc.wantRoom, p.Room)
+			require.Equal(t, p.Capacity-p.Users, p.Room, "no usable line is over its cap")
+			require.InDelta(t, tc.wantFill, p.Fill, 1e-9)
+			require.Equal(t, tc.usable+tc.wantElsewhere, p.ProjectedUsers, "no signups: every user")
+		})
+	}
+
+	// The observed 503: the only usable line is warming up and full, its
+	// warmed cap would hold everyone, so the 30-day plan adds nothing.
+	t.Run("LinesToAddNowFitsTodaysUsersUnderTodaysCaps", func(t *testing.T) {
+		t.Parallel()
+		b := opsSetup(t, "http://lg.example.com")
+		// Warm-up starts now: factor 0.2, budget 1,400, cap ⌊1400 × 0.85 ÷ 20⌋ = 59.
+		fresh := b.addFixtureLine(t, "+15550100001", 59, "warmup_started_at = '2026-03-02 10:00+00'")
+		b.addFixtureLine(t, "+15550100002", 70, "admin_state = 'draining'")
+		rec := b.request(t, "GET", "/v1/ops/capacity", nil, "", map[string]string{"Authorization": "Bearer " + b.opsKey})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		got := decodeJSON[capacityAnswer](t, rec)
+		p := got.Pool
+		require.Equal(t, 0, p.Room)
+		require.Equal(t, 297, p.WarmedCapacity)
+		require.Equal(t, 129, p.ProjectedUsers)
+		require.Zero(t, p.LinesToAdd, "warmed up, the line holds all 129")
+		require.Equal(t, 59, p.NewLineCapNow)
+		require.Equal(t, got.Lines[0].Cap, p.NewLineCapNow, "a line added now is capped as line %d, which started now", fresh)
+		require.Equal(t, 2, p.LinesToAddNow) // ⌈(129 − 59) ÷ 59⌉
 	})
 
 	t.Run("EmptyPoolHasNoRateAndNeedsNoLines", func(t *testing.T) {

@@ -59,10 +59,14 @@ func toLineView(l lines.Line, defaultBudget int) lineView {
 	}
 }
 
+// poolSummary's users and capacity are lines.FillOf's, as in the capacity
+// plan: capacity_left is the plan's room under the name it had here first.
 type poolSummary struct {
 	Lines          int            `json:"lines"`
 	Eligible       int            `json:"eligible"`
+	UsableLines    int            `json:"usable_lines"`
 	Users          int            `json:"users"`
+	UsersElsewhere int            `json:"users_elsewhere"`
 	Capacity       int            `json:"capacity"`
 	CapacityLeft   int            `json:"capacity_left"`
 	Headroom       float64        `json:"headroom"`
@@ -78,8 +82,8 @@ const (
 
 // listLines is one page of the pool as ops see it, in id order (limit
 // lines after the line id after; next is the cursor of the following page,
-// absent on the last), with the summary of the whole pool; capacity counts
-// active lines only (draining and retired lines take no new users).
+// absent on the last), with the summary of the whole pool, whose users and
+// capacity are the capacity plan's (lines.FillOf: the usable lines).
 func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
 	limit, after, err := idPage(r, "a line id")
 	if err != nil {
@@ -92,7 +96,9 @@ func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg := s.Lines.Config()
-	sum := poolSummary{Lines: len(ls), Headroom: cfg.Headroom, Usage: usage, BlockedReasons: map[string]int{}}
+	fill := lines.FillOf(ls)
+	sum := poolSummary{Lines: len(ls), UsableLines: fill.UsableLines, Users: fill.Users, UsersElsewhere: fill.UsersElsewhere,
+		Capacity: fill.Capacity, CapacityLeft: fill.Room, Headroom: cfg.Headroom, Usage: usage, BlockedReasons: map[string]int{}}
 	views := make([]lineView, 0, min(limit, len(ls)))
 	var next int64
 	for _, l := range ls {
@@ -104,15 +110,10 @@ func (s *server) listLines(w http.ResponseWriter, r *http.Request) {
 		case next == 0:
 			next = views[len(views)-1].ID
 		}
-		sum.Users += l.UserCount
 		if v.Eligible {
 			sum.Eligible++
 		} else {
 			sum.BlockedReasons[v.BlockedReason]++
-		}
-		if l.AdminState == lines.AdminActive {
-			sum.Capacity += l.Cap
-			sum.CapacityLeft += max(l.HeadroomLeft(), 0)
 		}
 	}
 	out := map[string]any{"lines": views, "summary": sum}

@@ -24,19 +24,22 @@ type opsLine struct {
 	HeadroomLeft    int     `json:"headroom_left"`
 	SignupsLastHour int     `json:"signups_last_hour"`
 	Budget          struct {
-		Override  *int `json:"override"`
-		Effective int  `json:"effective"`
+		Override     *int    `json:"override"`
+		WarmupFactor float64 `json:"warmup_factor"`
+		Effective    int     `json:"effective"`
 	} `json:"budget"`
 }
 
 type opsLines struct {
 	Lines   []opsLine `json:"lines"`
 	Summary struct {
-		Lines        int `json:"lines"`
-		Eligible     int `json:"eligible"`
-		Users        int `json:"users"`
-		Capacity     int `json:"capacity"`
-		CapacityLeft int `json:"capacity_left"`
+		Lines          int `json:"lines"`
+		Eligible       int `json:"eligible"`
+		UsableLines    int `json:"usable_lines"`
+		Users          int `json:"users"`
+		UsersElsewhere int `json:"users_elsewhere"`
+		Capacity       int `json:"capacity"`
+		CapacityLeft   int `json:"capacity_left"`
 	} `json:"summary"`
 }
 
@@ -71,9 +74,54 @@ func TestOpsLines(t *testing.T) {
 		require.Equal(t, 2, got.Summary.Lines)
 		require.Equal(t, 1, got.Summary.Eligible)
 		require.Equal(t, 3, got.Summary.Users)
-		require.Equal(t, 594, got.Summary.Capacity)
+		require.Equal(t, 297, got.Summary.Capacity, "an at-risk line takes no users: its cap is not capacity")
 
 		require.Equal(t, http.StatusForbidden, b.do(t, "GET", "/v1/ops/lines", b.signupKey, nil).Code)
+	})
+
+	// One definition of the usable lines: a down line's cap is not
+	// capacity, here or in the capacity plan.
+	t.Run("SummaryCountsTheUsableLinesTheCapacityPlanDoes", func(t *testing.T) {
+		t.Parallel()
+		b := opsSetup(t, "http://lg.example.com")
+		b.addFixtureLine(t, "+15550100001", 30, "health_state = 'down'")
+		b.addFixtureLine(t, "+15550100002", 20, "")
+		b.addFixtureLine(t, "+15550100003", 5, "reputation = 'AT_RISK'")
+		b.addFixtureLine(t, "+15550100004", 4, "admin_state = 'draining'")
+		auth := map[string]string{"Authorization": "Bearer " + b.opsKey}
+		rec := b.request(t, "GET", "/v1/ops/lines", nil, "", auth)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		sum := decodeJSON[opsLines](t, rec).Summary
+		rec = b.request(t, "GET", "/v1/ops/capacity", nil, "", auth)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		plan := decodeJSON[capacityAnswer](t, rec).Pool
+
+		require.Equal(t, 297, sum.Capacity, "only the ok, active line")
+		require.Equal(t, 277, sum.CapacityLeft)
+		require.Equal(t, 1, sum.UsableLines)
+		require.Equal(t, 20, sum.Users)
+		require.Equal(t, 39, sum.UsersElsewhere)
+		require.Equal(t, plan.Capacity, sum.Capacity)
+		require.Equal(t, plan.Room, sum.CapacityLeft)
+		require.Equal(t, plan.UsableLines, sum.UsableLines)
+		require.Equal(t, plan.Users, sum.Users)
+		require.Equal(t, plan.UsersElsewhere, sum.UsersElsewhere)
+	})
+
+	// An override is line_policy's base budget like the default: warm-up
+	// scales it, so a fresh line's 3,000 is 600 (factor 0.2).
+	t.Run("WarmUpScalesABudgetOverride", func(t *testing.T) {
+		t.Parallel()
+		b := opsSetup(t, "http://lg.example.com")
+		id := b.addFixtureLine(t, "+15550100001", 0, "warmup_started_at = '2026-03-02 10:00+00'")
+		rec := b.request(t, "PATCH", fmt.Sprintf("/v1/ops/lines/%d", id), map[string]any{"budget_override": 3000}, "",
+			map[string]string{"Authorization": "Bearer " + b.opsKey})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		got := decodeJSON[struct{ Line opsLine }](t, rec).Line
+		require.Equal(t, 3000, *got.Budget.Override)
+		require.InDelta(t, 0.2, got.Budget.WarmupFactor, 1e-9)
+		require.Equal(t, 600, got.Budget.Effective)
+		require.Equal(t, 25, got.Cap) // ⌊600 × 0.85 ÷ 20⌋
 	})
 
 	t.Run("PagesThePoolWithANextCursor", func(t *testing.T) {

@@ -64,16 +64,13 @@ type LineCapacity struct {
 
 // PoolCapacity is the pool's side of the capacity plan.
 type PoolCapacity struct {
-	Lines       int     `json:"lines"`
-	UsableLines int     `json:"usable_lines"`
-	Headroom    float64 `json:"headroom_target"`
-	// Users on every line; Capacity the caps of the usable lines, Room what
-	// they can still take, WarmedCapacity their caps once warmed up.
-	Users          int      `json:"users"`
-	Capacity       int      `json:"capacity"`
-	Room           int      `json:"room"`
+	Lines int `json:"lines"`
+	// Users, capacity, room and fill of the usable lines, and the users
+	// elsewhere: the ops line list's summary answers with the same.
+	PoolFill
+	Headroom float64 `json:"headroom_target"`
+	// WarmedCapacity is the usable lines' caps once warmed up.
 	WarmedCapacity int      `json:"warmed_capacity"`
-	Fill           float64  `json:"fill"`
 	Volume24h      int64    `json:"volume_24h"`
 	Budget24h      int64    `json:"budget_24h"`
 	Inbound7d      int64    `json:"inbound_7d"`
@@ -84,14 +81,23 @@ type PoolCapacity struct {
 	SignupsPerDay  float64  `json:"signups_per_day"`
 	// DaysUntilFull is Room at the 7-day signup rate (nil with no signups).
 	DaysUntilFull *float64 `json:"days_until_full"`
-	// ProjectedUsers is Users plus HorizonDays of signups at that rate;
-	// LinesToAdd how many new lines at NewLineCap (a warmed-up line at the
-	// default budget) keep them under the caps, so the headroom stays free
-	// (-1: a new line would take no users). Count on more while they warm up.
+	// ProjectedUsers is every user (Users and UsersElsewhere: a draining
+	// line's users move when it retires, a down line's when it fails over)
+	// plus HorizonDays of signups at that rate; LinesToAdd how many new
+	// lines at NewLineCap (a warmed-up line at the default budget) keep
+	// them under the caps of the usable lines once warmed up, so the
+	// headroom stays free (-1: a new line would take no users). It counts
+	// on warm-up to come, so it can be 0 while the pool is full today.
 	HorizonDays    int `json:"horizon_days"`
 	ProjectedUsers int `json:"projected_users"`
 	LinesToAdd     int `json:"lines_to_add"`
 	NewLineCap     int `json:"new_line_cap"`
+	// LinesToAddNow is how many new lines at NewLineCapNow (line_policy's
+	// budget for a line added now, at the start of its warm-up) fit every
+	// user of today under today's caps (-1: a new line would take no
+	// users).
+	LinesToAddNow int `json:"lines_to_add_now"`
+	NewLineCapNow int `json:"new_line_cap_now"`
 }
 
 // CapacityPlan is the pool's capacity now and for the next HorizonDays.
@@ -126,7 +132,17 @@ func (s *Service) CapacityOf(ctx context.Context, ls []Line, usage Usage) (Capac
 	if err != nil {
 		return CapacityPlan{}, err
 	}
-	p := planCapacity(ls, use, usage, s.cfg)
+	// A new line's budget today from line_policy itself, as assignment
+	// will see the line: no second warm-up formula here.
+	fresh, err := s.q.LineCapacityNewLine(ctx, s.pool, s.policy)
+	if err != nil {
+		return CapacityPlan{}, fmt.Errorf("read a new line's policy: %w", err)
+	}
+	newBudgetNow := 0
+	if fresh.MaySignup {
+		newBudgetNow = int(fresh.EffectiveBudget)
+	}
+	p := planCapacity(ls, use, usage, s.cfg, newBudgetNow)
 	p.AsOf = asOf
 	return p, nil
 }
@@ -169,10 +185,13 @@ func (s *Service) capacityUse(ctx context.Context) (map[int64]lineUse, time.Time
 	return use, asOf, nil
 }
 
-func planCapacity(ls []Line, use map[int64]lineUse, usage Usage, cfg Config) CapacityPlan {
+// planCapacity is the plan of ls; newBudgetNow is line_policy's effective
+// budget for a line added now.
+func planCapacity(ls []Line, use map[int64]lineUse, usage Usage, cfg Config, newBudgetNow int) CapacityPlan {
 	p := CapacityPlan{Usage: usage, ReciprocityTarget: ReciprocityTarget, Lines: make([]LineCapacity, 0, len(ls))}
-	pool := PoolCapacity{Lines: len(ls), Headroom: cfg.Headroom, HorizonDays: PlanHorizonDays,
-		NewLineCap: UserCap(cfg.DefaultBudget, cfg.Headroom, usage.PerUserPerDay)}
+	pool := PoolCapacity{Lines: len(ls), PoolFill: FillOf(ls), Headroom: cfg.Headroom, HorizonDays: PlanHorizonDays,
+		NewLineCap:    UserCap(cfg.DefaultBudget, cfg.Headroom, usage.PerUserPerDay),
+		NewLineCapNow: UserCap(newBudgetNow, cfg.Headroom, usage.PerUserPerDay)}
 	for _, l := range ls {
 		u := use[l.ID]
 		c := LineCapacity{
@@ -189,7 +208,6 @@ func planCapacity(ls []Line, use map[int64]lineUse, usage Usage, cfg Config) Cap
 		}
 		p.Lines = append(p.Lines, c)
 
-		pool.Users += c.Users
 		pool.Volume24h += c.Volume24h
 		pool.Inbound7d += c.Inbound7d
 		pool.Outbound7d += c.Outbound7d
@@ -199,31 +217,33 @@ func planCapacity(ls []Line, use map[int64]lineUse, usage Usage, cfg Config) Cap
 			pool.Budget24h += int64(c.EffectiveBudget)
 		}
 		if c.Usable {
-			pool.UsableLines++
-			pool.Capacity += c.Cap
-			pool.Room += max(l.HeadroomLeft(), 0)
 			pool.WarmedCapacity += c.WarmedCap
 		}
 	}
 	pool.Reciprocity = ratio(pool.Inbound7d, pool.Outbound7d)
-	if pool.Capacity > 0 {
-		pool.Fill = float64(pool.Users) / float64(pool.Capacity)
-	}
 	pool.SignupsPerDay = float64(pool.Signups7d) / ObservedDays
 	if pool.SignupsPerDay > 0 {
 		days := float64(pool.Room) / pool.SignupsPerDay
 		pool.DaysUntilFull = &days
 	}
-	pool.ProjectedUsers = pool.Users + int(math.Ceil(pool.SignupsPerDay*PlanHorizonDays-epsilon))
-	if short := pool.ProjectedUsers - pool.WarmedCapacity; short > 0 {
-		if pool.NewLineCap > 0 {
-			pool.LinesToAdd = (short + pool.NewLineCap - 1) / pool.NewLineCap
-		} else {
-			pool.LinesToAdd = -1
-		}
-	}
+	everyone := pool.Users + pool.UsersElsewhere
+	pool.ProjectedUsers = everyone + int(math.Ceil(pool.SignupsPerDay*PlanHorizonDays-epsilon))
+	pool.LinesToAdd = linesFor(pool.ProjectedUsers-pool.WarmedCapacity, pool.NewLineCap)
+	pool.LinesToAddNow = linesFor(everyone-pool.Capacity, pool.NewLineCapNow)
 	p.Pool = pool
 	return p
+}
+
+// linesFor is how many lines of lineCap take short users (0 when none are
+// short, -1 when a line would take none).
+func linesFor(short, lineCap int) int {
+	switch {
+	case short <= 0:
+		return 0
+	case lineCap <= 0:
+		return -1
+	}
+	return (short + lineCap - 1) / lineCap
 }
 
 func ratio(a, b int64) *float64 {

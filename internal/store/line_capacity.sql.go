@@ -10,6 +10,36 @@ import (
 	"time"
 )
 
+const lineCapacityNewLine = `-- name: LineCapacityNewLine :one
+SELECT p.may_signup::boolean AS may_signup, p.effective_budget::integer AS effective_budget
+FROM (SELECT lg_now() AS now) AS c
+CROSS JOIN LATERAL line_policy(
+    jsonb_populate_record(NULL::lines, jsonb_build_object(
+        'admin_state', 'active', 'health_state', 'ok', 'service_status', 'ACTIVE',
+        'reputation', 'HEALTHY', 'warmup_started_at', c.now)),
+    $1::jsonb, c.now)
+    -- (sqlc needs the column names of a set-returning function spelled out)
+    AS p(may_send, may_send_proactive, may_signup, why, signup_why, budget, warmup_factor,
+         effective_budget, proactive_budget, pace)
+`
+
+type LineCapacityNewLineRow struct {
+	MaySignup       bool
+	EffectiveBudget int32
+}
+
+// What line_policy gives a line the pool would add now (a healthy, active
+// line of Linq's whose warm-up starts now, at the default budget): its
+// effective budget today, for the capacity plan's lines to add now. The
+// line is a record of the lines type with the columns line_policy reads
+// set, not a row of the table.
+func (q *Queries) LineCapacityNewLine(ctx context.Context, db DBTX, settings []byte) (LineCapacityNewLineRow, error) {
+	row := db.QueryRow(ctx, lineCapacityNewLine, settings)
+	var i LineCapacityNewLineRow
+	err := row.Scan(&i.MaySignup, &i.EffectiveBudget)
+	return i, err
+}
+
 const lineCapacityUse = `-- name: LineCapacityUse :many
 SELECT l.id AS line_id,
        coalesce(u.inbound_24h, 0)::bigint AS inbound_24h,
