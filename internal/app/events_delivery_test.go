@@ -3,6 +3,8 @@ package app_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +94,37 @@ func TestEventDelivery(t *testing.T) {
 		require.Equal(t, http.StatusConflict, st, "a delivered event is not retried: %v", out)
 		st, out = b.gw.call(t, "POST", "/v1/ops/event-deliveries/999999/retry", nil)
 		require.Equal(t, http.StatusNotFound, st, "%v", out)
+	})
+
+	// A receiver that answers with a redirect has not taken the event: the
+	// attempt fails (and is retried), and the signed request goes nowhere
+	// else.
+	t.Run("RedirectIsAFailedAttemptNotADelivery", func(t *testing.T) {
+		t.Parallel()
+		e := newHookEnv(t)
+		g := e.gateway(t, true)
+		var elsewhere atomic.Int32
+		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			elsewhere.Add(1)
+		}))
+		t.Cleanup(target.Close)
+		redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL, http.StatusFound)
+		}))
+		t.Cleanup(redirect.Close)
+		st, out := g.call(t, "POST", "/v1/ops/event-subscriptions", map[string]any{
+			"url": redirect.URL, "event_types": []string{"message.received"},
+		})
+		require.Equal(t, http.StatusCreated, st, "%v", out)
+		_, err := e.sim.InjectInbound("+14155550151", e.lines[0], "hello?")
+		require.NoError(t, err)
+		waitFor(t, func() bool {
+			ds := deliveries(t, g, "")
+			return len(ds) == 1 && ds[0]["last_status"] == float64(http.StatusFound)
+		}, "the attempt answered 302")
+		d := deliveries(t, g, "")[0]
+		require.NotEqual(t, "delivered", d["state"], "%v", d)
+		require.Zero(t, elsewhere.Load(), "the redirect was not followed")
 	})
 
 	t.Run("RotatedSecretSignsBesideTheOldOne", func(t *testing.T) {

@@ -86,10 +86,15 @@ func New(pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger, m *metrics.M
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: cfg.DeliveryTimeout}
+	hc := &http.Client{Timeout: cfg.DeliveryTimeout}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient
+		hc = &c
 	}
+	// A redirect is an answer, not a delivery: following it would send the
+	// signed headers elsewhere and count the other URL's 2xx as delivered.
+	// The 3xx fails the attempt, which is retried, and ops see the status.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s := &Service{
 		pool: pool, q: store.New(), jobs: jobs, log: logger, metrics: m, cfg: cfg, http: hc,
 		attempts: attemptsFor(cfg.RetryBase, cfg.RetryMaxDelay, cfg.RetryFor),
