@@ -94,10 +94,10 @@ func (s *Service) Accept(ctx context.Context, header http.Header, body []byte) (
 		s.metrics.WebhooksRejected.WithLabelValues("invalid_event").Inc()
 		return Result{}, apperr.New(apperr.Invalid, "invalid_event", "the body is not a Linq webhook event")
 	}
-	res, err := s.Store(ctx, ev, body)
+	res, err := s.Store(ctx, ev, storable(body))
 	if errors.Is(store.Interpret(err), store.ErrInvalidData) {
-		// Postgres cannot hold it (a NUL character, an event id past the
-		// column's bound): no retry will ever store it.
+		// Postgres cannot hold it (an event id past the column's bound, a
+		// NUL in one): no retry will ever store it.
 		s.metrics.WebhooksRejected.WithLabelValues("invalid_event").Inc()
 		return Result{}, apperr.New(apperr.Invalid, "invalid_event", "the event cannot be stored")
 	}
