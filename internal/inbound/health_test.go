@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/health"
 )
 
@@ -20,6 +21,10 @@ type recordingHealth struct {
 }
 
 func (r *recordingHealth) Apply(_ context.Context, _ pgx.Tx, in health.Input) error {
+	if in.Number != "" && in.Number != envLineNumber {
+		// As line health answers for a number the pool does not hold.
+		return apperr.New(apperr.NotFound, "line_not_found", "no line with number "+in.Number)
+	}
 	r.mu.Lock()
 	r.got = append(r.got, in)
 	r.mu.Unlock()
@@ -30,6 +35,34 @@ func TestLineObservationsGoToHealth(t *testing.T) {
 	t.Parallel()
 	setup, store := newInboundEnv, storeEvent
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+	// A number the pool does not hold, or values the wire does not define,
+	// finish the event: a retry would learn nothing more.
+	t.Run("StatusOfAnUnknownNumberFinishes", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		store(t, b.pool, "evt_other", "phone_number.status_updated", at, map[string]any{
+			"phone_number": "+19999999999", "changed_at": at, "previous_status": "ACTIVE", "new_status": "FLAGGED",
+		})
+		require.NoError(t, b.svc.Process(context.Background(), "evt_other"))
+		var outcome string
+		require.NoError(t, b.pool.QueryRow(context.Background(),
+			`SELECT outcome FROM webhook_events WHERE event_id = 'evt_other' AND processed_at IS NOT NULL`).Scan(&outcome))
+		require.Equal(t, "unknown_line", outcome)
+	})
+
+	t.Run("UnknownStatusIsNotAppliedAndUnknownReputationIsAtRisk", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		store(t, b.pool, "evt_odd", "phone_number.status_updated", at, map[string]any{
+			"phone_number": envLineNumber, "changed_at": at, "previous_status": "ACTIVE", "new_status": "EXPLODED",
+			"previous_reputation": "HEALTHY", "new_reputation": "GLOWING",
+		})
+		require.NoError(t, b.svc.Process(context.Background(), "evt_odd"))
+		require.Equal(t, []health.Input{{
+			Number: envLineNumber, Source: health.SourceWebhook, At: at, Reputation: "AT_RISK", EventID: "evt_odd",
+		}}, b.health.got)
+	})
 
 	t.Run("StatusUpdatedIsHandedOnceWithItsEventTime", func(t *testing.T) {
 		t.Parallel()

@@ -43,6 +43,9 @@ func newService(t *testing.T, pool *pgxpool.Pool, wrap func(inbound.InboundRecor
 	return inbound.New(pool, rec, events.New(pool, jobs, log, m, events.Config{}), hl, log, m, inbound.Config{}), m
 }
 
+// envLineNumber is the one line of newInboundEnv.
+const envLineNumber = "+15550001000"
+
 func newInboundEnv(t *testing.T) inboundEnv {
 	t.Helper()
 	pool := pgtest.NewPool(t)
@@ -50,7 +53,7 @@ func newInboundEnv(t *testing.T) inboundEnv {
 	svc, _ := newService(t, pool, nil, rec)
 	ctx := context.Background()
 	var lineID, userID int64
-	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO lines (number) VALUES ('+15550001000') RETURNING id`).Scan(&lineID))
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO lines (number) VALUES ($1) RETURNING id`, envLineNumber).Scan(&lineID))
 	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO users (user_ref, handle, code, home_line_id, current_line_id)
 		VALUES ('dave', '+14155550161', 'LG-AAAAAAAA', $1, $1) RETURNING id`, lineID).Scan(&userID))
 	_, err := pool.Exec(ctx, `INSERT INTO chats (user_id, line_id, linq_chat_id, created_at) VALUES ($1, $2, 'chat_dave', now())`, userID, lineID)

@@ -12,10 +12,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/deeplink"
 	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/handle"
 	"github.com/linegate/linegate/internal/health"
+	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -341,14 +343,31 @@ func (s *Service) lineStatus(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEve
 		return "stored", nil
 	}
 	_, rep := d.Reputations()
+	status := d.NewStatus
+	outcome := "line_status"
+	// Values the wire does not define: a status is left as stored (an
+	// unknown one must not take a line down and move its users), a
+	// reputation read as at risk (no new users until Linq says more), as
+	// the line sync reads it.
+	if status != "" && status != lines.StatusActive && status != lines.StatusFlagged {
+		status, outcome = "", "line_status,unknown_status"
+	}
+	if rep != "" && rep != lines.ReputationHealthy && rep != lines.ReputationAtRisk && rep != lines.ReputationCritical {
+		rep, outcome = lines.ReputationAtRisk, "line_status,unknown_reputation"
+	}
 	err := s.health.Apply(ctx, tx, health.Input{
 		Number: d.PhoneNumber, Source: health.SourceWebhook, At: s.eventTime(ev),
-		ServiceStatus: d.NewStatus, Reputation: rep, EventID: ev.EventID,
+		ServiceStatus: status, Reputation: rep, EventID: ev.EventID,
 	})
+	if apperr.IsCode(err, "line_not_found") {
+		// Not a line of this pool (yet): the line sync adds Linq's lines
+		// with their status; a retry would find nothing more.
+		return "unknown_line", nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("line health: %w", err)
 	}
-	return "line_status", nil
+	return outcome, nil
 }
 
 // chatCreated opts out the other participant of a chat Linq reports as
