@@ -34,6 +34,7 @@ func (a *App) riverClient() (*river.Client[pgx.Tx], error) {
 		// River reports routine progress (job counts every few seconds) at
 		// info; only its warnings and errors belong in the gateway's log.
 		Logger:            slog.New(warnFloor{a.logger.Handler()}).With(slog.String("component", "river")),
+		ErrorHandler:      jobErrors{log: a.logger.With(slog.String("component", "jobs"))},
 		Workers:           workers,
 		FetchPollInterval: poll,
 		// A replica killed mid-job, or a batch River could not complete
