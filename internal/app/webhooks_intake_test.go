@@ -3,9 +3,11 @@ package app_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,6 +66,34 @@ func TestWebhookIntake(t *testing.T) {
 				require.Zero(t, e.count(t, g, "SELECT count(*) FROM webhook_events"))
 				require.Zero(t, e.count(t, g, "SELECT count(*) FROM river_job"))
 			})
+		}
+	})
+
+	// A client that asks before sending a large body ("Expect:
+	// 100-continue", as curl does past 1 MiB) gets the 413 at once, not a
+	// 100 and a reset halfway through its upload.
+	t.Run("DeclaredTooLargeIsAnsweredBeforeTheBodyIsSent", func(t *testing.T) {
+		t.Parallel()
+		e := newHookEnv(t)
+		g := e.gateway(t, false)
+		for _, path := range []string{"/v1/linq/webhooks", "/v1/messages"} {
+			body := &countingReader{r: bytes.NewReader(bytes.Repeat([]byte("a"), 5<<20))}
+			req, err := http.NewRequest("POST", g.srv.URL+path, body)
+			require.NoError(t, err)
+			req.ContentLength = 5 << 20
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Expect", "100-continue")
+			req.Header.Set("Authorization", "Bearer "+g.key)
+			tr := &http.Transport{ExpectContinueTimeout: 10 * time.Second}
+			t.Cleanup(tr.CloseIdleConnections)
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			require.NoError(t, err, path)
+			var env envelope
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&env))
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, path)
+			require.Equal(t, "body_too_large", env.Error.Code)
+			require.Zero(t, body.n.Load(), "%s: nothing of the body was sent", path)
 		}
 	})
 
@@ -129,4 +159,16 @@ func TestWebhookIntake(t *testing.T) {
 		}, "processed")
 		require.Zero(t, e.count(t, g, "SELECT count(*) FROM webhook_events WHERE payload::text LIKE '%secret plan%'"))
 	})
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }

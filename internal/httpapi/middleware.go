@@ -66,11 +66,17 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 }
 
 // limitBody caps every request body; Decode turns the overflow into a 413.
-func limitBody(n int64) func(http.Handler) http.Handler {
+// A body declared too large is answered 413 before any of it is read: a
+// client that sent "Expect: 100-continue" then gets the 413 instead of a
+// 100 and a connection reset halfway through its upload.
+func (s *server) limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
 				w.Header().Set("Connection", "close")
+				s.resp.Error(w, r, apperr.New(apperr.TooLarge, "body_too_large",
+					"request body exceeds "+strconv.FormatInt(n, 10)+" bytes"))
+				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)
 			next.ServeHTTP(w, r)

@@ -108,7 +108,7 @@ func Build(d Deps) (http.Handler, []Route) {
 		resp:   Responder{Logger: d.Logger, Count: func(code string) { d.Metrics.HTTPErrors.WithLabelValues(code).Inc() }},
 	}
 	r := chi.NewRouter()
-	r.Use(escapedRouting, requestID, observe(d.Metrics, d.Logger), s.recoverer, limitBody(d.MaxBodyBytes), deadline(d.RequestTimeout))
+	r.Use(escapedRouting, requestID, observe(d.Metrics, d.Logger), s.recoverer, s.limitBody(d.MaxBodyBytes), deadline(d.RequestTimeout))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.resp.Error(w, r, apperr.New(apperr.NotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
 	})

@@ -31,14 +31,19 @@ func (s *server) linqWebhook(w http.ResponseWriter, r *http.Request) {
 	if limit <= 0 {
 		limit = defaultWebhookMaxBody
 	}
+	// A body declared too large is refused before any of it is read (see
+	// limitBody).
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		s.webhookTooLarge(w, r, limit)
+		return
+	}
 	// The signature covers the raw bytes, so they are read as they came.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.Metrics.WebhooksRejected.WithLabelValues("body_too_large").Inc()
-			s.resp.Error(w, r, apperr.New(apperr.TooLarge, "body_too_large",
-				"webhook body exceeds "+strconv.FormatInt(tooBig.Limit, 10)+" bytes"))
+			s.webhookTooLarge(w, r, tooBig.Limit)
 			return
 		}
 		s.resp.Error(w, r, apperr.New(apperr.Invalid, "invalid_body", "could not read the webhook body"))
@@ -50,4 +55,9 @@ func (s *server) linqWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.resp.JSON(w, http.StatusOK, linqWebhookResponse{EventID: res.EventID, Duplicate: res.Duplicate})
+}
+
+func (s *server) webhookTooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
+	s.Metrics.WebhooksRejected.WithLabelValues("body_too_large").Inc()
+	s.resp.Error(w, r, apperr.New(apperr.TooLarge, "body_too_large", "webhook body exceeds "+strconv.FormatInt(limit, 10)+" bytes"))
 }
