@@ -226,8 +226,12 @@ func (s *Service) transition(ctx context.Context, tx pgx.Tx, l store.Line, in In
 	}
 	s.logger.Log(ctx, lvl, "line health changed", slog.Int64("line_id", l.ID), slog.String("from", out.From),
 		slog.String("to", out.To), slog.String("cause", cause), slog.Bool("held", held))
+	inst, err := s.q.InstallationID(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("read installation id: %w", err)
+	}
 	return s.pub.Publish(ctx, tx, events.Event{
-		ID: fmt.Sprintf("line_health_%d", hid), Type: events.TypeLineStatusChanged, OccurredAt: in.At,
+		ID: rowEventID(inst, events.TypeLineStatusChanged, "line_health_history", hid), Type: events.TypeLineStatusChanged, OccurredAt: in.At,
 		Data: LineStatusChanged{LineID: l.ID, Number: l.Number, From: out.From, To: out.To, Cause: cause, Since: in.At, Held: held},
 	})
 }

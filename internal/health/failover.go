@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/router"
@@ -53,18 +54,23 @@ func (s *Service) failoverTx(ctx context.Context, tx pgx.Tx, req router.Failover
 	return res, nil
 }
 
-// PublishMoves sends one user.line_changed per move, in tx; its id is the
-// ledger row's, so a consumer can dedupe. The router's permanent moves
-// publish through it (router.PublishMovesWith).
+// PublishMoves sends one user.line_changed per move, in tx; its id is
+// derived from the ledger row's (rowEventID), so a consumer can dedupe.
+// The router's permanent moves publish through it (router.PublishMovesWith).
 func (s *Service) PublishMoves(ctx context.Context, tx pgx.Tx, moves []router.Move, reason string) error {
 	if len(moves) == 0 {
 		return nil
 	}
 	now := s.cfg.Now()
+	inst, err := s.q.InstallationID(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("read installation id: %w", err)
+	}
 	evs := make([]events.Event, 0, len(moves))
 	for _, m := range moves {
 		evs = append(evs, events.Event{
-			ID: fmt.Sprintf("line_ledger_%d", m.LedgerID), Type: events.TypeUserLineChanged, OccurredAt: now,
+			ID:   rowEventID(inst, events.TypeUserLineChanged, "line_ledger", m.LedgerID),
+			Type: events.TypeUserLineChanged, OccurredAt: now,
 			Data: UserLineChanged{UserRef: m.UserRef, FromLineID: m.FromLineID, ToLineID: m.ToLineID, Reason: reason},
 		})
 	}
@@ -109,4 +115,14 @@ func (s *Service) refreshStranded(ctx context.Context) error {
 	}
 	s.metrics.StrandedUsers.Set(float64(n))
 	return nil
+}
+
+// rowEventID is the id of the event a row (of table, with id) stands for:
+// derived from the row's id within this database's random id (inst, the
+// installation table), so that it is the same wherever the row is
+// published from, and unlike a bare row id never comes back in a database
+// that was reset or in another environment (a receiver that dedupes by
+// event id would drop the new event).
+func rowEventID(inst pgtype.UUID, eventType, table string, id int64) string {
+	return events.DeriveID(eventType, fmt.Sprintf("%x\x00%s\x00%d", inst.Bytes, table, id))
 }

@@ -108,6 +108,35 @@ func TestFailover(t *testing.T) {
 		b.invariants(t)
 	})
 
+	// Row ids start again in a new database: an event id made of them alone
+	// would repeat there, and a receiver that dedupes by id would drop the
+	// new event.
+	t.Run("EventIDsDoNotRepeatInAnotherDatabase", func(t *testing.T) {
+		t.Parallel()
+		ids := func() []string {
+			b := setup(t, health.Config{})
+			line, _ := b.addLine(t, 100)
+			backup, _ := b.addLine(t, 100)
+			b.seedUsers(t, "a", 1, line, backup)
+			b.apply(t, b.inst, health.Input{LineID: line, Source: health.SourceWebhook, At: t0, ServiceStatus: "FLAGGED"})
+			rows, err := b.inst.pool.Query(context.Background(), `SELECT id FROM test_events ORDER BY type`)
+			require.NoError(t, err)
+			var out []string
+			for rows.Next() {
+				var id string
+				require.NoError(t, rows.Scan(&id))
+				out = append(out, id)
+			}
+			require.NoError(t, rows.Err())
+			require.Len(t, out, 2, "line.status_changed and user.line_changed")
+			return out
+		}
+		first, second := ids(), ids()
+		for i := range first {
+			require.NotEqual(t, first[i], second[i])
+		}
+	})
+
 	t.Run("SingleFailureCheckNamesLinesThatWouldStrandUsers", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, health.Config{})

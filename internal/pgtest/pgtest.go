@@ -48,7 +48,15 @@ func AdminURL(t testing.TB) string {
 // dropped when the test ends.
 func NewURL(t testing.TB) string {
 	t.Helper()
-	return createDB(t, "TEMPLATE "+tmplNameFor(t))
+	u := createDB(t, "TEMPLATE "+tmplNameFor(t))
+	// A copy of the template has the template's installation id; a database
+	// migrated on its own has one of its own.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := execAdmin(ctx, u, "UPDATE installation SET id = gen_random_uuid()"); err != nil {
+		t.Fatalf("pgtest: new installation id: %v", err)
+	}
+	return u
 }
 
 // createDB makes a database with the given CREATE DATABASE options and

@@ -85,6 +85,11 @@ type FailoverMove struct {
 	Via        *string
 }
 
+type Installation struct {
+	Singleton bool
+	ID        pgtype.UUID
+}
+
 type JobRun struct {
 	Name           string
 	LastStartedAt  time.Time

@@ -1,0 +1,3 @@
+-- name: InstallationID :one
+-- This database's random id (see the installation table).
+SELECT id FROM installation;
