@@ -88,8 +88,12 @@ trap 'stop_children' EXIT
 trap 'stop_children; exit 0' INT TERM
 
 if [ -n "$SIM" ]; then
+	# The simulator's own secret (GET /_sim/webhook-secret) is one the
+	# gateway accepts too, so a hand-signed test delivery gets in.
+	SIM_SECRET="whsec_$(head -c 24 /dev/urandom | base64 | tr -d '\n')"
+	export LINQ_WEBHOOK_SECRETS="${LINQ_WEBHOOK_SECRETS:+$LINQ_WEBHOOK_SECRETS,}$SIM_SECRET"
 	SIM_LOG="$(mktemp "${TMPDIR:-/tmp}/linegate-sim.XXXXXX")"
-	"$BIN" sim --addr "$SIM_ADDR" --lines 5 >"$SIM_LOG" 2>&1 &
+	"$BIN" sim --addr "$SIM_ADDR" --lines 5 --webhook-secret "$SIM_SECRET" >"$SIM_LOG" 2>&1 &
 	SIM_PID=$!
 	# The simulator prints its address once it listens; if it exits first,
 	# show why and stop.
