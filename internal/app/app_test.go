@@ -209,6 +209,9 @@ var publicRoutes = []string{
 	"GET /s/{token}/qr.png",
 	"HEAD /healthz",
 	"HEAD /readyz",
+	"HEAD /s/{token}",
+	"HEAD /s/{token}/contact.vcf",
+	"HEAD /s/{token}/qr.png",
 	"POST /ops/session",      // takes the key in its body
 	"POST /v1/linq/webhooks", // Linq's deliveries: signed, not keyed
 }

@@ -50,11 +50,7 @@ func (p *publicHandlers) resolve(w http.ResponseWriter, r *http.Request) (router
 	link, err := p.s.Router.Link(r.Context(), pathParam(r, "token"))
 	if err != nil {
 		if ae, ok := apperr.As(err); ok && ae.Kind == apperr.NotFound {
-			var buf bytes.Buffer
-			_ = deeplink.NotFoundHTML(&buf)
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = buf.WriteTo(w)
+			linkNotFound(w)
 			return router.PublicLink{}, false
 		}
 		p.s.resp.Error(w, r, err)
@@ -226,4 +222,15 @@ func (l *ipLimiter) sweep(now time.Time) {
 	if len(l.buckets) >= maxTrackedIPs {
 		clear(l.buckets) // under a flood, forgetting beats growing without bound
 	}
+}
+
+// linkNotFound is the page a phone shows for a signup link that does not
+// exist (or no longer does): HTML, never the API's JSON.
+func linkNotFound(w http.ResponseWriter) {
+	var buf bytes.Buffer
+	_ = deeplink.NotFoundHTML(&buf)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = buf.WriteTo(w)
 }

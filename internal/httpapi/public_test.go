@@ -123,6 +123,18 @@ func TestPublicLinks(t *testing.T) {
 		require.Equal(t, b.signup.Links.Short, testkit.DecodeQR(t, img))
 	})
 
+	t.Run("HEADAnswersAsGETWithoutTheBody", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		for _, path := range []string{publicPath(b.signup.Links.Short), publicPath(b.signup.VCardURL), publicPath(b.signup.QRURL)} {
+			req := httptest.NewRequest(http.MethodHead, path, nil)
+			rec := httptest.NewRecorder()
+			b.handler.ServeHTTP(rec, req)
+			require.Equal(t, http.StatusOK, rec.Code, path)
+			require.Equal(t, b.get(t, path, "", "").Header().Get("Content-Type"), rec.Header().Get("Content-Type"), path)
+		}
+	})
+
 	t.Run("UnknownOrExpiredTokenIsTheSame404Page", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
@@ -137,6 +149,8 @@ func TestPublicLinks(t *testing.T) {
 		unknown := notFound("/s/AAAAAAAAAAAAAAAAAAAAAA")
 		require.Equal(t, unknown, notFound("/s/not-a-token"))
 		require.Equal(t, unknown, notFound("/s/AAAAAAAAAAAAAAAAAAAAAA/contact.vcf"))
+		require.Equal(t, unknown, notFound(publicPath(b.signup.Links.Short)+"/"), "a trailing slash is a phone's page too")
+		require.Equal(t, unknown, notFound("/s/"))
 		require.NotContains(t, unknown, "+1555")
 
 		b.clock.Advance(721 * time.Hour)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -110,6 +111,10 @@ func Build(d Deps) (http.Handler, []Route) {
 	r := chi.NewRouter()
 	r.Use(escapedRouting, requestID, observe(d.Metrics, d.Logger), s.recoverer, s.limitBody(d.MaxBodyBytes), deadline(d.RequestTimeout))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/s/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			linkNotFound(w) // a mistyped signup link is a phone's page, not an API error
+			return
+		}
 		s.resp.Error(w, r, apperr.New(apperr.NotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {

@@ -45,6 +45,10 @@ func (s *server) poolRoutes() []Route {
 		{"GET", "/s/{token}", "", pub.shortLink},
 		{"GET", "/s/{token}/contact.vcf", "", pub.vcard},
 		{"GET", "/s/{token}/qr.png", "", pub.qr},
+		// Link previews and checkers ask with HEAD first.
+		{"HEAD", "/s/{token}", "", pub.shortLink},
+		{"HEAD", "/s/{token}/contact.vcf", "", pub.vcard},
+		{"HEAD", "/s/{token}/qr.png", "", pub.qr},
 	}
 }
 
