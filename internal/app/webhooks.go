@@ -29,10 +29,6 @@ func (a *App) eventsService() (*events.Service, error) {
 		StoreMessageText: a.cfg.StoreMessageText, Now: a.now,
 	})
 	river.AddWorker(a.jobWorkers, a.events.Worker())
-	river.AddWorker(a.jobWorkers, a.events.DeadCountWorker())
-	a.jobs.PeriodicJobs().Add(river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
-		func() (river.JobArgs, *river.InsertOpts) { return events.DeadCountArgs{}, nil },
-		&river.PeriodicJobOpts{ID: "event_deliveries_dead_count"}))
 	return a.events, nil
 }
 
@@ -71,7 +67,6 @@ func (a *App) wireWebhooks(deps *httpapi.Deps) error {
 		if a.cfg.LinqWebhookSubscribe {
 			a.linqAtStart(ctx, "Linq webhook subscription", intake.HasSubscription, intake.EnsureSubscription)
 		}
-		ev.RefreshDeadGauge(ctx)
 		return nil
 	})
 	return nil

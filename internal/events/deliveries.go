@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/store"
@@ -112,48 +110,11 @@ func (s *Service) Replay(ctx context.Context, subscriptionID int64) (int, error)
 
 func (s *Service) requeue(ctx context.Context, p store.EventDeliveryRequeueParams) (int, error) {
 	p.Now = s.cfg.Now().UTC()
-	n, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (int, error) {
+	return store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (int, error) {
 		ids, err := s.q.EventDeliveryRequeue(ctx, tx, p)
 		if err != nil {
 			return 0, fmt.Errorf("requeue deliveries: %w", err)
 		}
 		return len(ids), s.enqueue(ctx, tx, ids)
 	})
-	if err == nil && n > 0 {
-		s.RefreshDeadGauge(ctx)
-	}
-	return n, err
-}
-
-// RefreshDeadGauge sets the dead-deliveries gauge from the table, so every
-// replica reports the same number.
-func (s *Service) RefreshDeadGauge(ctx context.Context) {
-	s.deadMu.Lock()
-	defer s.deadMu.Unlock()
-	n, err := s.q.EventDeliveryCountDead(ctx, s.pool)
-	if err != nil {
-		s.log.WarnContext(ctx, "count dead deliveries", slog.Any("error", err))
-		return
-	}
-	s.metrics.EventDeliveriesDead.Set(float64(n))
-}
-
-// DeadCountArgs is the periodic River job that refreshes the dead-deliveries
-// gauge.
-type DeadCountArgs struct{}
-
-// Kind names the job in River.
-func (DeadCountArgs) Kind() string { return "event_deliveries_dead_count" }
-
-// DeadCountWorker returns the worker of DeadCountArgs.
-func (s *Service) DeadCountWorker() river.Worker[DeadCountArgs] { return &deadCountWorker{s: s} }
-
-type deadCountWorker struct {
-	river.WorkerDefaults[DeadCountArgs]
-	s *Service
-}
-
-func (w *deadCountWorker) Work(ctx context.Context, _ *river.Job[DeadCountArgs]) error {
-	w.s.RefreshDeadGauge(ctx)
-	return nil
 }

@@ -96,7 +96,6 @@ func (s *Service) deliver(ctx context.Context, id int64, last bool) error {
 		s.log.WarnContext(ctx, "event delivery is dead after its last attempt",
 			slog.Int64("delivery_id", id), slog.Int64("subscription_id", d.SubscriptionID),
 			slog.String("event_id", d.EventID), slog.String("error", *rec.LastError))
-		s.RefreshDeadGauge(rctx)
 	}
 	return sendErr
 }

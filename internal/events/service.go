@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,10 +68,6 @@ type Service struct {
 	cfg      Config
 	attempts int
 	http     *http.Client
-	// deadMu makes RefreshDeadGauge's count and set one step: two
-	// deliveries dying at once each count, and the earlier count must not
-	// be set last.
-	deadMu sync.Mutex
 }
 
 // New builds the service. jobs is the River client the delivery jobs are

@@ -104,17 +104,7 @@ func (s *Service) Sweep(ctx context.Context) (moved, stranded int, err error) {
 		}
 		moved, stranded = moved+res.Moved, stranded+res.Stranded
 	}
-	return moved, stranded, s.refreshStranded(ctx)
-}
-
-// refreshStranded sets the stranded-users gauge.
-func (s *Service) refreshStranded(ctx context.Context) error {
-	n, err := s.q.LineHealthStranded(ctx, s.pool)
-	if err != nil {
-		return fmt.Errorf("count stranded users: %w", err)
-	}
-	s.metrics.StrandedUsers.Set(float64(n))
-	return nil
+	return moved, stranded, nil
 }
 
 // rowEventID is the id of the event a row (of table, with id) stands for:

@@ -155,7 +155,7 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 			res.Stranded += out.Failover.Stranded
 		}
 	}
-	return res, s.refreshStranded(ctx)
+	return res, nil
 }
 
 // probe asks Linq whether the line may act: ACTIVE when a capability check

@@ -17,8 +17,8 @@ const tableGaugeTimeout = time.Second
 
 // TableGauge is a gauge whose value lives in Postgres (stranded users, dead
 // deliveries): every replica reads it from the database when scraped, so
-// each reports the fleet's number at once, not whatever its last own
-// write or job run left. A failed read keeps the last value.
+// each reports the fleet's number at once, and nothing else keeps it. A
+// failed read keeps the last value.
 type TableGauge struct {
 	desc *prometheus.Desc
 
@@ -39,14 +39,6 @@ func (g *TableGauge) ReadFrom(read func(context.Context) (int64, error)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.read, g.at = read, time.Time{}
-}
-
-// Set records a value just read or written by the caller; it stays fresh
-// for tableGaugeMaxAge.
-func (g *TableGauge) Set(v float64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.v, g.at = v, g.now()
 }
 
 // Value answers the gauge as a scrape would.

@@ -56,13 +56,4 @@ func TestTableGauge(t *testing.T) {
 		*now = now.Add(time.Minute)
 		require.Equal(t, 5.0, g.Value())
 	})
-
-	t.Run("ASetValueIsFreshForAWhile", func(t *testing.T) {
-		t.Parallel()
-		g, _, value, _, reads := setup(t)
-		*value = 9
-		g.Set(2)
-		require.Equal(t, 2.0, g.Value())
-		require.Zero(t, *reads)
-	})
 }
