@@ -43,9 +43,10 @@ func (a *App) wireHealth(deps *httpapi.Deps) error {
 		CompanyName: a.cfg.CompanyName, ContinuationText: a.cfg.ContinuationText,
 		CardReshareAfter: a.cfg.ContactCardReshare, Now: a.now,
 	})
+	poll := func(ctx context.Context) error { _, err := svc.Poll(ctx); return err }
+	cards := func(ctx context.Context) error { _, err := svc.EnsureContactCards(ctx); return err }
 	jobs, err := a.schedule(
-		schedule.Job{Name: "line_health_poll", Spec: a.cfg.HealthPollSpec, Timeout: time.Minute,
-			Run: func(ctx context.Context) error { _, err := svc.Poll(ctx); return err }},
+		schedule.Job{Name: "line_health_poll", Spec: a.cfg.HealthPollSpec, Timeout: time.Minute, Run: poll},
 		schedule.Job{Name: "line_recovery", Spec: a.cfg.RecoverySpec, Timeout: time.Minute,
 			Run: func(ctx context.Context) error {
 				if _, _, err := svc.Sweep(ctx); err != nil {
@@ -54,8 +55,7 @@ func (a *App) wireHealth(deps *httpapi.Deps) error {
 				_, err := svc.Recover(ctx)
 				return err
 			}},
-		schedule.Job{Name: "contact_cards", Spec: a.cfg.LineSyncSpec, Timeout: time.Minute,
-			Run: func(ctx context.Context) error { _, err := svc.EnsureContactCards(ctx); return err }},
+		schedule.Job{Name: "contact_cards", Spec: a.cfg.LineSyncSpec, Timeout: time.Minute, Run: cards},
 		schedule.Job{Name: "contact_card_share", Spec: a.cfg.ContactCardSpec, Timeout: 5 * time.Minute,
 			Run: func(ctx context.Context) error { _, err := svc.ShareContactCards(ctx); return err }},
 	)
@@ -68,14 +68,12 @@ func (a *App) wireHealth(deps *httpapi.Deps) error {
 	if a.messages != nil {
 		a.messages.SetHealth(svc)
 	}
-	a.starters = append(a.starters, func(ctx context.Context) error {
+	a.starters = append(a.starters, func(context.Context) error {
 		// After the line sync's starter: a first start has its lines by now.
-		// Both run beside serving: a health poll, so that the lines' health
-		// is confirmed (not stale) before the first tick, and the cards.
-		always := func(context.Context) (bool, error) { return true, nil }
-		a.linqAtStart(ctx, "line health poll", always, func(ctx context.Context) error { _, err := svc.Poll(ctx); return err })
-		a.linqAtStart(ctx, "contact cards", always,
-			func(ctx context.Context) error { _, err := svc.EnsureContactCards(ctx); return err })
+		// A health poll, so that the lines' health is confirmed (not stale)
+		// before the first tick, and the cards.
+		a.besideServing("line health poll", poll)
+		a.besideServing("contact cards", cards)
 		return nil
 	}, jobs.Start)
 	a.stoppers = append(a.stoppers, jobs.Stop)
