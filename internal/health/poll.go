@@ -73,10 +73,7 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 		p, ok := listed[l.Number]
 		switch {
 		case ok:
-			in.Reputation = p.ReputationStatus()
-			if in.Reputation != lines.ReputationHealthy && in.Reputation != lines.ReputationAtRisk && in.Reputation != lines.ReputationCritical {
-				in.Reputation = lines.ReputationAtRisk // unknown: no new users until Linq says more
-			}
+			in.Reputation, _ = lines.ReadReputation(p.ReputationStatus())
 		case len(listed) > 0:
 			in.Missing = true
 		default:

@@ -112,11 +112,8 @@ func lineHealthOf(l lines.Line, now time.Time, staleAfter time.Duration) LineHea
 // line take room first (the sweep places them before anyone else), so a
 // pool that strands users now survives no further failure until they fit.
 func singleFailure(snapshot []lines.Line, newLineCap int) SingleFailure {
-	room, stranded := 0, 0
+	room, stranded := lines.FillOf(snapshot).Room, 0
 	for _, l := range snapshot {
-		if l.MaySignup {
-			room += max(l.HeadroomLeft(), 0)
-		}
 		if FailsOver(l.HealthState) {
 			stranded += l.UserCount
 		}

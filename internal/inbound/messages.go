@@ -1,7 +1,6 @@
 package inbound
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -226,19 +225,19 @@ func (s *Service) status(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.W
 	}
 	p := store.MessageStatusUpdateParams{ID: mid, Now: at, FailedAt: pending.FailedAt, ErrorCode: pending.ErrorCode,
 		LinqMessageID: &d.ID}
-	var reported *time.Time
+	var r statusReport
 	switch ev.EventType {
 	case linq.EventMessageSent:
 		p.SentAt = cmpTime(d.SentAt, at)
-		reported = p.SentAt
+		r = statusReport{status: "sent", at: *p.SentAt}
 	case linq.EventMessageDelivered:
 		p.DeliveredAt = cmpTime(d.DeliveredAt, at)
-		reported = p.DeliveredAt
+		r = statusReport{status: "delivered", at: *p.DeliveredAt}
 	case linq.EventMessageRead:
 		p.ReadAt = cmpTime(d.ReadAt, at)
-		reported = p.ReadAt
+		r = statusReport{status: "read", at: *p.ReadAt}
 	}
-	return s.updateStatus(ctx, tx, pub, p, ev.EventID, statusReport{status: reportedStatus(ev.EventType), at: *cmp.Or(reported, &at)})
+	return s.updateStatus(ctx, tx, pub, p, ev.EventID, r)
 }
 
 // statusReport is what one Linq event said about a message: the status and
@@ -246,12 +245,6 @@ func (s *Service) status(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.W
 type statusReport struct {
 	status string
 	at     time.Time
-}
-
-// reportedStatus names the status a message event reports: message.sent →
-// sent.
-func reportedStatus(eventType string) string {
-	return strings.TrimPrefix(eventType, "message.")
 }
 
 func cmpTime(t *time.Time, fallback time.Time) *time.Time {
@@ -345,15 +338,17 @@ func (s *Service) lineStatus(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEve
 	_, rep := d.Reputations()
 	status := d.NewStatus
 	outcome := "line_status"
-	// Values the wire does not define: a status is left as stored (an
-	// unknown one must not take a line down and move its users), a
-	// reputation read as at risk (no new users until Linq says more), as
-	// the line sync reads it.
+	// A status the wire does not define is left as stored (an unknown one
+	// must not take a line down and move its users); a reputation is read
+	// as the line sync and the poll read it.
 	if status != "" && status != lines.StatusActive && status != lines.StatusFlagged {
 		status, outcome = "", "line_status,unknown_status"
 	}
-	if rep != "" && rep != lines.ReputationHealthy && rep != lines.ReputationAtRisk && rep != lines.ReputationCritical {
-		rep, outcome = lines.ReputationAtRisk, "line_status,unknown_reputation"
+	if rep != "" {
+		var known bool
+		if rep, known = lines.ReadReputation(rep); !known {
+			outcome = "line_status,unknown_reputation"
+		}
 	}
 	err := s.health.Apply(ctx, tx, health.Input{
 		Number: d.PhoneNumber, Source: health.SourceWebhook, At: s.eventTime(ev),

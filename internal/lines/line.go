@@ -20,6 +20,17 @@ const (
 	StatusFlagged      = "FLAGGED"
 )
 
+// ReadReputation is the reputation the pool keeps for what Linq reported:
+// rep itself when Linq's wire defines it (known), else at risk, so that a
+// value Linq adds later takes no new users until Linq says more.
+func ReadReputation(rep string) (kept string, known bool) {
+	switch rep {
+	case ReputationHealthy, ReputationAtRisk, ReputationCritical:
+		return rep, true
+	}
+	return ReputationAtRisk, false
+}
+
 // Reasons a line takes no new users, as Line.BlockReason reports them. The
 // ones of the line's state come from line_policy (which also names
 // line_down, line_missing, line_critical, line_at_risk and line_held from

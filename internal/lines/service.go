@@ -363,10 +363,7 @@ func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
 			continue
 		}
 		seen[p.PhoneNumber] = true
-		rep := p.ReputationStatus()
-		if rep != ReputationHealthy && rep != ReputationAtRisk && rep != ReputationCritical {
-			rep = ReputationAtRisk // unknown: take no new users until Linq says more
-		}
+		rep, _ := ReadReputation(p.ReputationStatus())
 		numbers, ids, reps = append(numbers, p.PhoneNumber), append(ids, p.ID), append(reps, rep)
 	}
 	res.Listed = len(numbers)
