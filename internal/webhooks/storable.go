@@ -2,15 +2,17 @@ package webhooks
 
 import (
 	"strconv"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // storable rewrites what Postgres' jsonb refuses in body's JSON strings as
 // the replacement character U+FFFD, as encoding/json decodes them anyway:
 // bytes that are not UTF-8, and the escapes of a NUL (\u0000) and of a lone
-// UTF-16 surrogate (\ud800 without its pair). Refused, an inbound message whose text carried
-// one would be lost for good (Linq does not retry a 4xx); the signature was
-// checked on the body as sent. body must be valid JSON.
+// UTF-16 surrogate (\ud800 without its pair). Refused, an inbound message
+// whose text carried one would be lost for good (Linq does not retry a
+// 4xx); the signature was checked on the body as sent. body must be valid
+// JSON.
 func storable(body []byte) []byte {
 	if !utf8.Valid(body) {
 		body = validUTF8(body)
@@ -26,11 +28,12 @@ func storable(body []byte) []byte {
 			continue
 		}
 		r := hex4(body[i+2:])
-		if isHighSurrogate(r) && i+12 <= len(body) && body[i+6] == '\\' && body[i+7] == 'u' && isLowSurrogate(hex4(body[i+8:])) {
+		if utf16.IsSurrogate(r) && i+12 <= len(body) && body[i+6] == '\\' && body[i+7] == 'u' &&
+			utf16.DecodeRune(r, hex4(body[i+8:])) != utf8.RuneError {
 			i += 11 // a pair: one character, kept
 			continue
 		}
-		if r != 0 && !isHighSurrogate(r) && !isLowSurrogate(r) {
+		if r != 0 && !utf16.IsSurrogate(r) {
 			i += 5
 			continue
 		}
@@ -61,12 +64,9 @@ func validUTF8(b []byte) []byte {
 	return out
 }
 
-func isHighSurrogate(r int) bool { return r >= 0xd800 && r < 0xdc00 }
-func isLowSurrogate(r int) bool  { return r >= 0xdc00 && r < 0xe000 }
-
 // hex4 is the value of the four hex digits at the start of b (valid JSON
 // has them after \u), or -1.
-func hex4(b []byte) int {
+func hex4(b []byte) rune {
 	if len(b) < 4 {
 		return -1
 	}
@@ -74,5 +74,5 @@ func hex4(b []byte) int {
 	if err != nil {
 		return -1
 	}
-	return int(v)
+	return rune(v)
 }
