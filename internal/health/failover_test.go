@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -121,13 +122,8 @@ func TestFailover(t *testing.T) {
 			b.apply(t, b.inst, health.Input{LineID: line, Source: health.SourceWebhook, At: t0, ServiceStatus: "FLAGGED"})
 			rows, err := b.inst.pool.Query(context.Background(), `SELECT id FROM test_events ORDER BY type`)
 			require.NoError(t, err)
-			var out []string
-			for rows.Next() {
-				var id string
-				require.NoError(t, rows.Scan(&id))
-				out = append(out, id)
-			}
-			require.NoError(t, rows.Err())
+			out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
 			require.Len(t, out, 2, "line.status_changed and user.line_changed")
 			return out
 		}

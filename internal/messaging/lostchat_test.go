@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/apperr"
@@ -40,13 +41,8 @@ func TestLostChat(t *testing.T) {
 		rows, err := b.pool.Query(b.ctx, `SELECT c.linq_chat_id FROM chats c JOIN users u ON u.id = c.user_id
 			WHERE u.user_ref = $1`, b.ref)
 		require.NoError(t, err)
-		var out []string
-		for rows.Next() {
-			var id string
-			require.NoError(t, rows.Scan(&id))
-			out = append(out, id)
-		}
-		require.NoError(t, rows.Err())
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
 		return out
 	}
 	createdChats := func(t *testing.T, gw *gateway) float64 {
