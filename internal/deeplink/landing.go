@@ -60,6 +60,13 @@ func NotFoundHTML(w io.Writer) error {
 	return render(w, "not_found.html", nil)
 }
 
+// TryLaterHTML writes the page for a link that cannot be served right now
+// (too many requests from one address, the database out of reach). Like
+// NotFoundHTML it says nothing about the link.
+func TryLaterHTML(w io.Writer) error {
+	return render(w, "try_later.html", nil)
+}
+
 // smsURL checks that link is an sms: link with nothing that could break out
 // of an attribute, and marks it safe for html/template.
 func smsURL(link string) (template.URL, error) {

@@ -140,6 +140,22 @@ func TestNotFoundHTML(t *testing.T) {
 	})
 }
 
+func TestTryLaterHTML(t *testing.T) {
+	t.Parallel()
+
+	t.Run("SaysNothingOfTheLink", func(t *testing.T) {
+		t.Parallel()
+
+		var buf bytes.Buffer
+		require.NoError(t, TryLaterHTML(&buf))
+		page := strings.ToLower(buf.String())
+		require.Contains(t, page, "<h1>please try again</h1>")
+		for _, leak := range []string{"token", "sms:", "+1", "<script", "database"} {
+			require.NotContains(t, page, leak)
+		}
+	})
+}
+
 var urlAttr = regexp.MustCompile(`\s(?:href|src)="([^"]*)"`)
 
 // urlAttrs returns the href and src values of page in order, as a browser

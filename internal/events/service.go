@@ -120,8 +120,9 @@ func retryDelay(base, maxDelay time.Duration, attempt int) time.Duration {
 	return min(d, maxDelay)
 }
 
-// wire is an event as product services receive it.
-type wire struct {
+// Envelope is an event as product services receive it (the body of a
+// delivery); Data is the type's payload (MessageReceived, ...).
+type Envelope struct {
 	ID         string    `json:"id"`
 	Type       string    `json:"type"`
 	OccurredAt time.Time `json:"occurred_at"`
@@ -217,7 +218,7 @@ func encode(ev Event, id string, now time.Time) ([]byte, error) {
 	if at.IsZero() {
 		at = now
 	}
-	b, err := json.Marshal(wire{ID: id, Type: ev.Type, OccurredAt: at.UTC(), Data: ev.Data})
+	b, err := json.Marshal(Envelope{ID: id, Type: ev.Type, OccurredAt: at.UTC(), Data: ev.Data})
 	if err != nil {
 		return nil, fmt.Errorf("publish: encode %s: %w", ev.Type, err)
 	}

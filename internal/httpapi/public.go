@@ -38,25 +38,39 @@ func (s *server) publicHandlers() *publicHandlers {
 }
 
 // resolve applies the per-IP limit and finds the link; on failure it has
-// answered already: 429 in the JSON envelope, or the generic 404 page.
+// answered already, with a page a phone can show (fail).
 func (p *publicHandlers) resolve(w http.ResponseWriter, r *http.Request) (router.PublicLink, bool) {
-	if wait, ok := p.limit.allow(p.s.clientIP(r)); !ok {
-		p.s.resp.Error(w, r, apperr.Limited("rate_limited", "too many requests from this address", wait))
-		return router.PublicLink{}, false
-	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Robots-Tag", "noindex")
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	if wait, ok := p.limit.allow(p.s.clientIP(r)); !ok {
+		p.fail(w, r, apperr.Limited("rate_limited", "too many requests from this address", wait))
+		return router.PublicLink{}, false
+	}
 	link, err := p.s.Router.Link(r.Context(), pathParam(r, "token"))
 	if err != nil {
-		if ae, ok := apperr.As(err); ok && ae.Kind == apperr.NotFound {
-			linkNotFound(w)
-			return router.PublicLink{}, false
-		}
-		p.s.resp.Error(w, r, err)
+		p.fail(w, r, err)
 		return router.PublicLink{}, false
 	}
 	return link, true
+}
+
+// fail answers a link that cannot be served with a page, never the API's
+// JSON: the people who open these links hold a phone, not a client. An
+// unknown link gets the generic not-found page; a refused or failed one the
+// try-again page, with the status (and Retry-After) the API would give.
+func (p *publicHandlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if ae, ok := apperr.As(err); ok && ae.Kind == apperr.NotFound {
+		linkNotFound(w)
+		return
+	}
+	status, _ := p.s.resp.report(w, r, err)
+	var buf bytes.Buffer
+	_ = deeplink.TryLaterHTML(&buf)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
 }
 
 // shortLink sends phones straight into Messages with the body prefilled and
@@ -83,7 +97,7 @@ func (p *publicHandlers) shortLink(w http.ResponseWriter, r *http.Request) {
 		QRURL: short + "/qr.png", VCardURL: short + "/contact.vcf",
 	})
 	if err != nil {
-		p.s.resp.Error(w, r, fmt.Errorf("render landing page: %w", err))
+		p.fail(w, r, fmt.Errorf("render landing page: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -153,7 +167,7 @@ func (p *publicHandlers) qr(w http.ResponseWriter, r *http.Request) {
 	}
 	png, err := deeplink.QRPNG(p.s.shortURL(link.Token), size)
 	if err != nil {
-		p.s.resp.Error(w, r, fmt.Errorf("render qr code: %w", err))
+		p.fail(w, r, fmt.Errorf("render qr code: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "image/png")

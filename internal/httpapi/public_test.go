@@ -158,6 +158,19 @@ func TestPublicLinks(t *testing.T) {
 		require.Equal(t, unknown, notFound(publicPath(b.signup.QRURL)))
 	})
 
+	t.Run("DatabaseOutOfReachGetsTheTryAgainPage", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.pool.Close()
+		for _, path := range []string{publicPath(b.signup.Links.Short), publicPath(b.signup.QRURL), publicPath(b.signup.Links.Short) + "/contact.vcf"} {
+			rec := b.get(t, path, uaIPhone, "")
+			require.GreaterOrEqual(t, rec.Code, 500, path)
+			require.Equal(t, "text/html; charset=utf-8", rec.Header().Get("Content-Type"), path)
+			require.Contains(t, rec.Body.String(), "<h1>Please try again</h1>", path)
+			require.Equal(t, "no-store", rec.Header().Get("Cache-Control"), path)
+		}
+	})
+
 	t.Run("RateLimitedPerClientIP", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(o *poolOptions) { o.publicRate = 20 }) // burst 5
@@ -168,7 +181,9 @@ func TestPublicLinks(t *testing.T) {
 		rec := b.get(t, path, uaIPhone, "198.51.100.7:6000")
 		require.Equal(t, http.StatusTooManyRequests, rec.Code)
 		require.Equal(t, "3", rec.Header().Get("Retry-After")) // one token every 3 s
-		require.Equal(t, "rate_limited", decodeJSON[errorAnswer](t, rec).Error.Reason)
+		require.Equal(t, "text/html; charset=utf-8", rec.Header().Get("Content-Type"), "a phone's page, not the API's JSON")
+		require.Contains(t, rec.Body.String(), "<h1>Please try again</h1>")
+		require.NotContains(t, rec.Body.String(), "+1555")
 		// Forwarded headers do not buy a fresh bucket.
 		req := httptest.NewRequest("GET", path, nil)
 		req.RemoteAddr = "198.51.100.7:7000"

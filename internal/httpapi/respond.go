@@ -77,6 +77,14 @@ const DatabaseRetryAfter = 5 * time.Second
 // lookup alike; other unknown errors become a generic 500 whose detail only
 // reaches the log.
 func (rs Responder) Error(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := rs.report(w, r, err)
+	rs.JSON(w, status, errorBody{Error: body})
+}
+
+// report classifies err for Error (and the public pages, which answer
+// HTML): its status and envelope, the Retry-After header set, the error
+// counted and, past 499, logged.
+func (rs Responder) report(w http.ResponseWriter, r *http.Request, err error) (int, errorObject) {
 	ae, ok := apperr.As(err)
 	switch {
 	case (!ok || ae.Kind == apperr.Internal) && store.IsUnavailable(err):
@@ -116,7 +124,7 @@ func (rs Responder) Error(w http.ResponseWriter, r *http.Request, err error) {
 			slog.Int("status", status), slog.String("code", ae.Code), slog.Any("error", err),
 			slog.String("request_id", body.RequestID))
 	}
-	rs.JSON(w, status, errorBody{Error: body})
+	return status, body
 }
 
 // Decode reads one JSON object into dst: a body declared as anything but
