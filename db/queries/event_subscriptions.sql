@@ -31,3 +31,12 @@ DELETE FROM event_subscriptions WHERE id = @id;
 -- name: EventSubscriptionTargets :many
 -- Who wants any of the given event types (Publish reads it once per call).
 SELECT id, event_types FROM event_subscriptions WHERE event_types && @event_types::text[];
+
+-- name: EventSubscriptionLockWriters :exec
+-- Until the transaction ends, other writers of subscriptions wait (readers
+-- do not): two replicas cannot subscribe one URL twice.
+LOCK TABLE event_subscriptions IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: EventSubscriptionIDByURL :one
+-- Another subscription of the URL, if there is one.
+SELECT id FROM event_subscriptions WHERE url = @url::text AND id <> @except_id::bigint ORDER BY id LIMIT 1;

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -146,6 +147,44 @@ func TestEventDelivery(t *testing.T) {
 		require.NoError(t, err)
 		waitFor(t, func() bool { return len(b.prod.events("message.received")) == 2 }, "verified with the new secret")
 		require.Zero(t, b.prod.bad)
+	})
+
+	t.Run("OneURLIsOneSubscriptionAcrossReplicas", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		types := []string{"message.received"}
+		st, out := b.gw.call(t, "POST", "/v1/ops/event-subscriptions", map[string]any{"url": b.prod.srv.URL, "event_types": types})
+		require.Equal(t, http.StatusConflict, st, "%v", out)
+		e := out["error"].(map[string]any)
+		require.Equal(t, "subscription_exists", e["code"])
+		require.Equal(t, float64(b.sub), e["details"].(map[string]any)["subscription_id"])
+
+		// Two replicas subscribing one new URL at once make one subscription.
+		other := b.env.gateway(t, false)
+		const url = "http://hooks.test/product"
+		codes := make([]int, 8)
+		var wg sync.WaitGroup
+		for i := range codes {
+			g := []*gw{b.gw, other}[i%2]
+			wg.Go(func() {
+				codes[i], _ = g.call(t, "POST", "/v1/ops/event-subscriptions", map[string]any{"url": url, "event_types": types})
+			})
+		}
+		wg.Wait()
+		counts := map[int]int{}
+		for _, c := range codes {
+			counts[c]++
+		}
+		require.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusConflict: len(codes) - 1}, counts)
+
+		// Moving a subscription onto a URL taken is refused; onto its own, not.
+		st, out = b.gw.call(t, "PATCH", fmt.Sprintf("/v1/ops/event-subscriptions/%d", b.sub), map[string]any{"url": url})
+		require.Equal(t, http.StatusConflict, st, "%v", out)
+		st, out = b.gw.call(t, "PATCH", fmt.Sprintf("/v1/ops/event-subscriptions/%d", b.sub), map[string]any{"url": b.prod.srv.URL, "event_types": types})
+		require.Equal(t, http.StatusOK, st, "%v", out)
+		st, out = b.gw.call(t, "GET", "/v1/ops/event-subscriptions", nil)
+		require.Equal(t, http.StatusOK, st)
+		require.Len(t, out["subscriptions"], 2)
 	})
 
 	t.Run("SubscriptionInputIsValidated", func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/store"
@@ -100,13 +102,40 @@ func (s *Service) CreateSubscription(ctx context.Context, in SubscriptionInput) 
 		return Subscription{}, "", err
 	}
 	now := s.cfg.Now().UTC()
-	r, err := s.q.EventSubscriptionCreate(ctx, s.pool, store.EventSubscriptionCreateParams{
-		URL: *in.URL, EventTypes: types, Secret: secret, Now: now,
+	r, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (store.EventSubscription, error) {
+		if err := s.urlFree(ctx, tx, *in.URL, 0); err != nil {
+			return store.EventSubscription{}, err
+		}
+		return s.q.EventSubscriptionCreate(ctx, tx, store.EventSubscriptionCreateParams{
+			URL: *in.URL, EventTypes: types, Secret: secret, Now: now,
+		})
 	})
 	if err != nil {
 		return Subscription{}, "", fmt.Errorf("create subscription: %w", err)
 	}
 	return toSubscription(r, now), secret, nil
+}
+
+// urlFree refuses a URL that another subscription (not except) has
+// already: every event would reach it twice, one copy signed with a secret
+// it may not hold (a create retried after its answer was lost, a deploy
+// that subscribes at each start). The lock it takes makes the check hold
+// until tx ends, across replicas.
+func (s *Service) urlFree(ctx context.Context, tx pgx.Tx, url string, except int64) error {
+	if err := s.q.EventSubscriptionLockWriters(ctx, tx); err != nil {
+		return fmt.Errorf("lock subscriptions: %w", err)
+	}
+	id, err := s.q.EventSubscriptionIDByURL(ctx, tx, store.EventSubscriptionIDByURLParams{URL: url, ExceptID: except})
+	switch {
+	case errors.Is(store.Interpret(err), store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("subscription by url: %w", err)
+	}
+	e := apperr.New(apperr.Conflict, "subscription_exists",
+		fmt.Sprintf("event subscription %d has this url already; change its event_types, or rotate its secret if it was lost", id))
+	e.Field, e.Details = "url", map[string]any{"subscription_id": id}
+	return e
 }
 
 // Subscriptions lists every subscription.
@@ -151,7 +180,14 @@ func (s *Service) UpdateSubscription(ctx context.Context, id int64, in Subscript
 		}
 		p.EventTypes = types
 	}
-	r, err := s.q.EventSubscriptionUpdate(ctx, s.pool, p)
+	r, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (store.EventSubscription, error) {
+		if p.URL != nil {
+			if err := s.urlFree(ctx, tx, *p.URL, id); err != nil {
+				return store.EventSubscription{}, err
+			}
+		}
+		return s.q.EventSubscriptionUpdate(ctx, tx, p)
+	})
 	if err != nil {
 		return Subscription{}, notFound(err, id)
 	}

@@ -76,6 +76,23 @@ func (q *Queries) EventSubscriptionGet(ctx context.Context, db DBTX, id int64) (
 	return i, err
 }
 
+const eventSubscriptionIDByURL = `-- name: EventSubscriptionIDByURL :one
+SELECT id FROM event_subscriptions WHERE url = $1::text AND id <> $2::bigint ORDER BY id LIMIT 1
+`
+
+type EventSubscriptionIDByURLParams struct {
+	URL      string
+	ExceptID int64
+}
+
+// Another subscription of the URL, if there is one.
+func (q *Queries) EventSubscriptionIDByURL(ctx context.Context, db DBTX, arg EventSubscriptionIDByURLParams) (int64, error) {
+	row := db.QueryRow(ctx, eventSubscriptionIDByURL, arg.URL, arg.ExceptID)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const eventSubscriptionList = `-- name: EventSubscriptionList :many
 SELECT id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at FROM event_subscriptions ORDER BY id
 `
@@ -107,6 +124,17 @@ func (q *Queries) EventSubscriptionList(ctx context.Context, db DBTX) ([]EventSu
 		return nil, err
 	}
 	return items, nil
+}
+
+const eventSubscriptionLockWriters = `-- name: EventSubscriptionLockWriters :exec
+LOCK TABLE event_subscriptions IN SHARE ROW EXCLUSIVE MODE
+`
+
+// Until the transaction ends, other writers of subscriptions wait (readers
+// do not): two replicas cannot subscribe one URL twice.
+func (q *Queries) EventSubscriptionLockWriters(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, eventSubscriptionLockWriters)
+	return err
 }
 
 const eventSubscriptionRotate = `-- name: EventSubscriptionRotate :one
