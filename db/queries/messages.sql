@@ -142,8 +142,11 @@ WITH claimed AS (
     ) AND m.state = 'pending'
     RETURNING m.id, m.user_id, m.line_id, m.idempotency_key, m.body, m.handle
 )
+-- recipient_gone: the user was deleted, or their handle changed, since the
+-- send was admitted; nothing is sent to a handle that is no longer theirs.
 SELECT cl.id, cl.user_id, cl.line_id, coalesce(cl.idempotency_key, '')::text AS idempotency_key, cl.body,
-       cl.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
+       cl.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id,
+       NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = cl.user_id AND u.handle = cl.handle) AS recipient_gone
 FROM claimed AS cl
 JOIN lines AS l ON l.id = cl.line_id
 LEFT JOIN chats AS c ON c.user_id = cl.user_id AND c.line_id = cl.line_id;

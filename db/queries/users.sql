@@ -6,6 +6,12 @@ WHERE user_ref = ANY(@user_refs::text[]) OR handle = ANY(@handles::text[]);
 -- name: UserGetByRef :one
 SELECT * FROM users WHERE user_ref = @user_ref;
 
+-- name: UserDeleteByRef :one
+-- Removes a user and what is theirs alone (line set, ledger, signup links,
+-- chats, volume, failover moves, card shares: ON DELETE CASCADE).
+DELETE FROM users WHERE user_ref = @user_ref::text
+RETURNING id, current_line_id;
+
 -- name: UserUpdateProfile :one
 UPDATE users SET
     handle       = coalesce(sqlc.narg(handle)::text, handle),

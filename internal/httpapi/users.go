@@ -36,6 +36,16 @@ func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
 	s.resp.JSON(w, http.StatusOK, u)
 }
 
+// deleteUser removes a user for good: 204, or 404 for a user_ref unknown
+// (or deleted already).
+func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) {
+	if err := s.Router.Delete(r.Context(), userRefParam(r)); err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 type reassignUserRequest struct {
 	LineID *int64 `json:"line_id"`
 }

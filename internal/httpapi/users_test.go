@@ -140,6 +140,28 @@ func TestUsers(t *testing.T) {
 		require.Equal(t, "user_not_found", decodeJSON[errorAnswer](t, rec).Error.Code)
 	})
 
+	t.Run("DeleteRemovesTheUserAndTheirLinks", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		a := b.signup(t, map[string]any{"user_ref": "u1", "handle": "+14155552671"})
+		require.Equal(t, http.StatusFound, b.get(t, publicPath(a.Links.Short), uaIPhone, "").Code)
+
+		rec := b.do(t, "DELETE", "/v1/users/u1", b.signupKey, nil)
+		require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+		require.Empty(t, rec.Body.String())
+		for _, method := range []string{"GET", "DELETE"} {
+			rec = b.do(t, method, "/v1/users/u1", b.signupKey, nil)
+			require.Equal(t, http.StatusNotFound, rec.Code, method)
+			require.Equal(t, "user_not_found", decodeJSON[errorAnswer](t, rec).Error.Code, method)
+		}
+		require.Equal(t, http.StatusNotFound, b.get(t, publicPath(a.Links.Short), uaIPhone, "").Code, "the signup link is gone")
+		// The handle is free for another user_ref.
+		require.Equal(t, http.StatusCreated, b.do(t, "POST", "/v1/signups", b.signupKey, map[string]any{"user_ref": "u2", "handle": "+14155552671"}).Code)
+		// Deleting takes the signup scope.
+		require.Equal(t, http.StatusForbidden, b.do(t, "DELETE", "/v1/users/u2", b.opsKey, nil).Code)
+	})
+
 	t.Run("PutImportsThroughTheSameAssignment", func(t *testing.T) {
 		t.Parallel()
 		b := poolSetup(t)

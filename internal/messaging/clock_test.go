@@ -370,6 +370,42 @@ func TestRetries(t *testing.T) {
 		require.Len(t, e.sim.SendLog(), 1, "sent once")
 	})
 
+	// A lost send is not resent to a handle that is no longer its user's:
+	// the user was deleted, or got another handle, meanwhile.
+	t.Run("RecoveryResendsNothingToAHandleNoLongerTheUsers", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		gw, _ := e.quickGateway(t)
+		line, _ := e.addLine(t)
+		deleted, _ := e.addUser(t, line)
+		renamed, _ := e.addUser(t, line)
+		ctx := context.Background()
+		for _, ref := range []string{deleted, renamed} {
+			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi"), IdempotencyKey: ref})
+			require.NoError(t, err)
+		}
+		gw.svc.Settle()
+		sends := len(e.sim.SendLog())
+		// As if the replica died before recording Linq's answers.
+		for _, q := range []string{
+			`UPDATE messages SET state = 'pending', lease_until = now() - interval '1 second', linq_message_id = NULL,
+				body = coalesce(body, '[{"type":"text","value":"hi"}]')`,
+			`DELETE FROM users WHERE user_ref = '` + deleted + `'`,
+			`UPDATE users SET handle = '+14155550999' WHERE user_ref = '` + renamed + `'`,
+		} {
+			_, err := e.pool.Exec(ctx, q)
+			require.NoError(t, err)
+		}
+
+		n, err := gw.svc.Recover(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n)
+		var failed int
+		require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE state = 'failed'`).Scan(&failed))
+		require.Equal(t, 2, failed, "each marked failed, its key kept")
+		require.Len(t, e.sim.SendLog(), sends, "nothing resent")
+	})
+
 	// The recovery job's resend is the message the caller asked for: its
 	// effect, reply and service too, not only its parts.
 	t.Run("RecoveryResendsTheWholeMessage", func(t *testing.T) {

@@ -21,7 +21,9 @@ const recoverBatch = 100
 // the send failed (its key stays, so the caller's retry resends under the
 // same Linq key). A resend whose outcome is unknown again, or that the run
 // had no time left for, stays pending, and a later run resends it once its
-// new lease has ended: the caller may have been told it was sent. It returns
+// new lease has ended: the caller may have been told it was sent. A send
+// whose user was deleted, or got another handle, since its admission is
+// marked failed instead: the handle it was for is no longer theirs. It returns
 // how many sends it resolved; the lead schedules it.
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	rows, err := s.q.MessageClaimExpiredPending(ctx, s.pool, store.MessageClaimExpiredPendingParams{
@@ -36,8 +38,9 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 			break // the rest wait for their lease and the next run
 		}
 		st, err := readStored(r.Body)
-		if err != nil || len(st.Parts) == 0 {
-			// Nothing to resend: the outcome stays unknown, the key kept.
+		if err != nil || len(st.Parts) == 0 || r.RecipientGone {
+			// Nothing to resend, or no one to resend it to: the outcome
+			// stays unknown, the key kept.
 			if _, err := s.q.MessageMarkFailed(ctx, s.pool, store.MessageMarkFailedParams{ID: r.ID, KeepBody: s.cfg.StoreMessageText}); err != nil {
 				return done, fmt.Errorf("mark send failed: %w", err)
 			}

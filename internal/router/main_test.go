@@ -102,3 +102,28 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	require.NoError(t, c.Write(&m))
 	return m.GetCounter().GetValue()
 }
+
+// exactSlots fails unless line_backup_slots matches a recount from users
+// and user_lines row for row (and there is something to count).
+func exactSlots(t *testing.T, pool *pgxpool.Pool, after string) {
+	t.Helper()
+	require.Zero(t, count(t, pool, `
+		SELECT count(*)
+		FROM line_backup_slots s
+		FULL JOIN (SELECT u.home_line_id, ul.line_id, count(*)::int AS n
+		           FROM users u JOIN user_lines ul ON ul.user_id = u.id AND ul.position > 0
+		           GROUP BY u.home_line_id, ul.line_id) c
+		  ON c.home_line_id = s.home_line_id AND c.line_id = s.line_id
+		WHERE s.slots IS DISTINCT FROM c.n`), "line_backup_slots differs from a recount after %s", after)
+	require.Positive(t, count(t, pool, `SELECT count(*) FROM line_backup_slots`))
+}
+
+// exactUserCounts fails unless every line's user_count is the number of
+// users whose current line it is.
+func exactUserCounts(t *testing.T, pool *pgxpool.Pool, after string) {
+	t.Helper()
+	require.Zero(t, count(t, pool, `
+		SELECT count(*) FROM lines l
+		WHERE l.user_count <> (SELECT count(*) FROM users u WHERE u.current_line_id = l.id)`),
+		"lines.user_count differs from a recount after %s", after)
+}

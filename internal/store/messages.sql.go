@@ -165,7 +165,8 @@ WITH claimed AS (
     RETURNING m.id, m.user_id, m.line_id, m.idempotency_key, m.body, m.handle
 )
 SELECT cl.id, cl.user_id, cl.line_id, coalesce(cl.idempotency_key, '')::text AS idempotency_key, cl.body,
-       cl.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id
+       cl.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id,
+       NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = cl.user_id AND u.handle = cl.handle) AS recipient_gone
 FROM claimed AS cl
 JOIN lines AS l ON l.id = cl.line_id
 LEFT JOIN chats AS c ON c.user_id = cl.user_id AND c.line_id = cl.line_id
@@ -185,6 +186,7 @@ type MessageClaimExpiredPendingRow struct {
 	Handle         string
 	LineNumber     string
 	ChatID         string
+	RecipientGone  bool
 }
 
 // Sends whose replica did not record Linq's answer within the lease, for
@@ -192,6 +194,8 @@ type MessageClaimExpiredPendingRow struct {
 // a fresh lease, as a retry's takeover claims it, so that a retry arriving
 // meanwhile waits (in_progress) instead of sending too, and two recovery
 // runs never take the same send.
+// recipient_gone: the user was deleted, or their handle changed, since the
+// send was admitted; nothing is sent to a handle that is no longer theirs.
 func (q *Queries) MessageClaimExpiredPending(ctx context.Context, db DBTX, arg MessageClaimExpiredPendingParams) ([]MessageClaimExpiredPendingRow, error) {
 	rows, err := db.Query(ctx, messageClaimExpiredPending, arg.Lease, arg.Batch)
 	if err != nil {
@@ -210,6 +214,7 @@ func (q *Queries) MessageClaimExpiredPending(ctx context.Context, db DBTX, arg M
 			&i.Handle,
 			&i.LineNumber,
 			&i.ChatID,
+			&i.RecipientGone,
 		); err != nil {
 			return nil, err
 		}

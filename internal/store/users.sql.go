@@ -10,6 +10,25 @@ import (
 	"time"
 )
 
+const userDeleteByRef = `-- name: UserDeleteByRef :one
+DELETE FROM users WHERE user_ref = $1::text
+RETURNING id, current_line_id
+`
+
+type UserDeleteByRefRow struct {
+	ID            int64
+	CurrentLineID int64
+}
+
+// Removes a user and what is theirs alone (line set, ledger, signup links,
+// chats, volume, failover moves, card shares: ON DELETE CASCADE).
+func (q *Queries) UserDeleteByRef(ctx context.Context, db DBTX, userRef string) (UserDeleteByRefRow, error) {
+	row := db.QueryRow(ctx, userDeleteByRef, userRef)
+	var i UserDeleteByRefRow
+	err := row.Scan(&i.ID, &i.CurrentLineID)
+	return i, err
+}
+
 const userFindForSignup = `-- name: UserFindForSignup :many
 SELECT id, user_ref, handle FROM users
 WHERE user_ref = ANY($1::text[]) OR handle = ANY($2::text[])

@@ -1,0 +1,58 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linegate/linegate/internal/lines"
+	"github.com/linegate/linegate/internal/store"
+)
+
+// Delete removes a user for good (an account closed, an erasure request):
+// their place on their line is free for a new signup, their handle may be
+// signed up again under another user_ref, and their line set, ledger,
+// signup links, chats and volume go with them. Sends to the user_ref are
+// then 404s, their signup links the not-found page, and a message from
+// their handle arrives as one from an unknown sender.
+//
+// It runs under the exclusive pool lock, as moves do: the user's line may
+// be in the middle of a failover, and the count of users on it must stay
+// exact. What is not keyed by the user stays until its retention: sent
+// messages' records (which hold the handle, and the text only with
+// STORE_MESSAGE_TEXT on), events already sent, and the pair windows and
+// quarantines of the handle, which keep protecting the line.
+func (s *Service) Delete(ctx context.Context, userRef string) error {
+	if err := ValidateUserRef(userRef); err != nil {
+		return err
+	}
+	var lineID int64
+	err := store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
+			return fmt.Errorf("lock line pool: %w", err)
+		}
+		u, err := s.q.UserDeleteByRef(ctx, tx, userRef)
+		if errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return notFoundUser()
+		}
+		if err != nil {
+			return fmt.Errorf("delete user: %w", err)
+		}
+		lineID = u.CurrentLineID
+		err = s.q.LineBumpCounts(ctx, tx, store.LineBumpCountsParams{
+			LineIds: []int64{u.CurrentLineID}, Deltas: []int32{-1}, Now: s.cfg.Now(),
+		})
+		if err != nil {
+			return fmt.Errorf("update user count: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.logger.InfoContext(ctx, "user deleted", slog.Int64("line_id", lineID))
+	return nil
+}
