@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -65,12 +66,7 @@ func (p *publicHandlers) fail(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	status, _ := p.s.resp.report(w, r, err)
-	var buf bytes.Buffer
-	_ = deeplink.TryLaterHTML(&buf)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
+	writePage(w, status, deeplink.TryLaterHTML)
 }
 
 // shortLink sends phones straight into Messages with the body prefilled and
@@ -241,10 +237,15 @@ func (l *ipLimiter) sweep(now time.Time) {
 // linkNotFound is the page a phone shows for a signup link that does not
 // exist (or no longer does): HTML, never the API's JSON.
 func linkNotFound(w http.ResponseWriter) {
+	writePage(w, http.StatusNotFound, deeplink.NotFoundHTML)
+}
+
+// writePage answers status with a page of the public links, never cached.
+func writePage(w http.ResponseWriter, status int, render func(io.Writer) error) {
 	var buf bytes.Buffer
-	_ = deeplink.NotFoundHTML(&buf)
+	_ = render(&buf)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusNotFound)
+	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }
