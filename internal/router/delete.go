@@ -29,30 +29,35 @@ func (s *Service) Delete(ctx context.Context, userRef string) error {
 	if err := ValidateUserRef(userRef); err != nil {
 		return err
 	}
-	var lineID int64
-	err := store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
-		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
-			return fmt.Errorf("lock line pool: %w", err)
-		}
-		u, err := s.q.UserDeleteByRef(ctx, tx, userRef)
-		if errors.Is(store.Interpret(err), store.ErrNotFound) {
-			return notFoundUser()
-		}
-		if err != nil {
-			return fmt.Errorf("delete user: %w", err)
-		}
-		lineID = u.CurrentLineID
-		err = s.q.LineBumpCounts(ctx, tx, store.LineBumpCountsParams{
-			LineIds: []int64{u.CurrentLineID}, Deltas: []int32{-1}, Now: s.cfg.Now(),
-		})
-		if err != nil {
-			return fmt.Errorf("update user count: %w", err)
-		}
-		return nil
-	})
+	// A webhook batch holding the user's row may wait for the pool lock
+	// (a line's failover): the deadlock's victim runs again.
+	lineID, err := store.RetryDeadlocked(ctx, func() (int64, error) { return s.deleteTx(ctx, userRef) })
 	if err != nil {
 		return err
 	}
 	s.logger.InfoContext(ctx, "user deleted", slog.Int64("line_id", lineID))
 	return nil
+}
+
+// deleteTx is one attempt of Delete; it returns the line the user was on.
+func (s *Service) deleteTx(ctx context.Context, userRef string) (int64, error) {
+	return store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (int64, error) {
+		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
+			return 0, fmt.Errorf("lock line pool: %w", err)
+		}
+		u, err := s.q.UserDeleteByRef(ctx, tx, userRef)
+		if errors.Is(store.Interpret(err), store.ErrNotFound) {
+			return 0, notFoundUser()
+		}
+		if err != nil {
+			return 0, fmt.Errorf("delete user: %w", err)
+		}
+		err = s.q.LineBumpCounts(ctx, tx, store.LineBumpCountsParams{
+			LineIds: []int64{u.CurrentLineID}, Deltas: []int32{-1}, Now: s.cfg.Now(),
+		})
+		if err != nil {
+			return 0, fmt.Errorf("update user count: %w", err)
+		}
+		return u.CurrentLineID, nil
+	})
 }
