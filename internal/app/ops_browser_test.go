@@ -259,6 +259,13 @@ func TestOpsDashboardInBrowser(t *testing.T) {
 		require.Equal(t, 1, e.count(t, `SELECT count(*) FROM users WHERE user_ref = 'b-1' AND current_line_id = $1`, l2))
 		require.Equal(t, "ops", evalJS[string](t, b, `document.querySelector('#user-ledger tr').cells[1].textContent`))
 
+		// Support has a phone number, written as people write them.
+		_, err = g.app.Pool().Exec(context.Background(), `UPDATE users SET handle = '+14155550177' WHERE user_ref = 'a-7'`)
+		require.NoError(t, err)
+		b.do(t, chromedp.SetValue(chromedp.ID("user-by"), "handle"), chromedp.SetValue(chromedp.ID("user-ref"), "(415) 555-0177"),
+			chromedp.Click(chromedp.CSS("#user-form button")))
+		b.waitJS(t, `document.getElementById('user-summary').textContent.startsWith('a-7 (+14155550177)')`, "the user found by handle")
+
 		shot := b.screenshot(t)
 		path := filepath.Join(t.TempDir(), "ops-dashboard.png")
 		require.NoError(t, os.WriteFile(path, shot, 0o600))

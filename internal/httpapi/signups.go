@@ -36,6 +36,7 @@ func (s *server) poolRoutes() []Route {
 		{"PUT", "/v1/users/{user_ref}", apikey.ScopeSignup, s.importUser},
 		{"GET", "/v1/users/{user_ref}", apikey.ScopeSignup, s.getUser},
 		{"DELETE", "/v1/users/{user_ref}", apikey.ScopeSignup, s.deleteUser},
+		{"GET", "/v1/ops/users", apikey.ScopeOpsRead, s.findUser},
 		{"GET", "/v1/ops/users/{user_ref}", apikey.ScopeOpsRead, s.getUser},
 		{"POST", "/v1/ops/users/{user_ref}/reassign", apikey.ScopeOpsWrite, s.reassignUser},
 		{"GET", "/v1/ops/lines", apikey.ScopeOpsRead, s.listLines},

@@ -36,6 +36,16 @@ func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
 	s.resp.JSON(w, http.StatusOK, u)
 }
 
+// findUser is a user found by ?handle=, for ops.
+func (s *server) findUser(w http.ResponseWriter, r *http.Request) {
+	u, err := s.Router.UserByHandle(r.Context(), r.URL.Query().Get("handle"))
+	if err != nil {
+		s.resp.Error(w, r, err)
+		return
+	}
+	s.resp.JSON(w, http.StatusOK, u)
+}
+
 // deleteUser removes a user for good: 204, or 404 for a user_ref unknown
 // (or deleted already).
 func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -138,6 +139,40 @@ func TestUsers(t *testing.T) {
 		rec := b.do(t, "GET", "/v1/users/nobody", b.signupKey, nil)
 		require.Equal(t, http.StatusNotFound, rec.Code)
 		require.Equal(t, "user_not_found", decodeJSON[errorAnswer](t, rec).Error.Code)
+	})
+
+	t.Run("OpsFindAUserByHandle", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		b.addLine(t, "+15550100001")
+		b.signup(t, map[string]any{"user_ref": "u1", "handle": "+14155552671"})
+		b.signup(t, map[string]any{"user_ref": "u2", "handle": "Ann@Example.com"})
+		cases := []struct{ handle, userRef string }{
+			{"+14155552671", "u1"},
+			{"(415) 555-2671", "u1"}, // read in the default region
+			{"+1 415 555 2671", "u1"},
+			{"ann@example.com", "u2"},
+		}
+		for _, tc := range cases {
+			rec := b.do(t, "GET", "/v1/ops/users?handle="+url.QueryEscape(tc.handle), b.opsKey, nil)
+			require.Equal(t, http.StatusOK, rec.Code, "%s: %s", tc.handle, rec.Body.String())
+			require.Equal(t, tc.userRef, decodeJSON[router.User](t, rec).UserRef, tc.handle)
+		}
+		refusals := []struct {
+			query string
+			code  int
+			err   string
+		}{
+			{"?handle=%2B14155550000", http.StatusNotFound, "user_not_found"},
+			{"", http.StatusUnprocessableEntity, "invalid_field"},
+			{"?handle=not-a-handle", http.StatusUnprocessableEntity, "invalid_field"},
+		}
+		for _, tc := range refusals {
+			rec := b.do(t, "GET", "/v1/ops/users"+tc.query, b.opsKey, nil)
+			require.Equal(t, tc.code, rec.Code, "%q: %s", tc.query, rec.Body.String())
+			require.Equal(t, tc.err, decodeJSON[errorAnswer](t, rec).Error.Code, tc.query)
+		}
+		require.Equal(t, http.StatusForbidden, b.do(t, "GET", "/v1/ops/users?handle=%2B14155552671", b.signupKey, nil).Code)
 	})
 
 	t.Run("DeleteRemovesTheUserAndTheirLinks", func(t *testing.T) {

@@ -105,6 +105,26 @@ func (s *Service) User(ctx context.Context, userRef string) (User, error) {
 	return out, nil
 }
 
+// UserByHandle is User for the user a handle (a phone number in any
+// spelling, or an email) belongs to: what support has in hand.
+func (s *Service) UserByHandle(ctx context.Context, raw string) (User, error) {
+	if raw == "" {
+		return User{}, apperr.Field("handle", "is required")
+	}
+	h, err := s.NormalizeHandle(raw)
+	if err != nil {
+		return User{}, err
+	}
+	ref, err := s.q.UserRefByHandle(ctx, s.pool, h)
+	if errors.Is(store.Interpret(err), store.ErrNotFound) {
+		return User{}, apperr.New(apperr.NotFound, "user_not_found", "no user with that handle")
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("find user by handle: %w", err)
+	}
+	return s.User(ctx, ref)
+}
+
 // Import brings over an existing user through the same assignment as a
 // signup (ledger reason "import"). For a user_ref that already exists it
 // updates the handle and display name when given (409 handle_taken when

@@ -231,6 +231,17 @@ func (q *Queries) UserMoveBatch(ctx context.Context, db DBTX, arg UserMoveBatchP
 	return items, nil
 }
 
+const userRefByHandle = `-- name: UserRefByHandle :one
+SELECT user_ref FROM users WHERE handle = $1::text
+`
+
+func (q *Queries) UserRefByHandle(ctx context.Context, db DBTX, handle string) (string, error) {
+	row := db.QueryRow(ctx, userRefByHandle, handle)
+	var user_ref string
+	err := row.Scan(&user_ref)
+	return user_ref, err
+}
+
 const userSignupBatch = `-- name: UserSignupBatch :exec
 WITH input AS (
     SELECT user_ref, handle, display_name, code, home_line_id, token, body, reason FROM (SELECT unnest($4::text[]) AS user_ref, unnest($5::text[]) AS handle, unnest($6::text[]) AS display_name, unnest($7::text[]) AS code, unnest($8::bigint[]) AS home_line_id, unnest($9::text[]) AS token, unnest($10::text[]) AS body, unnest($11::text[]) AS reason) AS t

@@ -365,8 +365,10 @@ function lineName(id) {
   const r = st.byId.get(id); return r ? r.number : "#" + id;
 }
 
-async function lookUpUser(ref) {
-  const u = await api("GET", "/v1/ops/users/" + encodeURIComponent(ref));
+// lookUpUser shows a user, found by user_ref or (by = "handle") by the
+// phone number or email support has in hand.
+async function lookUpUser(key, by = "user_ref") {
+  const u = await api("GET", by === "handle" ? "/v1/ops/users?handle=" + encodeURIComponent(key) : "/v1/ops/users/" + encodeURIComponent(key));
   st.user = u.user_ref;
   $("user-summary").textContent = `${u.user_ref}${u.handle ? " (" + u.handle + ")" : ""}: on ${u.current_line.number}, home ${u.home_line.number}` +
     (u.opted_out ? ", opted out" : "");
@@ -419,7 +421,7 @@ function wire() {
   });
   $("user-form").addEventListener("submit", async (e) => {
     e.preventDefault();
-    try { await lookUpUser($("user-ref").value.trim()); $("err").textContent = ""; }
+    try { await lookUpUser($("user-ref").value.trim(), $("user-by").value); $("err").textContent = ""; }
     catch (err) { $("user").hidden = true; $("err").textContent = "Look-up failed: " + err.message; }
   });
   $("reassign-form").addEventListener("submit", async (e) => {
