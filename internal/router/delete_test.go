@@ -87,6 +87,45 @@ func TestDelete(t *testing.T) {
 		exactUserCounts(t, s.pool, "deletes")
 	})
 
+	// The delete holds the pool lock, so each table its cascade reaches
+	// must be read by the user's key, not whole, however large it grows
+	// (failover_moves keeps every user of 90 days of failovers).
+	t.Run("ItsCascadeReadsNoTableWhole", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t, 100_000, 100_000)
+		// Tables as a grown pool has them: users with their line sets,
+		// ledgers, links, chats, card shares and volume, and 20 failovers.
+		for _, q := range []string{
+			`INSERT INTO users (user_ref, code, home_line_id, current_line_id)
+				SELECT 'u-' || g, 'code-' || g, l.id, l.id FROM generate_series(1, 5000) g
+				CROSS JOIN LATERAL (SELECT min(id) AS id FROM lines) l`,
+			`INSERT INTO user_lines (user_id, position, line_id)
+				SELECT u.id, 0, u.home_line_id FROM users u WHERE u.user_ref LIKE 'u-%'`,
+			`INSERT INTO line_ledger (user_id, reason, to_line_id, line_set)
+				SELECT u.id, 'signup', u.home_line_id, ARRAY[u.home_line_id] FROM users u WHERE u.user_ref LIKE 'u-%'`,
+			`INSERT INTO signup_links (token, user_id, body, expires_at)
+				SELECT 'token-of-user-' || lpad(u.id::text, 10, '0'), u.id, 'hi', now() + interval '1 day' FROM users u WHERE u.user_ref LIKE 'u-%'`,
+			`INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+				SELECT u.id, u.home_line_id, 'c-' || u.id, now() FROM users u WHERE u.user_ref LIKE 'u-%'`,
+			`INSERT INTO contact_card_shares (user_id, line_id, shared_at)
+				SELECT u.id, u.home_line_id, now() FROM users u WHERE u.user_ref LIKE 'u-%'`,
+			`INSERT INTO user_volume (user_id, day, inbound)
+				SELECT u.id, current_date - d, 1 FROM users u CROSS JOIN generate_series(0, 2) d WHERE u.user_ref LIKE 'u-%'`,
+			`INSERT INTO failovers (line_id, reason, cause, started_at)
+				SELECT (SELECT min(id) FROM lines), 'failover', 'test', now() - g * interval '1 hour' FROM generate_series(1, 20) g`,
+			`INSERT INTO failover_moves (failover_id, user_id, from_line_id)
+				SELECT f.id, u.id, u.current_line_id FROM failovers f CROSS JOIN users u`,
+			`UPDATE lines SET user_count = (SELECT count(*) FROM users u WHERE u.current_line_id = lines.id)`,
+			`ANALYZE`,
+		} {
+			exec(t, s.pool, q)
+		}
+		tables := []string{"users", "user_lines", "line_ledger", "signup_links", "chats", "user_volume", "failover_moves", "contact_card_shares"}
+		before := pgtest.SeqScans(t, s.pool, tables...)
+		require.NoError(t, s.router.Delete(context.Background(), "u-7"))
+		require.Empty(t, pgtest.NewSeqScans(before, pgtest.SeqScans(t, s.pool, tables...)), "sequential scans by a delete, by table")
+	})
+
 	t.Run("DeletesBesideSignupsOnTwoInstancesKeepCountsExact", func(t *testing.T) {
 		t.Parallel()
 		url := pgtest.NewURL(t)
