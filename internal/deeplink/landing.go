@@ -57,15 +57,19 @@ func LandingHTML(w io.Writer, p LandingPage) error {
 // is the same page in every case, so it tells a visitor guessing tokens
 // nothing.
 func NotFoundHTML(w io.Writer) error {
-	return render(w, "not_found.html", nil)
+	return render(w, "message.html", message{Title: "Link not found", Text: "This link is not valid. Please ask for a new one."})
 }
 
 // TryLaterHTML writes the page for a link that cannot be served right now
 // (too many requests from one address, the database out of reach). Like
 // NotFoundHTML it says nothing about the link.
 func TryLaterHTML(w io.Writer) error {
-	return render(w, "try_later.html", nil)
+	return render(w, "message.html", message{Title: "Please try again", Text: "This link cannot be opened right now. Please open it again in a minute."})
 }
+
+// message is a page that only says something: its title, also its
+// heading, and one paragraph.
+type message struct{ Title, Text string }
 
 // smsURL checks that link is an sms: link with nothing that could break out
 // of an attribute, and marks it safe for html/template.
