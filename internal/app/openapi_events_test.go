@@ -2,17 +2,13 @@ package app_test
 
 import (
 	"maps"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/linegate/linegate/internal/devpg"
 	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/health"
 )
@@ -23,10 +19,6 @@ import (
 // the Go types marshal them.
 func TestOpenAPIDescribesEveryEvent(t *testing.T) {
 	t.Parallel()
-	root, err := devpg.RepoRoot()
-	require.NoError(t, err)
-	raw, err := os.ReadFile(filepath.Join(root, "api", "openapi.yaml"))
-	require.NoError(t, err)
 	var spec struct {
 		Webhooks map[string]struct {
 			Post struct {
@@ -41,7 +33,7 @@ func TestOpenAPIDescribesEveryEvent(t *testing.T) {
 			Schemas map[string]specSchema `yaml:"schemas"`
 		} `yaml:"components"`
 	}
-	require.NoError(t, yaml.Unmarshal(raw, &spec))
+	readSpec(t, &spec)
 	const prefix = "#/components/schemas/"
 
 	payloads := map[string]any{

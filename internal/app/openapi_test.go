@@ -21,17 +21,13 @@ import (
 // operation's security scope is the route's scope.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
-	root, err := devpg.RepoRoot()
-	require.NoError(t, err)
-	raw, err := os.ReadFile(filepath.Join(root, "api", "openapi.yaml"))
-	require.NoError(t, err)
 	var spec struct {
 		OpenAPI string `yaml:"openapi"`
 		Paths   map[string]map[string]struct {
 			Security []map[string][]string `yaml:"security"`
 		} `yaml:"paths"`
 	}
-	require.NoError(t, yaml.Unmarshal(raw, &spec))
+	readSpec(t, &spec)
 	require.True(t, strings.HasPrefix(spec.OpenAPI, "3.1"))
 
 	documented := map[string]string{} // "GET /path" -> scope
@@ -81,4 +77,14 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	require.Empty(t, missing, "routes missing from api/openapi.yaml")
 	require.Empty(t, extra, "api/openapi.yaml names routes that do not exist")
 	require.Empty(t, wrongScope, "security scopes differ")
+}
+
+// readSpec decodes api/openapi.yaml into spec.
+func readSpec(t *testing.T, spec any) {
+	t.Helper()
+	root, err := devpg.RepoRoot()
+	require.NoError(t, err)
+	raw, err := os.ReadFile(filepath.Join(root, "api", "openapi.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(raw, spec))
 }
