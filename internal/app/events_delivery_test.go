@@ -187,6 +187,25 @@ func TestEventDelivery(t *testing.T) {
 		require.Len(t, out["subscriptions"], 2)
 	})
 
+	t.Run("ADeletedUserIsOneUserDeletedEvent", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		st, out := b.gw.call(t, "PATCH", fmt.Sprintf("/v1/ops/event-subscriptions/%d", b.sub), map[string]any{"event_types": []string{"user.deleted"}})
+		require.Equal(t, http.StatusOK, st, "%v", out)
+		b.gw.signup(t, "dora")
+		st, _ = b.gw.call(t, "DELETE", "/v1/users/dora", nil)
+		require.Equal(t, http.StatusNoContent, st)
+		waitFor(t, func() bool { return len(b.prod.events("user.deleted")) == 1 }, "user.deleted delivered")
+		ev := b.prod.events("user.deleted")[0]
+		require.Equal(t, "dora", ev.Data["user_ref"])
+		require.NotEmpty(t, ev.Data["deleted_at"])
+		require.Equal(t, ev.ID, ev.WebhookID)
+		// A refused delete (the user is gone) tells no one.
+		st, _ = b.gw.call(t, "DELETE", "/v1/users/dora", nil)
+		require.Equal(t, http.StatusNotFound, st)
+		require.Len(t, deliveries(t, b.gw, ""), 1)
+	})
+
 	t.Run("SubscriptionInputIsValidated", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

@@ -64,7 +64,9 @@ func (a *App) wireHealth(deps *httpapi.Deps) error {
 	}
 	deps.Health, a.lineHealth = svc, svc
 	// Retirements and ops moves tell product services as failovers do.
+	// The router's permanent moves and user deletes tell product services.
 	deps.Router.PublishMovesWith(svc.PublishMoves)
+	deps.Router.PublishEventsWith(ev.Publish)
 	if a.messages != nil {
 		a.messages.SetHealth(svc)
 	}

@@ -43,6 +43,7 @@ func TestOpenAPIDescribesEveryEvent(t *testing.T) {
 		events.TypeUserOptedOut:      events.UserOptChanged{},
 		events.TypeUserOptedIn:       events.UserOptChanged{},
 		events.TypeUserLineChanged:   health.UserLineChanged{},
+		events.TypeUserDeleted:       events.UserDeleted{},
 		events.TypeLineStatusChanged: health.LineStatusChanged{},
 	}
 	require.ElementsMatch(t, events.Types, slices.Collect(maps.Keys(payloads)), "every event type has its payload here")

@@ -28,6 +28,7 @@ const (
 	TypeUserOptedOut      = "user.opted_out"
 	TypeUserOptedIn       = "user.opted_in"
 	TypeUserLineChanged   = "user.line_changed"
+	TypeUserDeleted       = "user.deleted"
 	TypeLineStatusChanged = "line.status_changed"
 )
 

@@ -54,3 +54,10 @@ type UserOptChanged struct {
 	Source  string    `json:"source"`
 	At      time.Time `json:"at"`
 }
+
+// UserDeleted is the data of user.deleted: a product service removed the
+// user (DELETE /v1/users/{user_ref}); their line and handle are free.
+type UserDeleted struct {
+	UserRef   string    `json:"user_ref"`
+	DeletedAt time.Time `json:"deleted_at"`
+}

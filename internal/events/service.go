@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -127,6 +128,16 @@ type Envelope struct {
 	Type       string    `json:"type"`
 	OccurredAt time.Time `json:"occurred_at"`
 	Data       any       `json:"data"`
+}
+
+// RowEventID is the id of the event a row (of table, with id) stands for:
+// derived from the row's id within this database's random id (inst, the
+// installation table), so that it is the same wherever the row is
+// published from, and unlike a bare row id never comes back in a database
+// that was reset or in another environment (a receiver that dedupes by
+// event id would drop the new event).
+func RowEventID(inst pgtype.UUID, eventType, table string, id int64) string {
+	return DeriveID(eventType, fmt.Sprintf("%x\x00%s\x00%d", inst.Bytes, table, id))
 }
 
 // DeriveID is a stable event id for something identified by key (a Linq

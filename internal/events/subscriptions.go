@@ -20,7 +20,7 @@ import (
 // Types lists every event type a subscription may ask for.
 var Types = []string{
 	TypeMessageReceived, TypeMessageStatus, TypeUserConnected, TypeUserOptedOut,
-	TypeUserOptedIn, TypeUserLineChanged, TypeLineStatusChanged,
+	TypeUserOptedIn, TypeUserLineChanged, TypeUserDeleted, TypeLineStatusChanged,
 }
 
 // Subscription is a product service's subscription. Its secret is shown

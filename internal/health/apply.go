@@ -231,7 +231,7 @@ func (s *Service) transition(ctx context.Context, tx pgx.Tx, l store.Line, in In
 		return fmt.Errorf("read installation id: %w", err)
 	}
 	return s.pub.Publish(ctx, tx, events.Event{
-		ID: rowEventID(inst, events.TypeLineStatusChanged, "line_health_history", hid), Type: events.TypeLineStatusChanged, OccurredAt: in.At,
+		ID: events.RowEventID(inst, events.TypeLineStatusChanged, "line_health_history", hid), Type: events.TypeLineStatusChanged, OccurredAt: in.At,
 		Data: LineStatusChanged{LineID: l.ID, Number: l.Number, From: out.From, To: out.To, Cause: cause, Since: in.At, Held: held},
 	})
 }

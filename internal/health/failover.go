@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/router"
@@ -55,7 +54,7 @@ func (s *Service) failoverTx(ctx context.Context, tx pgx.Tx, req router.Failover
 }
 
 // PublishMoves sends one user.line_changed per move, in tx; its id is
-// derived from the ledger row's (rowEventID), so a consumer can dedupe.
+// derived from the ledger row's (events.RowEventID), so a consumer can dedupe.
 // The router's permanent moves publish through it (router.PublishMovesWith).
 func (s *Service) PublishMoves(ctx context.Context, tx pgx.Tx, moves []router.Move, reason string) error {
 	if len(moves) == 0 {
@@ -69,7 +68,7 @@ func (s *Service) PublishMoves(ctx context.Context, tx pgx.Tx, moves []router.Mo
 	evs := make([]events.Event, 0, len(moves))
 	for _, m := range moves {
 		evs = append(evs, events.Event{
-			ID:   rowEventID(inst, events.TypeUserLineChanged, "line_ledger", m.LedgerID),
+			ID:   events.RowEventID(inst, events.TypeUserLineChanged, "line_ledger", m.LedgerID),
 			Type: events.TypeUserLineChanged, OccurredAt: now,
 			Data: UserLineChanged{UserRef: m.UserRef, FromLineID: m.FromLineID, ToLineID: m.ToLineID, Reason: reason},
 		})
@@ -105,14 +104,4 @@ func (s *Service) Sweep(ctx context.Context) (moved, stranded int, err error) {
 		moved, stranded = moved+res.Moved, stranded+res.Stranded
 	}
 	return moved, stranded, nil
-}
-
-// rowEventID is the id of the event a row (of table, with id) stands for:
-// derived from the row's id within this database's random id (inst, the
-// installation table), so that it is the same wherever the row is
-// published from, and unlike a bare row id never comes back in a database
-// that was reset or in another environment (a receiver that dedupes by
-// event id would drop the new event).
-func rowEventID(inst pgtype.UUID, eventType, table string, id int64) string {
-	return events.DeriveID(eventType, fmt.Sprintf("%x\x00%s\x00%d", inst.Bytes, table, id))
 }

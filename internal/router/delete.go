@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -17,7 +19,8 @@ import (
 // signed up again under another user_ref, and their line set, ledger,
 // signup links, chats and volume go with them. Sends to the user_ref are
 // then 404s, their signup links the not-found page, and a message from
-// their handle arrives as one from an unknown sender.
+// their handle arrives as one from an unknown sender. Product services
+// are told (user.deleted) in the same transaction.
 //
 // It runs under the exclusive pool lock, as moves do: the user's line may
 // be in the middle of a failover, and the count of users on it must stay
@@ -52,12 +55,33 @@ func (s *Service) deleteTx(ctx context.Context, userRef string) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("delete user: %w", err)
 		}
+		now := s.cfg.Now()
 		err = s.q.LineBumpCounts(ctx, tx, store.LineBumpCountsParams{
-			LineIds: []int64{u.CurrentLineID}, Deltas: []int32{-1}, Now: s.cfg.Now(),
+			LineIds: []int64{u.CurrentLineID}, Deltas: []int32{-1}, Now: now,
 		})
 		if err != nil {
 			return 0, fmt.Errorf("update user count: %w", err)
 		}
-		return u.CurrentLineID, nil
+		return u.CurrentLineID, s.publishDeleted(ctx, tx, u.ID, userRef, now)
 	})
+}
+
+// publishDeleted tells product services that the user is gone, in the
+// delete's transaction; its id is the user row's (events.RowEventID).
+func (s *Service) publishDeleted(ctx context.Context, tx pgx.Tx, userID int64, userRef string, at time.Time) error {
+	if s.events == nil {
+		return nil
+	}
+	inst, err := s.q.InstallationID(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("read installation id: %w", err)
+	}
+	err = s.events(ctx, tx, events.Event{
+		ID: events.RowEventID(inst, events.TypeUserDeleted, "users", userID), Type: events.TypeUserDeleted, OccurredAt: at,
+		Data: events.UserDeleted{UserRef: userRef, DeletedAt: at},
+	})
+	if err != nil {
+		return fmt.Errorf("publish user.deleted: %w", err)
+	}
+	return nil
 }

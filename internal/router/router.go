@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/metrics"
 	"github.com/linegate/linegate/internal/store"
@@ -50,7 +51,17 @@ type Service struct {
 	// publish tells product services of the users a permanent move put on
 	// another line (PublishMovesWith).
 	publish MovesPublisher
+	// events tells product services of other changes (a user deleted),
+	// in their transaction (PublishEventsWith).
+	events EventsPublisher
 }
+
+// EventsPublisher publishes events to product services inside tx.
+type EventsPublisher func(ctx context.Context, tx pgx.Tx, evs ...events.Event) error
+
+// PublishEventsWith makes a user's delete publish user.deleted through p;
+// the gateway wires it. Call it before serving.
+func (s *Service) PublishEventsWith(p EventsPublisher) { s.events = p }
 
 // MovesPublisher publishes the users a move put on another line, inside
 // the move's transaction, with the move's ledger reason.
