@@ -206,6 +206,28 @@ func TestEventDelivery(t *testing.T) {
 		require.Len(t, deliveries(t, b.gw, ""), 1)
 	})
 
+	// Row ids start again in a new database: an event id made of them alone
+	// would repeat there, and a receiver that dedupes by id would drop the
+	// new event.
+	t.Run("EventIDsDoNotRepeatInAnotherDatabase", func(t *testing.T) {
+		t.Parallel()
+		deleted := func() (int, string) {
+			b := setup(t)
+			st, out := b.gw.call(t, "PATCH", fmt.Sprintf("/v1/ops/event-subscriptions/%d", b.sub), map[string]any{"event_types": []string{"user.deleted"}})
+			require.Equal(t, http.StatusOK, st, "%v", out)
+			b.gw.signup(t, "dora")
+			userID := b.env.count(t, b.gw, `SELECT id::int FROM users WHERE user_ref = 'dora'`)
+			st, _ = b.gw.call(t, "DELETE", "/v1/users/dora", nil)
+			require.Equal(t, http.StatusNoContent, st)
+			waitFor(t, func() bool { return len(b.prod.events("user.deleted")) == 1 }, "user.deleted delivered")
+			return userID, b.prod.events("user.deleted")[0].ID
+		}
+		row1, id1 := deleted()
+		row2, id2 := deleted()
+		require.Equal(t, row1, row2, "the same row id in both databases")
+		require.NotEqual(t, id1, id2)
+	})
+
 	t.Run("SubscriptionInputIsValidated", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

@@ -63,8 +63,8 @@ func (a *App) wireHealth(deps *httpapi.Deps) error {
 		return err
 	}
 	deps.Health, a.lineHealth = svc, svc
-	// Retirements and ops moves tell product services as failovers do.
-	// The router's permanent moves and user deletes tell product services.
+	// Retirements, ops moves and user deletes tell product services, as
+	// failovers do.
 	deps.Router.PublishMovesWith(svc.PublishMoves)
 	deps.Router.PublishEventsWith(ev.Publish)
 	if a.messages != nil {

@@ -35,10 +35,24 @@ const (
 // Event is one thing that happened, as product services receive it.
 type Event struct {
 	// ID is stable across retries so consumers can dedupe; when empty,
-	// Publish derives one.
-	ID         string
+	// Publish derives one (from Row when set, else from the type, time and
+	// data).
+	ID string
+	// Row is the row the event stands for (a ledger or history row), when
+	// there is one.
+	Row        *Row
 	Type       string
 	OccurredAt time.Time
 	// Data is the type-specific payload, marshalled to JSON.
 	Data any
+}
+
+// Row names a row: its table and id. An event's id derived from it lies
+// within this database's random id (the installation table), so that it is
+// the same wherever the row is published from and, unlike a bare row id,
+// never comes back in a database that was reset or in another environment
+// (a receiver that dedupes by event id would drop the new event).
+type Row struct {
+	Table string
+	ID    int64
 }

@@ -130,16 +130,6 @@ type Envelope struct {
 	Data       any       `json:"data"`
 }
 
-// RowEventID is the id of the event a row (of table, with id) stands for:
-// derived from the row's id within this database's random id (inst, the
-// installation table), so that it is the same wherever the row is
-// published from, and unlike a bare row id never comes back in a database
-// that was reset or in another environment (a receiver that dedupes by
-// event id would drop the new event).
-func RowEventID(inst pgtype.UUID, eventType, table string, id int64) string {
-	return DeriveID(eventType, fmt.Sprintf("%x\x00%s\x00%d", inst.Bytes, table, id))
-}
-
 // DeriveID is a stable event id for something identified by key (a Linq
 // event id, a user and a time...), so publishing the same thing twice
 // yields one event.
@@ -170,11 +160,17 @@ func (s *Service) Publish(ctx context.Context, tx pgx.Tx, evs ...Event) error {
 	if len(subs) == 0 {
 		return nil
 	}
+	var inst pgtype.UUID
+	if slices.ContainsFunc(evs, func(ev Event) bool { return ev.ID == "" && ev.Row != nil }) {
+		if inst, err = s.q.InstallationID(ctx, tx); err != nil {
+			return fmt.Errorf("publish: read installation id: %w", err)
+		}
+	}
 	now := s.cfg.Now().UTC()
 	p := store.EventDeliveryInsertBatchParams{Now: now}
 	for _, ev := range evs {
 		var body []byte
-		id := eventID(ev)
+		id := eventID(ev, inst)
 		for _, sub := range subs {
 			if !slices.Contains(sub.EventTypes, ev.Type) {
 				continue
@@ -216,9 +212,14 @@ func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	return nil
 }
 
-func eventID(ev Event) string {
-	if ev.ID != "" {
+// eventID is ev's id: its own, or derived from its row within inst (see
+// Row), or from its type, time and data.
+func eventID(ev Event, inst pgtype.UUID) string {
+	switch {
+	case ev.ID != "":
 		return ev.ID
+	case ev.Row != nil:
+		return DeriveID(ev.Type, fmt.Sprintf("%x\x00%s\x00%d", inst.Bytes, ev.Row.Table, ev.Row.ID))
 	}
 	data, _ := json.Marshal(ev.Data)
 	return DeriveID(ev.Type, ev.OccurredAt.UTC().Format(time.RFC3339Nano)+"\x00"+string(data))

@@ -226,12 +226,8 @@ func (s *Service) transition(ctx context.Context, tx pgx.Tx, l store.Line, in In
 	}
 	s.logger.Log(ctx, lvl, "line health changed", slog.Int64("line_id", l.ID), slog.String("from", out.From),
 		slog.String("to", out.To), slog.String("cause", cause), slog.Bool("held", held))
-	inst, err := s.q.InstallationID(ctx, tx)
-	if err != nil {
-		return fmt.Errorf("read installation id: %w", err)
-	}
 	return s.pub.Publish(ctx, tx, events.Event{
-		ID: events.RowEventID(inst, events.TypeLineStatusChanged, "line_health_history", hid), Type: events.TypeLineStatusChanged, OccurredAt: in.At,
+		Row: &events.Row{Table: "line_health_history", ID: hid}, Type: events.TypeLineStatusChanged, OccurredAt: in.At,
 		Data: LineStatusChanged{LineID: l.ID, Number: l.Number, From: out.From, To: out.To, Cause: cause, Since: in.At, Held: held},
 	})
 }

@@ -54,21 +54,17 @@ func (s *Service) failoverTx(ctx context.Context, tx pgx.Tx, req router.Failover
 }
 
 // PublishMoves sends one user.line_changed per move, in tx; its id is
-// derived from the ledger row's (events.RowEventID), so a consumer can dedupe.
+// derived from the ledger row's (events.Row), so a consumer can dedupe.
 // The router's permanent moves publish through it (router.PublishMovesWith).
 func (s *Service) PublishMoves(ctx context.Context, tx pgx.Tx, moves []router.Move, reason string) error {
 	if len(moves) == 0 {
 		return nil
 	}
 	now := s.cfg.Now()
-	inst, err := s.q.InstallationID(ctx, tx)
-	if err != nil {
-		return fmt.Errorf("read installation id: %w", err)
-	}
 	evs := make([]events.Event, 0, len(moves))
 	for _, m := range moves {
 		evs = append(evs, events.Event{
-			ID:   events.RowEventID(inst, events.TypeUserLineChanged, "line_ledger", m.LedgerID),
+			Row:  &events.Row{Table: "line_ledger", ID: m.LedgerID},
 			Type: events.TypeUserLineChanged, OccurredAt: now,
 			Data: UserLineChanged{UserRef: m.UserRef, FromLineID: m.FromLineID, ToLineID: m.ToLineID, Reason: reason},
 		})

@@ -3,6 +3,7 @@ package health_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"testing"
@@ -47,7 +48,11 @@ func (recorder) Publish(ctx context.Context, tx pgx.Tx, evs ...events.Event) err
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO test_events (id, type, data) VALUES ($1, $2, $3)`, ev.ID, ev.Type, data); err != nil {
+		id := ev.ID
+		if ev.Row != nil { // the real service derives the id from the row
+			id = fmt.Sprintf("%s/%d", ev.Row.Table, ev.Row.ID)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO test_events (id, type, data) VALUES ($1, $2, $3)`, id, ev.Type, data); err != nil {
 			return err
 		}
 	}

@@ -67,17 +67,13 @@ func (s *Service) deleteTx(ctx context.Context, userRef string) (int64, error) {
 }
 
 // publishDeleted tells product services that the user is gone, in the
-// delete's transaction; its id is the user row's (events.RowEventID).
+// delete's transaction; its id is the user row's (events.Row).
 func (s *Service) publishDeleted(ctx context.Context, tx pgx.Tx, userID int64, userRef string, at time.Time) error {
 	if s.events == nil {
 		return nil
 	}
-	inst, err := s.q.InstallationID(ctx, tx)
-	if err != nil {
-		return fmt.Errorf("read installation id: %w", err)
-	}
-	err = s.events(ctx, tx, events.Event{
-		ID: events.RowEventID(inst, events.TypeUserDeleted, "users", userID), Type: events.TypeUserDeleted, OccurredAt: at,
+	err := s.events(ctx, tx, events.Event{
+		Row: &events.Row{Table: "users", ID: userID}, Type: events.TypeUserDeleted, OccurredAt: at,
 		Data: events.UserDeleted{UserRef: userRef, DeletedAt: at},
 	})
 	if err != nil {
