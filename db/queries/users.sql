@@ -6,8 +6,8 @@ WHERE user_ref = ANY(@user_refs::text[]) OR handle = ANY(@handles::text[]);
 -- name: UserGetByRef :one
 SELECT * FROM users WHERE user_ref = @user_ref;
 
--- name: UserRefByHandle :one
-SELECT user_ref FROM users WHERE handle = @handle::text;
+-- name: UserGetByHandle :one
+SELECT * FROM users WHERE handle = @handle::text;
 
 -- name: UserDeleteByRef :one
 -- Removes a user and what is theirs alone (line set, ledger, signup links,

@@ -67,6 +67,11 @@ func (s *Service) User(ctx context.Context, userRef string) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("read user: %w", err)
 	}
+	return s.userOf(ctx, u)
+}
+
+// userOf is User for the user row u.
+func (s *Service) userOf(ctx context.Context, u store.User) (User, error) {
 	set, err := s.q.UserLineListByUser(ctx, s.pool, u.ID)
 	if err != nil {
 		return User{}, fmt.Errorf("read line set: %w", err)
@@ -115,14 +120,14 @@ func (s *Service) UserByHandle(ctx context.Context, raw string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	ref, err := s.q.UserRefByHandle(ctx, s.pool, h)
+	u, err := s.q.UserGetByHandle(ctx, s.pool, h)
 	if errors.Is(store.Interpret(err), store.ErrNotFound) {
 		return User{}, apperr.New(apperr.NotFound, "user_not_found", "no user with that handle")
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("find user by handle: %w", err)
+		return User{}, fmt.Errorf("read user by handle: %w", err)
 	}
-	return s.User(ctx, ref)
+	return s.userOf(ctx, u)
 }
 
 // Import brings over an existing user through the same assignment as a

@@ -66,6 +66,30 @@ func (q *Queries) UserFindForSignup(ctx context.Context, db DBTX, arg UserFindFo
 	return items, nil
 }
 
+const userGetByHandle = `-- name: UserGetByHandle :one
+SELECT id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at FROM users WHERE handle = $1::text
+`
+
+func (q *Queries) UserGetByHandle(ctx context.Context, db DBTX, handle string) (User, error) {
+	row := db.QueryRow(ctx, userGetByHandle, handle)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.UserRef,
+		&i.Handle,
+		&i.DisplayName,
+		&i.Code,
+		&i.HomeLineID,
+		&i.CurrentLineID,
+		&i.OptedOutAt,
+		&i.OptOutSource,
+		&i.LastInboundAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const userGetByRef = `-- name: UserGetByRef :one
 SELECT id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at FROM users WHERE user_ref = $1
 `
@@ -229,17 +253,6 @@ func (q *Queries) UserMoveBatch(ctx context.Context, db DBTX, arg UserMoveBatchP
 		return nil, err
 	}
 	return items, nil
-}
-
-const userRefByHandle = `-- name: UserRefByHandle :one
-SELECT user_ref FROM users WHERE handle = $1::text
-`
-
-func (q *Queries) UserRefByHandle(ctx context.Context, db DBTX, handle string) (string, error) {
-	row := db.QueryRow(ctx, userRefByHandle, handle)
-	var user_ref string
-	err := row.Scan(&user_ref)
-	return user_ref, err
 }
 
 const userSignupBatch = `-- name: UserSignupBatch :exec
