@@ -336,13 +336,15 @@ func (s *Service) lineStatus(ctx context.Context, tx pgx.Tx, ev *linq.WebhookEve
 		return "stored", nil
 	}
 	_, rep := d.Reputations()
-	status := d.NewStatus
 	outcome := "line_status"
-	// A status the wire does not define is left as stored (an unknown one
-	// must not take a line down and move its users); a reputation is read
-	// as the line sync and the poll read it.
-	if status != "" && status != lines.StatusActive && status != lines.StatusFlagged {
-		status, outcome = "", "line_status,unknown_status"
+	// Both are read as the line sync and the poll read them: an unknown
+	// status is left as stored, an unknown reputation kept as at risk.
+	status := d.NewStatus
+	if status != "" {
+		var known bool
+		if status, known = lines.ReadStatus(status); !known {
+			outcome = "line_status,unknown_status"
+		}
 	}
 	if rep != "" {
 		var known bool

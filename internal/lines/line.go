@@ -31,6 +31,18 @@ func ReadReputation(rep string) (kept string, known bool) {
 	return ReputationAtRisk, false
 }
 
+// ReadStatus is the service status the pool keeps for what Linq reported:
+// status itself when Linq's wire defines it (known), else "" (keep the
+// stored one), so that a value Linq adds later neither takes a line down
+// and moves its users nor brings it back.
+func ReadStatus(status string) (kept string, known bool) {
+	switch status {
+	case StatusActive, StatusFlagged:
+		return status, true
+	}
+	return "", false
+}
+
 // Reasons a line takes no new users, as Line.BlockReason reports them. The
 // ones of the line's state come from line_policy (which also names
 // line_down, line_missing, line_critical, line_at_risk and line_held from
