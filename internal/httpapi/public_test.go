@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/testkit"
@@ -156,6 +159,53 @@ func TestPublicLinks(t *testing.T) {
 		b.clock.Advance(721 * time.Hour)
 		require.Equal(t, unknown, notFound(publicPath(b.signup.Links.Short)))
 		require.Equal(t, unknown, notFound(publicPath(b.signup.QRURL)))
+	})
+
+	t.Run("OtherMethodsGetTheAPIsJSONErrors", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		tests := []struct {
+			method, path string
+			status       int
+			code         string
+		}{
+			{http.MethodPost, publicPath(b.signup.Links.Short), http.StatusMethodNotAllowed, "method_not_allowed"},
+			{http.MethodDelete, publicPath(b.signup.QRURL), http.StatusMethodNotAllowed, "method_not_allowed"},
+			{http.MethodPost, "/s/AAAAAAAAAAAAAAAAAAAAAA/nothing", http.StatusNotFound, "not_found"},
+		}
+		for _, tt := range tests {
+			rec := httptest.NewRecorder()
+			b.handler.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			require.Equal(t, tt.status, rec.Code, tt.method+" "+tt.path)
+			require.Equal(t, "application/json", rec.Header().Get("Content-Type"), tt.method+" "+tt.path)
+			require.Contains(t, rec.Body.String(), `"code":"`+tt.code+`"`, tt.method+" "+tt.path)
+		}
+	})
+
+	t.Run("CountedUnderTheRoutePatternNeverTheToken", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		require.Equal(t, http.StatusFound, b.get(t, publicPath(b.signup.Links.Short), uaIPhone, "").Code)
+		require.Equal(t, http.StatusNotFound, b.get(t, "/s/AAAAAAAAAAAAAAAAAAAAAA/nothing", uaIPhone, "").Code)
+		require.InDelta(t, 1, testutil.ToFloat64(b.metrics.HTTPRequests.WithLabelValues("GET", "/s/{token}", "302")), 0)
+		routes := map[string]bool{}
+		ch := make(chan prometheus.Metric, 16)
+		go func() { b.metrics.HTTPRequests.Collect(ch); close(ch) }()
+		for m := range ch {
+			var pb dto.Metric
+			require.NoError(t, m.Write(&pb))
+			for _, l := range pb.GetLabel() {
+				if l.GetName() == "route" {
+					routes[l.GetValue()] = true
+				}
+			}
+		}
+		for r := range routes {
+			require.NotContains(t, r, "AAAA", "a token in a label")
+			require.NotContains(t, r, strings.TrimPrefix(publicPath(b.signup.Links.Short), "/s/"), "a token in a label")
+		}
+		require.Equal(t, map[string]bool{"/v1/signups": true, "/s/{token}": true, "/s/*": true}, routes,
+			"the setup's signup, the link, and one pattern for the paths under /s/ that name no link")
 	})
 
 	t.Run("DatabaseOutOfReachGetsTheTryAgainPage", func(t *testing.T) {

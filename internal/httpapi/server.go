@@ -110,15 +110,18 @@ func Build(d Deps) (http.Handler, []Route) {
 	}
 	r := chi.NewRouter()
 	r.Use(escapedRouting, requestID, observe(d.Metrics, d.Logger), s.recoverer, s.limitBody(d.MaxBodyBytes), deadline(d.RequestTimeout))
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/s/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			linkNotFound(w) // a mistyped signup link is a phone's page, not an API error
+	r.NotFound(s.noRoute)
+	r.MethodNotAllowed(s.methodNotAllowed)
+	// The public signup links are phones' pages: under /s/ a path that
+	// names no link is the link's not-found page, not an API error.
+	// (A wrong method stays the API's 405: a mounted router inherits it.)
+	links := chi.NewRouter()
+	links.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.noRoute(w, r)
 			return
 		}
-		s.resp.Error(w, r, apperr.New(apperr.NotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		s.resp.Error(w, r, apperr.New(apperr.MethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed here"))
+		linkNotFound(w)
 	})
 	routes := s.routes()
 	for _, rt := range routes {
@@ -126,10 +129,26 @@ func Build(d Deps) (http.Handler, []Route) {
 		if rt.Scope != "" {
 			h = s.requireScope(rt.Scope)(h)
 		}
+		if sub, ok := strings.CutPrefix(rt.Pattern, linksPrefix); ok {
+			links.Method(rt.Method, "/"+sub, h)
+			continue
+		}
 		r.Method(rt.Method, rt.Pattern, h)
 	}
+	r.Mount(strings.TrimSuffix(linksPrefix, "/"), links)
 	s.mountJobsUI(r)
 	return r, routes
+}
+
+// linksPrefix is where the public signup links live.
+const linksPrefix = "/s/"
+
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
+	s.resp.Error(w, r, apperr.New(apperr.NotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path))
+}
+
+func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	s.resp.Error(w, r, apperr.New(apperr.MethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed here"))
 }
 
 // routes is the whole API. Each feature contributes its own slice.

@@ -84,7 +84,7 @@ type signupResponse struct {
 
 // shortURL is the public link of a token.
 func (s *server) shortURL(token string) string {
-	return strings.TrimRight(s.Signup.PublicURL, "/") + "/s/" + token
+	return strings.TrimRight(s.Signup.PublicURL, "/") + linksPrefix + token
 }
 
 // signupView renders an assignment; the sms: links go to the line the user

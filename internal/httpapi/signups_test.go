@@ -34,6 +34,7 @@ const poolPublicURL = "https://lg.example.com"
 type poolBundle struct {
 	handler   http.Handler
 	pool      *pgxpool.Pool
+	metrics   *metrics.Metrics
 	clock     *testkit.Clock
 	signupKey string
 	opsKey    string
@@ -67,7 +68,7 @@ func poolInstance(t *testing.T, url string, c *testkit.Clock, opts ...func(*pool
 	rcfg := router.DefaultConfig()
 	rcfg.Now = c.Now
 	rt := router.New(pool, ls, logger, m, rcfg)
-	b := &poolBundle{pool: pool, clock: c, handler: httpapi.New(httpapi.Deps{
+	b := &poolBundle{pool: pool, clock: c, metrics: m, handler: httpapi.New(httpapi.Deps{
 		Logger: logger, Metrics: m, DB: pool, Auth: keys, Keys: keys, Lines: ls, Router: rt,
 		Signup: httpapi.SignupConfig{PublicURL: poolPublicURL, CompanyName: "Acme, Inc.", PublicRatePerMin: o.publicRate, Now: c.Now},
 	})}
