@@ -370,6 +370,9 @@ func (b *browser) screenshot(t *testing.T) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
+	// From the top: a click scrolled the page, and a table header that
+	// sticks to the viewport would be drawn where the viewport was.
+	require.True(t, evalJS[bool](t, b, `(window.scrollTo(0, 0), true)`))
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.Greater(t, len(png), 1000)
