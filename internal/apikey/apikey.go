@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -86,11 +87,17 @@ func New(pool *pgxpool.Pool, cfg Config) *Service {
 	return &Service{pool: pool, q: store.New(), cfg: cfg, cache: map[[32]byte]cached{}}
 }
 
+// MaxNameLen bounds a key's name, which lists and logs show.
+const MaxNameLen = 200
+
 // Create makes a key and returns its secret once.
 func (s *Service) Create(ctx context.Context, name string, scopes []string) (string, Key, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return "", Key{}, apperr.Field("name", "is required")
+	}
+	if utf8.RuneCountInString(name) > MaxNameLen || !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
+		return "", Key{}, apperr.Field("name", fmt.Sprintf("must be at most %d characters of UTF-8, without NUL", MaxNameLen))
 	}
 	if len(scopes) == 0 {
 		return "", Key{}, apperr.Field("scopes", "at least one scope is required")

@@ -49,6 +49,8 @@ func TestOpenAPIDescribesEveryEvent(t *testing.T) {
 	require.ElementsMatch(t, events.Types, slices.Collect(maps.Keys(payloads)), "every event type has its payload here")
 	require.ElementsMatch(t, events.Types, slices.Collect(maps.Keys(spec.Webhooks)), "the spec's webhooks are the event types")
 
+	require.ElementsMatch(t, events.Types, spec.Components.Schemas["EventType"].Enum,
+		"subscriptions take, and deliveries carry, every event type")
 	envelope := spec.Components.Schemas["Event"]
 	requireFields(t, "Event", envelope, events.Envelope{})
 	for _, typ := range events.Types {
@@ -68,6 +70,7 @@ func TestOpenAPIDescribesEveryEvent(t *testing.T) {
 
 // specSchema is the part of an OpenAPI schema these checks read.
 type specSchema struct {
+	Enum       []string       `yaml:"enum"`
 	Required   []string       `yaml:"required"`
 	Properties map[string]any `yaml:"properties"`
 	AllOf      []struct {

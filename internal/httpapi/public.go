@@ -148,6 +148,12 @@ func vcardFilename(company string) string {
 
 // qr is the short link as a QR code PNG.
 func (p *publicHandlers) qr(w http.ResponseWriter, r *http.Request) {
+	// The link first: a phone that opens a dead link gets its page,
+	// whatever the size asked.
+	link, ok := p.resolve(w, r)
+	if !ok {
+		return
+	}
 	size := defaultQRSize
 	if raw := r.URL.Query().Get("size"); raw != "" {
 		v, err := strconv.Atoi(raw)
@@ -156,10 +162,6 @@ func (p *publicHandlers) qr(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		size = v
-	}
-	link, ok := p.resolve(w, r)
-	if !ok {
-		return
 	}
 	png, err := deeplink.QRPNG(p.s.shortURL(link.Token), size)
 	if err != nil {

@@ -208,6 +208,19 @@ func TestPublicLinks(t *testing.T) {
 			"the setup's signup, the link, and one pattern for the paths under /s/ that name no link")
 	})
 
+	t.Run("QRSizeOutOfBoundsIs422AfterTheLink", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		for _, size := range []string{"5000", "127", "big"} {
+			rec := b.get(t, publicPath(b.signup.QRURL)+"?size="+size, uaDesktop, "")
+			require.Equal(t, http.StatusUnprocessableEntity, rec.Code, size)
+			require.Contains(t, rec.Body.String(), `"field":"size"`, size)
+		}
+		rec := b.get(t, "/s/AAAAAAAAAAAAAAAAAAAAAA/qr.png?size=5000", uaIPhone, "")
+		require.Equal(t, http.StatusNotFound, rec.Code, "a dead link is its page, whatever the size")
+		require.Equal(t, "text/html; charset=utf-8", rec.Header().Get("Content-Type"))
+	})
+
 	t.Run("DatabaseOutOfReachGetsTheTryAgainPage", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -152,7 +155,66 @@ func Decode(r *http.Request, dst any) error {
 	if dec.More() {
 		return apperr.New(apperr.Invalid, "invalid_json", "request body must hold a single JSON object")
 	}
+	if path, ok := nulString(reflect.ValueOf(dst), ""); ok {
+		return apperr.Field(path, "must not contain a NUL character")
+	}
 	return nil
+}
+
+// nulString finds a string in v holding a NUL character (\u0000 in JSON):
+// valid JSON and UTF-8, but Postgres text and jsonb cannot store it, and a
+// value refused in a batched transaction would fail every caller batched
+// with it. It returns the value's JSON path.
+func nulString(v reflect.Value, path string) (string, bool) {
+	switch v.Kind() {
+	case reflect.String:
+		return path, strings.IndexByte(v.String(), 0) >= 0
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return nulString(v.Elem(), path)
+		}
+	case reflect.Struct:
+		for _, f := range reflect.VisibleFields(v.Type()) {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || f.Anonymous || name == "-" {
+				continue
+			}
+			fv, err := v.FieldByIndexErr(f.Index)
+			if err != nil { // promoted through a nil embedded pointer
+				continue
+			}
+			if p, ok := nulString(fv, joinPath(path, cmp.Or(name, f.Name))); ok {
+				return p, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 { // raw JSON kept for later decoding
+			return path, v.Kind() == reflect.Slice && bytes.Contains(v.Bytes(), []byte(`\u0000`))
+		}
+		for i := range v.Len() {
+			if p, ok := nulString(v.Index(i), path+"["+strconv.Itoa(i)+"]"); ok {
+				return p, true
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			k := fmt.Sprint(it.Key())
+			if strings.IndexByte(k, 0) >= 0 {
+				return path, true
+			}
+			if p, ok := nulString(it.Value(), joinPath(path, k)); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
 }
 
 // expectObject checks that the body's first JSON token opens an object,

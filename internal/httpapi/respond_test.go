@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -31,6 +32,8 @@ type decodeTarget struct {
 	Parent struct {
 		ID string `json:"id"`
 	} `json:"parent"`
+	Meta map[string]string `json:"meta"`
+	Raw  json.RawMessage   `json:"raw"`
 }
 
 // goTypeName matches what Go spells and JSON does not: qualified or
@@ -89,6 +92,31 @@ func TestDecode(t *testing.T) {
 				require.NotRegexp(t, goTypeName, ae.Message)
 			})
 		}
+	})
+
+	t.Run("NULCharacterIs422NamingTheField", func(t *testing.T) {
+		t.Parallel()
+		tests := []struct{ body, field string }{
+			{`{"name": "a\u0000b"}`, "name"},
+			{`{"user_ref": "\u0000"}`, "user_ref"},
+			{`{"inner": {"user_ref": "x\u0000"}}`, "inner.user_ref"},
+			{`{"tags": ["ok", "\u0000"]}`, "tags[1]"},
+			{`{"parent": {"id": "\u0000"}}`, "parent.id"},
+			{`{"meta": {"k": "\u0000"}}`, "meta.k"},
+			{`{"meta": {"\u0000": "v"}}`, "meta"},
+			{`{"raw": {"a": "\u0000"}}`, "raw"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.body, func(t *testing.T) {
+				t.Parallel()
+				ae, ok := apperr.As(decode(t, tt.body))
+				require.True(t, ok)
+				require.Equal(t, apperr.Unprocessable, ae.Kind)
+				require.Equal(t, tt.field, ae.Field)
+				require.Contains(t, ae.Message, "NUL")
+			})
+		}
+		require.NoError(t, decode(t, `{"name": "a\\u0000b", "tags": ["\u0001"]}`), "an escaped backslash and other controls are text")
 	})
 
 	t.Run("MalformedEmptyAndTrailingAre400", func(t *testing.T) {

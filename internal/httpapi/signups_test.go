@@ -225,6 +225,9 @@ func TestSignups(t *testing.T) {
 			{"HandleBareDomain", map[string]any{"user_ref": "u1", "handle": "ann@localhost"}, "handle", "handle: must have a domain name such as example.com"},
 			{"HandleWrongType", map[string]any{"user_ref": "u1", "handle": 14155552671}, "handle", ""},
 			{"PrefillTooLong", map[string]any{"user_ref": "u1", "prefill_text": string(bytes.Repeat([]byte("x"), 501))}, "prefill_text", ""},
+			// Valid JSON and UTF-8 that Postgres text cannot hold.
+			{"DisplayNameWithNUL", map[string]any{"user_ref": "u1", "display_name": "a\x00b"}, "display_name", ""},
+			{"PrefillWithNUL", map[string]any{"user_ref": "u1", "prefill_text": "a\x00b"}, "prefill_text", ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

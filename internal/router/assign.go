@@ -125,14 +125,20 @@ func (s *Service) validate(req SignupRequest) (SignupRequest, string, error) {
 	if err != nil {
 		return req, "", err
 	}
-	if utf8.RuneCountInString(req.DisplayName) > MaxDisplayName || !utf8.ValidString(req.DisplayName) {
-		return req, "", apperr.Field("display_name", fmt.Sprintf("must be at most %d characters of UTF-8", MaxDisplayName))
+	if !storableText(req.DisplayName, MaxDisplayName) {
+		return req, "", apperr.Field("display_name", fmt.Sprintf("must be at most %d characters of UTF-8, without NUL", MaxDisplayName))
 	}
-	if utf8.RuneCountInString(req.PrefillText) > MaxPrefillText || !utf8.ValidString(req.PrefillText) {
-		return req, "", apperr.Field("prefill_text", fmt.Sprintf("must be at most %d characters of UTF-8", MaxPrefillText))
+	if !storableText(req.PrefillText, MaxPrefillText) {
+		return req, "", apperr.Field("prefill_text", fmt.Sprintf("must be at most %d characters of UTF-8, without NUL", MaxPrefillText))
 	}
 	req.DisplayName = strings.TrimSpace(req.DisplayName)
 	return req, h, nil
+}
+
+// storableText says whether s fits in max characters of UTF-8 that
+// Postgres text can hold (it refuses NUL).
+func storableText(s string, max int) bool {
+	return utf8.RuneCountInString(s) <= max && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // assign is Assign for a validated request with its normalised handle h.
@@ -199,7 +205,16 @@ var errStalePlan = errors.New("home line changed while planning")
 // runBatch assigns a batch of jobs in one transaction.
 func (s *Service) runBatch(ctx context.Context, jobs []*job) {
 	s.analyzeAfterBurst(ctx)
-	if err := s.tryBatch(ctx, jobs); err != nil {
+	err := s.tryBatch(ctx, jobs)
+	if err != nil && len(jobs) > 1 && errors.Is(store.Interpret(err), store.ErrInvalidData) {
+		// A value Postgres refused is one caller's: the others batched
+		// with it must not fail for it, so each runs on its own.
+		for _, j := range jobs {
+			s.runBatch(ctx, []*job{j})
+		}
+		return
+	}
+	if err != nil {
 		s.logger.ErrorContext(ctx, "signup batch failed", slog.Int("signups", len(jobs)), slog.Any("error", err))
 		for _, j := range jobs {
 			j.err = fmt.Errorf("assign line: %w", err)
