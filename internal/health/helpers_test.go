@@ -166,6 +166,15 @@ func (b *bundle) apply(t *testing.T, inst *instance, in health.Input) health.Out
 	return out
 }
 
+// waitForLockWaiter waits until some backend waits for a lock of type kind
+// (advisory: the pool lock; transactionid: a row another transaction holds).
+func (b *bundle) waitForLockWaiter(t *testing.T, kind string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		return b.count(t, `SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = $1`, kind) > 0
+	}, 10*time.Second, 10*time.Millisecond, "nobody waits for a %s lock", kind)
+}
+
 // state reads a line's health state.
 func (b *bundle) state(t *testing.T, lineID int64) string {
 	t.Helper()

@@ -18,6 +18,11 @@ import (
 // time (or that ops re-activated), is not held and has users away takes
 // back at most RecoveryPerMinute of them, under its cap. Users ops moved
 // by hand stay where they are.
+//
+// The lines are read twice: once without a lock, so that a tick with
+// nothing to do takes no pool lock, and again under it, since a line may
+// fail, be drained or retired, or be held while the tick waits for the
+// lock (each of those holds it), and must then keep its users away.
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	rows, err := s.q.LineHealthRecoverable(ctx, s.pool, s.cfg.Now())
 	if err != nil {
@@ -26,11 +31,20 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	limits := make(map[int64]int, len(rows))
-	for _, r := range rows {
-		limits[r.ID] = s.cfg.RecoveryPerMinute
-	}
+	nLines := 0
 	moves, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) ([]router.Move, error) {
+		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
+			return nil, fmt.Errorf("lock line pool: %w", err)
+		}
+		rows, err := s.q.LineHealthRecoverable(ctx, tx, s.cfg.Now())
+		if err != nil {
+			return nil, fmt.Errorf("read recoverable lines: %w", err)
+		}
+		nLines = len(rows)
+		limits := make(map[int64]int, len(rows))
+		for _, r := range rows {
+			limits[r.ID] = s.cfg.RecoveryPerMinute
+		}
 		moves, err := s.router.RecoverTx(ctx, tx, limits)
 		if err != nil {
 			return nil, err
@@ -42,7 +56,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 	}
 	if len(moves) > 0 {
 		s.metrics.FailoverUsers.WithLabelValues("recovered").Add(float64(len(moves)))
-		s.logger.InfoContext(ctx, "users back on their home line", slog.Int("users", len(moves)), slog.Int("lines", len(rows)))
+		s.logger.InfoContext(ctx, "users back on their home line", slog.Int("users", len(moves)), slog.Int("lines", nLines))
 	}
 	return len(moves), nil
 }

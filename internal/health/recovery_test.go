@@ -58,6 +58,48 @@ func TestRecovery(t *testing.T) {
 		b.invariants(t)
 	})
 
+	// The tick reads the recoverable lines before it gets the pool lock; a
+	// line that fails while it waits (the failing input holds the lock)
+	// keeps its users away.
+	t.Run("LineThatFailsWhileTheTickWaitsTakesNobodyBack", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, cfg)
+		ctx := context.Background()
+		home, _ := b.addLine(t, 100)
+		backup, _ := b.addLine(t, 100)
+		b.seedUsers(t, "a", 5, home, backup)
+		b.apply(t, b.inst, health.Input{LineID: home, Source: health.SourceWebhook, At: t0, ServiceStatus: "FLAGGED"})
+		b.apply(t, b.inst, health.Input{LineID: home, Source: health.SourceWebhook, At: t0.Add(time.Minute), ServiceStatus: "ACTIVE"})
+		require.Equal(t, 5, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, backup))
+		b.clock.Advance(7 * time.Hour) // past the dwell
+
+		flag, err := b.inst.pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = flag.Rollback(ctx) }()
+		_, err = b.inst.health.ApplyOutcome(ctx, flag, health.Input{LineID: home, Source: health.SourceWebhook, At: b.clock.Now(), ServiceStatus: "FLAGGED"})
+		require.NoError(t, err)
+
+		type result struct {
+			n   int
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			n, err := b.inst.health.Recover(ctx)
+			done <- result{n, err}
+		}()
+		b.waitForLockWaiter(t, "advisory")
+		require.NoError(t, flag.Commit(ctx))
+		r := <-done
+		require.NoError(t, r.err)
+
+		require.Equal(t, health.StateDown, b.state(t, home))
+		require.Zero(t, r.n, "users came home to a down line")
+		require.Zero(t, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, home))
+		require.Zero(t, b.count(t, `SELECT count(*) FROM test_events WHERE type = 'user.line_changed' AND data->>'reason' = 'recovery'`))
+		b.invariants(t)
+	})
+
 	t.Run("FlappingLineIsHeldUntilOpsReactivateIt", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, cfg)

@@ -175,7 +175,9 @@ func roomOf(snapshot []lines.Line, failed int64) ([]int64, []int32) {
 // RecoverTx brings users back to their home lines inside tx: for each line
 // of limits, at most that many of the users who are away from it because of
 // a failover (not those ops moved since), each with a ledger row. The caller
-// decides which lines may take users back and how many.
+// decides which lines may take users back and how many, and must decide
+// under lines.PoolLockKey in tx: failing, draining, retiring and holding a
+// line all take it, so a choice read before the lock may be stale.
 func (s *Service) RecoverTx(ctx context.Context, tx pgx.Tx, limits map[int64]int) ([]Move, error) {
 	if len(limits) == 0 {
 		return nil, nil
