@@ -2,12 +2,14 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linegate/linegate/internal/events"
+	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/router"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -77,7 +79,9 @@ func (s *Service) PublishMoves(ctx context.Context, tx pgx.Tx, moves []router.Mo
 
 // Sweep retries the failover of every failing line that still carries
 // users (stranded when it failed, or moved onto since): the pool may have
-// room now. Each line is its own transaction.
+// room now. Each line is its own transaction, which reads the line again
+// under the pool lock: every transition out of a failing state holds that
+// lock, so a line that came back while the sweep waited keeps its users.
 func (s *Service) Sweep(ctx context.Context) (moved, stranded int, err error) {
 	ls, err := s.q.LineHealthList(ctx, s.pool)
 	if err != nil {
@@ -87,11 +91,24 @@ func (s *Service) Sweep(ctx context.Context) (moved, stranded int, err error) {
 		if !FailsOver(l.HealthState) || l.UserCount == 0 {
 			continue
 		}
-		cause := "sweep"
-		if l.HealthCause != nil {
-			cause = *l.HealthCause
-		}
 		res, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (router.FailoverResult, error) {
+			if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
+				return router.FailoverResult{}, fmt.Errorf("lock line pool: %w", err)
+			}
+			cur, err := s.q.LineHealthGet(ctx, tx, l.ID)
+			if errors.Is(store.Interpret(err), store.ErrNotFound) {
+				return router.FailoverResult{}, nil
+			}
+			if err != nil {
+				return router.FailoverResult{}, fmt.Errorf("read line %d: %w", l.ID, err)
+			}
+			if !FailsOver(cur.HealthState) || cur.UserCount == 0 {
+				return router.FailoverResult{}, nil
+			}
+			cause := "sweep"
+			if cur.HealthCause != nil {
+				cause = *cur.HealthCause
+			}
 			return s.failoverTx(ctx, tx, router.FailoverRequest{LineID: l.ID, Reason: router.LedgerFailover, Cause: cause})
 		})
 		if err != nil {

@@ -94,6 +94,46 @@ func TestFailover(t *testing.T) {
 		b.invariants(t)
 	})
 
+	// The sweep reads the failing lines before it gets the pool lock; a
+	// line that comes back while it waits (that input holds the lock)
+	// keeps its users.
+	t.Run("SweepLeavesTheUsersOfALineThatCameBack", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{})
+		ctx := context.Background()
+		down, _ := b.addLine(t, 100)
+		small, _ := b.addLine(t, 10)
+		b.seedUsers(t, "a", 20, down, small)
+		out := b.apply(t, b.inst, health.Input{LineID: down, Source: health.SourceWebhook, At: t0, ServiceStatus: "FLAGGED"})
+		require.Equal(t, 10, out.Failover.Stranded)
+		b.exec(t, `UPDATE lines SET budget_override = 100 WHERE id = $1`, small) // room appears
+
+		back, err := b.inst.pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = back.Rollback(ctx) }()
+		_, err = b.inst.health.ApplyOutcome(ctx, back, health.Input{LineID: down, Source: health.SourceWebhook, At: t0.Add(time.Minute), ServiceStatus: "ACTIVE"})
+		require.NoError(t, err)
+
+		type result struct {
+			moved int
+			err   error
+		}
+		done := make(chan result, 1)
+		go func() {
+			moved, _, err := b.inst.health.Sweep(ctx)
+			done <- result{moved, err}
+		}()
+		b.waitForLockWaiter(t, "advisory")
+		require.NoError(t, back.Commit(ctx))
+		r := <-done
+		require.NoError(t, r.err)
+
+		require.Equal(t, health.StateOK, b.state(t, down))
+		require.Zero(t, r.moved, "the sweep failed over the users of an ok line")
+		require.Equal(t, 10, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, down))
+		b.invariants(t)
+	})
+
 	t.Run("OpsFailoverMovesUsersOfAHealthyLine", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, health.Config{})
