@@ -236,10 +236,15 @@ SELECT coalesce(max(last_assigned_at), 'epoch')::timestamptz AS last_assigned_at
 
 -- name: LineLockForSignup :many
 -- Locks the lines a signup batch writes, in id order, and reads what the
--- batch planned with. NO KEY: the key-share locks of foreign keys (a
--- concurrent batch's user_lines rows naming the line as a backup) do not
--- wait on it.
-SELECT id, user_count, last_assigned_at FROM lines
+-- batch planned with: the user count and last assignment, and the columns
+-- line_policy's signup verdict reads that may change under the shared pool
+-- lock (a health change that moves nobody takes only the row). NO KEY: the
+-- key-share locks of foreign keys (a concurrent batch's user_lines rows
+-- naming the line as a backup) do not wait on it.
+SELECT id, user_count, last_assigned_at, admin_state, health_state, service_status, reputation,
+       (ineligible_at IS NOT NULL)::bool AS ineligible, (linq_missing_at IS NOT NULL)::bool AS missing,
+       (held_at IS NOT NULL)::bool AS held
+FROM lines
 WHERE id = ANY(@ids::bigint[])
 ORDER BY id
 FOR NO KEY UPDATE;

@@ -40,9 +40,11 @@ func (s *Service) Apply(ctx context.Context, tx pgx.Tx, in Input) error {
 //
 // Locking: when the input or the line's stored state can mean a failover,
 // the pool lock is taken before the line's row, in the order signups take
-// them, so the two never deadlock; the row lock then serialises inputs of
-// one line, and the event-time check makes replicas applying the same input
-// agree: the first applies it, the others find it stale.
+// them, so the two never deadlock; otherwise only the row is locked, and a
+// signup batch that planned with the line notices the change when it
+// locks the row. The row lock serialises inputs of one line, and the
+// event-time check makes replicas applying the same input agree: the first
+// applies it, the others find it stale.
 func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcome, error) {
 	if in.Source == "" {
 		return Outcome{}, errors.New("health input: source is empty")

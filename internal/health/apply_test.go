@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/health"
+	"github.com/linegate/linegate/internal/router"
 	"github.com/linegate/linegate/internal/store"
 )
 
@@ -80,6 +81,59 @@ func TestApply(t *testing.T) {
 		require.False(t, l.MaySignup, "an at-risk line takes no new users")
 		require.True(t, l.MaySend, "an at-risk line still sends")
 		require.Equal(t, 10, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, line))
+	})
+
+	// ok to at_risk takes only the line's row, not the pool lock: a signup
+	// batch that read the line ok and then waits for its row plans again
+	// instead of landing on it.
+	t.Run("SignupPlannedBeforeAtRiskGoesToAnotherLine", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{})
+		ctx := context.Background()
+		line, _ := b.addLine(t, 100) // empty: the signup's pick
+		other, _ := b.addLine(t, 100)
+		b.seedUsers(t, "a", 50, other, line)
+
+		hold, err := b.inst.pool.Begin(ctx) // anything on the line's row for a moment
+		require.NoError(t, err)
+		defer func() { _ = hold.Rollback(ctx) }()
+		_, err = hold.Exec(ctx, `SELECT 1 FROM lines WHERE id = $1 FOR UPDATE`, line)
+		require.NoError(t, err)
+
+		type applied struct {
+			out health.Outcome
+			err error
+		}
+		atRisk := make(chan applied, 1)
+		go func() {
+			out, err := store.WithTxV(ctx, b.inst.pool, func(ctx context.Context, tx pgx.Tx) (health.Outcome, error) {
+				return b.inst.health.ApplyOutcome(ctx, tx, health.Input{LineID: line, Source: health.SourcePoll, At: t0, Reputation: "AT_RISK"})
+			})
+			atRisk <- applied{out, err}
+		}()
+		b.waitForLockWaiter(t, "transactionid")
+		type signed struct {
+			a   router.Assignment
+			err error
+		}
+		signup := make(chan signed, 1)
+		go func() {
+			a, err := b.inst.router.Assign(ctx, router.SignupRequest{UserRef: "new-1"})
+			signup <- signed{a, err}
+		}()
+		// The signup read the line ok and waits for its row behind the
+		// health change.
+		require.Eventually(t, func() bool {
+			return b.count(t, `SELECT count(*) FROM pg_locks WHERE NOT granted`) >= 2
+		}, 10*time.Second, 10*time.Millisecond)
+		require.NoError(t, hold.Rollback(ctx))
+		ap := <-atRisk
+		require.NoError(t, ap.err)
+		require.Equal(t, health.StateAtRisk, ap.out.To)
+		s := <-signup
+		require.NoError(t, s.err)
+		require.Equal(t, other, s.a.Home.ID, "a new user was given an at_risk line as home")
+		require.Zero(t, b.count(t, `SELECT count(*) FROM users WHERE home_line_id = $1 AND user_ref = 'new-1'`, line))
 	})
 
 	t.Run("SameInputOnTwoInstancesFailsOverOnce", func(t *testing.T) {

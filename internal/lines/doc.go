@@ -40,5 +40,7 @@
 // user_count is the number of users whose current line is the line: the
 // traffic it carries. Every write of users' current lines happens under
 // PoolLockKey: signups hold it shared and lock the lines they write; moves,
-// admin and health changes hold it exclusive (see internal/router).
+// admin changes and health changes that move users hold it exclusive (see
+// internal/router). A health change that moves nobody (ok to at_risk, say)
+// locks only its line's row; signups check the row after locking it.
 package lines

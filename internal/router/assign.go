@@ -194,8 +194,9 @@ func (j *job) mint() error {
 const maxAttempts = 3
 
 // maxStale bounds the retries of a batch whose home lines another
-// replica's batch wrote between reading and locking them; the last try
-// holds the pool lock exclusively, so it cannot be overtaken.
+// replica's batch (or a health change) wrote between reading and locking
+// them; the last try holds the pool lock exclusively, so no batch can
+// overtake it (a health change of one of its home lines still fails it).
 const maxStale = 2
 
 // errStalePlan says a home line changed between the batch's read and its
@@ -309,11 +310,13 @@ func (s *Service) releaseBatchConn() {
 }
 
 // assignTx plans and writes one batch. It holds lines.PoolLockKey shared
-// (exclusive when exclusive is set): moves, admin and health changes wait,
-// other signups do not. It reads only the candidate lines, picks homes in
-// memory, then locks the home lines and checks that no other batch wrote
-// them since the read (errStalePlan if one did): other lines can only have
-// gained users meanwhile, which leaves the picks the greedy ones.
+// (exclusive when exclusive is set): moves, admin changes and health
+// changes that move users wait, other signups do not. It reads only the
+// candidate lines, picks homes in memory, then locks the home lines and
+// checks that no other batch or health change wrote them since the read
+// (errStalePlan if one did). Other lines can only have gained users
+// meanwhile, which leaves the picks the greedy ones, or changed health
+// without moving anyone, which is as if the batch had committed first.
 func (s *Service) assignTx(ctx context.Context, conn store.TxBeginner, jobs []*job, exclusive bool) error {
 	usage, err := s.lines.MsgsPerUserPerDay(ctx)
 	if err != nil {
@@ -482,8 +485,10 @@ func (s *Service) assignTx(ctx context.Context, conn store.TxBeginner, jobs []*j
 
 // lockHomes locks the home lines of a batch in id order and checks that
 // they are as the batch read them (errStalePlan otherwise). Under the
-// shared pool lock only signups write lines, and each one changes the
-// user count and last assignment of the lines it writes.
+// shared pool lock signups write lines, each changing the user count and
+// last assignment of the lines it writes, and so do health changes that
+// move nobody (ok to at_risk, say), which lock only the line's row: a
+// line whose signup verdict may have changed since the read is stale too.
 func (s *Service) lockHomes(ctx context.Context, tx pgx.Tx, ids []int64, read map[int64]lines.Line) error {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
@@ -497,11 +502,20 @@ func (s *Service) lockHomes(ctx context.Context, tx pgx.Tx, ids []int64, read ma
 	}
 	for _, r := range rows {
 		l, ok := read[r.ID]
-		if !ok || int(r.UserCount) != l.UserCount || !equalTime(r.LastAssignedAt, l.LastAssignedAt) {
+		if !ok || !asRead(r, l) {
 			return errStalePlan
 		}
 	}
 	return nil
+}
+
+// asRead reports whether a locked home line still has the users, last
+// assignment and signup verdict inputs the batch planned with.
+func asRead(r store.LineLockForSignupRow, l lines.Line) bool {
+	return int(r.UserCount) == l.UserCount && equalTime(r.LastAssignedAt, l.LastAssignedAt) &&
+		r.AdminState == l.AdminState && r.HealthState == l.HealthState &&
+		r.ServiceStatus == l.ServiceStatus && r.Reputation == l.Reputation &&
+		r.Ineligible == (l.IneligibleAt != nil) && r.Missing == (l.MissingAt != nil) && r.Held == (l.HeldAt != nil)
 }
 
 func equalTime(a, b *time.Time) bool {

@@ -39,16 +39,19 @@
 // batch and the number of classes, not with the pool.
 //
 // Atomicity: an assignment transaction holds lines.PoolLockKey shared:
-// moves, retirements, admin and health changes (which hold it exclusive)
-// wait, other signups do not. It reads its candidates after the lock is
-// granted, picks in memory, then locks its home lines (in id order) and
-// checks that no other replica's batch wrote them since the read. Under
-// the shared lock only signups change lines, and only by adding users, so
-// lines it did not pick can only have fallen behind: the picks stay the
-// greedy ones and evenness and caps hold across replicas. When a home line
-// did change, the batch is planned again on a fresh read; after
-// maxStale such retries it takes the lock exclusive and cannot be
-// overtaken. Concurrent signups of one process are grouped into one
+// moves, retirements, admin changes and health changes that move users
+// (which hold it exclusive) wait, other signups do not. It reads its
+// candidates after the lock is granted, picks in memory, then locks its
+// home lines (in id order) and checks that they are as it read them: user
+// count and last assignment (another replica's batch) and the columns the
+// signup verdict reads (a health change that moves nobody, such as ok to
+// at_risk, locks only the line's row). Under the shared lock signups
+// change lines only by adding users, so lines it did not pick can only
+// have fallen behind: the picks stay the greedy ones and evenness and caps
+// hold across replicas. When a home line did change, the batch is planned
+// again on a fresh read; after
+// maxStale such retries it takes the lock exclusive and no batch can
+// overtake it. Concurrent signups of one process are grouped into one
 // transaction (one lock, one commit) by a leader/follower batcher; each
 // request still gets its own answer, and a refused request writes nothing.
 //

@@ -61,7 +61,10 @@ func (q *Queries) LineLastAssignedMax(ctx context.Context, db DBTX) (time.Time, 
 }
 
 const lineLockForSignup = `-- name: LineLockForSignup :many
-SELECT id, user_count, last_assigned_at FROM lines
+SELECT id, user_count, last_assigned_at, admin_state, health_state, service_status, reputation,
+       (ineligible_at IS NOT NULL)::bool AS ineligible, (linq_missing_at IS NOT NULL)::bool AS missing,
+       (held_at IS NOT NULL)::bool AS held
+FROM lines
 WHERE id = ANY($1::bigint[])
 ORDER BY id
 FOR NO KEY UPDATE
@@ -71,12 +74,21 @@ type LineLockForSignupRow struct {
 	ID             int64
 	UserCount      int32
 	LastAssignedAt *time.Time
+	AdminState     string
+	HealthState    string
+	ServiceStatus  string
+	Reputation     string
+	Ineligible     bool
+	Missing        bool
+	Held           bool
 }
 
 // Locks the lines a signup batch writes, in id order, and reads what the
-// batch planned with. NO KEY: the key-share locks of foreign keys (a
-// concurrent batch's user_lines rows naming the line as a backup) do not
-// wait on it.
+// batch planned with: the user count and last assignment, and the columns
+// line_policy's signup verdict reads that may change under the shared pool
+// lock (a health change that moves nobody takes only the row). NO KEY: the
+// key-share locks of foreign keys (a concurrent batch's user_lines rows
+// naming the line as a backup) do not wait on it.
 func (q *Queries) LineLockForSignup(ctx context.Context, db DBTX, ids []int64) ([]LineLockForSignupRow, error) {
 	rows, err := db.Query(ctx, lineLockForSignup, ids)
 	if err != nil {
@@ -86,7 +98,18 @@ func (q *Queries) LineLockForSignup(ctx context.Context, db DBTX, ids []int64) (
 	items := []LineLockForSignupRow{}
 	for rows.Next() {
 		var i LineLockForSignupRow
-		if err := rows.Scan(&i.ID, &i.UserCount, &i.LastAssignedAt); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserCount,
+			&i.LastAssignedAt,
+			&i.AdminState,
+			&i.HealthState,
+			&i.ServiceStatus,
+			&i.Reputation,
+			&i.Ineligible,
+			&i.Missing,
+			&i.Held,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
