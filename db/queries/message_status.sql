@@ -19,8 +19,11 @@ RETURNING message_id;
 -- name: MessageStatusUpdate :one
 -- Applies what an event says about a message. Times only ever get set, so
 -- events arriving out of order end in the same state; the status is the
--- furthest one reached (failed wins). Linq's id of the message is filled in
--- when an event brings it before the send's record does.
+-- furthest one reached: read, delivered, failed, sent. A delivery outranks
+-- a failure because Linq can report message.delivered after
+-- message.failed, and a delivery proves the message arrived (failed_at and
+-- error_code stay). Linq's id of the message is filled in when an event
+-- brings it before the send's record does.
 WITH upd AS (
     UPDATE messages m SET
         linq_message_id = coalesce(m.linq_message_id, sqlc.narg(linq_message_id)::text),
@@ -30,9 +33,9 @@ WITH upd AS (
         failed_at    = coalesce(m.failed_at, sqlc.narg(failed_at)::timestamptz),
         error_code   = coalesce(m.error_code, sqlc.narg(error_code)::integer),
         delivery_status = CASE
-            WHEN coalesce(m.failed_at, sqlc.narg(failed_at)::timestamptz) IS NOT NULL THEN 'failed'
             WHEN coalesce(m.read_at, sqlc.narg(read_at)::timestamptz) IS NOT NULL THEN 'read'
             WHEN coalesce(m.delivered_at, sqlc.narg(delivered_at)::timestamptz) IS NOT NULL THEN 'delivered'
+            WHEN coalesce(m.failed_at, sqlc.narg(failed_at)::timestamptz) IS NOT NULL THEN 'failed'
             WHEN coalesce(m.sent_at, sqlc.narg(sent_at)::timestamptz) IS NOT NULL THEN 'sent'
             ELSE m.delivery_status END,
         updated_at = @now::timestamptz

@@ -25,9 +25,11 @@ type Part struct {
 // MessageStatus is the data of message.status: what one Linq event
 // reported about a message sent through Linegate (Status: sent, delivered,
 // read or failed, at At) and where the message stands after it
-// (CurrentStatus, the furthest status reached; failed wins). Linq's events
-// can arrive out of order, so a read may come before its delivered: a
-// receiver that shows one state per message keeps CurrentStatus.
+// (CurrentStatus, the furthest status reached: read, delivered, failed,
+// sent; Linq can report a delivery after a failure, and the message did
+// arrive). Linq's events can arrive out of order, so a read may come before
+// its delivered: a receiver that shows one state per message keeps
+// CurrentStatus.
 type MessageStatus struct {
 	MessageID     string    `json:"message_id"`
 	LinqMessageID string    `json:"linq_message_id,omitempty"`

@@ -82,3 +82,55 @@ func TestStatusEventsReportTheirOwnStatus(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Equal(t, [][2]string{{"read", "read"}, {"sent", "read"}, {"delivered", "read"}}, got)
 }
+
+// Linq can report message.delivered after message.failed for the same
+// message (the message did arrive). The message then reads delivered, in
+// its row and in the message.status events' current_status, so a product
+// does not send again what the user already has; the failure's code stays.
+func TestDeliveredAfterFailedWins(t *testing.T) {
+	t.Parallel()
+	b := newInboundEnv(t)
+	ctx := context.Background()
+	_, err := b.pool.Exec(ctx, `INSERT INTO event_subscriptions (url, event_types, secret, created_at, updated_at)
+		VALUES ('http://product.invalid/events', '{message.status}', 'whsec_test', now(), now())`)
+	require.NoError(t, err)
+	var id string
+	require.NoError(t, b.pool.QueryRow(ctx, `INSERT INTO messages (id, api_key_id, idempotency_key, user_id, line_id, handle,
+		intent, state, admitted_at, created_at, updated_at, linq_message_id, delivery_status)
+		VALUES (message_id_floor(now()), 1, 'k', $1, $2, '+14155550161', 'proactive', 'sent', now(), now(), now(),
+		        'linq_m_9', 'queued')
+		RETURNING id::text`, b.userID, b.lineID).Scan(&id))
+	at := time.Now().UTC().Truncate(time.Second)
+	storeEvent(t, b.pool, "evt_sent", "message.sent", at, map[string]any{
+		"id": "linq_m_9", "idempotency_key": id, "direction": "outbound", "sent_at": at, "chat": map[string]any{"id": "chat_dave"},
+	})
+	storeEvent(t, b.pool, "evt_failed", "message.failed", at.Add(time.Second), map[string]any{
+		"code": 4001, "failed_at": at.Add(time.Second), "chat_id": "chat_dave", "message_id": "linq_m_9",
+	})
+	storeEvent(t, b.pool, "evt_delivered", "message.delivered", at.Add(5*time.Second), map[string]any{
+		"id": "linq_m_9", "idempotency_key": id, "direction": "outbound", "sent_at": at,
+		"delivered_at": at.Add(5 * time.Second), "chat": map[string]any{"id": "chat_dave"},
+	})
+	for _, ev := range []string{"evt_sent", "evt_failed", "evt_delivered"} {
+		require.NoError(t, b.svc.Process(ctx, ev))
+	}
+
+	var status string
+	var code *int32
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT delivery_status, error_code FROM messages WHERE id = $1`, id).Scan(&status, &code))
+	require.Equal(t, "delivered", status, "a delivery reported after the failure wins")
+	require.NotNil(t, code)
+	require.EqualValues(t, 4001, *code, "the failure's code stays")
+
+	rows, err := b.pool.Query(ctx, `SELECT payload->'data'->>'status', payload->'data'->>'current_status'
+		FROM event_deliveries WHERE event_type = 'message.status' ORDER BY id`)
+	require.NoError(t, err)
+	var got [][2]string
+	for rows.Next() {
+		var status, current string
+		require.NoError(t, rows.Scan(&status, &current))
+		got = append(got, [2]string{status, current})
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, [][2]string{{"sent", "sent"}, {"failed", "failed"}, {"delivered", "delivered"}}, got)
+}

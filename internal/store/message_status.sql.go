@@ -79,9 +79,9 @@ WITH upd AS (
         failed_at    = coalesce(m.failed_at, $5::timestamptz),
         error_code   = coalesce(m.error_code, $6::integer),
         delivery_status = CASE
-            WHEN coalesce(m.failed_at, $5::timestamptz) IS NOT NULL THEN 'failed'
             WHEN coalesce(m.read_at, $4::timestamptz) IS NOT NULL THEN 'read'
             WHEN coalesce(m.delivered_at, $3::timestamptz) IS NOT NULL THEN 'delivered'
+            WHEN coalesce(m.failed_at, $5::timestamptz) IS NOT NULL THEN 'failed'
             WHEN coalesce(m.sent_at, $2::timestamptz) IS NOT NULL THEN 'sent'
             ELSE m.delivery_status END,
         updated_at = $7::timestamptz
@@ -115,8 +115,11 @@ type MessageStatusUpdateRow struct {
 
 // Applies what an event says about a message. Times only ever get set, so
 // events arriving out of order end in the same state; the status is the
-// furthest one reached (failed wins). Linq's id of the message is filled in
-// when an event brings it before the send's record does.
+// furthest one reached: read, delivered, failed, sent. A delivery outranks
+// a failure because Linq can report message.delivered after
+// message.failed, and a delivery proves the message arrived (failed_at and
+// error_code stay). Linq's id of the message is filled in when an event
+// brings it before the send's record does.
 func (q *Queries) MessageStatusUpdate(ctx context.Context, db DBTX, arg MessageStatusUpdateParams) (MessageStatusUpdateRow, error) {
 	row := db.QueryRow(ctx, messageStatusUpdate,
 		arg.LinqMessageID,
