@@ -16,5 +16,12 @@ SET id = excluded.id, signing_secret = excluded.signing_secret, event_types = ex
 -- name: LinqWebhookSubscriptionDelete :exec
 DELETE FROM linq_webhook_subscriptions WHERE id = @id::text;
 
--- name: LinqWebhookSubscriptionSecrets :many
-SELECT signing_secret FROM linq_webhook_subscriptions ORDER BY created_at DESC;
+-- name: LinqWebhookSubscriptionSecrets :one
+-- The stored signing secrets, newest first, and whether a change of a
+-- subscription begun within the given window is in progress (its new
+-- secret may be at Linq and not yet committed here). One snapshot: a
+-- change that has ended shows as its secret.
+SELECT coalesce((SELECT array_agg(s.signing_secret ORDER BY s.created_at DESC)
+                 FROM linq_webhook_subscriptions AS s), '{}')::text[] AS secrets,
+       EXISTS (SELECT 1 FROM linq_webhook_subscription_changes AS c
+               WHERE c.started_at > lg_now() - make_interval(secs => @change_for_seconds::integer)) AS changing;

@@ -74,26 +74,25 @@ func (q *Queries) LinqWebhookSubscriptionSave(ctx context.Context, db DBTX, arg 
 	return err
 }
 
-const linqWebhookSubscriptionSecrets = `-- name: LinqWebhookSubscriptionSecrets :many
-SELECT signing_secret FROM linq_webhook_subscriptions ORDER BY created_at DESC
+const linqWebhookSubscriptionSecrets = `-- name: LinqWebhookSubscriptionSecrets :one
+SELECT coalesce((SELECT array_agg(s.signing_secret ORDER BY s.created_at DESC)
+                 FROM linq_webhook_subscriptions AS s), '{}')::text[] AS secrets,
+       EXISTS (SELECT 1 FROM linq_webhook_subscription_changes AS c
+               WHERE c.started_at > lg_now() - make_interval(secs => $1::integer)) AS changing
 `
 
-func (q *Queries) LinqWebhookSubscriptionSecrets(ctx context.Context, db DBTX) ([]string, error) {
-	rows, err := db.Query(ctx, linqWebhookSubscriptionSecrets)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var signing_secret string
-		if err := rows.Scan(&signing_secret); err != nil {
-			return nil, err
-		}
-		items = append(items, signing_secret)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+type LinqWebhookSubscriptionSecretsRow struct {
+	Secrets  []string
+	Changing bool
+}
+
+// The stored signing secrets, newest first, and whether a change of a
+// subscription begun within the given window is in progress (its new
+// secret may be at Linq and not yet committed here). One snapshot: a
+// change that has ended shows as its secret.
+func (q *Queries) LinqWebhookSubscriptionSecrets(ctx context.Context, db DBTX, changeForSeconds int32) (LinqWebhookSubscriptionSecretsRow, error) {
+	row := db.QueryRow(ctx, linqWebhookSubscriptionSecrets, changeForSeconds)
+	var i LinqWebhookSubscriptionSecretsRow
+	err := row.Scan(&i.Secrets, &i.Changing)
+	return i, err
 }

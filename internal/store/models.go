@@ -214,6 +214,11 @@ type LinqWebhookSubscription struct {
 	CreatedAt     time.Time
 }
 
+type LinqWebhookSubscriptionChange struct {
+	TargetUrl string
+	StartedAt time.Time
+}
+
 type Message struct {
 	ID             pgtype.UUID
 	ApiKeyID       int64

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,10 +24,6 @@ import (
 
 // Path is where Linq delivers webhooks.
 const Path = "/v1/linq/webhooks"
-
-// secretReload bounds how often a failed verification re-reads the stored
-// subscription secrets (another replica may just have created one).
-const secretReload = time.Second
 
 // JobInserter is the part of the River client intake uses.
 type JobInserter interface {
@@ -57,10 +52,15 @@ type Service struct {
 	metrics *metrics.Metrics
 	cfg     Config
 
-	mu sync.Mutex
-	// secretList is cfg.Secrets plus the stored ones, read-only once built.
-	secretList []string
-	loadedAt   time.Time
+	// The secrets (see secrets.go): the last read, the read in flight
+	// (closed when it ends), reads begun before forgotAt are stale, and
+	// the budget of reads for failed verifications.
+	mu       sync.Mutex
+	last     *secretSet
+	reading  chan struct{}
+	forgotAt time.Time
+	budget   float64
+	budgetAt time.Time
 }
 
 // New builds the intake.
@@ -84,7 +84,9 @@ type Result struct {
 // Accept verifies, parses and stores one delivery with its processing job.
 // Errors are apperr: 401 for a missing or wrong signature or a stale
 // timestamp, 400 for a body that is not a Linq event, 503 when no secret is
-// known yet (Linq retries). Nothing is stored unless it returns nil.
+// known yet or when no known secret matches while the stored ones may be
+// newer (Linq retries a 503, never a 401). Nothing is stored unless it
+// returns nil.
 func (s *Service) Accept(ctx context.Context, header http.Header, body []byte) (Result, error) {
 	if err := s.verify(ctx, header, body); err != nil {
 		return Result{}, s.reject(err)
@@ -140,50 +142,17 @@ func (s *Service) Store(ctx context.Context, ev *linq.WebhookEvent, body []byte)
 	return res, nil
 }
 
-func (s *Service) verify(ctx context.Context, header http.Header, body []byte) error {
-	secrets, err := s.secrets(ctx, false)
-	if err != nil {
-		return err
-	}
-	err = linq.VerifyWebhook(secrets, header, body, s.cfg.Now(), s.cfg.Tolerance)
-	if errors.Is(err, linq.ErrWebhookSignature) || errors.Is(err, linq.ErrWebhookNoSecret) {
-		// The subscription may be newer than what this replica read.
-		if fresh, ferr := s.secrets(ctx, true); ferr == nil && !slices.Equal(fresh, secrets) {
-			err = linq.VerifyWebhook(fresh, header, body, s.cfg.Now(), s.cfg.Tolerance)
-		}
-	}
-	return err
-}
-
-// secrets are the configured secrets plus the stored subscription's, read
-// at most once per secretReload when reload asks for it.
-func (s *Service) secrets(ctx context.Context, reload bool) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	if s.loadedAt.IsZero() || (reload && now.Sub(s.loadedAt) >= secretReload) {
-		stored, err := s.q.LinqWebhookSubscriptionSecrets(ctx, s.pool)
-		if err != nil {
-			return nil, fmt.Errorf("load webhook secrets: %w", err)
-		}
-		s.secretList, s.loadedAt = append(slices.Clone(s.cfg.Secrets), stored...), now
-	}
-	return s.secretList, nil
-}
-
-// forgetSecrets makes the next verification re-read the stored secrets.
-func (s *Service) forgetSecrets() {
-	s.mu.Lock()
-	s.loadedAt = time.Time{}
-	s.mu.Unlock()
-}
-
 func (s *Service) reject(err error) error {
 	var reason, msg string
+	var retry time.Duration
 	kind := apperr.Unauthorized
 	switch {
+	case errors.Is(err, errSecretsUnconfirmed):
+		reason, msg, kind = "signature_unconfirmed", "no webhook signature matches the secrets known yet; retry", apperr.Unavailable
+		retry = unconfirmedRetryAfter
 	case errors.Is(err, linq.ErrWebhookNoSecret):
 		reason, msg, kind = "webhook_not_configured", "no webhook signing secret is known yet", apperr.Unavailable
+		retry = 10 * time.Second
 	case errors.Is(err, linq.ErrWebhookHeaders):
 		reason, msg = "missing_signature", "the webhook signature headers are missing"
 	case errors.Is(err, linq.ErrWebhookTimestamp):
@@ -195,9 +164,7 @@ func (s *Service) reject(err error) error {
 	}
 	s.metrics.WebhooksRejected.WithLabelValues(reason).Inc()
 	e := apperr.New(kind, reason, msg)
-	if kind == apperr.Unavailable {
-		e.RetryAfter = 10 * time.Second
-	}
+	e.RetryAfter = retry
 	return e
 }
 

@@ -89,7 +89,9 @@ func FuzzAccept(f *testing.F) {
 			_, err := svc.Accept(ctx, signed(body), tampered)
 			ae, ok := apperr.As(err)
 			require.True(t, ok, "tampered body: %v", err)
-			require.Equal(t, "invalid_signature", ae.Code)
+			// Past the budget of re-reads of the secrets (the clock does not
+			// move here), an unmatched signature is answered 503.
+			require.Contains(t, []string{"invalid_signature", "signature_unconfirmed"}, ae.Code)
 		}
 
 		ev, perr := linq.ParseWebhookEvent(body)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -25,6 +26,11 @@ var EventTypes = []string{
 // that URL whose secret is not stored (say, after a database restore) is
 // replaced, since its deliveries could not be verified. Replicas take turns
 // under an advisory lock, so only one creates it.
+//
+// Linq can deliver with a new subscription's secret before the transaction
+// that stores it commits. So the change is recorded, committed, before Linq
+// is asked, and ends in that transaction: meanwhile every replica's intake
+// answers a delivery it cannot verify with a 503, which Linq retries.
 func (s *Service) EnsureSubscription(ctx context.Context) error {
 	target := s.TargetURL()
 	created := false
@@ -58,20 +64,35 @@ func (s *Service) EnsureSubscription(ctx context.Context) error {
 				return fmt.Errorf("forget subscription: %w", err)
 			}
 		}
+		// On the pool, not tx: committed at once.
+		if err := s.q.LinqWebhookSubscriptionChangeBegin(ctx, s.pool, target); err != nil {
+			return fmt.Errorf("record subscription change: %w", err)
+		}
 		sub, err := s.linq.CreateWebhookSubscription(ctx, linq.CreateWebhookSubscriptionRequest{
 			TargetURL: target, SubscribedEvents: EventTypes,
 		})
 		if err != nil {
+			// Linq answered no secret: nothing can be signed with it. Ended
+			// while the lock is held, so no other replica's change is.
+			s.endChange(ctx, target)
 			return fmt.Errorf("create linq subscription: %w", err)
 		}
 		if sub.SigningSecret == "" {
+			s.endChange(ctx, target)
 			return errors.New("create linq subscription: no signing secret in the answer")
 		}
 		created = true
-		return s.q.LinqWebhookSubscriptionSave(ctx, tx, store.LinqWebhookSubscriptionSaveParams{
+		if err := s.q.LinqWebhookSubscriptionSave(ctx, tx, store.LinqWebhookSubscriptionSaveParams{
 			ID: sub.ID, TargetUrl: target, SigningSecret: sub.SigningSecret, EventTypes: EventTypes,
 			CreatedAt: s.cfg.Now().UTC(),
-		})
+		}); err != nil {
+			return fmt.Errorf("store subscription: %w", err)
+		}
+		// Ends with the secret's commit: a read sees one or the other.
+		if err := s.q.LinqWebhookSubscriptionChangeEnd(ctx, tx, target); err != nil {
+			return fmt.Errorf("end subscription change: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("ensure linq webhook subscription: %w", err)
@@ -81,6 +102,16 @@ func (s *Service) EnsureSubscription(ctx context.Context) error {
 		s.log.InfoContext(ctx, "created the Linq webhook subscription", slog.String("target_url", target))
 	}
 	return nil
+}
+
+// endChange ends a change that stored nothing; should it fail, the change
+// lapses after subscriptionChangeFor.
+func (s *Service) endChange(ctx context.Context, target string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.q.LinqWebhookSubscriptionChangeEnd(ctx, s.pool, target); err != nil {
+		s.log.WarnContext(ctx, "could not end a Linq webhook subscription change", slog.Any("error", err))
+	}
 }
 
 // HasSubscription reports whether a subscription to TargetURL is stored:
