@@ -53,6 +53,7 @@ func TestOpenAPIDescribesEveryEvent(t *testing.T) {
 		"subscriptions take, and deliveries carry, every event type")
 	envelope := spec.Components.Schemas["Event"]
 	requireFields(t, "Event", envelope, events.Envelope{})
+	requireFields(t, "MessagePart", spec.Components.Schemas["MessagePart"], events.Part{})
 	for _, typ := range events.Types {
 		t.Run(typ, func(t *testing.T) {
 			t.Parallel()

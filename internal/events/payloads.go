@@ -4,22 +4,28 @@ import "time"
 
 // MessageReceived is the data of message.received. UserRef is nil when the
 // sender matches no user. Text and Parts are passed on but not kept once
-// delivered (unless STORE_MESSAGE_TEXT is on).
+// delivered (unless STORE_MESSAGE_TEXT is on). ReconciledAt is set only for
+// a message Linq recovered late, which should get no automatic reply.
 type MessageReceived struct {
-	LinqMessageID string    `json:"linq_message_id"`
-	UserRef       *string   `json:"user_ref"`
-	Handle        string    `json:"handle"`
-	Line          string    `json:"line"`
-	Service       string    `json:"service,omitempty"`
-	Text          string    `json:"text"`
-	Parts         []Part    `json:"parts"`
-	ReceivedAt    time.Time `json:"received_at"`
+	LinqMessageID string     `json:"linq_message_id"`
+	UserRef       *string    `json:"user_ref"`
+	Handle        string     `json:"handle"`
+	Line          string     `json:"line"`
+	Service       string     `json:"service,omitempty"`
+	Text          string     `json:"text"`
+	Parts         []Part     `json:"parts"`
+	ReceivedAt    time.Time  `json:"received_at"`
+	ReconciledAt  *time.Time `json:"reconciled_at,omitempty"`
 }
 
-// Part is one part of an inbound message.
+// Part is one part of an inbound message: Value is the text, the link, or
+// a media part's URL (Linq's, valid for an hour), which also has its
+// MimeType and Filename.
 type Part struct {
-	Type  string `json:"type"`
-	Value string `json:"value,omitempty"`
+	Type     string `json:"type"`
+	Value    string `json:"value,omitempty"`
+	MimeType string `json:"mime_type,omitempty"`
+	Filename string `json:"filename,omitempty"`
 }
 
 // MessageStatus is the data of message.status: what one Linq event

@@ -78,7 +78,12 @@ func (s *Service) received(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq
 	var text []string
 	parts := make([]events.Part, 0, len(d.Parts))
 	for _, p := range d.Parts {
-		parts = append(parts, events.Part{Type: p.Type, Value: p.Value})
+		part := events.Part{Type: p.Type, Value: p.Value}
+		if p.Type == "media" {
+			// A media part carries its URL, not a value (wire doc §10.4).
+			part = events.Part{Type: p.Type, Value: p.URL, MimeType: p.MimeType, Filename: p.Filename}
+		}
+		parts = append(parts, part)
 		if p.Type == "text" {
 			text = append(text, p.Value)
 		}
@@ -157,7 +162,7 @@ func (s *Service) received(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq
 		ID: events.DeriveID(events.TypeMessageReceived, ev.EventID), Type: events.TypeMessageReceived, OccurredAt: at,
 		Data: events.MessageReceived{
 			LinqMessageID: d.ID, UserRef: userRef, Handle: sender, Line: lineNumber, Service: d.Service,
-			Text: body, Parts: parts, ReceivedAt: at,
+			Text: body, Parts: parts, ReceivedAt: at, ReconciledAt: d.ReconciledAt,
 		},
 	})
 	pub.add(out...)

@@ -1,0 +1,85 @@
+package inbound_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// receivedData is a 2026-02-03 message.received from dave to the env's
+// line, with the given parts.
+func receivedData(id string, parts ...map[string]any) map[string]any {
+	return map[string]any{
+		"id": id, "direction": "inbound", "service": "iMessage",
+		"chat":          map[string]any{"id": "chat_dave", "owner_handle": map[string]any{"handle": envLineNumber, "is_me": true}},
+		"sender_handle": map[string]any{"handle": "+14155550161"},
+		"parts":         parts,
+	}
+}
+
+func textPart(text string) map[string]any { return map[string]any{"type": "text", "value": text} }
+
+// subscribe makes a product subscription to message.received, so that
+// those events are delivered (and can be read in event_deliveries).
+func subscribe(t *testing.T, b inboundEnv) {
+	t.Helper()
+	_, err := b.pool.Exec(context.Background(), `INSERT INTO event_subscriptions (url, event_types, secret, created_at, updated_at)
+		VALUES ('http://product.invalid/events', '{message.received}', 'whsec_test', now(), now())`)
+	require.NoError(t, err)
+}
+
+// An inbound media part is {type, id, filename, mime_type, size_bytes, url}
+// on the wire, with no value: product services get its URL as the part's
+// value, as the API promises, with its type and file name.
+func TestReceivedMediaPartCarriesItsURL(t *testing.T) {
+	t.Parallel()
+	b := newInboundEnv(t)
+	subscribe(t, b)
+	ctx := context.Background()
+	const url = "https://cdn.linqapp.com/a/photo.jpg?sig=abc"
+	storeEvent(t, b.pool, "evt_media", "message.received", time.Now().UTC(), receivedData("m_media",
+		map[string]any{"type": "media", "id": "att_1", "filename": "photo.jpg", "mime_type": "image/jpeg", "size_bytes": 1234, "url": url}))
+	require.NoError(t, b.svc.Process(ctx, "evt_media"))
+
+	var value, mime, name string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT coalesce(p->>'value', ''), coalesce(p->>'mime_type', ''), coalesce(p->>'filename', '')
+		FROM event_deliveries, LATERAL (SELECT payload->'data'->'parts'->0 AS p) x
+		WHERE event_type = 'message.received'`).Scan(&value, &mime, &name))
+	require.Equal(t, url, value)
+	require.Equal(t, "image/jpeg", mime)
+	require.Equal(t, "photo.jpg", name)
+}
+
+// Linq marks a message it recovered late with reconciled_at; product
+// services get it, to hold back automatic replies. Other messages have none.
+func TestReceivedPassesOnReconciledAt(t *testing.T) {
+	t.Parallel()
+	b := newInboundEnv(t)
+	subscribe(t, b)
+	ctx := context.Background()
+	at := time.Now().UTC().Truncate(time.Second)
+	late := receivedData("m_late", textPart("are you there?"))
+	late["reconciled_at"] = at
+	storeEvent(t, b.pool, "evt_late", "message.received", at, late)
+	storeEvent(t, b.pool, "evt_live", "message.received", at, receivedData("m_live", textPart("hi")))
+	require.NoError(t, b.svc.Process(ctx, "evt_late"))
+	require.NoError(t, b.svc.Process(ctx, "evt_live"))
+
+	got := map[string]*time.Time{}
+	rows, err := b.pool.Query(ctx, `SELECT payload->'data'->>'linq_message_id', (payload->'data'->>'reconciled_at')::timestamptz
+		FROM event_deliveries WHERE event_type = 'message.received'`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		var rec *time.Time
+		require.NoError(t, rows.Scan(&id, &rec))
+		got[id] = rec
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, got, 2)
+	require.NotNil(t, got["m_late"])
+	require.True(t, at.Equal(*got["m_late"]))
+	require.Nil(t, got["m_live"])
+}
