@@ -191,21 +191,44 @@ func (s *Service) prepare(ctx context.Context, tx pgx.Tx, rows []store.WebhookEv
 				it.failure = &d
 			}
 		}
-		if it.msg != nil && it.msg.lineNumber != "" {
-			id, ok := lines[it.msg.lineNumber]
-			if !ok {
-				id, err = s.q.InboundLineByNumber(ctx, tx, it.msg.lineNumber)
-				switch {
-				case notFound(err):
-					id = 0
-				case err != nil:
-					return nil, nil, fmt.Errorf("line by number: %w", err)
-				}
-				lines[it.msg.lineNumber] = id
+		if it.msg != nil {
+			if err := s.messageLine(ctx, tx, it.msg, lines); err != nil {
+				return nil, nil, err
 			}
-			it.msg.lineID = id
 		}
 		items = append(items, it)
 	}
 	return items, failed, nil
+}
+
+// messageLine finds the line a message came to: the one its owner_handle
+// names (looked up once per batch in lines), or, when Linq sent none (it
+// may be null), the line of its chat or else of its sender. A message to a
+// line that is not Linegate's keeps lineID 0.
+func (s *Service) messageLine(ctx context.Context, tx pgx.Tx, m *message, lines map[string]int64) error {
+	if m.lineNumber == "" {
+		l, err := s.q.InboundLineByChat(ctx, tx, store.InboundLineByChatParams{LinqChatID: m.d.Chat.ID, Handle: m.sender})
+		switch {
+		case notFound(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("line by chat: %w", err)
+		}
+		m.lineID, m.lineNumber = l.ID, l.Number
+		return nil
+	}
+	id, ok := lines[m.lineNumber]
+	if !ok {
+		var err error
+		id, err = s.q.InboundLineByNumber(ctx, tx, m.lineNumber)
+		switch {
+		case notFound(err):
+			id = 0
+		case err != nil:
+			return fmt.Errorf("line by number: %w", err)
+		}
+		lines[m.lineNumber] = id
+	}
+	m.lineID = id
+	return nil
 }

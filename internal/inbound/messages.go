@@ -117,12 +117,10 @@ func (s *Service) received(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq
 		}
 	}
 
-	if lineNumber != "" {
-		if m.lineID == 0 {
-			outcome = "unknown_line"
-		} else if err := s.inbound.RecordInboundTx(ctx, tx, m.lineID, userID, at); err != nil {
-			return "", err
-		}
+	if m.lineID == 0 {
+		outcome = "unknown_line"
+	} else if err := s.inbound.RecordInboundTx(ctx, tx, m.lineID, userID, at); err != nil {
+		return "", err
 	}
 
 	if userID != nil {

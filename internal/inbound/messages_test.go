@@ -83,3 +83,53 @@ func TestReceivedPassesOnReconciledAt(t *testing.T) {
 	require.True(t, at.Equal(*got["m_late"]))
 	require.Nil(t, got["m_live"])
 }
+
+// inboundCount is how many inbound messages the env's line has counted.
+func inboundCount(t *testing.T, b inboundEnv) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, b.pool.QueryRow(context.Background(),
+		`SELECT coalesce(sum(inbound), 0) FROM line_volume WHERE line_id = $1`, b.lineID).Scan(&n))
+	return n
+}
+
+// chat.owner_handle, the line, may be null (wire doc §10.4). The message
+// still came to a line, found through its chat, or else through its
+// sender's current line, and counts in that line's budget and as the
+// user's latest inbound.
+func TestReceivedWithoutOwnerHandleCountsOnItsLine(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, chat string
+		userMoved  bool // dave's current line is another one now
+	}{
+		{"LineOfTheChat", "chat_dave", true},
+		{"SendersLineWhenTheChatIsUnknown", "chat_elsewhere", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := newInboundEnv(t)
+			subscribe(t, b)
+			ctx := context.Background()
+			if c.userMoved {
+				_, err := b.pool.Exec(ctx, `WITH l AS (INSERT INTO lines (number) VALUES ('+15550001001') RETURNING id)
+					UPDATE users SET current_line_id = (SELECT id FROM l) WHERE id = $1`, b.userID)
+				require.NoError(t, err)
+			}
+			data := receivedData("m_no_owner", textPart("hello"))
+			data["chat"] = map[string]any{"id": c.chat, "owner_handle": nil}
+			storeEvent(t, b.pool, "evt_no_owner", "message.received", time.Now().UTC(), data)
+			require.NoError(t, b.svc.Process(ctx, "evt_no_owner"))
+
+			require.EqualValues(t, 1, inboundCount(t, b))
+			var last *time.Time
+			var line string
+			require.NoError(t, b.pool.QueryRow(ctx, `SELECT last_inbound_at FROM users WHERE id = $1`, b.userID).Scan(&last))
+			require.NotNil(t, last)
+			require.NoError(t, b.pool.QueryRow(ctx, `SELECT payload->'data'->>'line' FROM event_deliveries
+				WHERE event_type = 'message.received'`).Scan(&line))
+			require.Equal(t, envLineNumber, line)
+		})
+	}
+}

@@ -9,6 +9,34 @@ import (
 	"context"
 )
 
+const inboundLineByChat = `-- name: InboundLineByChat :one
+SELECT l.id, l.number
+FROM lines AS l
+WHERE l.id = coalesce(
+    (SELECT c.line_id FROM chats AS c WHERE c.linq_chat_id = $1::text ORDER BY c.created_at DESC LIMIT 1),
+    (SELECT u.current_line_id FROM users AS u WHERE u.handle = $2::text)
+)
+`
+
+type InboundLineByChatParams struct {
+	LinqChatID string
+	Handle     string
+}
+
+type InboundLineByChatRow struct {
+	ID     int64
+	Number string
+}
+
+// The line of a message that does not name it (no owner_handle): the line
+// of the Linq chat Linegate created, else the sender's current line.
+func (q *Queries) InboundLineByChat(ctx context.Context, db DBTX, arg InboundLineByChatParams) (InboundLineByChatRow, error) {
+	row := db.QueryRow(ctx, inboundLineByChat, arg.LinqChatID, arg.Handle)
+	var i InboundLineByChatRow
+	err := row.Scan(&i.ID, &i.Number)
+	return i, err
+}
+
 const inboundLineByNumber = `-- name: InboundLineByNumber :one
 SELECT id FROM lines WHERE number = $1::text
 `
