@@ -16,14 +16,30 @@ UPDATE users SET handle = @handle::text, updated_at = @now::timestamptz
 WHERE id = @id AND handle IS NULL;
 
 -- name: InboundUserOptOut :execrows
+-- An opt-out at @at, unless the user wrote an ordinary message at or after
+-- it: Linq lifts an opt-out on any later non-keyword message, and that
+-- message's event may have been processed first.
 UPDATE users
 SET opted_out_at = @at::timestamptz, opt_out_source = @source::text, updated_at = @at::timestamptz
-WHERE id = @id AND opted_out_at IS NULL;
+WHERE id = @id AND opted_out_at IS NULL
+  AND (last_ordinary_inbound_at IS NULL OR last_ordinary_inbound_at < @at::timestamptz);
 
--- name: InboundUserOptIn :execrows
--- An ordinary message lifts an opt-out that happened before it.
-UPDATE users SET opted_out_at = NULL, opt_out_source = NULL, updated_at = @at::timestamptz
-WHERE id = @id AND opted_out_at IS NOT NULL AND opted_out_at <= @at::timestamptz;
+-- name: InboundUserOptIn :one
+-- An ordinary (non-keyword) message at @at: remembered as the user's latest,
+-- so that an older opt-out processed later does not apply, and it lifts an
+-- opt-out that happened before it. lifted says whether it did. The row is
+-- locked first so that the opt-out it reads is the one it replaces.
+WITH old AS (
+    SELECT x.id, x.opted_out_at FROM users AS x WHERE x.id = @id::bigint FOR UPDATE
+)
+UPDATE users AS u
+SET last_ordinary_inbound_at = greatest(u.last_ordinary_inbound_at, @at::timestamptz),
+    opted_out_at   = CASE WHEN old.opted_out_at <= @at::timestamptz THEN NULL ELSE u.opted_out_at END,
+    opt_out_source = CASE WHEN old.opted_out_at <= @at::timestamptz THEN NULL ELSE u.opt_out_source END,
+    updated_at     = CASE WHEN old.opted_out_at <= @at::timestamptz THEN @at::timestamptz ELSE u.updated_at END
+FROM old
+WHERE u.id = old.id
+RETURNING coalesce(old.opted_out_at <= @at::timestamptz, false)::boolean AS lifted;
 
 -- name: InboundUserByChat :one
 -- The user and line of a Linq chat Linegate created.

@@ -46,9 +46,11 @@ func (it *item) counts() bool { return it.msg != nil && it.msg.lineID != 0 }
 // so that line_volume rows (and the senders' user rows) are locked in
 // ascending order; then status and failure events by Linq's message id,
 // so that the linq_messages rows and, one to one, the messages rows they
-// update are too; then every other event by event id. Two batches that
-// lock in one order wait for each other but never deadlock, in one process
-// or across replicas.
+// update are too; then every other event. Two batches that lock in one
+// order wait for each other but never deadlock, in one process or across
+// replicas. Within each of these, events go by when they happened, then
+// by event id: a sender's STOP and the message after it are applied in
+// the order they were written.
 func lockOrder(a, b *item) int {
 	if a.counts() != b.counts() {
 		if a.counts() {
@@ -72,7 +74,7 @@ func lockOrder(a, b *item) int {
 		}
 		return 1
 	}
-	return cmp.Or(cmp.Compare(al, bl), cmp.Compare(a.row.EventID, b.row.EventID))
+	return cmp.Or(cmp.Compare(al, bl), a.row.OccurredAt.Compare(b.row.OccurredAt), cmp.Compare(a.row.EventID, b.row.EventID))
 }
 
 // outbox gathers a batch's events for product services, published in one

@@ -18,7 +18,7 @@ func TestLockOrder(t *testing.T) {
 	t.Parallel()
 	minute := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	counted := func(event string, line int64, at time.Time, sender string) *item {
-		return &item{row: store.WebhookEvent{EventID: event}, msg: &message{lineID: line, at: at, sender: sender}}
+		return &item{row: store.WebhookEvent{EventID: event, OccurredAt: at}, msg: &message{lineID: line, at: at, sender: sender}}
 	}
 	status := func(event, linqID string) *item {
 		return &item{row: store.WebhookEvent{EventID: event}, sent: &linq.MessageEventData{ID: linqID}}
@@ -49,6 +49,15 @@ func TestLockOrder(t *testing.T) {
 				counted("evt_4", 1, minute, "+14155550001"),
 			},
 			want: []string{"evt_4", "evt_3", "evt_2", "evt_1", "evt_0"},
+		},
+		{
+			// A STOP and the message after it go in the order written.
+			name: "OneSendersMessagesGoByTimeNotEventID",
+			in: []*item{
+				counted("evt_a", 1, minute.Add(20*time.Second), "+14155550001"),
+				counted("evt_b", 1, minute.Add(time.Second), "+14155550001"),
+			},
+			want: []string{"evt_b", "evt_a"},
 		},
 		{
 			name: "OtherEventsLastByEventID",

@@ -94,11 +94,10 @@ func (s *Service) received(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq
 	outcome := "counted"
 	var userID *int64
 	var userRef *string
-	var optedOutAt *time.Time
 	u, err := s.q.InboundUserByHandle(ctx, tx, sender)
 	switch {
 	case err == nil:
-		userID, userRef, optedOutAt = &u.ID, &u.UserRef, u.OptedOutAt
+		userID, userRef = &u.ID, &u.UserRef
 	case !notFound(err):
 		return "", fmt.Errorf("user by handle: %w", err)
 	default:
@@ -141,12 +140,14 @@ func (s *Service) received(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq
 				return "", err
 			}
 			out = append(out, e...)
-		case optedOutAt != nil:
-			n, err := s.q.InboundUserOptIn(ctx, tx, store.InboundUserOptInParams{ID: *userID, At: at})
+		default:
+			// Every ordinary message is remembered, not only one that lifts
+			// an opt-out now: an older STOP may still be on its way.
+			lifted, err := s.q.InboundUserOptIn(ctx, tx, store.InboundUserOptInParams{ID: *userID, At: at})
 			if err != nil {
 				return "", fmt.Errorf("opt in: %w", err)
 			}
-			if n > 0 {
+			if lifted {
 				outcome = "opted_in"
 				out = append(out, events.Event{
 					ID: events.DeriveID(events.TypeUserOptedIn, ev.EventID), Type: events.TypeUserOptedIn, OccurredAt: at,

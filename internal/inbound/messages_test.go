@@ -133,3 +133,42 @@ func TestReceivedWithoutOwnerHandleCountsOnItsLine(t *testing.T) {
 		})
 	}
 }
+
+// A STOP opts its sender out, and any later ordinary message lifts it
+// (Linq's rule, wire doc §2). Linq's events come out of order (a STOP whose
+// first delivery failed is retried after the next message), so the user
+// ends as the later message left them, whichever is processed first.
+func TestOptOutFollowsTheLaterMessageInAnyOrder(t *testing.T) {
+	t.Parallel()
+	at := time.Now().UTC().Truncate(time.Minute)
+	cases := []struct {
+		name         string
+		stop, plain  time.Time // when each was written
+		stopFirst    bool      // processed first
+		wantOptedOut bool
+	}{
+		{"MessageAfterStopProcessedFirst", at, at.Add(20 * time.Second), false, false},
+		{"MessageAfterStopProcessedLast", at, at.Add(20 * time.Second), true, false},
+		{"StopAfterMessageProcessedFirst", at.Add(20 * time.Second), at, true, true},
+		{"StopAfterMessageProcessedLast", at.Add(20 * time.Second), at, false, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := newInboundEnv(t)
+			ctx := context.Background()
+			storeEvent(t, b.pool, "evt_stop", "message.received", c.stop, receivedData("m_stop", textPart("STOP")))
+			storeEvent(t, b.pool, "evt_plain", "message.received", c.plain, receivedData("m_plain", textPart("hi, start again please")))
+			order := []string{"evt_plain", "evt_stop"}
+			if c.stopFirst {
+				order = []string{"evt_stop", "evt_plain"}
+			}
+			for _, id := range order {
+				require.NoError(t, b.svc.Process(ctx, id))
+			}
+			var optedOut *time.Time
+			require.NoError(t, b.pool.QueryRow(ctx, `SELECT opted_out_at FROM users WHERE id = $1`, b.userID).Scan(&optedOut))
+			require.Equal(t, c.wantOptedOut, optedOut != nil, "opted_out_at %v", optedOut)
+		})
+	}
+}

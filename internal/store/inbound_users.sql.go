@@ -108,9 +108,18 @@ func (q *Queries) InboundUserByHandle(ctx context.Context, db DBTX, handle strin
 	return i, err
 }
 
-const inboundUserOptIn = `-- name: InboundUserOptIn :execrows
-UPDATE users SET opted_out_at = NULL, opt_out_source = NULL, updated_at = $1::timestamptz
-WHERE id = $2 AND opted_out_at IS NOT NULL AND opted_out_at <= $1::timestamptz
+const inboundUserOptIn = `-- name: InboundUserOptIn :one
+WITH old AS (
+    SELECT x.id, x.opted_out_at FROM users AS x WHERE x.id = $2::bigint FOR UPDATE
+)
+UPDATE users AS u
+SET last_ordinary_inbound_at = greatest(u.last_ordinary_inbound_at, $1::timestamptz),
+    opted_out_at   = CASE WHEN old.opted_out_at <= $1::timestamptz THEN NULL ELSE u.opted_out_at END,
+    opt_out_source = CASE WHEN old.opted_out_at <= $1::timestamptz THEN NULL ELSE u.opt_out_source END,
+    updated_at     = CASE WHEN old.opted_out_at <= $1::timestamptz THEN $1::timestamptz ELSE u.updated_at END
+FROM old
+WHERE u.id = old.id
+RETURNING coalesce(old.opted_out_at <= $1::timestamptz, false)::boolean AS lifted
 `
 
 type InboundUserOptInParams struct {
@@ -118,19 +127,22 @@ type InboundUserOptInParams struct {
 	ID int64
 }
 
-// An ordinary message lifts an opt-out that happened before it.
-func (q *Queries) InboundUserOptIn(ctx context.Context, db DBTX, arg InboundUserOptInParams) (int64, error) {
-	result, err := db.Exec(ctx, inboundUserOptIn, arg.At, arg.ID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// An ordinary (non-keyword) message at @at: remembered as the user's latest,
+// so that an older opt-out processed later does not apply, and it lifts an
+// opt-out that happened before it. lifted says whether it did. The row is
+// locked first so that the opt-out it reads is the one it replaces.
+func (q *Queries) InboundUserOptIn(ctx context.Context, db DBTX, arg InboundUserOptInParams) (bool, error) {
+	row := db.QueryRow(ctx, inboundUserOptIn, arg.At, arg.ID)
+	var lifted bool
+	err := row.Scan(&lifted)
+	return lifted, err
 }
 
 const inboundUserOptOut = `-- name: InboundUserOptOut :execrows
 UPDATE users
 SET opted_out_at = $1::timestamptz, opt_out_source = $2::text, updated_at = $1::timestamptz
 WHERE id = $3 AND opted_out_at IS NULL
+  AND (last_ordinary_inbound_at IS NULL OR last_ordinary_inbound_at < $1::timestamptz)
 `
 
 type InboundUserOptOutParams struct {
@@ -139,6 +151,9 @@ type InboundUserOptOutParams struct {
 	ID     int64
 }
 
+// An opt-out at @at, unless the user wrote an ordinary message at or after
+// it: Linq lifts an opt-out on any later non-keyword message, and that
+// message's event may have been processed first.
 func (q *Queries) InboundUserOptOut(ctx context.Context, db DBTX, arg InboundUserOptOutParams) (int64, error) {
 	result, err := db.Exec(ctx, inboundUserOptOut, arg.At, arg.Source, arg.ID)
 	if err != nil {

@@ -292,18 +292,19 @@ type SignupLink struct {
 }
 
 type User struct {
-	ID            int64
-	UserRef       string
-	Handle        *string
-	DisplayName   *string
-	Code          string
-	HomeLineID    int64
-	CurrentLineID int64
-	OptedOutAt    *time.Time
-	OptOutSource  *string
-	LastInboundAt *time.Time
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ID                    int64
+	UserRef               string
+	Handle                *string
+	DisplayName           *string
+	Code                  string
+	HomeLineID            int64
+	CurrentLineID         int64
+	OptedOutAt            *time.Time
+	OptOutSource          *string
+	LastInboundAt         *time.Time
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+	LastOrdinaryInboundAt *time.Time
 }
 
 type UserLine struct {

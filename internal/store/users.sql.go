@@ -67,7 +67,7 @@ func (q *Queries) UserFindForSignup(ctx context.Context, db DBTX, arg UserFindFo
 }
 
 const userGetByHandle = `-- name: UserGetByHandle :one
-SELECT id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at FROM users WHERE handle = $1::text
+SELECT id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at, last_ordinary_inbound_at FROM users WHERE handle = $1::text
 `
 
 func (q *Queries) UserGetByHandle(ctx context.Context, db DBTX, handle string) (User, error) {
@@ -86,12 +86,13 @@ func (q *Queries) UserGetByHandle(ctx context.Context, db DBTX, handle string) (
 		&i.LastInboundAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LastOrdinaryInboundAt,
 	)
 	return i, err
 }
 
 const userGetByRef = `-- name: UserGetByRef :one
-SELECT id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at FROM users WHERE user_ref = $1
+SELECT id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at, last_ordinary_inbound_at FROM users WHERE user_ref = $1
 `
 
 func (q *Queries) UserGetByRef(ctx context.Context, db DBTX, userRef string) (User, error) {
@@ -110,6 +111,7 @@ func (q *Queries) UserGetByRef(ctx context.Context, db DBTX, userRef string) (Us
 		&i.LastInboundAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LastOrdinaryInboundAt,
 	)
 	return i, err
 }
@@ -345,7 +347,7 @@ UPDATE users SET
     display_name = coalesce($2::text, display_name),
     updated_at   = $3::timestamptz
 WHERE id = $4
-RETURNING id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at
+RETURNING id, user_ref, handle, display_name, code, home_line_id, current_line_id, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at, last_ordinary_inbound_at
 `
 
 type UserUpdateProfileParams struct {
@@ -376,6 +378,7 @@ func (q *Queries) UserUpdateProfile(ctx context.Context, db DBTX, arg UserUpdate
 		&i.LastInboundAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LastOrdinaryInboundAt,
 	)
 	return i, err
 }
