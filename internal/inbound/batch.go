@@ -184,12 +184,12 @@ func (s *Service) prepare(ctx context.Context, tx pgx.Tx, rows []store.WebhookEv
 			it.msg = s.decodeMessage(ev)
 		case linq.EventMessageSent, linq.EventMessageDelivered, linq.EventMessageRead:
 			var d linq.MessageEventData
-			if ev.DecodeData(&d) == nil {
+			if ev.DecodeMessageEvent(&d) == nil {
 				it.sent = &d
 			}
 		case linq.EventMessageFailed:
 			var d linq.MessageFailedData
-			if ev.DecodeData(&d) == nil {
+			if ev.DecodeMessageFailed(&d) == nil {
 				it.failure = &d
 			}
 		}

@@ -64,7 +64,18 @@ func newInboundEnv(t *testing.T) inboundEnv {
 // storeEvent stores a Linq webhook event as intake does.
 func storeEvent(t *testing.T, pool *pgxpool.Pool, id, typ string, at time.Time, data any) {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{"event_id": id, "event_type": typ, "created_at": at, "data": data})
+	storeVersionedEvent(t, pool, "", id, typ, at, data)
+}
+
+// storeVersionedEvent stores a Linq webhook event whose envelope names its
+// webhook_version (none when version is empty).
+func storeVersionedEvent(t *testing.T, pool *pgxpool.Pool, version, id, typ string, at time.Time, data any) {
+	t.Helper()
+	env := map[string]any{"event_id": id, "event_type": typ, "created_at": at, "data": data}
+	if version != "" {
+		env["webhook_version"] = version
+	}
+	body, err := json.Marshal(env)
 	require.NoError(t, err)
 	_, err = pool.Exec(context.Background(), `INSERT INTO webhook_events (event_id, event_type, occurred_at, received_at, payload)
 		VALUES ($1, $2, $3, now(), $4)`, id, typ, at, body)

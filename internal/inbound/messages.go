@@ -56,11 +56,11 @@ type message struct {
 	lineID int64
 }
 
-// decodeMessage reads a message.received event, or returns nil when its
-// data is malformed.
+// decodeMessage reads a message.received event, in either webhook version,
+// or returns nil when its data is malformed.
 func (s *Service) decodeMessage(ev *linq.WebhookEvent) *message {
 	m := &message{}
-	if err := ev.DecodeData(&m.d); err != nil {
+	if err := ev.DecodeMessageEvent(&m.d); err != nil {
 		return nil
 	}
 	m.at = s.eventTime(ev)

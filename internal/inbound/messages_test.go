@@ -172,3 +172,31 @@ func TestOptOutFollowsTheLaterMessageInAnyOrder(t *testing.T) {
 		})
 	}
 }
+
+// A subscription without ?version=2026-02-03 may get Linq's 2025-01-01
+// data (wire doc §10.5): {chat_id, from_handle, recipient_handle (our
+// line), message{id, parts}}. The message is processed as the 2026-02-03
+// one is: counted on its line, tied to its sender, forwarded with its text.
+func TestReceivedIn20250101Format(t *testing.T) {
+	t.Parallel()
+	b := newInboundEnv(t)
+	subscribe(t, b)
+	ctx := context.Background()
+	at := time.Now().UTC().Truncate(time.Second)
+	storeVersionedEvent(t, b.pool, "2025-01-01", "evt_2025", "message.received", at, map[string]any{
+		"chat_id": "chat_dave", "is_from_me": false, "is_group": false, "service": "iMessage",
+		"from_handle":      map[string]any{"handle": "+14155550161"},
+		"recipient_handle": map[string]any{"handle": envLineNumber, "is_me": true},
+		"received_at":      at,
+		"message": map[string]any{"id": "m_2025", "created_at": at, "updated_at": at,
+			"parts": []map[string]any{textPart("hello")}},
+	})
+	require.NoError(t, b.svc.Process(ctx, "evt_2025"))
+
+	require.EqualValues(t, 1, inboundCount(t, b))
+	var userRef, handle, line, text, linqID string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT coalesce(d->>'user_ref', ''), d->>'handle', d->>'line', d->>'text', d->>'linq_message_id'
+		FROM event_deliveries, LATERAL (SELECT payload->'data' AS d) x WHERE event_type = 'message.received'`).
+		Scan(&userRef, &handle, &line, &text, &linqID))
+	require.Equal(t, []string{"dave", "+14155550161", envLineNumber, "hello", "m_2025"}, []string{userRef, handle, line, text, linqID})
+}

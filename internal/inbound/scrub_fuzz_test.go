@@ -21,6 +21,9 @@ func FuzzScrub(f *testing.F) {
 		`{"event_id":"e1","event_type":"message.received","data":{"id":"m1","PARTS":[{"type":"text","value":"secret words"}]}}`,
 		`{"event_id":"e1","event_type":"message.received","data":{"id":"m1","partſ":[{"type":"text","value":"secret words"}]}}`,
 		`{"event_id":"e1","event_type":"message.received","data":{"parts":[]},"data":{"parts":[{"type":"text","value":"x"}]}}`,
+		`{"event_id":"e1","event_type":"message.received","webhook_version":"2025-01-01","data":{"chat_id":"c1","message":{"id":"m1","parts":[{"type":"text","value":"secret words"}]}}}`,
+		`{"event_id":"e1","event_type":"message.received","data":{"chat_id":"c1","MESSAGE":{"id":"m1","Parts":[{"type":"text","value":"secret words"}]}}}`,
+		`{"event_id":"e1","event_type":"message.received","data":{"message":{"parts":[{"type":"text","value":"x"}]},"message":{"id":"m1"}}}`,
 		`{"event_id":"e1","event_type":"phone_number.status_updated","data":{"phone_number":"+14155552671"}}`,
 		`{"event_id":"e1","event_type":"x","data":[1]}`,
 	} {
@@ -41,6 +44,11 @@ func FuzzScrub(f *testing.F) {
 		var msg linq.MessageEventData
 		if again.DecodeData(&msg) == nil {
 			require.Empty(t, msg.Parts, "parts survive in %s", out)
+		}
+		// As processing reads it, in either webhook version.
+		var either linq.MessageEventData
+		if again.DecodeMessageEvent(&either) == nil {
+			require.Empty(t, either.Parts, "parts survive in %s", out)
 		}
 		var edit linq.MessageEditedData
 		if again.DecodeData(&edit) == nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"maps"
 	"strings"
 	"time"
 
@@ -145,9 +144,10 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, out *outbox, it *item) (
 }
 
 // scrub drops message text from a processed payload unless it is to be
-// kept: "parts" (messages) and "part" (edits) inside data. Keys are matched
-// as encoding/json matches them, case-insensitively with Unicode folding,
-// so that "Data" or "PARTS" cannot carry text past the scrub into what the
+// kept: "parts" (messages) and "part" (edits) inside data, and the parts of
+// the "message" inside data (the 2025-01-01 format). Keys are matched as
+// encoding/json matches them, case-insensitively with Unicode folding, so
+// that "Data" or "PARTS" cannot carry text past the scrub into what the
 // event's decoding reads.
 func (s *Service) scrub(payload []byte) []byte {
 	if s.cfg.StoreMessageText {
@@ -162,22 +162,9 @@ func (s *Service) scrub(payload []byte) []byte {
 		if !strings.EqualFold(k, "data") {
 			continue
 		}
-		var data map[string]json.RawMessage
-		if json.Unmarshal(raw, &data) != nil {
-			continue
+		if b, ok := withoutText(raw, true); ok {
+			env[k], changed = b, true
 		}
-		n := len(data)
-		maps.DeleteFunc(data, func(k string, _ json.RawMessage) bool {
-			return strings.EqualFold(k, "parts") || strings.EqualFold(k, "part")
-		})
-		if len(data) == n {
-			continue
-		}
-		b, err := json.Marshal(data)
-		if err != nil {
-			return payload
-		}
-		env[k], changed = b, true
 	}
 	if !changed {
 		return payload
@@ -187,4 +174,35 @@ func (s *Service) scrub(payload []byte) []byte {
 		return payload
 	}
 	return out
+}
+
+// withoutText is the JSON object raw without its "parts" and "part" and,
+// when nested, without those of a "message" inside it; ok says whether it
+// was rewritten (raw is returned unchanged otherwise). An object with a
+// "message" is always rewritten: encoding/json merges a repeated
+// "message" into one struct, so an earlier copy with parts must go too.
+func withoutText(raw json.RawMessage, nested bool) (json.RawMessage, bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return raw, false
+	}
+	changed := false
+	for k, v := range obj {
+		switch {
+		case strings.EqualFold(k, "parts") || strings.EqualFold(k, "part"):
+			delete(obj, k)
+			changed = true
+		case nested && strings.EqualFold(k, "message"):
+			obj[k], _ = withoutText(v, false)
+			changed = true
+		}
+	}
+	if !changed {
+		return raw, false
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return raw, false
+	}
+	return b, true
 }

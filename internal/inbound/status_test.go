@@ -134,3 +134,33 @@ func TestDeliveredAfterFailedWins(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Equal(t, [][2]string{{"sent", "sent"}, {"failed", "failed"}, {"delivered", "delivered"}}, got)
 }
+
+// A status event in Linq's 2025-01-01 format (wire doc §10.5) carries the
+// message id and the send's idempotency key in other places; it updates
+// the message as the 2026-02-03 one does.
+func TestStatusIn20250101Format(t *testing.T) {
+	t.Parallel()
+	b := newInboundEnv(t)
+	ctx := context.Background()
+	var id string
+	require.NoError(t, b.pool.QueryRow(ctx, `INSERT INTO messages (id, api_key_id, idempotency_key, user_id, line_id, handle,
+		intent, state, admitted_at, created_at, updated_at, linq_message_id, delivery_status)
+		VALUES (message_id_floor(now()), 1, 'k', $1, $2, '+14155550161', 'proactive', 'sent', now(), now(), now(),
+		        'linq_m_3', 'queued')
+		RETURNING id::text`, b.userID, b.lineID).Scan(&id))
+	at := time.Now().UTC().Truncate(time.Second)
+	storeVersionedEvent(t, b.pool, "2025-01-01", "evt_delivered", "message.delivered", at, map[string]any{
+		"chat_id": "chat_dave", "is_from_me": true, "is_group": false, "service": "iMessage", "idempotency_key": id,
+		"from_handle": map[string]any{"handle": envLineNumber, "is_me": true}, "recipient_handle": nil,
+		"message_id": "linq_m_3", "delivered_at": at,
+		"message": map[string]any{"id": "linq_m_3", "sent_at": at, "delivered_at": at, "is_delivered": true},
+	})
+	require.NoError(t, b.svc.Process(ctx, "evt_delivered"))
+
+	var status string
+	var delivered *time.Time
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT delivery_status, delivered_at FROM messages WHERE id = $1`, id).Scan(&status, &delivered))
+	require.Equal(t, "delivered", status)
+	require.NotNil(t, delivered)
+	require.True(t, at.Equal(*delivered))
+}
