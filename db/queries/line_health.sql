@@ -75,11 +75,14 @@ WHERE health_state IN ('critical', 'down', 'missing');
 -- line's status is confirmed at @at when its signals and state are still
 -- the ones given (nothing changed since the poll read them) and no newer
 -- input was applied. Returns the lines confirmed; the caller applies the
--- others one by one. The rows are locked first, by id (as LineBumpCounts
--- does), so that it and a failover's moves, which update many lines too,
--- wait for each other instead of deadlocking.
+-- others one by one. It takes no pool lock and waits for no row: a line
+-- whose row another transaction holds is skipped (SKIP LOCKED) and goes
+-- the long way too. Waiting would deadlock: a failover holds its failing
+-- line's row (LineHealthLock) before it updates the counts of its target
+-- lines (LineBumpCounts), and a retire holds the retired line's the same
+-- way, so whoever locks many lines without the pool lock must not wait.
 WITH lk AS MATERIALIZED (
-    SELECT lo.id FROM lines AS lo WHERE lo.id = ANY (@ids::bigint[]) ORDER BY lo.id FOR NO KEY UPDATE
+    SELECT lo.id FROM lines AS lo WHERE lo.id = ANY (@ids::bigint[]) FOR NO KEY UPDATE SKIP LOCKED
 )
 UPDATE lines AS l SET
     health_input_at     = @at::timestamptz,

@@ -278,10 +278,14 @@ WHERE id = @id
 RETURNING id;
 
 -- name: LineBumpCounts :exec
--- Applies user-count deltas after users moved between lines. The rows are
--- locked first, by id: another statement that updates many lines (the
--- health poll's LineHealthConfirmMany) locks them in that order too, so
--- the two wait for each other instead of deadlocking.
+-- Applies user-count deltas after users moved between lines. Its callers
+-- hold the pool lock exclusively, so no other move or signup locks lines
+-- meanwhile; the rows are locked by id. That order alone does not keep it
+-- from deadlocking: the caller may already hold one of them (a failover
+-- its failing line's, a retire the retired line's). What does is that
+-- nobody else holds a lines row while waiting for another: line health's
+-- inputs lock only their line's row without the pool lock, and the poll's
+-- LineHealthConfirmMany skips the rows it finds locked.
 WITH lk AS MATERIALIZED (
     SELECT lo.id FROM lines AS lo WHERE lo.id = ANY (@line_ids::bigint[]) ORDER BY lo.id FOR NO KEY UPDATE
 )

@@ -39,12 +39,13 @@ func (s *Service) Apply(ctx context.Context, tx pgx.Tx, in Input) error {
 // ApplyOutcome is Apply that also says what happened.
 //
 // Locking: when the input or the line's stored state can mean a failover,
-// the pool lock is taken before the line's row, in the order signups take
-// them, so the two never deadlock; otherwise only the row is locked, and a
-// signup batch that planned with the line notices the change when it
-// locks the row. The row lock serialises inputs of one line, and the
-// event-time check makes replicas applying the same input agree: the first
-// applies it, the others find it stale.
+// the pool lock is taken before the line's row, in the order signups and
+// every move take them, so they never deadlock; without it, the line's row
+// is the only lines row the input locks (no failover runs), and a signup
+// batch that planned with the line notices the change when it locks the
+// row. The row lock then serialises inputs of one line, and the event-time
+// check makes replicas applying the same input agree: the first applies
+// it, the others find it stale.
 func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcome, error) {
 	if in.Source == "" {
 		return Outcome{}, errors.New("health input: source is empty")
@@ -71,7 +72,8 @@ func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcom
 	if err != nil {
 		return Outcome{}, fmt.Errorf("read line %d: %w", id, err)
 	}
-	if FailsOver(pre.HealthState) || FailsOver(Derive(merge(pre, in))) {
+	pooled := FailsOver(pre.HealthState) || FailsOver(Derive(merge(pre, in)))
+	if pooled {
 		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
 			return Outcome{}, fmt.Errorf("lock line pool: %w", err)
 		}
@@ -139,7 +141,12 @@ func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcom
 			return out, err
 		}
 	}
-	if FailsOver(out.To) && (out.Changed() || cur.UserCount > 0) {
+	// Without the pool lock the line was read as not failing and failed
+	// meanwhile: the input that made it fail ran its failover, and the
+	// sweep retries the users still on it. Taking the pool lock now, with
+	// the line's row held, would deadlock with a move that holds the pool
+	// lock and then updates the line's user count.
+	if pooled && FailsOver(out.To) && (out.Changed() || cur.UserCount > 0) {
 		fo, err := s.failoverTx(ctx, tx, router.FailoverRequest{LineID: id, Reason: router.LedgerFailover, Cause: cause})
 		if err != nil {
 			return out, err

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/health"
+	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/router"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -134,6 +135,65 @@ func TestApply(t *testing.T) {
 		require.NoError(t, s.err)
 		require.Equal(t, other, s.a.Home.ID, "a new user was given an at_risk line as home")
 		require.Zero(t, b.count(t, `SELECT count(*) FROM users WHERE home_line_id = $1 AND user_ref = 'new-1'`, line))
+	})
+
+	// An input read its line ok and takes no pool lock; the line fails
+	// before it locks the row. Taking the pool lock with the row held would
+	// deadlock with a move that holds the pool lock and then updates the
+	// line: the users still on the line are left to the sweep.
+	t.Run("InputThatFindsItsLineFailedMeanwhileTakesNoPoolLockAfterTheRow", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{})
+		ctx := context.Background()
+		line, _ := b.addLine(t, 100)
+		backup, _ := b.addLine(t, 100)
+		b.seedUsers(t, "u", 10, line, backup)
+
+		failing, err := b.inst.pool.Begin(ctx) // the line goes down, not committed yet
+		require.NoError(t, err)
+		defer func() { _ = failing.Rollback(ctx) }()
+		_, err = failing.Exec(ctx, `UPDATE lines SET service_status = 'FLAGGED', health_state = 'down' WHERE id = $1`, line)
+		require.NoError(t, err)
+		move, err := b.inst.pool.Begin(ctx) // a move holds the pool lock
+		require.NoError(t, err)
+		defer func() { _ = move.Rollback(ctx) }()
+		_, err = move.Exec(ctx, `SET LOCAL deadlock_timeout = '50ms'`) // the victim when there is a deadlock
+		require.NoError(t, err)
+		_, err = move.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lines.PoolLockKey)
+		require.NoError(t, err)
+
+		applied := make(chan error, 1)
+		go func() {
+			_, err := store.WithTxV(ctx, b.inst.pool, func(ctx context.Context, tx pgx.Tx) (health.Outcome, error) {
+				return b.inst.health.ApplyOutcome(ctx, tx, health.Input{LineID: line, Source: health.SourcePoll, At: t0, Reputation: "AT_RISK"})
+			})
+			applied <- err
+		}()
+		b.waitForLockWaiter(t, "transactionid")
+		require.NoError(t, failing.Commit(ctx))
+		// The input commits, or (the defect) waits for the pool lock with
+		// the line's row held.
+		var applyErr error
+		returned := false
+		require.Eventually(t, func() bool {
+			select {
+			case applyErr = <-applied:
+				returned = true
+				return true
+			default:
+				return b.lockWaiters(t, "advisory") > 0
+			}
+		}, 10*time.Second, 10*time.Millisecond)
+
+		_, err = move.Exec(ctx, `UPDATE lines SET updated_at = now() WHERE id = $1`, line)
+		require.NoError(t, err, "the input holds the line's row and waits for the pool lock")
+		require.NoError(t, move.Commit(ctx))
+		if !returned {
+			applyErr = <-applied
+		}
+		require.NoError(t, applyErr)
+		require.Equal(t, health.StateDown, b.state(t, line))
+		require.Equal(t, 10, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, line), "left to the sweep")
 	})
 
 	t.Run("SameInputOnTwoInstancesFailsOverOnce", func(t *testing.T) {

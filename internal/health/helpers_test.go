@@ -166,15 +166,6 @@ func (b *bundle) apply(t *testing.T, inst *instance, in health.Input) health.Out
 	return out
 }
 
-// waitForLockWaiter waits until some backend waits for a lock of type kind
-// (advisory: the pool lock; transactionid: a row another transaction holds).
-func (b *bundle) waitForLockWaiter(t *testing.T, kind string) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		return b.count(t, `SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = $1`, kind) > 0
-	}, 10*time.Second, 10*time.Millisecond, "nobody waits for a %s lock", kind)
-}
-
 // state reads a line's health state.
 func (b *bundle) state(t *testing.T, lineID int64) string {
 	t.Helper()
@@ -207,4 +198,23 @@ func (b *bundle) overCap(t *testing.T) []int64 {
 		}
 	}
 	return over
+}
+
+// lockWaiters counts the backends of the test's database that wait for a
+// lock of type kind (advisory: the pool lock; transactionid: a row another
+// transaction holds), or of any type when kind is empty. Other tests'
+// databases share the server's pg_locks.
+func (b *bundle) lockWaiters(t *testing.T, kind string) int {
+	t.Helper()
+	return b.count(t, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE a.datname = current_database() AND NOT l.granted AND ($1 = '' OR l.locktype = $1)`, kind)
+}
+
+// waitForLockWaiter waits until a backend of the test's database waits for
+// a lock of type kind (advisory: the pool lock; transactionid: a row
+// another transaction holds).
+func (b *bundle) waitForLockWaiter(t *testing.T, kind string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return b.lockWaiters(t, kind) > 0 },
+		10*time.Second, 10*time.Millisecond, "nobody waits on a %s lock", kind)
 }

@@ -40,7 +40,8 @@ type PollResult struct {
 // The checks run linqInFlight at a time. Most polls change nothing: the
 // lines whose signals and state come back as stored are confirmed in one
 // statement, and only the others are applied one by one (with their
-// transitions and failovers).
+// transitions and failovers), as are the lines whose rows another
+// transaction held during the confirm (it waits for none).
 func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 	var res PollResult
 	if s.linq == nil {

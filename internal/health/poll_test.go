@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/health"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/linqsim"
+	"github.com/linegate/linegate/internal/store"
 	"github.com/linegate/linegate/internal/testkit"
 )
 
@@ -194,4 +196,79 @@ func TestPollManyLines(t *testing.T) {
 		require.Equal(t, n-1, res.Applied)
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND health_input_at = $2 AND health_confirmed_at = $3`, ids[1], later, t0))
 	})
+}
+
+// The poll confirms many lines in one statement without the pool lock. A
+// move holds one line's row before it updates the user counts of the others
+// (a failover its failing line's, a retire the retired line's): when one of
+// those has a lower id, a poll that waited for the moving line's row while
+// holding the lower one would deadlock with it.
+func TestPollDoesNotDeadlockWithAMove(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		move func(ctx context.Context, b *bundle, line int64) error
+		want func(t *testing.T, b *bundle, line int64)
+	}{
+		{
+			name: "Failover",
+			move: func(ctx context.Context, b *bundle, line int64) error {
+				_, err := store.WithTxV(ctx, b.inst.pool, func(ctx context.Context, tx pgx.Tx) (health.Outcome, error) {
+					return b.inst.health.ApplyOutcome(ctx, tx, health.Input{LineID: line, Source: health.SourceWebhook, At: t0, ServiceStatus: "FLAGGED"})
+				})
+				return err
+			},
+			want: func(t *testing.T, b *bundle, line int64) {
+				t.Helper()
+				require.Equal(t, health.StateDown, b.state(t, line))
+			},
+		},
+		{
+			name: "Retire",
+			move: func(ctx context.Context, b *bundle, line int64) error {
+				_, err := b.inst.router.Retire(ctx, line)
+				return err
+			},
+			want: func(t *testing.T, b *bundle, line int64) {
+				t.Helper()
+				require.Equal(t, 1, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND admin_state = 'retired'`, line))
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, health.Config{})
+			ctx := context.Background()
+			backup, _ := b.addLine(t, 100) // the lower id
+			line, _ := b.addLine(t, 100)
+			b.seedUsers(t, "a", 10, line, backup)
+
+			// Something holds one user's row for a moment (a send, a
+			// webhook batch): the move stops there, holding the line's row.
+			hold, err := b.inst.pool.Begin(ctx)
+			require.NoError(t, err)
+			defer func() { _ = hold.Rollback(ctx) }()
+			_, err = hold.Exec(ctx, `SELECT 1 FROM users WHERE user_ref = 'a-1' FOR UPDATE`)
+			require.NoError(t, err)
+			moved := make(chan error, 1)
+			go func() { moved <- c.move(ctx, b, line) }()
+			b.waitForLockWaiter(t, "transactionid")
+
+			// The poll reads both lines as they were and waits for the
+			// moving line's row.
+			polled := make(chan error, 1)
+			go func() { _, err := b.inst.health.Poll(ctx); polled <- err }()
+			require.Eventually(t, func() bool {
+				return b.lockWaiters(t, "") >= 2
+			}, 10*time.Second, 10*time.Millisecond, "the poll does not wait for the moving line")
+			require.NoError(t, hold.Rollback(ctx))
+
+			require.NoError(t, <-moved, "the move")
+			require.NoError(t, <-polled, "the poll")
+			c.want(t, b, line)
+			require.Equal(t, 10, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, backup))
+			b.invariants(t)
+		})
+	}
 }

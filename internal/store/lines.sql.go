@@ -26,10 +26,14 @@ type LineBumpCountsParams struct {
 	Deltas  []int32
 }
 
-// Applies user-count deltas after users moved between lines. The rows are
-// locked first, by id: another statement that updates many lines (the
-// health poll's LineHealthConfirmMany) locks them in that order too, so
-// the two wait for each other instead of deadlocking.
+// Applies user-count deltas after users moved between lines. Its callers
+// hold the pool lock exclusively, so no other move or signup locks lines
+// meanwhile; the rows are locked by id. That order alone does not keep it
+// from deadlocking: the caller may already hold one of them (a failover
+// its failing line's, a retire the retired line's). What does is that
+// nobody else holds a lines row while waiting for another: line health's
+// inputs lock only their line's row without the pool lock, and the poll's
+// LineHealthConfirmMany skips the rows it finds locked.
 func (q *Queries) LineBumpCounts(ctx context.Context, db DBTX, arg LineBumpCountsParams) error {
 	_, err := db.Exec(ctx, lineBumpCounts, arg.Now, arg.LineIds, arg.Deltas)
 	return err

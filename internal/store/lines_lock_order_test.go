@@ -14,11 +14,9 @@ import (
 	"github.com/linegate/linegate/internal/store"
 )
 
-// Statements that update many lines lock them by id, whatever order their
-// input and the table's pages are in, so that two of them (the health
-// poll's confirmations and a failover's user counts) wait for each other
-// instead of deadlocking. Shown by holding the third of four lines: the
-// statement then holds the two below it and not the one above.
+// A move's user counts lock the lines by id, whatever order their input
+// and the table's pages are in. Shown by holding the third of four lines:
+// the statement then holds the two below it and not the one above.
 func TestManyLinesLockedByID(t *testing.T) {
 	t.Parallel()
 	q := store.New()
@@ -26,15 +24,6 @@ func TestManyLinesLockedByID(t *testing.T) {
 		name string
 		run  func(ctx context.Context, db store.DBTX, ids []int64) error
 	}{
-		{"HealthPollConfirmations", func(ctx context.Context, db store.DBTX, ids []int64) error {
-			n := len(ids)
-			_, err := q.LineHealthConfirmMany(ctx, db, store.LineHealthConfirmManyParams{
-				At: time.Now(), Now: time.Now(), Ids: ids,
-				ServiceStatuses: slices.Repeat([]string{"ACTIVE"}, n), Reputations: slices.Repeat([]string{"HEALTHY"}, n),
-				Ineligible: make([]bool, n), Missing: make([]bool, n), HealthStates: slices.Repeat([]string{"ok"}, n),
-			})
-			return err
-		}},
 		{"UserCountDeltas", func(ctx context.Context, db store.DBTX, ids []int64) error {
 			return q.LineBumpCounts(ctx, db, store.LineBumpCountsParams{Now: time.Now(), LineIds: ids, Deltas: make([]int32, len(ids))})
 		}},
@@ -88,4 +77,36 @@ func TestManyLinesLockedByID(t *testing.T) {
 			require.NoError(t, <-done)
 		})
 	}
+}
+
+// The health poll's confirmations take no pool lock, so they must not wait
+// for a line's row while holding others: a failover holds its failing
+// line's row before it locks its targets'. They skip a held line (the poll
+// applies it on its own) and confirm the rest.
+func TestHealthPollConfirmationsSkipHeldLines(t *testing.T) {
+	t.Parallel()
+	q := store.New()
+	pool := pgtest.NewPool(t)
+	ctx := context.Background()
+	ids := make([]int64, 4)
+	for i := range ids {
+		require.NoError(t, pool.QueryRow(ctx, `INSERT INTO lines (number) VALUES ($1) RETURNING id`,
+			fmt.Sprintf("+1555000%04d", i)).Scan(&ids[i]))
+	}
+	hold, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = hold.Rollback(ctx) }()
+	_, err = hold.Exec(ctx, `SELECT 1 FROM lines WHERE id = $1 FOR NO KEY UPDATE`, ids[2])
+	require.NoError(t, err)
+
+	n := len(ids)
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	confirmed, err := q.LineHealthConfirmMany(waitCtx, pool, store.LineHealthConfirmManyParams{
+		At: time.Now(), Now: time.Now(), Ids: []int64{ids[3], ids[1], ids[2], ids[0]},
+		ServiceStatuses: slices.Repeat([]string{"ACTIVE"}, n), Reputations: slices.Repeat([]string{"HEALTHY"}, n),
+		Ineligible: make([]bool, n), Missing: make([]bool, n), HealthStates: slices.Repeat([]string{"ok"}, n),
+	})
+	require.NoError(t, err, "the confirmations waited for the held line")
+	require.ElementsMatch(t, []int64{ids[0], ids[1], ids[3]}, confirmed)
 }
