@@ -11,8 +11,10 @@ SELECT * FROM lines WHERE id = @id
 FOR UPDATE;
 
 -- name: LineHealthUpdate :execrows
--- Stores an applied input and the state derived from it, unless a newer
--- input was applied meanwhile.
+-- Stores an applied input and the state derived from it: @status_at,
+-- @reputation_at and @listing_at are when it saw each signal it set (null
+-- for the others), @at the newest of them. Nothing is stored when an input
+-- newer for one of those signals was applied meanwhile.
 UPDATE lines SET
     service_status      = @service_status::text,
     reputation          = @reputation::text,
@@ -23,11 +25,16 @@ UPDATE lines SET
     health_cause        = sqlc.narg(health_cause)::text,
     held_at             = sqlc.narg(held_at)::timestamptz,
     recovery_at         = sqlc.narg(recovery_at)::timestamptz,
-    health_input_at     = @at::timestamptz,
+    status_input_at     = coalesce(sqlc.narg(status_at)::timestamptz, status_input_at),
+    reputation_input_at = coalesce(sqlc.narg(reputation_at)::timestamptz, reputation_input_at),
+    listing_input_at    = coalesce(sqlc.narg(listing_at)::timestamptz, listing_input_at),
     health_confirmed_at = greatest(health_confirmed_at, @at::timestamptz),
     status_changed_at   = CASE WHEN @changed::bool THEN @at::timestamptz ELSE status_changed_at END,
     updated_at          = @now::timestamptz
-WHERE id = @id AND (health_input_at IS NULL OR health_input_at < @at::timestamptz);
+WHERE id = @id
+  AND (sqlc.narg(status_at)::timestamptz IS NULL OR status_input_at IS NULL OR status_input_at < sqlc.narg(status_at)::timestamptz)
+  AND (sqlc.narg(reputation_at)::timestamptz IS NULL OR reputation_input_at IS NULL OR reputation_input_at < sqlc.narg(reputation_at)::timestamptz)
+  AND (sqlc.narg(listing_at)::timestamptz IS NULL OR listing_input_at IS NULL OR listing_input_at < sqlc.narg(listing_at)::timestamptz);
 
 -- name: LineHealthFlapCount :one
 -- How often the line entered a failing state since @since.
@@ -44,8 +51,8 @@ RETURNING id;
 -- name: LineHealthList :many
 -- Every line's health inputs and state, for the poll, the sweep and ops.
 SELECT id, number, admin_state, service_status, reputation, ineligible_at, linq_missing_at,
-       health_state, health_since, health_cause, held_at, health_input_at, health_confirmed_at,
-       recovery_at, user_count
+       health_state, health_since, health_cause, held_at, status_input_at, reputation_input_at,
+       listing_input_at, health_confirmed_at, recovery_at, user_count
 FROM lines
 ORDER BY id;
 
@@ -72,29 +79,38 @@ WHERE health_state IN ('critical', 'down', 'missing');
 
 -- name: LineHealthConfirmMany :many
 -- The poll's input for lines it found as stored, in one statement: each
--- line's status is confirmed at @at when its signals and state are still
--- the ones given (nothing changed since the poll read them) and no newer
--- input was applied. Returns the lines confirmed; the caller applies the
--- others one by one. It takes no pool lock and waits for no row: a line
--- whose row another transaction holds is skipped (SKIP LOCKED) and goes
--- the long way too. Waiting would deadlock: a failover holds its failing
--- line's row (LineHealthLock) before it updates the counts of its target
--- lines (LineBumpCounts), and a retire holds the retired line's the same
--- way, so whoever locks many lines without the pool lock must not wait.
+-- line is confirmed when its signals and state are still the ones given
+-- (nothing changed since the poll read them) and the poll saw each signal
+-- it saw later than the stored one was seen: the service status at the
+-- line's status_at when status_seen (its check answered), the reputation
+-- when reputation_seen (Linq lists the line) and the listing, both at
+-- @listed_at. Returns the lines confirmed; the caller applies the others
+-- one by one. It takes no pool lock and waits for no row: a line whose row
+-- another transaction holds is skipped (SKIP LOCKED) and goes the long way
+-- too. Waiting would deadlock: a failover holds its failing line's row
+-- (LineHealthLock) before it updates the counts of its target lines
+-- (LineBumpCounts), and a retire holds the retired line's the same way, so
+-- whoever locks many lines without the pool lock must not wait.
 WITH lk AS MATERIALIZED (
     SELECT lo.id FROM lines AS lo WHERE lo.id = ANY (@ids::bigint[]) FOR NO KEY UPDATE SKIP LOCKED
 )
 UPDATE lines AS l SET
-    health_input_at     = @at::timestamptz,
-    health_confirmed_at = greatest(l.health_confirmed_at, @at::timestamptz),
+    status_input_at     = CASE WHEN x.status_seen THEN x.status_at ELSE l.status_input_at END,
+    reputation_input_at = CASE WHEN x.reputation_seen THEN @listed_at::timestamptz ELSE l.reputation_input_at END,
+    listing_input_at    = @listed_at::timestamptz,
+    health_confirmed_at = greatest(l.health_confirmed_at, @listed_at::timestamptz, CASE WHEN x.status_seen THEN x.status_at END),
     updated_at          = @now::timestamptz
 FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@service_statuses::text[]) AS service_status,
              unnest(@reputations::text[]) AS reputation, unnest(@ineligible::bool[]) AS ineligible,
-             unnest(@missing::bool[]) AS missing, unnest(@health_states::text[]) AS health_state) AS x
+             unnest(@missing::bool[]) AS missing, unnest(@health_states::text[]) AS health_state,
+             unnest(@status_seen::bool[]) AS status_seen, unnest(@status_ats::timestamptz[]) AS status_at,
+             unnest(@reputation_seen::bool[]) AS reputation_seen) AS x
 JOIN lk ON lk.id = x.id
 WHERE l.id = x.id
   AND l.service_status = x.service_status AND l.reputation = x.reputation
   AND (l.ineligible_at IS NOT NULL) = x.ineligible AND (l.linq_missing_at IS NOT NULL) = x.missing
   AND l.health_state = x.health_state
-  AND (l.health_input_at IS NULL OR l.health_input_at < @at::timestamptz)
+  AND (NOT x.status_seen OR l.status_input_at IS NULL OR l.status_input_at < x.status_at)
+  AND (NOT x.reputation_seen OR l.reputation_input_at IS NULL OR l.reputation_input_at < @listed_at::timestamptz)
+  AND (l.listing_input_at IS NULL OR l.listing_input_at < @listed_at::timestamptz)
 RETURNING l.id;

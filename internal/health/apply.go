@@ -19,7 +19,8 @@ import (
 // Outcome says what applying one input did.
 type Outcome struct {
 	LineID int64
-	// Stale inputs changed nothing.
+	// Stale inputs changed nothing: each signal they saw was seen later by
+	// an input applied before (or they saw none).
 	Stale    bool
 	From, To string
 	// Failover is set when users were moved (or found no room).
@@ -44,8 +45,8 @@ func (s *Service) Apply(ctx context.Context, tx pgx.Tx, in Input) error {
 // is the only lines row the input locks (no failover runs), and a signup
 // batch that planned with the line notices the change when it locks the
 // row. The row lock then serialises inputs of one line, and the event-time
-// check makes replicas applying the same input agree: the first applies
-// it, the others find it stale.
+// check of each signal makes replicas applying the same input agree: the
+// first applies it, the others find it stale.
 func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcome, error) {
 	if in.Source == "" {
 		return Outcome{}, errors.New("health input: source is empty")
@@ -54,6 +55,7 @@ func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcom
 		in.At = s.cfg.Now()
 	}
 	in.At = in.At.Truncate(time.Microsecond) // Postgres keeps microseconds
+	in.StatusAt = in.StatusAt.Truncate(time.Microsecond)
 	id := in.LineID
 	if id == 0 {
 		var err error
@@ -72,7 +74,8 @@ func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcom
 	if err != nil {
 		return Outcome{}, fmt.Errorf("read line %d: %w", id, err)
 	}
-	pooled := FailsOver(pre.HealthState) || FailsOver(Derive(merge(pre, in)))
+	preSig, _ := merge(pre, in)
+	pooled := FailsOver(pre.HealthState) || FailsOver(Derive(preSig))
 	if pooled {
 		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
 			return Outcome{}, fmt.Errorf("lock line pool: %w", err)
@@ -83,47 +86,51 @@ func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcom
 		return Outcome{}, fmt.Errorf("lock line %d: %w", id, err)
 	}
 	out := Outcome{LineID: id, From: cur.HealthState, To: cur.HealthState}
-	if cur.HealthInputAt != nil && !in.At.After(*cur.HealthInputAt) {
+	sig, set := merge(cur, in)
+	at, fresh := set.newest()
+	if !fresh {
 		out.Stale = true
 		s.metrics.HealthInputs.WithLabelValues(in.Source, "stale").Inc()
 		return out, nil
 	}
-	sig := merge(cur, in)
 	out.To = Derive(sig)
 	u := store.LineHealthUpdateParams{
 		ID: id, ServiceStatus: sig.ServiceStatus, Reputation: sig.Reputation,
 		IneligibleAt: cur.IneligibleAt, MissingAt: cur.LinqMissingAt,
 		HealthState: out.To, HealthSince: cur.HealthSince, HealthCause: cur.HealthCause,
 		HeldAt: cur.HeldAt, RecoveryAt: cur.RecoveryAt,
-		At: in.At, Changed: out.Changed(), Now: s.cfg.Now(),
+		StatusAt: set.Status, ReputationAt: set.Reputation, ListingAt: set.Listing,
+		At: at, Changed: out.Changed(), Now: s.cfg.Now(),
 	}
+	// Only an input that set the status can mark the line ineligible, and
+	// only the poll's listing can mark it missing.
 	switch {
 	case sig.Ineligible && cur.IneligibleAt == nil:
-		u.IneligibleAt = &in.At
+		u.IneligibleAt = set.Status
 	case !sig.Ineligible:
 		u.IneligibleAt = nil
 	}
 	switch {
 	case sig.Missing && cur.LinqMissingAt == nil:
-		u.MissingAt = &in.At
+		u.MissingAt = set.Listing
 	case !sig.Missing:
 		u.MissingAt = nil
 	}
 	cause := causeOf(in, sig, out.To)
 	if out.Changed() {
-		u.HealthSince, u.HealthCause = &in.At, &cause
+		u.HealthSince, u.HealthCause = &at, &cause
 		if out.To == StateOK && u.HeldAt == nil {
-			back := in.At.Add(s.cfg.RecoveryDwell)
+			back := at.Add(s.cfg.RecoveryDwell)
 			u.RecoveryAt = &back
 		}
 		if FailsOver(out.To) && !FailsOver(out.From) {
 			u.RecoveryAt = nil
-			n, err := s.q.LineHealthFlapCount(ctx, tx, store.LineHealthFlapCountParams{LineID: id, Since: in.At.Add(-s.cfg.FlapWindow)})
+			n, err := s.q.LineHealthFlapCount(ctx, tx, store.LineHealthFlapCountParams{LineID: id, Since: at.Add(-s.cfg.FlapWindow)})
 			if err != nil {
 				return out, fmt.Errorf("count line failures: %w", err)
 			}
 			if int(n)+1 >= s.cfg.FlapLimit && cur.HeldAt == nil {
-				u.HeldAt = &in.At
+				u.HeldAt = &at
 			}
 		}
 	}
@@ -131,13 +138,13 @@ func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcom
 	if err != nil {
 		return out, fmt.Errorf("store line health: %w", err)
 	}
-	if n == 0 { // a newer input won meanwhile (cannot happen under the row lock; kept as a guard)
+	if n == 0 { // a newer input of a signal won meanwhile (cannot happen under the row lock; kept as a guard)
 		out.Stale, out.To = true, out.From
 		return out, nil
 	}
 	s.metrics.HealthInputs.WithLabelValues(in.Source, "applied").Inc()
 	if out.Changed() {
-		if err := s.transition(ctx, tx, cur, in, out, cause, u.HeldAt != nil); err != nil {
+		if err := s.transition(ctx, tx, cur, in, at, out, cause, u.HeldAt != nil); err != nil {
 			return out, err
 		}
 	}
@@ -156,28 +163,53 @@ func (s *Service) ApplyOutcome(ctx context.Context, tx pgx.Tx, in Input) (Outcom
 	return out, nil
 }
 
-// merge lays the input's known fields over the stored signals. A source
-// that sees the line ACTIVE (a webhook, the poll's check) clears a 2027
-// mark: Linq shows the line active again. Only the poll knows whether Linq
-// still lists the line.
-func merge(l store.Line, in Input) Signals {
-	sig := Signals{ServiceStatus: l.ServiceStatus, Reputation: l.Reputation, Ineligible: l.IneligibleAt != nil, Missing: l.LinqMissingAt != nil}
-	if in.ServiceStatus != "" {
-		sig.ServiceStatus = in.ServiceStatus
-		if in.ServiceStatus == lines.StatusActive {
-			sig.Ineligible = false
+// seen says when an input saw each signal it set; nil for the others.
+type seen struct{ Status, Reputation, Listing *time.Time }
+
+// newest is the latest time of s, and false when s is empty.
+func (s seen) newest() (time.Time, bool) {
+	var at time.Time
+	for _, t := range []*time.Time{s.Status, s.Reputation, s.Listing} {
+		if t != nil && t.After(at) {
+			at = *t
 		}
 	}
-	if in.Reputation != "" {
+	return at, !at.IsZero()
+}
+
+// merge lays the signals the input saw over the stored ones, each only
+// when the input saw it later than the stored one was seen: inputs arrive
+// out of order (Linq retries a webhook for about 25 minutes), and one that
+// did not see a signal knows nothing newer of it. The service status and a
+// 2027 mark say together whether the line may send and are ordered as one:
+// a source that sees the line ACTIVE (a webhook, the poll's check) clears
+// the mark. Only the poll knows whether Linq still lists the line. It
+// returns the signals and when the input saw those it set.
+func merge(l store.Line, in Input) (Signals, seen) {
+	sig := Signals{ServiceStatus: l.ServiceStatus, Reputation: l.Reputation, Ineligible: l.IneligibleAt != nil, Missing: l.LinqMissingAt != nil}
+	newer := func(stored *time.Time, at time.Time) bool { return stored == nil || at.After(*stored) }
+	var set seen
+	if at := in.statusAt(); (in.ServiceStatus != "" || in.Ineligible) && newer(l.StatusInputAt, at) {
+		set.Status = &at
+		if in.ServiceStatus != "" {
+			sig.ServiceStatus = in.ServiceStatus
+			if in.ServiceStatus == lines.StatusActive {
+				sig.Ineligible = false
+			}
+		}
+		if in.Ineligible {
+			sig.Ineligible = true
+		}
+	}
+	if at := in.At; in.Reputation != "" && newer(l.ReputationInputAt, at) {
+		set.Reputation = &at
 		sig.Reputation = in.Reputation
 	}
-	if in.Ineligible {
-		sig.Ineligible = true
-	}
-	if in.Source == SourcePoll {
+	if at := in.At; in.Source == SourcePoll && newer(l.ListingInputAt, at) {
+		set.Listing = &at
 		sig.Missing = in.Missing
 	}
-	return sig
+	return sig, set
 }
 
 // causeOf names the input that set state, e.g. "webhook: service status
@@ -215,15 +247,16 @@ type LineStatusChanged struct {
 	Held bool `json:"held"`
 }
 
-// transition records a state change and tells product services.
-func (s *Service) transition(ctx context.Context, tx pgx.Tx, l store.Line, in Input, out Outcome, cause string, held bool) error {
+// transition records a state change, seen at at, and tells product
+// services.
+func (s *Service) transition(ctx context.Context, tx pgx.Tx, l store.Line, in Input, at time.Time, out Outcome, cause string, held bool) error {
 	var eventID *string
 	if in.EventID != "" {
 		eventID = &in.EventID
 	}
 	hid, err := s.q.LineHealthHistoryInsert(ctx, tx, store.LineHealthHistoryInsertParams{
 		LineID: l.ID, FromState: out.From, ToState: out.To, Source: in.Source, Cause: cause,
-		EventID: eventID, ObservedAt: in.At, Now: s.cfg.Now(),
+		EventID: eventID, ObservedAt: at, Now: s.cfg.Now(),
 	})
 	if err != nil {
 		return fmt.Errorf("record line health transition: %w", err)
@@ -236,7 +269,7 @@ func (s *Service) transition(ctx context.Context, tx pgx.Tx, l store.Line, in In
 	s.logger.Log(ctx, lvl, "line health changed", slog.Int64("line_id", l.ID), slog.String("from", out.From),
 		slog.String("to", out.To), slog.String("cause", cause), slog.Bool("held", held))
 	return s.pub.Publish(ctx, tx, events.Event{
-		Row: &events.Row{Table: "line_health_history", ID: hid}, Type: events.TypeLineStatusChanged, OccurredAt: in.At,
-		Data: LineStatusChanged{LineID: l.ID, Number: l.Number, From: out.From, To: out.To, Cause: cause, Since: in.At, Held: held},
+		Row: &events.Row{Table: "line_health_history", ID: hid}, Type: events.TypeLineStatusChanged, OccurredAt: at,
+		Data: LineStatusChanged{LineID: l.ID, Number: l.Number, From: out.From, To: out.To, Cause: cause, Since: at, Held: held},
 	})
 }

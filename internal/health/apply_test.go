@@ -55,6 +55,39 @@ func TestApply(t *testing.T) {
 		require.Equal(t, health.StateOK, b.state(t, line))
 	})
 
+	// Each signal is ordered on its own: an input older than the stored
+	// value of a signal it saw leaves that signal alone, whatever newer
+	// input of another signal came first.
+	t.Run("EachSignalIsOrderedOnItsOwn", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, health.Config{})
+		line, _ := b.addLine(t, 100)
+		at := func(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
+		apply := func(in health.Input) health.Outcome {
+			t.Helper()
+			in.LineID, in.Source = line, health.SourceWebhook
+			return b.apply(t, b.inst, in)
+		}
+
+		require.False(t, apply(health.Input{At: at(2), Reputation: "AT_RISK"}).Stale)
+		require.True(t, apply(health.Input{At: at(5)}).Stale, "an input that saw no signal changes nothing")
+		out := apply(health.Input{At: at(1), ServiceStatus: "FLAGGED"})
+		require.False(t, out.Stale, "a reputation seen later says nothing of the status")
+		require.Equal(t, health.StateDown, out.To)
+		require.True(t, apply(health.Input{At: at(1), Reputation: "CRITICAL"}).Stale)
+		require.True(t, apply(health.Input{At: at(0), ServiceStatus: "ACTIVE"}).Stale)
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND reputation = 'AT_RISK' AND service_status = 'FLAGGED'
+			AND status_input_at = $2 AND reputation_input_at = $3`, line, at(1), at(2)))
+
+		// A 2027 is a status: an ACTIVE seen before it does not clear it.
+		b.apply(t, b.inst, health.Input{LineID: line, Source: health.SourceSend, At: at(4), Ineligible: true})
+		out = apply(health.Input{At: at(3), ServiceStatus: "ACTIVE", Reputation: "HEALTHY"})
+		require.False(t, out.Stale, "its reputation is newer")
+		require.Equal(t, health.StateDown, out.To, "the ACTIVE is older than the 2027")
+		out = apply(health.Input{At: at(6), ServiceStatus: "ACTIVE"})
+		require.Equal(t, health.StateOK, out.To)
+	})
+
 	t.Run("IneligibleIsClearedWhenLinqShowsTheLineActive", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, health.Config{})

@@ -9,10 +9,12 @@
 // from the phone_number.status_updated webhooks, 2027 answers on sends and
 // message.failed events, the poll of GET /v3/phone_numbers (with a
 // capability check from each line, the one read that shows a flag), and
-// ops. Service.Apply is the only way in: inputs apply in event-time order
-// (one older than the newest applied changes nothing), each transition is
-// written to line_health_history with the input that caused it and
-// published as line.status_changed, all in the caller's transaction.
+// ops. Service.Apply is the only way in: each signal applies in
+// event-time order (an input changes only the signals it saw, each only
+// when it saw it after the newest applied input of that signal; the service
+// status and a 2027 mark count as one), each transition is written to
+// line_health_history with the input that caused it and published as
+// line.status_changed, all in the caller's transaction.
 //
 // Policy: the send path's line policy reads the state (at_risk: no signups,
 // proactive sends paced to AtRiskPace of the budget; critical: no signups,

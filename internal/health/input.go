@@ -18,9 +18,15 @@ type Input struct {
 	LineID int64
 	Number string
 	Source string
-	// At is when the source saw it (the event time for webhooks); inputs
-	// older than what is stored change nothing.
+	// At is when the source saw it (the event time for webhooks). Each
+	// signal is ordered on its own: the service status (with Ineligible),
+	// the reputation and Missing each change only when the input saw them
+	// later than the stored value was seen, so an input that did not see a
+	// signal never makes an older input of it stale.
 	At time.Time
+	// StatusAt is when ServiceStatus was seen, when not at At: the poll
+	// lists the lines (At) and then checks each one.
+	StatusAt time.Time
 	// ServiceStatus is ACTIVE or FLAGGED; Reputation HEALTHY, AT_RISK or
 	// CRITICAL.
 	ServiceStatus string
@@ -31,4 +37,12 @@ type Input struct {
 	Missing bool
 	// EventID is the Linq event that carried it, when there is one.
 	EventID string
+}
+
+// statusAt is when the input saw the service status.
+func (in Input) statusAt() time.Time {
+	if in.StatusAt.IsZero() {
+		return in.At
+	}
+	return in.StatusAt
 }

@@ -37,6 +37,12 @@ type PollResult struct {
 // the safety net for status_updated webhooks that never arrived. An empty
 // list marks nothing missing: far likelier a Linq glitch than an empty pool.
 //
+// Each observation is stamped with the time it was asked for: the list's
+// (a line's reputation and whether it is listed) when the list was
+// requested, a line's service status when its check was. A check that
+// fails says nothing of the status, so a delayed webhook of an earlier
+// status change still applies after the poll.
+//
 // The checks run linqInFlight at a time. Most polls change nothing: the
 // lines whose signals and state come back as stored are confirmed in one
 // statement, and only the others are applied one by one (with their
@@ -47,6 +53,7 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 	if s.linq == nil {
 		return res, errors.New("health poll: no Linq client")
 	}
+	listedAt := s.cfg.Now().Truncate(time.Microsecond) // Postgres keeps microseconds
 	resp, err := s.linq.ListPhoneNumbers(ctx)
 	if err != nil {
 		return res, fmt.Errorf("list linq phone numbers: %w", err)
@@ -70,7 +77,7 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 		if l.AdminState == lines.AdminRetired {
 			continue
 		}
-		in := Input{LineID: l.ID, Number: l.Number, Source: SourcePoll}
+		in := Input{LineID: l.ID, Number: l.Number, Source: SourcePoll, At: listedAt}
 		p, ok := listed[l.Number]
 		switch {
 		case ok:
@@ -87,6 +94,7 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 			if ps[i].in.Missing {
 				return
 			}
+			ps[i].in.StatusAt = s.cfg.Now().Truncate(time.Microsecond)
 			ps[i].in.ServiceStatus, ps[i].probeErr = s.probe(ctx, ps[i].line.Number)
 		})
 		if err := ctx.Err(); err != nil {
@@ -94,18 +102,20 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 		}
 	}
 
-	var same store.LineHealthConfirmManyParams
+	same := store.LineHealthConfirmManyParams{ListedAt: listedAt}
 	for _, p := range ps {
 		if p.probeErr != nil {
 			res.ProbeErrors++
 			s.logger.WarnContext(ctx, "line probe failed", slog.Int64("line_id", p.line.ID), slog.Any("error", p.probeErr))
 		}
 		stored := store.Line{ServiceStatus: p.line.ServiceStatus, Reputation: p.line.Reputation,
-			IneligibleAt: p.line.IneligibleAt, LinqMissingAt: p.line.LinqMissingAt}
-		sig := merge(stored, p.in)
+			IneligibleAt: p.line.IneligibleAt, LinqMissingAt: p.line.LinqMissingAt,
+			StatusInputAt: p.line.StatusInputAt, ReputationInputAt: p.line.ReputationInputAt, ListingInputAt: p.line.ListingInputAt}
+		sig, _ := merge(stored, p.in)
+		was, _ := merge(stored, Input{})
 		// A failing line goes the long way even when nothing changed: each
 		// poll retries moving the users still on it.
-		if sig != merge(stored, Input{}) || Derive(sig) != p.line.HealthState || FailsOver(p.line.HealthState) {
+		if sig != was || Derive(sig) != p.line.HealthState || FailsOver(p.line.HealthState) {
 			continue
 		}
 		same.Ids = append(same.Ids, p.line.ID)
@@ -114,11 +124,13 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 		same.Ineligible = append(same.Ineligible, sig.Ineligible)
 		same.Missing = append(same.Missing, sig.Missing)
 		same.HealthStates = append(same.HealthStates, p.line.HealthState)
+		same.StatusSeen = append(same.StatusSeen, p.in.ServiceStatus != "")
+		same.StatusAts = append(same.StatusAts, p.in.statusAt())
+		same.ReputationSeen = append(same.ReputationSeen, p.in.Reputation != "")
 	}
 	confirmed := map[int64]bool{}
 	if len(same.Ids) > 0 {
-		now := s.cfg.Now()
-		same.At, same.Now = now.Truncate(time.Microsecond), now
+		same.Now = s.cfg.Now()
 		ids, err := s.q.LineHealthConfirmMany(ctx, s.pool, same)
 		if err != nil {
 			return res, fmt.Errorf("confirm line health: %w", err)
@@ -134,10 +146,8 @@ func (s *Service) Poll(ctx context.Context) (PollResult, error) {
 		if confirmed[p.line.ID] {
 			continue
 		}
-		in := p.in
-		in.At = s.cfg.Now()
 		out, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (Outcome, error) {
-			return s.ApplyOutcome(ctx, tx, in)
+			return s.ApplyOutcome(ctx, tx, p.in)
 		})
 		if err != nil {
 			return res, fmt.Errorf("apply poll of line %d: %w", p.line.ID, err)

@@ -61,6 +61,44 @@ func TestPoll(t *testing.T) {
 		require.True(t, l.MaySend, "replies still go")
 	})
 
+	// Linq flags the line at flaggedAt; its webhook is delayed (Linq
+	// retries for about 25 minutes). A poll meanwhile whose check of the
+	// line fails knows nothing of its status, so the webhook still applies.
+	t.Run("DelayedFlagAppliesAfterAPollThatCouldNotCheckTheLine", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, cfg)
+		line, number := b.addLine(t, 100)
+		backup, _ := b.addLine(t, 100)
+		b.seedUsers(t, "a", 10, line, backup)
+		flaggedAt := b.clock.Now()
+		b.clock.Advance(30 * time.Second)
+		res, err := b.withLinq(t, failingLinq{Linq: b.linq, number: number}).Poll(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, res.ProbeErrors)
+
+		b.clock.Advance(30 * time.Second)
+		out := b.apply(t, b.inst, health.Input{Number: number, Source: health.SourceWebhook, At: flaggedAt, ServiceStatus: "FLAGGED"})
+		require.False(t, out.Stale, "the flag was dropped as older than a poll that never saw the status")
+		require.Equal(t, health.StateDown, b.state(t, line))
+		require.Equal(t, 10, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, backup))
+	})
+
+	// A line's status is as old as its check, not as the end of the poll:
+	// a flag after the check, delivered after the poll, still applies.
+	t.Run("StatusIsStampedWhenTheLineWasChecked", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, cfg)
+		line, number := b.addLine(t, 100)
+		checkedAt := b.clock.Now()
+		_, err := b.withLinq(t, slowLinq{Linq: b.linq, number: number, clock: b.clock}).Poll(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND status_input_at = $2`, line, checkedAt))
+
+		out := b.apply(t, b.inst, health.Input{Number: number, Source: health.SourceWebhook, At: checkedAt.Add(time.Second), ServiceStatus: "FLAGGED"})
+		require.False(t, out.Stale, "the flag was dropped as older than the poll's check")
+		require.Equal(t, health.StateDown, b.state(t, line))
+	})
+
 	t.Run("LineLinqNoLongerListsIsMissingAndComesBack", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, cfg)
@@ -107,6 +145,22 @@ func (f failingLinq) ShareContactCard(ctx context.Context, chatID string) (*linq
 		return nil, errLinqDown
 	}
 	return f.Linq.ShareContactCard(ctx, chatID)
+}
+
+// slowLinq is the simulator's client whose check of one line takes a
+// minute of the clock.
+type slowLinq struct {
+	health.Linq
+	number string
+	clock  *testkit.Clock
+}
+
+func (s slowLinq) CheckIMessage(ctx context.Context, req linq.CapabilityCheckRequest) (*linq.CapabilityCheckResponse, error) {
+	resp, err := s.Linq.CheckIMessage(ctx, req)
+	if req.From == s.number {
+		s.clock.Advance(time.Minute)
+	}
+	return resp, err
 }
 
 // withLinq is inst's health service calling l instead of the simulator.
@@ -164,7 +218,8 @@ func TestPollManyLines(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, health.PollResult{Listed: n, Applied: n}, res)
 		require.Equal(t, want, states(t, b, ids))
-		require.Equal(t, n, b.count(t, `SELECT count(*) FROM lines WHERE health_confirmed_at = $1 AND health_input_at = $1`, t0.Add(time.Minute)))
+		require.Equal(t, n, b.count(t, `SELECT count(*) FROM lines WHERE health_confirmed_at = $1
+			AND status_input_at = $1 AND reputation_input_at = $1 AND listing_input_at = $1`, t0.Add(time.Minute)))
 	})
 
 	t.Run("AFailedCheckOfOneLineDoesNotStopTheOthers", func(t *testing.T) {
@@ -188,13 +243,13 @@ func TestPollManyLines(t *testing.T) {
 		_, err := b.inst.health.Poll(context.Background())
 		require.NoError(t, err)
 		later := t0.Add(time.Hour)
-		b.exec(t, `UPDATE lines SET health_input_at = $2 WHERE id = $1`, ids[1], later)
+		b.exec(t, `UPDATE lines SET status_input_at = $2, reputation_input_at = $2, listing_input_at = $2 WHERE id = $1`, ids[1], later)
 
 		b.clock.Advance(time.Minute)
 		res, err := b.inst.health.Poll(context.Background())
 		require.NoError(t, err)
 		require.Equal(t, n-1, res.Applied)
-		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND health_input_at = $2 AND health_confirmed_at = $3`, ids[1], later, t0))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM lines WHERE id = $1 AND status_input_at = $2 AND health_confirmed_at = $3`, ids[1], later, t0))
 	})
 }
 

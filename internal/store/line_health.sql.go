@@ -15,23 +15,29 @@ WITH lk AS MATERIALIZED (
     SELECT lo.id FROM lines AS lo WHERE lo.id = ANY ($3::bigint[]) FOR NO KEY UPDATE SKIP LOCKED
 )
 UPDATE lines AS l SET
-    health_input_at     = $1::timestamptz,
-    health_confirmed_at = greatest(l.health_confirmed_at, $1::timestamptz),
+    status_input_at     = CASE WHEN x.status_seen THEN x.status_at ELSE l.status_input_at END,
+    reputation_input_at = CASE WHEN x.reputation_seen THEN $1::timestamptz ELSE l.reputation_input_at END,
+    listing_input_at    = $1::timestamptz,
+    health_confirmed_at = greatest(l.health_confirmed_at, $1::timestamptz, CASE WHEN x.status_seen THEN x.status_at END),
     updated_at          = $2::timestamptz
 FROM (SELECT unnest($3::bigint[]) AS id, unnest($4::text[]) AS service_status,
              unnest($5::text[]) AS reputation, unnest($6::bool[]) AS ineligible,
-             unnest($7::bool[]) AS missing, unnest($8::text[]) AS health_state) AS x
+             unnest($7::bool[]) AS missing, unnest($8::text[]) AS health_state,
+             unnest($9::bool[]) AS status_seen, unnest($10::timestamptz[]) AS status_at,
+             unnest($11::bool[]) AS reputation_seen) AS x
 JOIN lk ON lk.id = x.id
 WHERE l.id = x.id
   AND l.service_status = x.service_status AND l.reputation = x.reputation
   AND (l.ineligible_at IS NOT NULL) = x.ineligible AND (l.linq_missing_at IS NOT NULL) = x.missing
   AND l.health_state = x.health_state
-  AND (l.health_input_at IS NULL OR l.health_input_at < $1::timestamptz)
+  AND (NOT x.status_seen OR l.status_input_at IS NULL OR l.status_input_at < x.status_at)
+  AND (NOT x.reputation_seen OR l.reputation_input_at IS NULL OR l.reputation_input_at < $1::timestamptz)
+  AND (l.listing_input_at IS NULL OR l.listing_input_at < $1::timestamptz)
 RETURNING l.id
 `
 
 type LineHealthConfirmManyParams struct {
-	At              time.Time
+	ListedAt        time.Time
 	Now             time.Time
 	Ids             []int64
 	ServiceStatuses []string
@@ -39,21 +45,27 @@ type LineHealthConfirmManyParams struct {
 	Ineligible      []bool
 	Missing         []bool
 	HealthStates    []string
+	StatusSeen      []bool
+	StatusAts       []time.Time
+	ReputationSeen  []bool
 }
 
 // The poll's input for lines it found as stored, in one statement: each
-// line's status is confirmed at @at when its signals and state are still
-// the ones given (nothing changed since the poll read them) and no newer
-// input was applied. Returns the lines confirmed; the caller applies the
-// others one by one. It takes no pool lock and waits for no row: a line
-// whose row another transaction holds is skipped (SKIP LOCKED) and goes
-// the long way too. Waiting would deadlock: a failover holds its failing
-// line's row (LineHealthLock) before it updates the counts of its target
-// lines (LineBumpCounts), and a retire holds the retired line's the same
-// way, so whoever locks many lines without the pool lock must not wait.
+// line is confirmed when its signals and state are still the ones given
+// (nothing changed since the poll read them) and the poll saw each signal
+// it saw later than the stored one was seen: the service status at the
+// line's status_at when status_seen (its check answered), the reputation
+// when reputation_seen (Linq lists the line) and the listing, both at
+// @listed_at. Returns the lines confirmed; the caller applies the others
+// one by one. It takes no pool lock and waits for no row: a line whose row
+// another transaction holds is skipped (SKIP LOCKED) and goes the long way
+// too. Waiting would deadlock: a failover holds its failing line's row
+// (LineHealthLock) before it updates the counts of its target lines
+// (LineBumpCounts), and a retire holds the retired line's the same way, so
+// whoever locks many lines without the pool lock must not wait.
 func (q *Queries) LineHealthConfirmMany(ctx context.Context, db DBTX, arg LineHealthConfirmManyParams) ([]int64, error) {
 	rows, err := db.Query(ctx, lineHealthConfirmMany,
-		arg.At,
+		arg.ListedAt,
 		arg.Now,
 		arg.Ids,
 		arg.ServiceStatuses,
@@ -61,6 +73,9 @@ func (q *Queries) LineHealthConfirmMany(ctx context.Context, db DBTX, arg LineHe
 		arg.Ineligible,
 		arg.Missing,
 		arg.HealthStates,
+		arg.StatusSeen,
+		arg.StatusAts,
+		arg.ReputationSeen,
 	)
 	if err != nil {
 		return nil, err
@@ -101,7 +116,7 @@ func (q *Queries) LineHealthFlapCount(ctx context.Context, db DBTX, arg LineHeal
 }
 
 const lineHealthGet = `-- name: LineHealthGet :one
-SELECT id, number, linq_id, reputation, service_status, ineligible_at, admin_state, budget_override, warmup_started_at, user_count, last_assigned_at, status_changed_at, synced_at, created_at, updated_at, linq_missing_at, health_state, health_since, health_cause, held_at, health_input_at, health_confirmed_at, recovery_at FROM lines WHERE id = $1
+SELECT id, number, linq_id, reputation, service_status, ineligible_at, admin_state, budget_override, warmup_started_at, user_count, last_assigned_at, status_changed_at, synced_at, created_at, updated_at, linq_missing_at, health_state, health_since, health_cause, held_at, health_confirmed_at, recovery_at, status_input_at, reputation_input_at, listing_input_at FROM lines WHERE id = $1
 `
 
 // A line's health inputs and state, by id.
@@ -129,9 +144,11 @@ func (q *Queries) LineHealthGet(ctx context.Context, db DBTX, id int64) (Line, e
 		&i.HealthSince,
 		&i.HealthCause,
 		&i.HeldAt,
-		&i.HealthInputAt,
 		&i.HealthConfirmedAt,
 		&i.RecoveryAt,
+		&i.StatusInputAt,
+		&i.ReputationInputAt,
+		&i.ListingInputAt,
 	)
 	return i, err
 }
@@ -182,8 +199,8 @@ func (q *Queries) LineHealthIDByNumber(ctx context.Context, db DBTX, number stri
 
 const lineHealthList = `-- name: LineHealthList :many
 SELECT id, number, admin_state, service_status, reputation, ineligible_at, linq_missing_at,
-       health_state, health_since, health_cause, held_at, health_input_at, health_confirmed_at,
-       recovery_at, user_count
+       health_state, health_since, health_cause, held_at, status_input_at, reputation_input_at,
+       listing_input_at, health_confirmed_at, recovery_at, user_count
 FROM lines
 ORDER BY id
 `
@@ -200,7 +217,9 @@ type LineHealthListRow struct {
 	HealthSince       *time.Time
 	HealthCause       *string
 	HeldAt            *time.Time
-	HealthInputAt     *time.Time
+	StatusInputAt     *time.Time
+	ReputationInputAt *time.Time
+	ListingInputAt    *time.Time
 	HealthConfirmedAt *time.Time
 	RecoveryAt        *time.Time
 	UserCount         int32
@@ -228,7 +247,9 @@ func (q *Queries) LineHealthList(ctx context.Context, db DBTX) ([]LineHealthList
 			&i.HealthSince,
 			&i.HealthCause,
 			&i.HeldAt,
-			&i.HealthInputAt,
+			&i.StatusInputAt,
+			&i.ReputationInputAt,
+			&i.ListingInputAt,
 			&i.HealthConfirmedAt,
 			&i.RecoveryAt,
 			&i.UserCount,
@@ -244,7 +265,7 @@ func (q *Queries) LineHealthList(ctx context.Context, db DBTX) ([]LineHealthList
 }
 
 const lineHealthLock = `-- name: LineHealthLock :one
-SELECT id, number, linq_id, reputation, service_status, ineligible_at, admin_state, budget_override, warmup_started_at, user_count, last_assigned_at, status_changed_at, synced_at, created_at, updated_at, linq_missing_at, health_state, health_since, health_cause, held_at, health_input_at, health_confirmed_at, recovery_at FROM lines WHERE id = $1
+SELECT id, number, linq_id, reputation, service_status, ineligible_at, admin_state, budget_override, warmup_started_at, user_count, last_assigned_at, status_changed_at, synced_at, created_at, updated_at, linq_missing_at, health_state, health_since, health_cause, held_at, health_confirmed_at, recovery_at, status_input_at, reputation_input_at, listing_input_at FROM lines WHERE id = $1
 FOR UPDATE
 `
 
@@ -273,9 +294,11 @@ func (q *Queries) LineHealthLock(ctx context.Context, db DBTX, id int64) (Line, 
 		&i.HealthSince,
 		&i.HealthCause,
 		&i.HeldAt,
-		&i.HealthInputAt,
 		&i.HealthConfirmedAt,
 		&i.RecoveryAt,
+		&i.StatusInputAt,
+		&i.ReputationInputAt,
+		&i.ListingInputAt,
 	)
 	return i, err
 }
@@ -359,11 +382,16 @@ UPDATE lines SET
     health_cause        = $7::text,
     held_at             = $8::timestamptz,
     recovery_at         = $9::timestamptz,
-    health_input_at     = $10::timestamptz,
-    health_confirmed_at = greatest(health_confirmed_at, $10::timestamptz),
-    status_changed_at   = CASE WHEN $11::bool THEN $10::timestamptz ELSE status_changed_at END,
-    updated_at          = $12::timestamptz
-WHERE id = $13 AND (health_input_at IS NULL OR health_input_at < $10::timestamptz)
+    status_input_at     = coalesce($10::timestamptz, status_input_at),
+    reputation_input_at = coalesce($11::timestamptz, reputation_input_at),
+    listing_input_at    = coalesce($12::timestamptz, listing_input_at),
+    health_confirmed_at = greatest(health_confirmed_at, $13::timestamptz),
+    status_changed_at   = CASE WHEN $14::bool THEN $13::timestamptz ELSE status_changed_at END,
+    updated_at          = $15::timestamptz
+WHERE id = $16
+  AND ($10::timestamptz IS NULL OR status_input_at IS NULL OR status_input_at < $10::timestamptz)
+  AND ($11::timestamptz IS NULL OR reputation_input_at IS NULL OR reputation_input_at < $11::timestamptz)
+  AND ($12::timestamptz IS NULL OR listing_input_at IS NULL OR listing_input_at < $12::timestamptz)
 `
 
 type LineHealthUpdateParams struct {
@@ -376,14 +404,19 @@ type LineHealthUpdateParams struct {
 	HealthCause   *string
 	HeldAt        *time.Time
 	RecoveryAt    *time.Time
+	StatusAt      *time.Time
+	ReputationAt  *time.Time
+	ListingAt     *time.Time
 	At            time.Time
 	Changed       bool
 	Now           time.Time
 	ID            int64
 }
 
-// Stores an applied input and the state derived from it, unless a newer
-// input was applied meanwhile.
+// Stores an applied input and the state derived from it: @status_at,
+// @reputation_at and @listing_at are when it saw each signal it set (null
+// for the others), @at the newest of them. Nothing is stored when an input
+// newer for one of those signals was applied meanwhile.
 func (q *Queries) LineHealthUpdate(ctx context.Context, db DBTX, arg LineHealthUpdateParams) (int64, error) {
 	result, err := db.Exec(ctx, lineHealthUpdate,
 		arg.ServiceStatus,
@@ -395,6 +428,9 @@ func (q *Queries) LineHealthUpdate(ctx context.Context, db DBTX, arg LineHealthU
 		arg.HealthCause,
 		arg.HeldAt,
 		arg.RecoveryAt,
+		arg.StatusAt,
+		arg.ReputationAt,
+		arg.ListingAt,
 		arg.At,
 		arg.Changed,
 		arg.Now,

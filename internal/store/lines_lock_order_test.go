@@ -103,9 +103,11 @@ func TestHealthPollConfirmationsSkipHeldLines(t *testing.T) {
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	confirmed, err := q.LineHealthConfirmMany(waitCtx, pool, store.LineHealthConfirmManyParams{
-		At: time.Now(), Now: time.Now(), Ids: []int64{ids[3], ids[1], ids[2], ids[0]},
+		ListedAt: time.Now(), Now: time.Now(), Ids: []int64{ids[3], ids[1], ids[2], ids[0]},
 		ServiceStatuses: slices.Repeat([]string{"ACTIVE"}, n), Reputations: slices.Repeat([]string{"HEALTHY"}, n),
 		Ineligible: make([]bool, n), Missing: make([]bool, n), HealthStates: slices.Repeat([]string{"ok"}, n),
+		StatusSeen: slices.Repeat([]bool{true}, n), StatusAts: slices.Repeat([]time.Time{time.Now()}, n),
+		ReputationSeen: slices.Repeat([]bool{true}, n),
 	})
 	require.NoError(t, err, "the confirmations waited for the held line")
 	require.ElementsMatch(t, []int64{ids[0], ids[1], ids[3]}, confirmed)

@@ -119,9 +119,11 @@ type Line struct {
 	HealthSince       *time.Time
 	HealthCause       *string
 	HeldAt            *time.Time
-	HealthInputAt     *time.Time
 	HealthConfirmedAt *time.Time
 	RecoveryAt        *time.Time
+	StatusInputAt     *time.Time
+	ReputationInputAt *time.Time
+	ListingInputAt    *time.Time
 }
 
 type LineBackupSlot struct {
