@@ -46,15 +46,8 @@ func TestStatusEventsReportTheirOwnStatus(t *testing.T) {
 	t.Parallel()
 	b := newInboundEnv(t)
 	ctx := context.Background()
-	_, err := b.pool.Exec(ctx, `INSERT INTO event_subscriptions (url, event_types, secret, created_at, updated_at)
-		VALUES ('http://product.invalid/events', '{message.status}', 'whsec_test', now(), now())`)
-	require.NoError(t, err)
-	var id string
-	require.NoError(t, b.pool.QueryRow(ctx, `INSERT INTO messages (id, api_key_id, idempotency_key, user_id, line_id, handle,
-		intent, state, admitted_at, created_at, updated_at, linq_message_id, delivery_status)
-		VALUES (message_id_floor(now()), 1, 'k', $1, $2, '+14155550161', 'proactive', 'sent', now(), now(), now(),
-		        'linq_m_2', 'queued')
-		RETURNING id::text`, b.userID, b.lineID).Scan(&id))
+	subscribeToStatus(t, b)
+	id := insertSentMessage(t, b, "linq_m_2")
 	sent := time.Now().UTC().Truncate(time.Second)
 	events := []struct{ id, typ, field string }{
 		{"evt_read", "message.read", "read_at"},
@@ -70,16 +63,7 @@ func TestStatusEventsReportTheirOwnStatus(t *testing.T) {
 		require.NoError(t, b.svc.Process(ctx, ev.id))
 	}
 
-	rows, err := b.pool.Query(ctx, `SELECT payload->'data'->>'status', payload->'data'->>'current_status'
-		FROM event_deliveries WHERE event_type = 'message.status' ORDER BY id`)
-	require.NoError(t, err)
-	var got [][2]string
-	for rows.Next() {
-		var status, current string
-		require.NoError(t, rows.Scan(&status, &current))
-		got = append(got, [2]string{status, current})
-	}
-	require.NoError(t, rows.Err())
+	got := statusEvents(t, b)
 	require.Equal(t, [][2]string{{"read", "read"}, {"sent", "read"}, {"delivered", "read"}}, got)
 }
 
@@ -91,15 +75,8 @@ func TestDeliveredAfterFailedWins(t *testing.T) {
 	t.Parallel()
 	b := newInboundEnv(t)
 	ctx := context.Background()
-	_, err := b.pool.Exec(ctx, `INSERT INTO event_subscriptions (url, event_types, secret, created_at, updated_at)
-		VALUES ('http://product.invalid/events', '{message.status}', 'whsec_test', now(), now())`)
-	require.NoError(t, err)
-	var id string
-	require.NoError(t, b.pool.QueryRow(ctx, `INSERT INTO messages (id, api_key_id, idempotency_key, user_id, line_id, handle,
-		intent, state, admitted_at, created_at, updated_at, linq_message_id, delivery_status)
-		VALUES (message_id_floor(now()), 1, 'k', $1, $2, '+14155550161', 'proactive', 'sent', now(), now(), now(),
-		        'linq_m_9', 'queued')
-		RETURNING id::text`, b.userID, b.lineID).Scan(&id))
+	subscribeToStatus(t, b)
+	id := insertSentMessage(t, b, "linq_m_9")
 	at := time.Now().UTC().Truncate(time.Second)
 	storeEvent(t, b.pool, "evt_sent", "message.sent", at, map[string]any{
 		"id": "linq_m_9", "idempotency_key": id, "direction": "outbound", "sent_at": at, "chat": map[string]any{"id": "chat_dave"},
@@ -122,16 +99,7 @@ func TestDeliveredAfterFailedWins(t *testing.T) {
 	require.NotNil(t, code)
 	require.EqualValues(t, 4001, *code, "the failure's code stays")
 
-	rows, err := b.pool.Query(ctx, `SELECT payload->'data'->>'status', payload->'data'->>'current_status'
-		FROM event_deliveries WHERE event_type = 'message.status' ORDER BY id`)
-	require.NoError(t, err)
-	var got [][2]string
-	for rows.Next() {
-		var status, current string
-		require.NoError(t, rows.Scan(&status, &current))
-		got = append(got, [2]string{status, current})
-	}
-	require.NoError(t, rows.Err())
+	got := statusEvents(t, b)
 	require.Equal(t, [][2]string{{"sent", "sent"}, {"failed", "failed"}, {"delivered", "delivered"}}, got)
 }
 
@@ -142,12 +110,7 @@ func TestStatusIn20250101Format(t *testing.T) {
 	t.Parallel()
 	b := newInboundEnv(t)
 	ctx := context.Background()
-	var id string
-	require.NoError(t, b.pool.QueryRow(ctx, `INSERT INTO messages (id, api_key_id, idempotency_key, user_id, line_id, handle,
-		intent, state, admitted_at, created_at, updated_at, linq_message_id, delivery_status)
-		VALUES (message_id_floor(now()), 1, 'k', $1, $2, '+14155550161', 'proactive', 'sent', now(), now(), now(),
-		        'linq_m_3', 'queued')
-		RETURNING id::text`, b.userID, b.lineID).Scan(&id))
+	id := insertSentMessage(t, b, "linq_m_3")
 	at := time.Now().UTC().Truncate(time.Second)
 	storeVersionedEvent(t, b.pool, "2025-01-01", "evt_delivered", "message.delivered", at, map[string]any{
 		"chat_id": "chat_dave", "is_from_me": true, "is_group": false, "service": "iMessage", "idempotency_key": id,
@@ -163,4 +126,40 @@ func TestStatusIn20250101Format(t *testing.T) {
 	require.Equal(t, "delivered", status)
 	require.NotNil(t, delivered)
 	require.True(t, at.Equal(*delivered))
+}
+
+// subscribeToStatus subscribes a product endpoint to message.status.
+func subscribeToStatus(t *testing.T, b inboundEnv) {
+	t.Helper()
+	_, err := b.pool.Exec(context.Background(), `INSERT INTO event_subscriptions (url, event_types, secret, created_at, updated_at)
+		VALUES ('http://product.invalid/events', '{message.status}', 'whsec_test', now(), now())`)
+	require.NoError(t, err)
+}
+
+// insertSentMessage records a send Linq accepted as linqID, still queued.
+func insertSentMessage(t *testing.T, b inboundEnv, linqID string) string {
+	t.Helper()
+	var id string
+	require.NoError(t, b.pool.QueryRow(context.Background(), `INSERT INTO messages (id, api_key_id, idempotency_key, user_id, line_id, handle,
+		intent, state, admitted_at, created_at, updated_at, linq_message_id, delivery_status)
+		VALUES (message_id_floor(now()), 1, 'k', $1, $2, '+14155550161', 'proactive', 'sent', now(), now(), now(), $3, 'queued')
+		RETURNING id::text`, b.userID, b.lineID, linqID).Scan(&id))
+	return id
+}
+
+// statusEvents is each message.status event's status and current_status,
+// in the order they were published.
+func statusEvents(t *testing.T, b inboundEnv) [][2]string {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(), `SELECT payload->'data'->>'status', payload->'data'->>'current_status'
+		FROM event_deliveries WHERE event_type = 'message.status' ORDER BY id`)
+	require.NoError(t, err)
+	var got [][2]string
+	for rows.Next() {
+		var status, current string
+		require.NoError(t, rows.Scan(&status, &current))
+		got = append(got, [2]string{status, current})
+	}
+	require.NoError(t, rows.Err())
+	return got
 }
