@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linegate/linegate/internal/events"
+	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/linq"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -35,6 +36,15 @@ func (it *item) linqID() string {
 		return it.failure.MessageID
 	}
 	return ""
+}
+
+// appliesHealth reports whether applying the item may change a line's
+// health: a line's status, or a failure that says the line may not send.
+func (it *item) appliesHealth() bool {
+	if it.ev.EventType == linq.EventPhoneNumberStatusUpdated {
+		return true
+	}
+	return it.failure != nil && lineMayNotSend(it.failure)
 }
 
 // counts reports whether applying the item counts an inbound message in a
@@ -136,6 +146,14 @@ func (s *Service) applyBatch(ctx context.Context, tx pgx.Tx, ids []string) (batc
 		return res, err
 	}
 	slices.SortFunc(items, lockOrder)
+	if s.health != nil && slices.ContainsFunc(items, (*item).appliesHealth) {
+		// Line health can fail a line over, which takes the pool lock: taken
+		// first, as every move takes it, and not after this batch locked a
+		// line's or a user's row that a move holding it waits for.
+		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
+			return res, fmt.Errorf("lock line pool: %w", err)
+		}
+	}
 
 	out := &outbox{}
 	mark := store.WebhookEventMarkProcessedBatchParams{ProcessedAt: s.cfg.Now().UTC()}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/health"
+	"github.com/linegate/linegate/internal/lines"
 )
 
 // recordingHealth is line health as far as these tests need it: it keeps
@@ -111,4 +112,38 @@ func TestLineObservationsGoToHealth(t *testing.T) {
 			`SELECT outcome FROM webhook_events WHERE event_id = 'evt_unknown' AND processed_at IS NOT NULL`).Scan(&outcome))
 		require.Equal(t, "ignored", outcome)
 	})
+}
+
+// A batch that may change a line's health takes the pool lock before any
+// row: a failover holding the pool lock would otherwise wait for a line or
+// user row this batch locked, while the batch waits for the pool lock.
+func TestHealthBatchTakesThePoolLockFirst(t *testing.T) {
+	t.Parallel()
+	b := newInboundEnv(t)
+	ctx := context.Background()
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	storeEvent(t, b.pool, "evt_ok", "phone_number.status_updated", at, map[string]any{
+		"phone_number": envLineNumber, "changed_at": at, "previous_status": "ACTIVE", "new_status": "ACTIVE",
+		"previous_reputation": "HEALTHY", "new_reputation": "HEALTHY",
+	})
+
+	mover, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = mover.Rollback(ctx) }()
+	_, err = mover.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lines.PoolLockKey)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { done <- b.svc.Process(ctx, "evt_ok") }()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE a.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted`).Scan(&n))
+		return n > 0
+	}, 10*time.Second, 10*time.Millisecond, "the batch did not wait for the pool lock")
+	_, err = mover.Exec(ctx, `SELECT id FROM lines WHERE id = $1 FOR UPDATE NOWAIT`, b.lineID)
+	require.NoError(t, err, "the waiting batch holds the line's row")
+	require.NoError(t, mover.Commit(ctx))
+	require.NoError(t, <-done)
+	require.Len(t, b.health.got, 1)
 }

@@ -31,6 +31,11 @@ const (
 // ineligibleCode is Linq's "line may not send" error.
 const ineligibleCode = 2027
 
+// lineMayNotSend reports a failure that says the line may not send.
+func lineMayNotSend(d *linq.MessageFailedData) bool {
+	return d.Code == ineligibleCode || d.DetailCode != nil && *d.DetailCode == ineligibleCode
+}
+
 const chatOptedOut = "OPTED_OUT"
 
 // eventTime is when Linq says the event happened, or now.
@@ -306,7 +311,7 @@ func (s *Service) failed(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.W
 			outcome = "failure_pending"
 		}
 	}
-	if d.Code != ineligibleCode && (d.DetailCode == nil || *d.DetailCode != ineligibleCode) {
+	if !lineMayNotSend(d) {
 		return outcome, nil
 	}
 	if d.ChatID != "" {

@@ -92,13 +92,18 @@ func (s *Service) lineIneligible(ctx context.Context, lineID int64) error {
 	if s.health == nil {
 		return s.q.LineMarkIneligible(ctx, s.pool, lineID)
 	}
-	return store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
-		at, err := s.q.MessageClock(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("read the database clock: %w", err)
-		}
-		return s.health.Apply(ctx, tx, health.Input{LineID: lineID, Source: health.SourceSend, At: at, Ineligible: true})
+	// It can meet a move in a deadlock, as any writer of line health can;
+	// the victim rolled back whole, so it runs again.
+	_, err := store.RetryDeadlocked(ctx, func() (struct{}, error) {
+		return struct{}{}, store.WithTx(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) error {
+			at, err := s.q.MessageClock(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("read the database clock: %w", err)
+			}
+			return s.health.Apply(ctx, tx, health.Input{LineID: lineID, Source: health.SourceSend, At: at, Ineligible: true})
+		})
 	})
+	return err
 }
 
 // continuationKey is the Linq idempotency key of the continuation text that

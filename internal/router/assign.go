@@ -253,7 +253,7 @@ func (s *Service) tryBatch(ctx context.Context, jobs []*job) (err error) {
 			s.releaseBatchConn()
 		}
 	}()
-	conflicts, stale, reconnected := 0, 0, false
+	conflicts, stale, deadlocks, reconnected := 0, 0, 0, false
 	for {
 		var conn *pgxpool.Conn
 		if conn, err = s.batchConnection(ctx); err != nil {
@@ -273,6 +273,12 @@ func (s *Service) tryBatch(ctx context.Context, jobs []*job) (err error) {
 		}
 		if errors.Is(err, errStalePlan) && stale < maxStale {
 			stale++
+			continue
+		}
+		if store.Deadlocked(err) && deadlocks+1 < store.DeadlockTries && ctx.Err() == nil {
+			// Nothing of the victim committed, and the transaction it
+			// waited on has gone on.
+			deadlocks++
 			continue
 		}
 		if !errors.Is(store.Interpret(err), store.ErrConflict) || conflicts+1 >= maxAttempts {
