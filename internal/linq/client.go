@@ -264,7 +264,7 @@ func (c *Client) do(ctx context.Context, cl *call) (int, error) {
 		if c.sleep(ctx, wait) != nil {
 			return resp.StatusCode, apiErr
 		}
-		if resp.StatusCode >= 500 {
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout {
 			uncertain = true
 		}
 	}

@@ -362,6 +362,23 @@ func TestRetryRules(t *testing.T) {
 			t.Fatalf("err %v, NotSent %v", err, NotSent(err))
 		}
 	})
+	t.Run("TimeoutMayHaveSent", func(t *testing.T) {
+		t.Parallel()
+		// Linq's 408 may come after it acted on the request: neither it
+		// nor a 4xx on its retry proves nothing went out.
+		timeout := answer(408, `{"error":{"code":0,"message":"timeout","doc_url":"u"}}`)
+		for _, answers := range [][]func(http.ResponseWriter){
+			{timeout, timeout, timeout},
+			{timeout, answer(400, `{"error":{"code":0,"message":"bad","doc_url":"u"}}`)},
+		} {
+			st := newStub(t, answers...)
+			c := newTestClient(t, st.srv.URL, &sleeps{}, nil)
+			_, err := c.SendMessage(context.Background(), "c", sendReq("k"))
+			if _, ok := AsError(err); !ok || NotSent(err) {
+				t.Fatalf("err %v, NotSent %v", err, NotSent(err))
+			}
+		}
+	})
 	t.Run("CanceledBeforeStart", func(t *testing.T) {
 		t.Parallel()
 		st := newStub(t, answer(200, okSend))

@@ -119,7 +119,9 @@ func IsNotFound(err error) bool {
 // call failed before reaching Linq (ErrNotAttempted), or Linq answered 4xx
 // and no earlier attempt of the same call had an unknown outcome. It is false
 // for 5xx answers, timeouts and connection errors, where the message may have
-// gone out. The gateway gives a rate-limit slot back only when NotSent is true.
+// gone out, and for a 408 (Linq's own timeout: it may have acted on the
+// request before giving up on it). The gateway gives a rate-limit slot back
+// only when NotSent is true.
 func NotSent(err error) bool {
 	if err == nil {
 		return false
@@ -131,7 +133,7 @@ func NotSent(err error) bool {
 	if !ok {
 		return false
 	}
-	return e.Status >= 400 && e.Status < 500 && !e.uncertain
+	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout && !e.uncertain
 }
 
 func notAttempted(format string, args ...any) error {

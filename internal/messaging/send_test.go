@@ -2,6 +2,7 @@ package messaging_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -343,6 +344,53 @@ func TestUpstreamFaults(t *testing.T) {
 		require.Equal(t, 30, slots)
 		require.NoError(t, e.pool.QueryRow(ctx, `SELECT sum(outbound) FROM line_volume WHERE line_id = $1`, line).Scan(&out))
 		require.Equal(t, 30, out)
+	})
+
+	// Not every Linq 4xx is the caller's bad input: a 401 or a 403 without
+	// a code Linq names is Linegate's own API key refused (502, and nothing
+	// was sent, so the send's slot and key come back); a 408 left after the
+	// client's retries is Linq's timeout, which may come after it acted (502
+	// with Retry-After, and the send keeps its slot and key, as any unknown
+	// outcome does).
+	t.Run("LinqAuthFailureAndTimeoutAre502NotTheCallersFault", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			status     int
+			code       string
+			retryAfter bool
+			kept       bool
+		}{
+			{http.StatusUnauthorized, "upstream_auth", false, false},
+			{http.StatusForbidden, "upstream_auth", false, false},
+			{http.StatusRequestTimeout, "upstream_timeout", true, true},
+		} {
+			t.Run(http.StatusText(tc.status), func(t *testing.T) {
+				t.Parallel()
+				e := newEnvWith(t, envOptions{front: func(next http.Handler) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(tc.status)
+						_, _ = w.Write([]byte(`{"error":{"code":0,"message":"nope","doc_url":""}}`))
+					})
+				}})
+				gw, ref := e.quickGateway(t)
+				ctx := context.Background()
+				_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi"), IdempotencyKey: "k"})
+				ae := requireAppErr(t, err, apperr.BadGateway, tc.code)
+				require.Equal(t, tc.retryAfter, ae.RetryAfter > 0, "Retry-After %s", ae.RetryAfter)
+
+				var stamps, used, messages int
+				require.NoError(t, e.pool.QueryRow(ctx, `SELECT
+					(SELECT coalesce(sum(cardinality(sends)), 0) FROM pair_state),
+					(SELECT coalesce(sum(outbound), 0) FROM line_volume),
+					(SELECT count(*) FROM messages WHERE state = 'failed')`).Scan(&stamps, &used, &messages))
+				if tc.kept {
+					require.Equal(t, []int{1, 1, 1}, []int{stamps, used, messages}, "stamp, unit and failed message kept")
+				} else {
+					require.Equal(t, []int{0, 0, 0}, []int{stamps, used, messages}, "stamp, unit and key given back")
+				}
+			})
+		}
 	})
 
 	t.Run("FiveHundredsAtThirtyPercentNeverSendTwice", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/linegate/linegate/internal/apperr"
@@ -27,6 +28,14 @@ func (t target) retryAdvice() string {
 		return "; retrying with the same idempotency_key never sends twice"
 	}
 	return "; it may or may not have been applied"
+}
+
+// outcome ends a message on a refused call with what is known of it.
+func (t target) outcome(notSent bool) string {
+	if notSent {
+		return "; nothing was sent"
+	}
+	return t.retryAdvice()
 }
 
 // upstreamError acts on a failed Linq call (marks the user opted out or the
@@ -77,6 +86,20 @@ func (s *Service) upstreamError(ctx context.Context, op string, err error, t tar
 			"the first message of a new chat may not hold a link, a URL, a reply_to or an effect: "+le.Message)
 	case linq.IsBlocked(err):
 		e = apperr.New(apperr.Conflict, "recipient_blocked", "the recipient's handle is blocked; nothing was sent")
+	case le != nil && (le.Status == http.StatusUnauthorized || le.Status == http.StatusForbidden):
+		// Not a code Linq names for a recipient or a line: Linq refused
+		// Linegate's own API key (wrong, revoked, or without the right).
+		// No caller can fix that, and every call fails alike until the
+		// operators do.
+		s.log.ErrorContext(ctx, "linq refused linegate's API key: check LINQ_API_KEY", slog.String("op", op),
+			slog.Int("status", le.Status), slog.Int("code", le.Code), slog.String("trace_id", le.TraceID))
+		e = apperr.New(apperr.BadGateway, "upstream_auth", "Linq refused Linegate's credentials"+t.outcome(notSent)+
+			"; Linegate's operators must fix its Linq API key")
+	case le != nil && le.Status == http.StatusRequestTimeout:
+		// Linq gave up on the request, after the client's retries: it may
+		// have acted on it first (linq.NotSent), and a later try may pass.
+		e = apperr.New(apperr.BadGateway, "upstream_timeout", "Linq timed out on the request"+t.retryAdvice())
+		e.RetryAfter = max(le.RetryAfter, time.Second)
 	case le != nil && notSent && le.Status == 404:
 		e = apperr.New(apperr.NotFound, "upstream_not_found", "Linq does not know the message or chat: "+le.Message)
 	case le != nil && notSent:
