@@ -211,6 +211,9 @@ BEGIN
                FOR UPDATE OF pw) AS x;
     p_keys := coalesce(p_keys, '{}');
     -- The moves, now that their pairs are held; the decisions count them.
+    -- A pair whose row the cleanup dropped (nothing was left in its
+    -- window) gets it back with the moved stamp: the line's lock, held,
+    -- keeps every other writer of the pair out.
     FOR mv IN 1 .. coalesce(cardinality(p_move_lines), 0) LOOP
         UPDATE pair_state AS pw
            SET sends = CASE WHEN p_move_from[mv] = ANY (pw.sends)
@@ -218,9 +221,21 @@ BEGIN
                             ELSE pw.sends || p_move_to[mv] END
          WHERE pw.line_id = p_move_lines[mv] AND pw.handle = p_move_handles[mv]
         RETURNING (SELECT count(*) FROM unnest(pw.sends) AS t WHERE t >= v_first - v_window)::integer INTO v_moved;
-        IF FOUND THEN
-            p_cnt[array_position(p_keys, p_move_lines[mv] || ':' || p_move_handles[mv])] := v_moved;
+        IF NOT FOUND THEN
+            INSERT INTO pair_state AS pw (line_id, handle, sends)
+            VALUES (p_move_lines[mv], p_move_handles[mv], ARRAY[p_move_to[mv]])
+            ON CONFLICT (line_id, handle) DO UPDATE SET sends = pw.sends || excluded.sends
+            RETURNING (SELECT count(*) FROM unnest(pw.sends) AS t WHERE t >= v_first - v_window)::integer INTO v_moved;
         END IF;
+        ps := array_position(p_keys, p_move_lines[mv] || ':' || p_move_handles[mv]);
+        IF ps IS NULL THEN
+            ps := cardinality(p_keys) + 1;
+            p_keys[ps] := p_move_lines[mv] || ':' || p_move_handles[mv];
+            p_plines[ps] := p_move_lines[mv];
+            p_phandles[ps] := p_move_handles[mv];
+            p_until[ps] := NULL;
+        END IF;
+        p_cnt[ps] := v_moved;
     END LOOP;
     FOR rh IN 1 .. cardinality(p_reqs) LOOP
         IF array_position(p_keys, p_line_ids[p_reqs[rh]] || ':' || p_handles[rh]) IS NULL THEN

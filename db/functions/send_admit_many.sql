@@ -15,7 +15,11 @@
 -- already, and then it answers the resend with it. Its pair stamp moves to
 -- now (or is added back when it has left the window), in limits_admit's
 -- call, under the batch's ordered locks: moved before that call, it would
--- hold its pair while the call waits for a line.
+-- hold its pair while the call waits for a line. It still passes the
+-- recipient's gates: when the user was deleted, has another handle than
+-- the one the message is for (recipient_gone) or opted out (opted_out),
+-- nothing is resent; the message is failed, its key kept, so that a retry
+-- gets the same answer while that holds.
 --
 -- The sends are decided in the order of the locks they take: by line, then
 -- handle, then key. The keys are reserved first (in key order), then the
@@ -27,9 +31,9 @@
 -- handle stands for none.
 --
 -- Outcomes: ok, replay, key_reused, in_progress, user_not_found, no_handle,
--- opted_out, and limits_admit's pair_limit, pair_quarantined, line_budget,
--- line_unavailable. s: lease_ms, keep_ms, reply_window_ms and
--- limits_admit's settings.
+-- opted_out, recipient_gone, and limits_admit's pair_limit,
+-- pair_quarantined, line_budget, line_unavailable. s: lease_ms, keep_ms,
+-- reply_window_ms, keep_body and limits_admit's settings.
 --
 -- Set-based: a batch costs a fixed number of statements (the read with the
 -- key reservation, the limits, the messages rows), whatever its size; only
@@ -72,6 +76,7 @@ DECLARE
     v_lease interval := (s ->> 'lease_ms')::bigint * interval '1 millisecond';
     v_keep  interval := (s ->> 'keep_ms')::bigint * interval '1 millisecond';
     v_reply_window interval := (s ->> 'reply_window_ms')::bigint * interval '1 millisecond';
+    v_keep_body boolean := coalesce((s ->> 'keep_body')::boolean, false);
     v_n     integer;
     -- The batch in lock order, one element per send: the request, whether
     -- its user (with a line) was found, and what the gates read of them.
@@ -232,7 +237,7 @@ BEGIN
         -- A key seen before.
         SELECT m.id, m.request_hash, m.state, m.lease_until AS lease, m.user_id AS uid, m.line_id AS lid,
                m.linq_chat_id, m.linq_message_id, m.trace_id, m.delivery_status, m.admitted_at AS at, m.handle,
-               u.user_ref AS uref, l.number AS lnumber, c.linq_chat_id AS chat
+               u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, l.number AS lnumber, c.linq_chat_id AS chat
           INTO v_msg
           FROM message_keys AS k
           JOIN messages AS m ON m.id = k.message_id
@@ -274,6 +279,24 @@ BEGIN
         ELSIF v_msg.state = 'pending' AND v_msg.lease > v_now THEN
             o_outcome[i] := 'in_progress';
             o_lease[i] := v_msg.lease;
+        ELSIF v_msg.uref IS NULL OR v_msg.uhandle IS DISTINCT FROM v_msg.handle OR v_msg.opted_out_at IS NOT NULL THEN
+            -- Outcome unknown, but the handle is no longer its user's, or
+            -- the user opted out: nothing more goes to it. A pending send
+            -- whose replica died is failed as MessageMarkFailed fails one
+            -- (its stamp moves to now, under limits_admit's locks); a
+            -- failed one stays as it is.
+            o_outcome[i] := CASE WHEN v_msg.opted_out_at IS NOT NULL AND v_msg.uhandle = v_msg.handle
+                                 THEN 'opted_out' ELSE 'recipient_gone' END;
+            IF v_msg.state = 'pending' THEN
+                t_lines := t_lines || v_msg.lid;
+                t_handles := t_handles || v_msg.handle;
+                t_from := t_from || v_msg.at;
+                t_to := t_to || v_now;
+                UPDATE messages AS m
+                   SET state = 'failed', lease_until = NULL, admitted_at = v_now, updated_at = v_now,
+                       body = CASE WHEN v_keep_body THEN m.body END
+                 WHERE m.id = v_msg.id;
+            END IF;
         ELSE
             -- Outcome unknown, or a pending send whose replica died: send
             -- the same message again, reusing its slot (its pair stamp moves

@@ -126,30 +126,13 @@ SELECT pg_notify('linegate_send_done', CAST(@id::uuid AS text));
 
 -- name: MessageClaimExpiredPending :many
 -- Sends whose replica did not record Linq's answer within the lease, for
--- the recovery job to resend under the same Linq key. Each is claimed with
--- a fresh lease, as a retry's takeover claims it, so that a retry arriving
--- meanwhile waits (in_progress) instead of sending too, and two recovery
--- runs never take the same send.
-WITH claimed AS (
-    UPDATE messages AS m
-    SET lease_until = (SELECT lg_now()) + @lease::interval, updated_at = (SELECT lg_now())
-    WHERE m.id IN (
-        SELECT x.id FROM messages AS x
-        WHERE x.state = 'pending' AND x.lease_until < (SELECT lg_now())
-        ORDER BY x.lease_until
-        LIMIT @batch::integer
-        FOR UPDATE SKIP LOCKED
-    ) AND m.state = 'pending'
-    RETURNING m.id, m.user_id, m.line_id, m.idempotency_key, m.body, m.handle
-)
--- recipient_gone: the user was deleted, or their handle changed, since the
--- send was admitted; nothing is sent to a handle that is no longer theirs.
-SELECT cl.id, cl.user_id, cl.line_id, coalesce(cl.idempotency_key, '')::text AS idempotency_key, cl.body,
-       cl.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id,
-       NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = cl.user_id AND u.handle = cl.handle) AS recipient_gone
-FROM claimed AS cl
-JOIN lines AS l ON l.id = cl.line_id
-LEFT JOIN chats AS c ON c.user_id = cl.user_id AND c.line_id = cl.line_id;
+-- the recovery job to resend under the same Linq key, claimed with a fresh
+-- lease and their pair stamps moved to now (see message_claim_expired).
+SELECT c.id::uuid AS id, c.user_id::bigint AS user_id, c.line_id::bigint AS line_id,
+       c.idempotency_key::text AS idempotency_key, c.body::jsonb AS body, c.handle::text AS handle,
+       c.line_number::text AS line_number, c.chat_id::text AS chat_id,
+       c.undeliverable::boolean AS undeliverable
+FROM message_claim_expired(p_lease => @lease::interval, p_batch => @batch::integer, s => @settings::jsonb) AS c;
 
 -- name: MessageGetForAction :one
 -- A sent message with what a reaction or edit on it needs.

@@ -263,6 +263,58 @@ func TestRetries(t *testing.T) {
 		require.Equal(t, 1, slots, "the retry took no second slot")
 	})
 
+	// A retry of a send whose outcome is unknown passes the recipient's
+	// gates again, as a first attempt does: nothing goes to a user deleted,
+	// given another handle or opted out since, whether the first attempt
+	// failed or its replica died. The message is failed with its key kept,
+	// and a later retry gets the same answer.
+	t.Run("RetryOfUnknownOutcomeSendsNothingToAUserGoneOrOptedOut", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			name, change string
+			replicaDied  bool
+			kind         apperr.Kind
+			code         string
+		}{
+			{"Deleted", `DELETE FROM users WHERE user_ref = $1`, false, apperr.NotFound, "user_not_found"},
+			{"DeletedWhileItsReplicaWasDown", `DELETE FROM users WHERE user_ref = $1`, true, apperr.NotFound, "user_not_found"},
+			{"GivenAnotherHandle", `UPDATE users SET handle = '+14155550999' WHERE user_ref = $1`, true, apperr.NotFound, "user_not_found"},
+			{"OptedOut", `UPDATE users SET opted_out_at = now(), opt_out_source = 'keyword' WHERE user_ref = $1`, false, apperr.Conflict, "opted_out"},
+			{"OptedOutWhileItsReplicaWasDown", `UPDATE users SET opted_out_at = now(), opt_out_source = 'keyword' WHERE user_ref = $1`, true, apperr.Conflict, "opted_out"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				e, swallow, reached := swallowEnv(t)
+				gw := e.newGateway(t, gwOptions{})
+				line, _ := e.addLine(t)
+				ref, _ := e.addUser(t, line)
+				ctx := context.Background()
+				req := messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hello"), IdempotencyKey: "k"}
+
+				swallow.Store(3) // the attempt and the client's two retries
+				_, err := gw.svc.Send(ctx, req)
+				requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
+				if tc.replicaDied {
+					_, err = e.pool.Exec(ctx, `UPDATE messages SET state = 'pending', lease_until = now() - interval '1 second',
+						body = coalesce(body, '[{"type":"text","value":"hello"}]')`)
+					require.NoError(t, err)
+				}
+				_, err = e.pool.Exec(ctx, tc.change, ref)
+				require.NoError(t, err)
+
+				for range 2 {
+					_, err = gw.svc.Send(ctx, req)
+					requireCode(t, err, tc.kind, tc.code)
+				}
+				require.Zero(t, reached.Load(), "a send reached Linq")
+				var state string
+				require.NoError(t, e.pool.QueryRow(ctx, `SELECT m.state FROM messages AS m
+					JOIN message_keys AS k ON k.message_id = m.id WHERE k.idempotency_key = 'k'`).Scan(&state))
+				require.Equal(t, "failed", state, "failed, its key kept")
+			})
+		}
+	})
+
 	// The caller going away after admission does not cancel the Linq call.
 	t.Run("CallerLeavingDoesNotCancelTheSend", func(t *testing.T) {
 		t.Parallel()
@@ -370,17 +422,19 @@ func TestRetries(t *testing.T) {
 		require.Len(t, e.sim.SendLog(), 1, "sent once")
 	})
 
-	// A lost send is not resent to a handle that is no longer its user's:
-	// the user was deleted, or got another handle, meanwhile.
-	t.Run("RecoveryResendsNothingToAHandleNoLongerTheUsers", func(t *testing.T) {
+	// A lost send is not resent to a handle that is no longer its user's,
+	// or to a user who opted out: the user was deleted, got another handle,
+	// or opted out meanwhile.
+	t.Run("RecoveryResendsNothingToAHandleNoLongerTheUsersOrOptedOut", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		gw, _ := e.quickGateway(t)
 		line, _ := e.addLine(t)
 		deleted, _ := e.addUser(t, line)
 		renamed, _ := e.addUser(t, line)
+		optedOut, _ := e.addUser(t, line)
 		ctx := context.Background()
-		for _, ref := range []string{deleted, renamed} {
+		for _, ref := range []string{deleted, renamed, optedOut} {
 			_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi"), IdempotencyKey: ref})
 			require.NoError(t, err)
 		}
@@ -392,6 +446,7 @@ func TestRetries(t *testing.T) {
 				body = coalesce(body, '[{"type":"text","value":"hi"}]')`,
 			`DELETE FROM users WHERE user_ref = '` + deleted + `'`,
 			`UPDATE users SET handle = '+14155550999' WHERE user_ref = '` + renamed + `'`,
+			`UPDATE users SET opted_out_at = now(), opt_out_source = 'keyword' WHERE user_ref = '` + optedOut + `'`,
 		} {
 			_, err := e.pool.Exec(ctx, q)
 			require.NoError(t, err)
@@ -402,8 +457,73 @@ func TestRetries(t *testing.T) {
 		require.Zero(t, n)
 		var failed int
 		require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE state = 'failed'`).Scan(&failed))
-		require.Equal(t, 2, failed, "each marked failed, its key kept")
+		require.Equal(t, 3, failed, "each marked failed, its key kept")
 		require.Len(t, e.sim.SendLog(), sends, "nothing resent")
+	})
+
+	// The recovery job's resend may be a new message at Linq, which counts
+	// it in the pair's window: the claim moves its pair stamp to now, or
+	// brings it back when a later admission pruned it (or the cleanup
+	// dropped the pair's row) once it aged out, as a caller's takeover
+	// does. Never 31 sends at Linq within 60 s.
+	t.Run("RecoveryResendCountsInThePairWindow", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			name    string
+			cleanup bool
+		}{{"StampPruned", false}, {"PairRowDropped", true}} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				e, ft := clockEnv(t)
+				gw := e.newGateway(t, gwOptions{})
+				line, _ := e.addLine(t)
+				ref, _ := e.addUser(t, line)
+				ctx := context.Background()
+
+				// Admitted, then the replica died: nothing went to Linq.
+				out, err := gw.svc.AdmitBatch(ctx, []messaging.SendRequest{{APIKeyID: 1, UserRef: ref, Parts: text("lost"), IdempotencyKey: "lost"}})
+				require.NoError(t, err)
+				require.Equal(t, []string{"ok"}, out)
+
+				ft.db.Advance(61 * time.Second) // the lease is over, the stamp out of the window
+				if tc.cleanup {
+					_, err = gw.lim.Cleanup(ctx)
+					require.NoError(t, err)
+					var pairs int
+					require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM pair_state`).Scan(&pairs))
+					require.Zero(t, pairs)
+				} else {
+					_, err = gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("m0")})
+					require.NoError(t, err) // prunes the lost send's stamp
+					gw.svc.Settle()
+				}
+
+				n, err := gw.svc.Recover(ctx)
+				require.NoError(t, err)
+				require.Equal(t, 1, n, "the lost send went out now")
+
+				refused := 0
+				for i := range 30 {
+					_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text(fmt.Sprint("m", i+1))})
+					if err != nil {
+						requireCode(t, err, apperr.RateLimited, ratelimit.OutcomePairLimit)
+						refused++
+					}
+				}
+				gw.svc.Settle()
+				for pair, ts := range simPairTimes(e.sim) {
+					for i := range ts {
+						j := i
+						for j < len(ts) && !ts[j].After(ts[i].Add(60*time.Second)) {
+							j++
+						}
+						require.LessOrEqual(t, j-i, 30, "pair %s: %d sends reached Linq within 60 s (%d refused locally)", pair, j-i, refused)
+					}
+				}
+				require.Zero(t, e.sim.Count429(), "Linq had to refuse what Linegate admitted")
+				require.Positive(t, refused)
+			})
+		}
 	})
 
 	// The recovery job's resend is the message the caller asked for: its

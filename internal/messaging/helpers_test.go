@@ -183,3 +183,27 @@ func (e *env) sendUnknown(t *testing.T, gw *gateway, req messaging.SendRequest) 
 	requireCode(t, err, apperr.BadGateway, "upstream_unavailable")
 	e.sim.SetFaults(linqsim.Faults{})
 }
+
+// swallowEnv is an env whose front answers the next `swallow` POSTs 502
+// without passing them to the simulator (a proxy failing before Linq got
+// the request): the send's outcome is unknown to Linegate, but Linq holds
+// nothing. reached counts the POSTs that reach the simulator, which a
+// resend under a Linq key it holds would not show in its send log.
+func swallowEnv(t *testing.T) (e *env, swallow, reached *atomic.Int64) {
+	t.Helper()
+	swallow, reached = new(atomic.Int64), new(atomic.Int64)
+	e = newEnvWith(t, envOptions{front: func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && swallow.Load() > 0 {
+				swallow.Add(-1)
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+			if r.Method == http.MethodPost {
+				reached.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}})
+	return e, swallow, reached
+}

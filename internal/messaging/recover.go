@@ -17,17 +17,19 @@ const recoverBatch = 100
 // replica that made the Linq call died, or Postgres failed after Linq
 // accepted): each is sent again as it was asked for (parts, effect, reply,
 // service) under its own Linq key, which Linq answers with the message it
-// already holds or sends now, and the answer is recorded. A refusal marks
+// already holds or sends now, and the answer is recorded. The claim moves
+// each resend's pair stamp to now, as a caller's takeover does, so that the
+// resend counts in the pair's window. A refusal marks
 // the send failed (its key stays, so the caller's retry resends under the
 // same Linq key). A resend whose outcome is unknown again, or that the run
 // had no time left for, stays pending, and a later run resends it once its
 // new lease has ended: the caller may have been told it was sent. A send
-// whose user was deleted, or got another handle, since its admission is
-// marked failed instead: the handle it was for is no longer theirs. It returns
-// how many sends it resolved; the lead schedules it.
+// whose user was deleted, got another handle or opted out since its
+// admission is marked failed instead: nothing more goes to that handle. It
+// returns how many sends it resolved; the lead schedules it.
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	rows, err := s.q.MessageClaimExpiredPending(ctx, s.pool, store.MessageClaimExpiredPendingParams{
-		Lease: store.Interval(s.cfg.SendTimeout + LeaseSlack), Batch: recoverBatch,
+		Lease: store.Interval(s.cfg.SendTimeout + LeaseSlack), Batch: recoverBatch, Settings: s.settings,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("claim expired sends: %w", err)
@@ -38,7 +40,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 			break // the rest wait for their lease and the next run
 		}
 		st, err := readStored(r.Body)
-		if err != nil || len(st.Parts) == 0 || r.RecipientGone {
+		if err != nil || len(st.Parts) == 0 || r.Undeliverable {
 			// Nothing to resend, or no one to resend it to: the outcome
 			// stays unknown, the key kept.
 			if _, err := s.q.MessageMarkFailed(ctx, s.pool, store.MessageMarkFailedParams{ID: r.ID, KeepBody: s.cfg.StoreMessageText}); err != nil {

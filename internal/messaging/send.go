@@ -91,8 +91,9 @@ func New(pool *pgxpool.Pool, client *linq.Client, limiter *ratelimit.Limiter, lo
 	logger = cmp.Or(logger, slog.Default())
 	s := &Service{pool: pool, q: store.New(), linq: client, lim: limiter, log: logger, metrics: m, cfg: cfg,
 		settings: limiter.Settings(map[string]any{
-			"lease_ms": (cfg.SendTimeout + LeaseSlack).Milliseconds(),
-			"keep_ms":  cfg.IdempotencyKeepFor.Milliseconds(),
+			"lease_ms":  (cfg.SendTimeout + LeaseSlack).Milliseconds(),
+			"keep_ms":   cfg.IdempotencyKeepFor.Milliseconds(),
+			"keep_body": cfg.StoreMessageText,
 		}),
 		waiters:  newWaiters(pool, logger),
 		okSend:   m.UpstreamRequests.WithLabelValues("send_message", "ok"),
@@ -293,6 +294,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Sent, error) {
 			"this idempotency_key was used for a different request")
 	case "user_not_found":
 		return nil, apperr.New(apperr.NotFound, "user_not_found", "no user with this user_ref or handle")
+	case "recipient_gone":
+		// A retry of a send whose outcome is unknown, to a user deleted
+		// or given another handle since: nothing more goes to that handle.
+		return nil, apperr.New(apperr.NotFound, "user_not_found",
+			"the user this message was for was deleted or has another handle since its first attempt; nothing more was sent")
 	case "no_handle":
 		return nil, apperr.New(apperr.Conflict, "user_not_connected",
 			"the user has not written to their line yet, so Linegate has no handle to send to")

@@ -152,29 +152,17 @@ func (q *Queries) MessageAwaitRecord(ctx context.Context, db DBTX, id pgtype.UUI
 }
 
 const messageClaimExpiredPending = `-- name: MessageClaimExpiredPending :many
-WITH claimed AS (
-    UPDATE messages AS m
-    SET lease_until = (SELECT lg_now()) + $1::interval, updated_at = (SELECT lg_now())
-    WHERE m.id IN (
-        SELECT x.id FROM messages AS x
-        WHERE x.state = 'pending' AND x.lease_until < (SELECT lg_now())
-        ORDER BY x.lease_until
-        LIMIT $2::integer
-        FOR UPDATE SKIP LOCKED
-    ) AND m.state = 'pending'
-    RETURNING m.id, m.user_id, m.line_id, m.idempotency_key, m.body, m.handle
-)
-SELECT cl.id, cl.user_id, cl.line_id, coalesce(cl.idempotency_key, '')::text AS idempotency_key, cl.body,
-       cl.handle, l.number AS line_number, coalesce(c.linq_chat_id, '')::text AS chat_id,
-       NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = cl.user_id AND u.handle = cl.handle) AS recipient_gone
-FROM claimed AS cl
-JOIN lines AS l ON l.id = cl.line_id
-LEFT JOIN chats AS c ON c.user_id = cl.user_id AND c.line_id = cl.line_id
+SELECT c.id::uuid AS id, c.user_id::bigint AS user_id, c.line_id::bigint AS line_id,
+       c.idempotency_key::text AS idempotency_key, c.body::jsonb AS body, c.handle::text AS handle,
+       c.line_number::text AS line_number, c.chat_id::text AS chat_id,
+       c.undeliverable::boolean AS undeliverable
+FROM message_claim_expired(p_lease => $1::interval, p_batch => $2::integer, s => $3::jsonb) AS c
 `
 
 type MessageClaimExpiredPendingParams struct {
-	Lease pgtype.Interval
-	Batch int32
+	Lease    pgtype.Interval
+	Batch    int32
+	Settings []byte
 }
 
 type MessageClaimExpiredPendingRow struct {
@@ -186,18 +174,14 @@ type MessageClaimExpiredPendingRow struct {
 	Handle         string
 	LineNumber     string
 	ChatID         string
-	RecipientGone  bool
+	Undeliverable  bool
 }
 
 // Sends whose replica did not record Linq's answer within the lease, for
-// the recovery job to resend under the same Linq key. Each is claimed with
-// a fresh lease, as a retry's takeover claims it, so that a retry arriving
-// meanwhile waits (in_progress) instead of sending too, and two recovery
-// runs never take the same send.
-// recipient_gone: the user was deleted, or their handle changed, since the
-// send was admitted; nothing is sent to a handle that is no longer theirs.
+// the recovery job to resend under the same Linq key, claimed with a fresh
+// lease and their pair stamps moved to now (see message_claim_expired).
 func (q *Queries) MessageClaimExpiredPending(ctx context.Context, db DBTX, arg MessageClaimExpiredPendingParams) ([]MessageClaimExpiredPendingRow, error) {
-	rows, err := db.Query(ctx, messageClaimExpiredPending, arg.Lease, arg.Batch)
+	rows, err := db.Query(ctx, messageClaimExpiredPending, arg.Lease, arg.Batch, arg.Settings)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +198,7 @@ func (q *Queries) MessageClaimExpiredPending(ctx context.Context, db DBTX, arg M
 			&i.Handle,
 			&i.LineNumber,
 			&i.ChatID,
-			&i.RecipientGone,
+			&i.Undeliverable,
 		); err != nil {
 			return nil, err
 		}
