@@ -10,8 +10,12 @@
 -- p_reqs (the request's number, 1-based) and p_handles, one element each,
 -- in request order. Each request is admitted at its own instant, p_ats[k]
 -- (the caller's lg_now readings, or, when p_ats is NULL, one lg_now reading
--- plus k-1 microseconds): a pair's timestamps stay distinct, so the restamp
--- on Linq's answer (MessageMarkSent) and the give-back find their own.
+-- plus a microsecond per unit of the requests before it): a pair's
+-- timestamps stay distinct, so the restamp on Linq's answer
+-- (MessageMarkSent) and the give-back find their own. A request of u units
+-- (a send with its continuation text is 2) takes u messages of the line's
+-- budget and u stamps in each recipient's window, at p_ats[k], p_ats[k] +
+-- 1 µs, …, all or none; the caller leaves those instants to it.
 --
 -- Cost: a fixed number of statements per call, whatever the number of
 -- requests, except for refusals, which work out their retry hint and loop
@@ -144,8 +148,10 @@ BEGIN
     END IF;
     IF v_ats IS NULL THEN
         v_first := lg_now();
+        v_at := v_first;
         FOR k IN 1 .. v_n LOOP
-            v_ats[k] := v_first + (k - 1) * interval '1 microsecond';
+            v_ats[k] := v_at;
+            v_at := v_at + coalesce(p_units[k], 1) * interval '1 microsecond';
         END LOOP;
     END IF;
     v_first := coalesce(v_ats[1], lg_now()); -- a call with moves alone has no request
@@ -268,7 +274,7 @@ BEGIN
                 IF p_until[ps] IS NOT NULL AND p_until[ps] > v_at THEN
                     o_outcome[k] := 'pair_quarantined';
                     o_pslot[k] := ps;
-                ELSIF p_cnt[ps] >= v_limit THEN
+                ELSIF p_cnt[ps] + v_units > v_limit THEN
                     o_outcome[k] := 'pair_limit';
                     o_pslot[k] := ps;
                 END IF;
@@ -296,15 +302,18 @@ BEGIN
         END IF;
         l_total[ls] := l_total[ls] + v_units;
         o_used[k] := l_total[ls];
-        -- Its recipients' windows take it; the line's minute counts it
-        -- once (on its last recipient).
+        -- Its recipients' windows take its units (a stamp each, a
+        -- microsecond apart); the line's minute counts them once (on its
+        -- last recipient's first stamp, at v_at).
         FOR rh IN j0 .. j - 1 LOOP
             ps := array_position(p_keys, p_line_ids[k] || ':' || p_handles[rh]);
-            p_cnt[ps] := p_cnt[ps] + 1;
-            a_lines := a_lines || p_line_ids[k];
-            a_handles := a_handles || p_handles[rh];
-            a_ats := a_ats || v_at;
-            a_units := a_units || CASE WHEN rh = j - 1 THEN v_units ELSE 0 END;
+            p_cnt[ps] := p_cnt[ps] + v_units;
+            FOR u IN 0 .. v_units - 1 LOOP
+                a_lines := a_lines || p_line_ids[k];
+                a_handles := a_handles || p_handles[rh];
+                a_ats := a_ats || (v_at + u * interval '1 microsecond');
+                a_units := a_units || CASE WHEN rh = j - 1 AND u = 0 THEN v_units ELSE 0 END;
+            END LOOP;
         END LOOP;
     END LOOP;
 
@@ -346,9 +355,14 @@ BEGIN
                 o_retry[k] := ceil(extract(epoch FROM v_until - v_at) * 1000)::bigint;
                 CONTINUE;
             END IF;
-            v_sends := ARRAY(SELECT t FROM unnest(v_sends) AS t WHERE t >= v_at - v_window);
-            o_retry[k] := ((floor(extract(epoch FROM
-                (SELECT min(t) FROM unnest(v_sends) AS t) + v_window - v_at)) + 1) * 1000)::bigint;
+            -- The request fits once the oldest sends that leave no room
+            -- for its units have left the window.
+            v_sends := ARRAY(SELECT t FROM unnest(v_sends) AS t WHERE t >= v_at - v_window ORDER BY t);
+            -- (None in the window: more units than the limit, which
+            -- never fit; a window's wait.)
+            o_retry[k] := coalesce(((floor(extract(epoch FROM
+                v_sends[greatest(1, least(cardinality(v_sends), cardinality(v_sends) + coalesce(p_units[k], 1) - v_limit))]
+                + v_window - v_at)) + 1) * 1000)::bigint, (s ->> 'pair_window_ms')::bigint);
             -- Loop guard: a hit counts only when every send in the full
             -- window came after the previous hit, so one burst of refused
             -- retries is one hit, and hit_limit full windows in hit_window

@@ -8,14 +8,15 @@
 -- does (send_admit_many): the stamp moves from its admission to now, or
 -- comes back when it has left the window (a later admission pruned it), so
 -- that the resend, which Linq may count as a new message, is in the pair's
--- window. The moves are limits_admit's, under its ordered locks, after the
--- messages rows, as in a takeover. admitted_at follows the stamp
--- (MessageMarkSent and MessageMarkFailed look for it).
+-- window; a continuation stamp the send holds moves with it, to the next
+-- microsecond. The moves are limits_admit's, under its ordered locks, after
+-- the messages rows, as in a takeover. admitted_at and continuation_at
+-- follow the stamps (MessageMarkSent and MessageMarkFailed look for them).
 --
 -- undeliverable: the user was deleted, got another handle or opted out
 -- since the send was admitted, or there is nothing to resend: the job
--- marks it failed (MessageMarkFailed) and sends nothing, and its stamp
--- stays. s: limits_admit's settings.
+-- marks it failed (MessageMarkFailed) and sends nothing, and its stamps
+-- stay. s: limits_admit's settings.
 CREATE OR REPLACE FUNCTION message_claim_expired(
     p_lease interval,
     p_batch integer,
@@ -30,6 +31,7 @@ CREATE OR REPLACE FUNCTION message_claim_expired(
     line_number     text,
     chat_id         text,
     admitted_at     timestamptz,
+    continuation_at timestamptz,
     undeliverable   boolean
 ) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 #variable_conflict use_column
@@ -39,6 +41,7 @@ DECLARE
     v_k       integer := 0;
     c_ids     uuid[] := '{}';
     c_ats     timestamptz[] := '{}';
+    c_conts   timestamptz[] := '{}';
     t_lines   bigint[] := '{}';
     t_handles text[] := '{}';
     t_from    timestamptz[] := '{}';
@@ -47,6 +50,7 @@ DECLARE
 BEGIN
     FOR r IN
         SELECT x.id, x.user_id, x.line_id, x.idempotency_key, x.body, x.handle, x.admitted_at AS at,
+               x.continuation_at AS cont,
                x.body IS NULL OR NOT EXISTS (SELECT 1 FROM users AS u
                                               WHERE u.id = x.user_id AND u.handle = x.handle
                                                 AND u.opted_out_at IS NULL) AS gone
@@ -64,17 +68,26 @@ BEGIN
         handle := r.handle;
         undeliverable := r.gone;
         admitted_at := r.at;
+        continuation_at := r.cont;
         IF NOT r.gone THEN
             -- Each resend's own instants (see limits_admit).
-            admitted_at := v_base + v_k * v_us;
+            admitted_at := v_base + 2 * v_k * v_us;
             v_k := v_k + 1;
             t_lines := t_lines || r.line_id;
             t_handles := t_handles || r.handle;
             t_from := t_from || r.at;
             t_to := t_to || admitted_at;
+            IF r.cont IS NOT NULL THEN
+                continuation_at := admitted_at + v_us;
+                t_lines := t_lines || r.line_id;
+                t_handles := t_handles || r.handle;
+                t_from := t_from || r.cont;
+                t_to := t_to || continuation_at;
+            END IF;
         END IF;
         c_ids := c_ids || r.id;
         c_ats := c_ats || admitted_at;
+        c_conts := c_conts || continuation_at;
         SELECT l.number INTO line_number FROM lines AS l WHERE l.id = r.line_id;
         SELECT c.linq_chat_id INTO chat_id FROM chats AS c WHERE c.user_id = r.user_id AND c.line_id = r.line_id;
         chat_id := coalesce(chat_id, '');
@@ -85,8 +98,8 @@ BEGIN
     END IF;
 
     UPDATE messages AS m
-       SET lease_until = v_base + p_lease, updated_at = v_base, admitted_at = c.at
-      FROM unnest(c_ids, c_ats) AS c(id, at)
+       SET lease_until = v_base + p_lease, updated_at = v_base, admitted_at = c.at, continuation_at = c.cont
+      FROM unnest(c_ids, c_ats, c_conts) AS c(id, at, cont)
      WHERE m.id = c.id;
     IF cardinality(t_lines) > 0 THEN
         PERFORM 1 FROM limits_admit('{}'::bigint[], '{}'::boolean[], '{}'::integer[], '{}'::integer[], '{}'::text[], s,

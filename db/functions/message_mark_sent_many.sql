@@ -3,7 +3,9 @@
 -- order given): the message is sent, its pair stamp moves from its
 -- admission to now, a time Linq's own stamp of the message cannot be later
 -- than (so the pair window never runs ahead of Linq's), and the chat a send
--- opened is recorded. The parts, kept while the outcome was open (the
+-- opened is recorded. A continuation stamp the send still holds (the
+-- record of the chat its continuation opened failed) moves with it, to the
+-- next microsecond. The parts, kept while the outcome was open (the
 -- recovery job resends them), are dropped unless p_keep_body. A status
 -- that a webhook event already set (its time is on the row) is later than
 -- the one in Linq's answer and stays.
@@ -37,8 +39,9 @@ DECLARE
     r      record;
     v_m    record;
     -- The batch's clock reading, taken after Linq answered every send in
-    -- it; each send is stamped a microsecond after the one before, so that
-    -- a pair's stamps stay distinct (see limits_admit).
+    -- it; each send is stamped two microseconds after the one before (the
+    -- one between for its continuation's), so that a pair's stamps stay
+    -- distinct (see limits_admit).
     v_base timestamptz := lg_now();
     v_now  timestamptz;
     j      integer := 0;
@@ -53,7 +56,7 @@ BEGIN
         awaited := false;
         restamped := 0;
         chats_added := 0;
-        v_now := v_base + j * interval '1 microsecond';
+        v_now := v_base + 2 * j * interval '1 microsecond';
         j := j + 1;
         UPDATE messages AS m
            SET state = 'sent', lease_until = NULL, linq_chat_id = r.chat, linq_message_id = r.linq_id,
@@ -62,10 +65,12 @@ BEGIN
                                       THEN r.status ELSE m.delivery_status END,
                body = CASE WHEN p_keep_body THEN m.body END
          WHERE m.id = r.id
-        RETURNING m.user_id, m.line_id, m.handle, m.admitted_at, m.awaited INTO v_m;
+        RETURNING m.user_id, m.line_id, m.handle, m.admitted_at, m.continuation_at, m.awaited INTO v_m;
         IF FOUND THEN
             awaited := v_m.awaited;
-            UPDATE pair_state AS pw SET sends = array_replace(pw.sends, v_m.admitted_at, v_now)
+            UPDATE pair_state AS pw
+               SET sends = array_replace(array_replace(pw.sends, v_m.admitted_at, v_now),
+                                         v_m.continuation_at, v_now + interval '1 microsecond')
              WHERE pw.line_id = v_m.line_id AND pw.handle = v_m.handle;
             GET DIAGNOSTICS restamped = ROW_COUNT;
             IF r.new_chat THEN

@@ -21,19 +21,33 @@
 -- nothing is resent; the message is failed, its key kept, so that a retry
 -- gets the same answer while that holds.
 --
+-- A new send to a user who was moved onto their line (the newest line
+-- ledger row put them there, for a reason in s.continuation_after) and has
+-- no chat on it yet opens the chat with the continuation text, a Linq
+-- message of its own: it is admitted with 2 units (two stamps in the pair
+-- window, two messages of the budget), all or none, and answers the
+-- continuation's stamp (continuation_at), which its messages row keeps
+-- until the continuation is known sent. When the two do not fit, the send
+-- is refused with the limit's usual answer: sent alone, the message would
+-- open the chat itself with no word of the new number (and Linq refuses a
+-- first message with a link, a reply_to or an effect), and the next send
+-- would owe the continuation all the same.
+--
 -- The sends are decided in the order of the locks they take: by line, then
 -- handle, then key. The keys are reserved first (in key order), then the
 -- new sends go through limits_admit together, which takes their lines'
 -- window rows in ascending id order and then their pair rows in (line,
 -- handle) order, so two batches wait for each other instead of
 -- deadlocking. Each send is admitted at its own instant: the batch's
--- lg_now reading plus its position in microseconds. An empty user_ref or
+-- lg_now reading plus twice its position in microseconds, leaving the
+-- microsecond after it to a continuation's stamp. An empty user_ref or
 -- handle stands for none.
 --
 -- Outcomes: ok, replay, key_reused, in_progress, user_not_found, no_handle,
 -- opted_out, recipient_gone, and limits_admit's pair_limit,
 -- pair_quarantined, line_budget, line_unavailable. s: lease_ms, keep_ms,
--- reply_window_ms, keep_body and limits_admit's settings.
+-- reply_window_ms, keep_body, continuation_after (an array of ledger
+-- reasons; none: no continuation) and limits_admit's settings.
 --
 -- Set-based: a batch costs a fixed number of statements (the read with the
 -- key reservation, the limits, the messages rows), whatever its size; only
@@ -67,7 +81,8 @@ CREATE OR REPLACE FUNCTION send_admit_many(
     trace_id        text,
     delivery_status text,
     admitted_at     timestamptz,
-    lease_until     timestamptz
+    lease_until     timestamptz,
+    continuation_at timestamptz
 ) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
@@ -77,6 +92,8 @@ DECLARE
     v_keep  interval := (s ->> 'keep_ms')::bigint * interval '1 millisecond';
     v_reply_window interval := (s ->> 'reply_window_ms')::bigint * interval '1 millisecond';
     v_keep_body boolean := coalesce((s ->> 'keep_body')::boolean, false);
+    v_cont_after text[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(s -> 'continuation_after', '[]')));
+    v_us    interval := interval '1 microsecond';
     v_n     integer;
     -- The batch in lock order, one element per send: the request, whether
     -- its user (with a line) was found, and what the gates read of them.
@@ -91,6 +108,7 @@ DECLARE
     b_opted  boolean[];
     b_last   timestamptz[];
     b_new    boolean[];
+    b_cont   boolean[];
     -- The answers; the user, line and chat ones hold the batch's read
     -- until a key seen before overrides them.
     o_outcome  text[];
@@ -110,6 +128,7 @@ DECLARE
     o_status   text[];
     o_at       timestamptz[];
     o_lease    timestamptz[];
+    o_cont     timestamptz[];
     -- The new sends that go through the limits, in batch order.
     q_pos    integer[] := '{}';
     q_lines  bigint[] := '{}';
@@ -117,6 +136,7 @@ DECLARE
     q_handles text[] := '{}';
     q_ats    timestamptz[] := '{}';
     q_reqs   integer[] := '{}';
+    q_units  integer[] := '{}';
     v_refused boolean := false;
     -- The takeovers' pair stamps to move: from the first attempt's instant
     -- to the resend's.
@@ -142,7 +162,8 @@ BEGIN
     FOR r IN
         WITH b AS MATERIALIZED (
             SELECT i.*, u.id AS uid, u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, u.last_inbound_at,
-                   u.current_line_id AS lid, l.number AS lnumber, c.linq_chat_id AS chat
+                   u.current_line_id AS lid, l.number AS lnumber, c.linq_chat_id AS chat,
+                   g.reason AS moved_for, g.to_line_id AS moved_to
               FROM (SELECT x.id, x.api_key_id, x.key, x.hash, nullif(x.user_ref, '') AS user_ref,
                            nullif(x.handle, '') AS handle, x.intent, x.body, x.k
                       FROM unnest(p_ids, p_api_key_ids, p_keys, p_hashes, p_user_refs, p_handles, p_intents, p_bodies)
@@ -163,6 +184,13 @@ BEGIN
                     SELECT c0.linq_chat_id FROM chats AS c0
                      WHERE c0.user_id = u.id AND c0.line_id = u.current_line_id LIMIT 1
               ) AS c ON true
+              -- The move that put the user on their line, read only for a
+              -- user without a chat there (a continuation may be due).
+              LEFT JOIN LATERAL (
+                    SELECT g0.reason, g0.to_line_id FROM line_ledger AS g0
+                     WHERE c.linq_chat_id IS NULL AND cardinality(v_cont_after) > 0 AND g0.user_id = u.id
+                     ORDER BY g0.created_at DESC, g0.id DESC LIMIT 1
+              ) AS g ON true
         ), ins AS (
             INSERT INTO message_keys (api_key_id, idempotency_key, message_id, expires_at)
             SELECT b.api_key_id, b.key, b.id, v_base + v_keep
@@ -189,6 +217,7 @@ BEGIN
         b_new[v_n] := r.new;
         b_opted[v_n] := r.opted_out_at IS NOT NULL;
         b_last[v_n] := r.last_inbound_at;
+        b_cont[v_n] := coalesce(r.chat IS NULL AND r.moved_for = ANY (v_cont_after) AND r.moved_to = r.lid, false);
         -- The user, their line and chat as the batch read them (none when
         -- not found); a key seen before answers with its message's own.
         o_uid[v_n] := CASE WHEN b_found[v_n] THEN r.uid END;
@@ -197,8 +226,9 @@ BEGIN
         o_lid[v_n] := CASE WHEN b_found[v_n] THEN r.lid END;
         o_number[v_n] := CASE WHEN b_found[v_n] THEN r.lnumber END;
         o_chat[v_n] := CASE WHEN b_found[v_n] THEN r.chat END;
-        -- Each send's own instant (see limits_admit).
-        o_at[v_n] := v_base + (v_n - 1) * interval '1 microsecond';
+        -- Each send's own instant (see limits_admit), and the next one
+        -- for its continuation's stamp.
+        o_at[v_n] := v_base + 2 * (v_n - 1) * v_us;
     END LOOP;
     IF v_n = 0 THEN
         RETURN;
@@ -213,6 +243,7 @@ BEGIN
     o_linq := array_fill(NULL::text, ARRAY[v_n]);
     o_trace := array_fill(NULL::text, ARRAY[v_n]);
     o_status := array_fill(NULL::text, ARRAY[v_n]);
+    o_cont := array_fill(NULL::timestamptz, ARRAY[v_n]);
 
     FOR i IN 1 .. v_n LOOP
         v_now := o_at[i];
@@ -225,6 +256,10 @@ BEGIN
             ELSE
                 q_pos := q_pos || i;
                 q_reqs := q_reqs || cardinality(q_pos);
+                q_units := q_units || CASE WHEN b_cont[i] THEN 2 ELSE 1 END;
+                IF b_cont[i] THEN
+                    o_cont[i] := v_now + v_us;
+                END IF;
                 q_lines := q_lines || o_lid[i];
                 q_handles := q_handles || o_handle[i];
                 q_ats := q_ats || v_now;
@@ -237,7 +272,8 @@ BEGIN
         -- A key seen before.
         SELECT m.id, m.request_hash, m.state, m.lease_until AS lease, m.user_id AS uid, m.line_id AS lid,
                m.linq_chat_id, m.linq_message_id, m.trace_id, m.delivery_status, m.admitted_at AS at, m.handle,
-               u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at, l.number AS lnumber, c.linq_chat_id AS chat
+               m.continuation_at AS cont, u.user_ref AS uref, u.handle AS uhandle, u.opted_out_at,
+               l.number AS lnumber, c.linq_chat_id AS chat
           INTO v_msg
           FROM message_keys AS k
           JOIN messages AS m ON m.id = k.message_id
@@ -283,7 +319,7 @@ BEGIN
             -- Outcome unknown, but the handle is no longer its user's, or
             -- the user opted out: nothing more goes to it. A pending send
             -- whose replica died is failed as MessageMarkFailed fails one
-            -- (its stamp moves to now, under limits_admit's locks); a
+            -- (its stamps move to now, under limits_admit's locks); a
             -- failed one stays as it is.
             o_outcome[i] := CASE WHEN v_msg.opted_out_at IS NOT NULL AND v_msg.uhandle = v_msg.handle
                                  THEN 'opted_out' ELSE 'recipient_gone' END;
@@ -292,27 +328,42 @@ BEGIN
                 t_handles := t_handles || v_msg.handle;
                 t_from := t_from || v_msg.at;
                 t_to := t_to || v_now;
+                IF v_msg.cont IS NOT NULL THEN
+                    t_lines := t_lines || v_msg.lid;
+                    t_handles := t_handles || v_msg.handle;
+                    t_from := t_from || v_msg.cont;
+                    t_to := t_to || (v_now + v_us);
+                END IF;
                 UPDATE messages AS m
                    SET state = 'failed', lease_until = NULL, admitted_at = v_now, updated_at = v_now,
+                       continuation_at = CASE WHEN m.continuation_at IS NOT NULL THEN v_now + v_us END,
                        body = CASE WHEN v_keep_body THEN m.body END
                  WHERE m.id = v_msg.id;
             END IF;
         ELSE
             -- Outcome unknown, or a pending send whose replica died: send
             -- the same message again, reusing its slot (its pair stamp moves
-            -- to now, or comes back when it has left the window). It does
-            -- not go through the limits again: Linq may hold the message
-            -- already, and then it answers the resend with it.
-            -- limits_admit moves the stamp, under its ordered locks.
+            -- to now, or comes back when it has left the window), and its
+            -- continuation's when it holds one. It does not go through the
+            -- limits again: Linq may hold the message already, and then it
+            -- answers the resend with it. limits_admit moves the stamps,
+            -- under its ordered locks.
             o_takeover[i] := true;
             o_chat[i] := v_msg.chat;
             t_lines := t_lines || v_msg.lid;
             t_handles := t_handles || v_msg.handle;
             t_from := t_from || v_msg.at;
             t_to := t_to || v_now;
+            IF v_msg.cont IS NOT NULL THEN
+                o_cont[i] := v_now + v_us;
+                t_lines := t_lines || v_msg.lid;
+                t_handles := t_handles || v_msg.handle;
+                t_from := t_from || v_msg.cont;
+                t_to := t_to || o_cont[i];
+            END IF;
             UPDATE messages AS m
                SET state = 'pending', lease_until = v_now + v_lease, admitted_at = v_now, updated_at = v_now,
-                   body = coalesce(m.body, b_body[i])
+                   continuation_at = o_cont[i], body = coalesce(m.body, b_body[i])
              WHERE m.id = v_msg.id;
         END IF;
     END LOOP;
@@ -324,7 +375,7 @@ BEGIN
     IF cardinality(q_pos) > 0 OR cardinality(t_lines) > 0 THEN
         FOR r IN
             SELECT a.req, a.outcome, a.retry_after_ms, a.quarantined, a.why
-              FROM limits_admit(q_lines, q_reply, array_fill(1, ARRAY[cardinality(q_pos)]), q_reqs, q_handles, s, q_ats,
+              FROM limits_admit(q_lines, q_reply, q_units, q_reqs, q_handles, s, q_ats,
                                 t_lines, t_handles, t_from, t_to) AS a
         LOOP
             i := q_pos[r.req];
@@ -332,6 +383,9 @@ BEGIN
             o_retry[i] := r.retry_after_ms;
             o_quar[i] := r.quarantined;
             o_why[i] := r.why;
+            IF r.outcome <> 'ok' THEN
+                o_cont[i] := NULL;
+            END IF;
             v_refused := v_refused OR r.outcome <> 'ok';
         END LOOP;
     END IF;
@@ -339,9 +393,9 @@ BEGIN
     -- An admitted send holds its key with a pending messages row; a refused
     -- first attempt leaves nothing behind, so it does not consume its key.
     INSERT INTO messages (id, api_key_id, idempotency_key, request_hash, user_id, line_id, handle, intent, state,
-                          lease_until, admitted_at, body, created_at, updated_at)
+                          lease_until, admitted_at, continuation_at, body, created_at, updated_at)
     SELECT b_id[g], b_akid[g], b_key[g], b_hash[g], o_uid[g], o_lid[g], o_handle[g], b_intent[g], 'pending',
-           o_lease[g], o_at[g], b_body[g], o_at[g], o_at[g]
+           o_lease[g], o_at[g], o_cont[g], b_body[g], o_at[g], o_at[g]
       FROM unnest(q_pos) AS g
      WHERE o_outcome[g] = 'ok';
     IF v_refused THEN
@@ -370,6 +424,7 @@ BEGIN
         delivery_status := o_status[i];
         admitted_at := o_at[i];
         lease_until := o_lease[i];
+        continuation_at := o_cont[i];
         RETURN NEXT;
     END LOOP;
 END;

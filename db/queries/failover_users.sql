@@ -154,21 +154,6 @@ SELECT u.id, u.user_ref, u.home_line_id, u.current_line_id,
 FROM ids JOIN users u ON u.id = ids.id
 ORDER BY u.id;
 
--- name: UserLastMove :one
--- What a send needs before the first message on a user's current line:
--- whether a chat exists there yet, and the newest ledger row that put the
--- user on a line (no row when the ledger holds none for the user).
-SELECT u.current_line_id,
-       EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.line_id = u.current_line_id) AS has_chat,
-       coalesce(g.reason, '')::text AS reason, g.from_line_id, g.to_line_id, g.created_at
-FROM users u
-JOIN LATERAL (
-    SELECT l.reason, l.from_line_id, l.to_line_id, l.created_at
-    FROM line_ledger l WHERE l.user_id = u.id
-    ORDER BY l.created_at DESC, l.id DESC LIMIT 1
-) g ON true
-WHERE u.id = @user_id;
-
 -- name: UserGetForMove :one
 -- One user with their whole line set in order, locked for a move.
 SELECT u.id, u.user_ref, u.home_line_id, u.current_line_id,

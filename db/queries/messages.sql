@@ -20,42 +20,10 @@ CROSS JOIN message_mark_sent_many(
 
 -- name: MessageOpenChat :one
 -- A continuation text opened the chat on the user's line for this pending
--- send, which goes out on it next: the chat is recorded now (under
--- MessageMarkSent's handle guard), so that no later attempt sends the
--- continuation again. The continuation is a message of its own at Linq, so
--- it also takes a stamp in the pair window and a unit of the line's budget.
-WITH m AS (
-    SELECT msg.user_id, msg.line_id, msg.handle FROM messages AS msg
-    WHERE msg.id = @id::uuid AND msg.state = 'pending'
-), owner AS (
-    SELECT u.id FROM users AS u JOIN m ON m.user_id = u.id
-    WHERE u.handle = m.handle
-    FOR SHARE OF u
-), chat AS (
-    INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-    SELECT m.user_id, m.line_id, @linq_chat_id::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
-    ON CONFLICT (user_id, line_id) DO NOTHING
-    RETURNING 1
-), lk AS MATERIALIZED (
-    -- The line's window row before its pair and volume rows (limits_admit's
-    -- order).
-    SELECT w.line_id FROM line_window AS w JOIN m ON w.line_id = m.line_id
-    FOR UPDATE OF w
-), stamp AS (
-    UPDATE pair_state AS pw SET sends = pw.sends || lg_now()
-    FROM m
-    WHERE pw.line_id = m.line_id AND pw.handle = m.handle AND (SELECT count(*) FROM lk) >= 0
-    RETURNING 1
-), volume AS (
-    INSERT INTO line_volume AS v (line_id, minute, outbound)
-    SELECT m.line_id, date_trunc('minute', lg_now()), 1 FROM m
-    WHERE (SELECT count(*) FROM lk) >= 0
-    ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM chat)::bigint AS chats_added,
-       (SELECT count(*) FROM stamp)::bigint AS stamped,
-       (SELECT count(*) FROM volume)::bigint AS counted;
+-- send: the chat is recorded and the continuation's stamp moves to now (see
+-- message_open_chat).
+SELECT o.chats_added::integer AS chats_added, o.stamped::integer AS stamped
+FROM message_open_chat(p_id => @id::uuid, p_chat => @linq_chat_id::text) AS o;
 
 -- name: MessageClock :one
 -- The database's clock (lg_now), which stamps what the send path observes
@@ -68,25 +36,30 @@ SELECT lg_now()::timestamptz AS now;
 -- may hold the message, stamped when it got it: the send's pair stamp
 -- moves from its admission to now, a time Linq's stamp cannot be later
 -- than (as on success), so the pair window never runs ahead of Linq's.
--- admitted_at follows the stamp, which a takeover looks for. The parts go
--- unless kept (STORE_MESSAGE_TEXT): nothing resends a failed send from its
--- row, and a takeover brings the retry's parts back.
+-- admitted_at follows the stamp, which a takeover looks for; so does the
+-- stamp of a continuation the send holds (continuation_at), to the next
+-- microsecond. The parts go unless kept (STORE_MESSAGE_TEXT): nothing
+-- resends a failed send from its row, and a takeover brings the retry's
+-- parts back.
 WITH clock AS (
     SELECT lg_now() AS now
 ), old AS (
-    SELECT msg.id, msg.line_id, msg.handle, msg.admitted_at
+    SELECT msg.id, msg.line_id, msg.handle, msg.admitted_at, msg.continuation_at
     FROM messages AS msg
     WHERE msg.id = @id::uuid AND msg.state = 'pending'
     FOR UPDATE
 ), m AS (
     UPDATE messages AS msg
     SET state = 'failed', lease_until = NULL, admitted_at = clock.now, updated_at = clock.now,
+        continuation_at = CASE WHEN old.continuation_at IS NOT NULL THEN clock.now + interval '1 microsecond' END,
         body = CASE WHEN @keep_body::boolean THEN msg.body END
     FROM old, clock
     WHERE msg.id = old.id
     RETURNING msg.awaited
 ), stamp AS (
-    UPDATE pair_state AS pw SET sends = array_replace(pw.sends, old.admitted_at, clock.now)
+    UPDATE pair_state AS pw
+    SET sends = array_replace(array_replace(pw.sends, old.admitted_at, clock.now),
+                              old.continuation_at, clock.now + interval '1 microsecond')
     FROM old, clock
     WHERE pw.line_id = old.line_id AND pw.handle = old.handle
 )
@@ -131,7 +104,7 @@ SELECT pg_notify('linegate_send_done', CAST(@id::uuid AS text));
 SELECT c.id::uuid AS id, c.user_id::bigint AS user_id, c.line_id::bigint AS line_id,
        c.idempotency_key::text AS idempotency_key, c.body::jsonb AS body, c.handle::text AS handle,
        c.line_number::text AS line_number, c.chat_id::text AS chat_id,
-       c.undeliverable::boolean AS undeliverable
+       (c.continuation_at IS NOT NULL)::boolean AS continuation, c.undeliverable::boolean AS undeliverable
 FROM message_claim_expired(p_lease => @lease::interval, p_batch => @batch::integer, s => @settings::jsonb) AS c;
 
 -- name: MessageGetForAction :one
@@ -175,7 +148,7 @@ SELECT a.n::integer AS n, a.outcome::text AS outcome, a.takeover::boolean AS tak
        coalesce(a.why, '')::text AS why,
        coalesce(a.linq_message_id, '')::text AS linq_message_id, coalesce(a.trace_id, '')::text AS trace_id,
        coalesce(a.delivery_status, '')::text AS delivery_status, a.admitted_at::timestamptz AS admitted_at,
-       a.lease_until::timestamptz AS lease_until
+       a.lease_until::timestamptz AS lease_until, (a.continuation_at IS NOT NULL)::boolean AS continuation
 FROM send_admit_many(
     p_ids => @ids::uuid[], p_api_key_ids => @api_key_ids::bigint[], p_keys => @idempotency_keys::text[],
     p_hashes => @request_hashes::bytea[], p_user_refs => @user_refs::text[], p_handles => @handles::text[],

@@ -12,8 +12,10 @@ FROM limits_admit(
 ) AS a;
 
 -- name: PairStateGiveBack :exec
--- Linq refused an admitted send without sending it: take its timestamp out
--- of each pair window and its unit out of the line's volume.
+-- Linq refused an admitted send without sending it: take its timestamps
+-- out of each pair window (ats: one per unit, the first the admission's
+-- own) and its units out of the line's volume, which counted them in the
+-- minute of the first.
 -- The line's window row is locked first, then the pair rows, then the
 -- volume row: limits_admit's order, or the two deadlock. (The sub-selects
 -- on lk and pairs are one-time filters, run before the scans they guard.)
@@ -21,19 +23,19 @@ WITH lk AS MATERIALIZED (
     SELECT w.line_id FROM line_window AS w WHERE w.line_id = @line_id::bigint FOR UPDATE
 ), pairs AS (
     UPDATE pair_state AS pw
-    SET sends = pw.sends[:array_position(pw.sends, @at::timestamptz) - 1]
-             || pw.sends[array_position(pw.sends, @at::timestamptz) + 1:]
+    SET sends = ARRAY(SELECT x.t FROM unnest(pw.sends) WITH ORDINALITY AS x(t, o)
+                      WHERE x.t <> ALL (@ats::timestamptz[]) ORDER BY x.o)
     WHERE pw.line_id = @line_id::bigint AND pw.handle = ANY (@handles::text[])
-      AND @at::timestamptz = ANY (pw.sends)
+      AND pw.sends && @ats::timestamptz[]
       AND (SELECT count(*) FROM lk) >= 0
     RETURNING 1
 ),
 taken AS (SELECT count(*) AS n FROM pairs)
 UPDATE line_volume AS v
-SET outbound = v.outbound - @units::integer
+SET outbound = v.outbound - cardinality(@ats::timestamptz[])
 FROM taken
-WHERE v.line_id = @line_id::bigint AND v.minute = date_trunc('minute', @at::timestamptz)
-  AND v.outbound >= @units::integer;
+WHERE v.line_id = @line_id::bigint AND v.minute = date_trunc('minute', (@ats::timestamptz[])[1])
+  AND v.outbound >= cardinality(@ats::timestamptz[]);
 
 -- name: PairStateRelease :one
 -- Ops lifts a quarantine; the pair starts over with no hits.

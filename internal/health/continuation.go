@@ -1,31 +1,15 @@
 package health
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
 	"github.com/linegate/linegate/internal/router"
-	"github.com/linegate/linegate/internal/store"
 )
 
-// NeedsContinuation reports whether the next send to a user should be
-// preceded by the continuation text (ContinuationText): the user was moved
-// onto their current line (failover, ops, recovery or retire; their newest
-// ledger row put them there) and has no chat on it yet. db is the pool or
-// the send's transaction.
-func (s *Service) NeedsContinuation(ctx context.Context, db store.DBTX, userID int64) (bool, error) {
-	r, err := s.q.UserLastMove(ctx, db, userID)
-	if errors.Is(store.Interpret(err), store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read user's last move: %w", err)
-	}
-	switch r.Reason {
-	case router.LedgerFailover, router.LedgerOps, router.LedgerRecovery, router.LedgerRetire:
-	default:
-		return false, nil
-	}
-	return !r.HasChat && r.ToLineID == r.CurrentLineID, nil
+// ContinuationAfter is the line ledger's reasons of a move after which the
+// user's first send on their new line opens the chat with the continuation
+// text (ContinuationText): failover, ops, recovery and retire. A signup or
+// an import puts the user on a line they were told about. The send path's
+// admission reads the user's newest ledger row and decides with it, so that
+// the continuation is admitted with the send.
+func (s *Service) ContinuationAfter() []string {
+	return []string{router.LedgerFailover, router.LedgerOps, router.LedgerRecovery, router.LedgerRetire}
 }

@@ -23,11 +23,13 @@ type LineHealth interface {
 	Apply(ctx context.Context, tx pgx.Tx, in health.Input) error
 }
 
-// Continuer decides whether a send must first open the user's chat on
-// their line with the continuation text (they were moved onto it and have
-// no chat there yet), and words that text.
+// Continuer says when a send must first open the user's chat on their line
+// with the continuation text, and words that text. The admission decides
+// it (send_admit_many), so that the continuation is admitted with the
+// send: the user's newest line ledger row moved them onto their line for
+// one of ContinuationAfter's reasons, and they have no chat there yet.
 type Continuer interface {
-	NeedsContinuation(ctx context.Context, db store.DBTX, userID int64) (bool, error)
+	ContinuationAfter() []string
 	ContinuationText() string
 }
 
@@ -40,7 +42,10 @@ type Health interface {
 // SetHealth connects line health; it is built after the send path, and
 // set before the service takes requests. Without it a 2027 answer only
 // marks the line ineligible, and no continuation is sent.
-func (s *Service) SetHealth(h Health) { s.health = h }
+func (s *Service) SetHealth(h Health) {
+	s.health = h
+	s.settings = s.admitSettings(h.ContinuationAfter())
+}
 
 // recordTimeout bounds the statements that record a Linq answer, which run
 // even when the send's own time ran out.
@@ -114,26 +119,15 @@ func continuationKey(id uuid.UUID) string {
 	return uuid.NewSHA1(id, []byte("continuation")).String()
 }
 
-// openChat opens the user's chat on their line with the continuation text
-// when they were moved onto it and have none yet: Linq refuses a first
-// message that holds a link, a reply_to or an effect, and the user should
-// learn why a new number writes to them. It returns the chat's id, or ""
-// when no continuation is due (the send then opens the chat itself). On an
-// error the send is settled (recordFailure) and the error is the answer.
+// openChat opens the user's chat on their line with the continuation text,
+// which the send was admitted with (they were moved onto the line and have
+// no chat there yet): Linq refuses a first message that holds a link, a
+// reply_to or an effect, and the user should learn why a new number writes
+// to them. It returns the chat's id. On an error the send is settled
+// (recordFailure) and the error is the answer.
 func (s *Service) openChat(ctx context.Context, a admission, key string) (string, error) {
-	if s.health == nil || a.userID == 0 {
-		return "", nil
-	}
-	need, err := s.health.NeedsContinuation(ctx, s.pool, a.userID)
-	if err == nil && !need {
-		return "", nil
-	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if err != nil {
-		s.recordFailure(rctx, a, true, false) // nothing went to Linq, and a retry may pass
-		return "", fmt.Errorf("check for a continuation: %w", err)
-	}
 	resp, err := s.linq.CreateChat(ctx, linq.CreateChatRequest{From: a.line.Number, To: []string{a.handle},
 		Message: linq.MessageContent{
 			Parts: []linq.Part{linq.TextPart(s.health.ContinuationText())}, IdempotencyKey: continuationKey(a.id),
@@ -148,7 +142,8 @@ func (s *Service) openChat(ctx context.Context, a admission, key string) (string
 	}); err != nil {
 		// The message still goes out on the chat. A later attempt that
 		// finds no chat recorded sends the continuation again under the
-		// same key, and Linq answers it with the one it holds.
+		// same key, and Linq answers it with the one it holds; the
+		// continuation's stamp moves with the message's (MessageMarkSent).
 		s.log.ErrorContext(ctx, "record chat opened by continuation", slog.Any("error", err))
 	}
 	s.log.InfoContext(ctx, "chat opened with the continuation text", slog.Int64("line_id", a.line.ID),

@@ -22,15 +22,17 @@ func TestSendPathPlansHoldAsTablesGrow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	gw := e.newGateway(t, gwOptions{maxConns: 1})
+	gw.svc.SetHealth(continuer{}) // a send to a user without a chat reads their ledger
 	ctx := context.Background()
 	line, _ := e.addLine(t)
 	ref, _ := e.addUser(t, line)
-	send := func(key string) {
+	sendTo := func(ref, key string) {
 		t.Helper()
 		_, err := gw.svc.Send(ctx, messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi"), IdempotencyKey: key})
 		require.NoError(t, err)
 		gw.svc.Settle()
 	}
+	send := func(key string) { t.Helper(); sendTo(ref, key) }
 	// Statistics that say the tables are all but empty, as a deployment's
 	// first autovacuum leaves them: a scan is then the cheapest plan of
 	// every read, lookups by key included.
@@ -60,6 +62,10 @@ func TestSendPathPlansHoldAsTablesGrow(t *testing.T) {
 			SELECT (left(message_id_floor(now() - interval '1 minute')::text, 24) || lpad(to_hex(g), 12, '0'))::uuid,
 			1, u.id, $1, u.handle, 'proactive', 'sent', now(), now(), now()
 			FROM generate_series(1, 5000) AS g JOIN users AS u ON u.user_ref = 'grown-' || g`, onLine},
+		{`INSERT INTO line_ledger (user_id, reason, to_line_id, line_set, created_at)
+			SELECT u.id, r.reason, $1, ARRAY[$1::bigint], now() - r.ago
+			FROM users AS u CROSS JOIN (VALUES ('signup', interval '2 days'), ('failover', interval '1 day')) AS r(reason, ago)
+			WHERE u.user_ref LIKE 'grown-%'`, onLine},
 		{`INSERT INTO line_volume (line_id, minute, outbound)
 			SELECT l.id, date_trunc('minute', now()) - g * interval '1 minute', 1
 			FROM lines AS l CROSS JOIN generate_series(1, 3) AS g WHERE l.number LIKE '+1666%'`, nil},
@@ -68,10 +74,19 @@ func TestSendPathPlansHoldAsTablesGrow(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	tables := []string{"lines", "line_window", "users", "chats", "pair_state", "message_keys", "line_volume", `messages\_p%`}
+	// A user moved onto the line, without a chat there yet: their first
+	// send reads the ledger and opens the chat with the continuation.
+	moved, _ := e.addUser(t, line)
+	_, err = e.pool.Exec(ctx, `INSERT INTO line_ledger (user_id, reason, to_line_id, line_set)
+		SELECT id, 'failover', current_line_id, ARRAY[current_line_id] FROM users WHERE user_ref = $1`, moved)
+	require.NoError(t, err)
+
+	tables := []string{"lines", "line_window", "users", "chats", "pair_state", "message_keys", "line_volume", "line_ledger", `messages\_p%`}
 	before := pgtest.SeqScans(t, gw.pool, tables...)
 	send("third")
 	send("fourth")
 	send("third")
-	require.Empty(t, pgtest.NewSeqScans(before, pgtest.SeqScans(t, gw.pool, tables...)), "sequential scans by three sends, by table")
+	sendTo(moved, "fifth")
+	require.Empty(t, pgtest.NewSeqScans(before, pgtest.SeqScans(t, gw.pool, tables...)), "sequential scans by four sends, by table")
+	require.Len(t, e.sim.SendLog(), 6, "five messages and a continuation")
 }

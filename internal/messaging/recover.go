@@ -49,7 +49,8 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 			continue
 		}
 		a := admission{id: uuid.UUID(r.ID.Bytes), userID: r.UserID, handle: r.Handle,
-			line: LineRef{ID: r.LineID, Number: r.LineNumber}, chatID: r.ChatID, takeover: true, recovery: true}
+			line: LineRef{ID: r.LineID, Number: r.LineNumber}, chatID: r.ChatID, takeover: true, recovery: true,
+			continuation: r.Continuation}
 		// Each resend has a send's time, so that one Linq does not answer
 		// does not use up the run.
 		sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)

@@ -65,7 +65,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	cfg     Config
-	// settings are send_admit's (and line_policy's), as JSON, built once.
+	// settings are send_admit's (and line_policy's), as JSON, built once
+	// (again by SetHealth).
 	settings []byte
 	// admits gathers concurrent admissions into one statement and commit.
 	admits  *groupcommit.Batcher[admitCall, admission]
@@ -90,18 +91,26 @@ func New(pool *pgxpool.Pool, client *linq.Client, limiter *ratelimit.Limiter, lo
 	}
 	logger = cmp.Or(logger, slog.Default())
 	s := &Service{pool: pool, q: store.New(), linq: client, lim: limiter, log: logger, metrics: m, cfg: cfg,
-		settings: limiter.Settings(map[string]any{
-			"lease_ms":  (cfg.SendTimeout + LeaseSlack).Milliseconds(),
-			"keep_ms":   cfg.IdempotencyKeepFor.Milliseconds(),
-			"keep_body": cfg.StoreMessageText,
-		}),
 		waiters:  newWaiters(pool, logger),
 		okSend:   m.UpstreamRequests.WithLabelValues("send_message", "ok"),
 		okCreate: m.UpstreamRequests.WithLabelValues("create_chat", "ok"),
 	}
+	s.settings = s.admitSettings(nil)
 	s.admits = groupcommit.New(batchConfig(m, "send_admission", cfg.SendTimeout), s.admitBatch)
 	s.marks = groupcommit.New(batchConfig(m, "send_outcome", recordTimeout), s.recordSentBatch)
 	return s
+}
+
+// admitSettings are send_admit_many's settings; continuationAfter are the
+// line ledger's reasons of a move after which a user's first send on their
+// new line opens the chat with the continuation text (none: never).
+func (s *Service) admitSettings(continuationAfter []string) []byte {
+	return s.lim.Settings(map[string]any{
+		"lease_ms":           (s.cfg.SendTimeout + LeaseSlack).Milliseconds(),
+		"keep_ms":            s.cfg.IdempotencyKeepFor.Milliseconds(),
+		"keep_body":          s.cfg.StoreMessageText,
+		"continuation_after": append([]string{}, continuationAfter...),
+	})
 }
 
 // batchConfig sizes the send path's group commits: up to 64 calls a
@@ -185,6 +194,11 @@ type admission struct {
 	status   string
 	at       time.Time     // the admission's pair stamp (database clock)
 	leaseFor time.Duration // in_progress: how long the send in flight holds its lease
+
+	// continuation: the send holds a continuation's admission (its stamp
+	// is the microsecond after at) and, when it has no chat, opens it with
+	// the continuation text first.
+	continuation bool
 }
 
 // admitCall is one send's input to send_admit.
@@ -238,7 +252,7 @@ func (s *Service) admitBatch(ctx context.Context, calls []admitCall) ([]admissio
 			userRef: row.UserRef, handle: row.Handle, line: LineRef{ID: row.LineID, Number: row.LineNumber},
 			chatID: row.ChatID, retry: time.Duration(row.RetryAfterMs) * time.Millisecond, quar: row.Quarantined,
 			why: row.Why, linqID: row.LinqMessageID, trace: row.TraceID, status: row.DeliveryStatus,
-			at: row.AdmittedAt, leaseFor: row.LeaseUntil.Sub(row.AdmittedAt),
+			at: row.AdmittedAt, leaseFor: row.LeaseUntil.Sub(row.AdmittedAt), continuation: row.Continuation,
 		}
 	}
 	return out, nil
@@ -333,18 +347,22 @@ type linqOptions struct {
 // deliver makes the Linq call of an admitted send and records its answer:
 // before returning, or with answerFirst behind it when the send opened no
 // chat (recordBehind). The first send on a line the user was moved to goes
-// out after the continuation text, on the chat that text opened. A first
+// out after the continuation text (admitted with it), on the chat that
+// text opened. A first
 // attempt on a recorded chat that Linq no longer knows (chatLost) forgets
 // that chat and goes out again as a send to a user without one.
 func (s *Service) deliver(ctx context.Context, parts []linq.Part, o linqOptions, a admission, key string, answerFirst bool) (*Sent, error) {
 	onRecord := a.chatID != "" // not a chat the continuation opens below
-	if a.chatID == "" {
+	if a.chatID == "" && a.continuation {
 		chatID, err := s.openChat(ctx, a, key)
 		if err != nil {
 			return nil, err
 		}
 		a.chatID = chatID
 	}
+	// The continuation is at Linq: its slot is no longer the send's to
+	// give back.
+	a.continuation = false
 	content := linq.MessageContent{
 		Parts: parts, IdempotencyKey: a.id.String(), PreferredService: o.PreferredService,
 		Effect: o.Effect, ReplyTo: o.ReplyTo,
@@ -497,7 +515,8 @@ func (s *Service) recordSentBatch(ctx context.Context, calls []sentCall) ([]bool
 }
 
 // recordFailure settles a send Linq did not accept. Only a first attempt
-// that Linq certainly did not send gives its slot and key back; a resend
+// that Linq certainly did not send gives its slot and key back (and the
+// slot of its continuation, when that was not sent either); a resend
 // (takeover) may be at Linq from its first attempt, so it keeps both, and a
 // retry with the key resends under the same Linq key. The recovery job's
 // resend is left pending unless the failure is final (settled): its caller
@@ -511,7 +530,11 @@ func (s *Service) recordFailure(ctx context.Context, a admission, notSent, final
 		err     error
 	)
 	if notSent && !a.takeover {
-		if err = s.lim.GiveBack(ctx, a.line.ID, []string{a.handle}, a.at); err == nil {
+		var more []time.Time
+		if a.continuation {
+			more = append(more, a.at.Add(time.Microsecond)) // send_admit_many's continuation stamp
+		}
+		if err = s.lim.GiveBack(ctx, a.line.ID, []string{a.handle}, a.at, more...); err == nil {
 			awaited, err = s.q.MessageDelete(ctx, s.pool, pgUUID(a.id))
 		}
 	} else {

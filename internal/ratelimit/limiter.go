@@ -219,10 +219,15 @@ func Refusal(outcome, why string, retryAfter time.Duration) error {
 
 // GiveBack returns an admitted send's slots when Linq refused it without
 // sending (linq.NotSent): its timestamp leaves each pair window and its unit
-// leaves the line's volume. at is the Decision's At.
-func (l *Limiter) GiveBack(ctx context.Context, lineID int64, handles []string, at time.Time) error {
+// leaves the line's volume. at is the Decision's At; more are the stamps of
+// further units admitted with it (limits_admit's p_units), each a unit.
+func (l *Limiter) GiveBack(ctx context.Context, lineID int64, handles []string, at time.Time, more ...time.Time) error {
+	ats := []time.Time{Micro(at)}
+	for _, t := range more {
+		ats = append(ats, Micro(t))
+	}
 	err := l.q.PairStateGiveBack(ctx, l.pool, store.PairStateGiveBackParams{
-		LineID: lineID, Handles: handles, At: Micro(at), Units: 1,
+		LineID: lineID, Handles: handles, Ats: ats,
 	})
 	if err != nil {
 		return fmt.Errorf("give back send on line %d: %w", lineID, err)

@@ -251,45 +251,6 @@ func (q *Queries) UserGetForMove(ctx context.Context, db DBTX, userRef string) (
 	return i, err
 }
 
-const userLastMove = `-- name: UserLastMove :one
-SELECT u.current_line_id,
-       EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.line_id = u.current_line_id) AS has_chat,
-       coalesce(g.reason, '')::text AS reason, g.from_line_id, g.to_line_id, g.created_at
-FROM users u
-JOIN LATERAL (
-    SELECT l.reason, l.from_line_id, l.to_line_id, l.created_at
-    FROM line_ledger l WHERE l.user_id = u.id
-    ORDER BY l.created_at DESC, l.id DESC LIMIT 1
-) g ON true
-WHERE u.id = $1
-`
-
-type UserLastMoveRow struct {
-	CurrentLineID int64
-	HasChat       bool
-	Reason        string
-	FromLineID    *int64
-	ToLineID      int64
-	CreatedAt     time.Time
-}
-
-// What a send needs before the first message on a user's current line:
-// whether a chat exists there yet, and the newest ledger row that put the
-// user on a line (no row when the ledger holds none for the user).
-func (q *Queries) UserLastMove(ctx context.Context, db DBTX, userID int64) (UserLastMoveRow, error) {
-	row := db.QueryRow(ctx, userLastMove, userID)
-	var i UserLastMoveRow
-	err := row.Scan(
-		&i.CurrentLineID,
-		&i.HasChat,
-		&i.Reason,
-		&i.FromLineID,
-		&i.ToLineID,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
 const userListForLineMove = `-- name: UserListForLineMove :many
 WITH ids AS (
     SELECT ul.user_id AS id FROM user_lines ul WHERE ul.line_id = $1::bigint

@@ -21,7 +21,7 @@ SELECT a.n::integer AS n, a.outcome::text AS outcome, a.takeover::boolean AS tak
        coalesce(a.why, '')::text AS why,
        coalesce(a.linq_message_id, '')::text AS linq_message_id, coalesce(a.trace_id, '')::text AS trace_id,
        coalesce(a.delivery_status, '')::text AS delivery_status, a.admitted_at::timestamptz AS admitted_at,
-       a.lease_until::timestamptz AS lease_until
+       a.lease_until::timestamptz AS lease_until, (a.continuation_at IS NOT NULL)::boolean AS continuation
 FROM send_admit_many(
     p_ids => $1::uuid[], p_api_key_ids => $2::bigint[], p_keys => $3::text[],
     p_hashes => $4::bytea[], p_user_refs => $5::text[], p_handles => $6::text[],
@@ -60,6 +60,7 @@ type MessageAdmitManyRow struct {
 	DeliveryStatus string
 	AdmittedAt     time.Time
 	LeaseUntil     time.Time
+	Continuation   bool
 }
 
 // Concurrent sends' admissions in one statement and one commit (see
@@ -102,6 +103,7 @@ func (q *Queries) MessageAdmitMany(ctx context.Context, db DBTX, arg MessageAdmi
 			&i.DeliveryStatus,
 			&i.AdmittedAt,
 			&i.LeaseUntil,
+			&i.Continuation,
 		); err != nil {
 			return nil, err
 		}
@@ -155,7 +157,7 @@ const messageClaimExpiredPending = `-- name: MessageClaimExpiredPending :many
 SELECT c.id::uuid AS id, c.user_id::bigint AS user_id, c.line_id::bigint AS line_id,
        c.idempotency_key::text AS idempotency_key, c.body::jsonb AS body, c.handle::text AS handle,
        c.line_number::text AS line_number, c.chat_id::text AS chat_id,
-       c.undeliverable::boolean AS undeliverable
+       (c.continuation_at IS NOT NULL)::boolean AS continuation, c.undeliverable::boolean AS undeliverable
 FROM message_claim_expired(p_lease => $1::interval, p_batch => $2::integer, s => $3::jsonb) AS c
 `
 
@@ -174,6 +176,7 @@ type MessageClaimExpiredPendingRow struct {
 	Handle         string
 	LineNumber     string
 	ChatID         string
+	Continuation   bool
 	Undeliverable  bool
 }
 
@@ -198,6 +201,7 @@ func (q *Queries) MessageClaimExpiredPending(ctx context.Context, db DBTX, arg M
 			&i.Handle,
 			&i.LineNumber,
 			&i.ChatID,
+			&i.Continuation,
 			&i.Undeliverable,
 		); err != nil {
 			return nil, err
@@ -390,19 +394,22 @@ const messageMarkFailed = `-- name: MessageMarkFailed :one
 WITH clock AS (
     SELECT lg_now() AS now
 ), old AS (
-    SELECT msg.id, msg.line_id, msg.handle, msg.admitted_at
+    SELECT msg.id, msg.line_id, msg.handle, msg.admitted_at, msg.continuation_at
     FROM messages AS msg
     WHERE msg.id = $1::uuid AND msg.state = 'pending'
     FOR UPDATE
 ), m AS (
     UPDATE messages AS msg
     SET state = 'failed', lease_until = NULL, admitted_at = clock.now, updated_at = clock.now,
+        continuation_at = CASE WHEN old.continuation_at IS NOT NULL THEN clock.now + interval '1 microsecond' END,
         body = CASE WHEN $2::boolean THEN msg.body END
     FROM old, clock
     WHERE msg.id = old.id
     RETURNING msg.awaited
 ), stamp AS (
-    UPDATE pair_state AS pw SET sends = array_replace(pw.sends, old.admitted_at, clock.now)
+    UPDATE pair_state AS pw
+    SET sends = array_replace(array_replace(pw.sends, old.admitted_at, clock.now),
+                              old.continuation_at, clock.now + interval '1 microsecond')
     FROM old, clock
     WHERE pw.line_id = old.line_id AND pw.handle = old.handle
 )
@@ -419,9 +426,11 @@ type MessageMarkFailedParams struct {
 // may hold the message, stamped when it got it: the send's pair stamp
 // moves from its admission to now, a time Linq's stamp cannot be later
 // than (as on success), so the pair window never runs ahead of Linq's.
-// admitted_at follows the stamp, which a takeover looks for. The parts go
-// unless kept (STORE_MESSAGE_TEXT): nothing resends a failed send from its
-// row, and a takeover brings the retry's parts back.
+// admitted_at follows the stamp, which a takeover looks for; so does the
+// stamp of a continuation the send holds (continuation_at), to the next
+// microsecond. The parts go unless kept (STORE_MESSAGE_TEXT): nothing
+// resends a failed send from its row, and a takeover brings the retry's
+// parts back.
 func (q *Queries) MessageMarkFailed(ctx context.Context, db DBTX, arg MessageMarkFailedParams) (bool, error) {
 	row := db.QueryRow(ctx, messageMarkFailed, arg.ID, arg.KeepBody)
 	var awaited bool
@@ -517,38 +526,8 @@ func (q *Queries) MessageNotifyDone(ctx context.Context, db DBTX, id pgtype.UUID
 }
 
 const messageOpenChat = `-- name: MessageOpenChat :one
-WITH m AS (
-    SELECT msg.user_id, msg.line_id, msg.handle FROM messages AS msg
-    WHERE msg.id = $1::uuid AND msg.state = 'pending'
-), owner AS (
-    SELECT u.id FROM users AS u JOIN m ON m.user_id = u.id
-    WHERE u.handle = m.handle
-    FOR SHARE OF u
-), chat AS (
-    INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-    SELECT m.user_id, m.line_id, $2::text, lg_now() FROM m JOIN owner ON owner.id = m.user_id
-    ON CONFLICT (user_id, line_id) DO NOTHING
-    RETURNING 1
-), lk AS MATERIALIZED (
-    -- The line's window row before its pair and volume rows (limits_admit's
-    -- order).
-    SELECT w.line_id FROM line_window AS w JOIN m ON w.line_id = m.line_id
-    FOR UPDATE OF w
-), stamp AS (
-    UPDATE pair_state AS pw SET sends = pw.sends || lg_now()
-    FROM m
-    WHERE pw.line_id = m.line_id AND pw.handle = m.handle AND (SELECT count(*) FROM lk) >= 0
-    RETURNING 1
-), volume AS (
-    INSERT INTO line_volume AS v (line_id, minute, outbound)
-    SELECT m.line_id, date_trunc('minute', lg_now()), 1 FROM m
-    WHERE (SELECT count(*) FROM lk) >= 0
-    ON CONFLICT (line_id, minute) DO UPDATE SET outbound = v.outbound + excluded.outbound
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM chat)::bigint AS chats_added,
-       (SELECT count(*) FROM stamp)::bigint AS stamped,
-       (SELECT count(*) FROM volume)::bigint AS counted
+SELECT o.chats_added::integer AS chats_added, o.stamped::integer AS stamped
+FROM message_open_chat(p_id => $1::uuid, p_chat => $2::text) AS o
 `
 
 type MessageOpenChatParams struct {
@@ -557,20 +536,17 @@ type MessageOpenChatParams struct {
 }
 
 type MessageOpenChatRow struct {
-	ChatsAdded int64
-	Stamped    int64
-	Counted    int64
+	ChatsAdded int32
+	Stamped    int32
 }
 
 // A continuation text opened the chat on the user's line for this pending
-// send, which goes out on it next: the chat is recorded now (under
-// MessageMarkSent's handle guard), so that no later attempt sends the
-// continuation again. The continuation is a message of its own at Linq, so
-// it also takes a stamp in the pair window and a unit of the line's budget.
+// send: the chat is recorded and the continuation's stamp moves to now (see
+// message_open_chat).
 func (q *Queries) MessageOpenChat(ctx context.Context, db DBTX, arg MessageOpenChatParams) (MessageOpenChatRow, error) {
 	row := db.QueryRow(ctx, messageOpenChat, arg.ID, arg.LinqChatID)
 	var i MessageOpenChatRow
-	err := row.Scan(&i.ChatsAdded, &i.Stamped, &i.Counted)
+	err := row.Scan(&i.ChatsAdded, &i.Stamped)
 	return i, err
 }
 

@@ -247,6 +247,7 @@ type Message struct {
 	FailedAt       *time.Time
 	ErrorCode      *int32
 	DeletedAt      *time.Time
+	ContinuationAt *time.Time
 }
 
 type MessageKey struct {

@@ -96,40 +96,36 @@ WITH lk AS MATERIALIZED (
     SELECT w.line_id FROM line_window AS w WHERE w.line_id = $2::bigint FOR UPDATE
 ), pairs AS (
     UPDATE pair_state AS pw
-    SET sends = pw.sends[:array_position(pw.sends, $3::timestamptz) - 1]
-             || pw.sends[array_position(pw.sends, $3::timestamptz) + 1:]
-    WHERE pw.line_id = $2::bigint AND pw.handle = ANY ($4::text[])
-      AND $3::timestamptz = ANY (pw.sends)
+    SET sends = ARRAY(SELECT x.t FROM unnest(pw.sends) WITH ORDINALITY AS x(t, o)
+                      WHERE x.t <> ALL ($1::timestamptz[]) ORDER BY x.o)
+    WHERE pw.line_id = $2::bigint AND pw.handle = ANY ($3::text[])
+      AND pw.sends && $1::timestamptz[]
       AND (SELECT count(*) FROM lk) >= 0
     RETURNING 1
 ),
 taken AS (SELECT count(*) AS n FROM pairs)
 UPDATE line_volume AS v
-SET outbound = v.outbound - $1::integer
+SET outbound = v.outbound - cardinality($1::timestamptz[])
 FROM taken
-WHERE v.line_id = $2::bigint AND v.minute = date_trunc('minute', $3::timestamptz)
-  AND v.outbound >= $1::integer
+WHERE v.line_id = $2::bigint AND v.minute = date_trunc('minute', ($1::timestamptz[])[1])
+  AND v.outbound >= cardinality($1::timestamptz[])
 `
 
 type PairStateGiveBackParams struct {
-	Units   int32
+	Ats     []time.Time
 	LineID  int64
-	At      time.Time
 	Handles []string
 }
 
-// Linq refused an admitted send without sending it: take its timestamp out
-// of each pair window and its unit out of the line's volume.
+// Linq refused an admitted send without sending it: take its timestamps
+// out of each pair window (ats: one per unit, the first the admission's
+// own) and its units out of the line's volume, which counted them in the
+// minute of the first.
 // The line's window row is locked first, then the pair rows, then the
 // volume row: limits_admit's order, or the two deadlock. (The sub-selects
 // on lk and pairs are one-time filters, run before the scans they guard.)
 func (q *Queries) PairStateGiveBack(ctx context.Context, db DBTX, arg PairStateGiveBackParams) error {
-	_, err := db.Exec(ctx, pairStateGiveBack,
-		arg.Units,
-		arg.LineID,
-		arg.At,
-		arg.Handles,
-	)
+	_, err := db.Exec(ctx, pairStateGiveBack, arg.Ats, arg.LineID, arg.Handles)
 	return err
 }
 
