@@ -160,8 +160,13 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (Decision, error) {
 	if len(handles) == 0 {
 		return Decision{}, fmt.Errorf("admit: no recipient")
 	}
-	row, err := l.q.PairStateAdmit(ctx, l.pool, store.PairStateAdmitParams{
-		LineID: req.LineID, Handles: handles, Settings: l.admit, Reply: req.Reply, Units: 1,
+	// One statement, its own transaction: a deadlock's victim committed
+	// nothing and runs again (a webhook batch or a move can form a cycle
+	// with it).
+	row, err := store.RetryDeadlocked(ctx, func() (store.PairStateAdmitRow, error) {
+		return l.q.PairStateAdmit(ctx, l.pool, store.PairStateAdmitParams{
+			LineID: req.LineID, Handles: handles, Settings: l.admit, Reply: req.Reply, Units: 1,
+		})
 	})
 	if err != nil {
 		return Decision{}, fmt.Errorf("admit send on line %d: %w", req.LineID, err)
