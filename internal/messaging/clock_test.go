@@ -428,7 +428,9 @@ func TestRetries(t *testing.T) {
 	t.Run("RecoveryResendsNothingToAHandleNoLongerTheUsersOrOptedOut", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		gw, _ := e.quickGateway(t)
+		// The default send timeout: with a short one, an admission whose
+		// commit outlived it on a loaded machine answers in_progress.
+		gw := e.newGateway(t, gwOptions{})
 		line, _ := e.addLine(t)
 		deleted, _ := e.addUser(t, line)
 		renamed, _ := e.addUser(t, line)
