@@ -157,9 +157,8 @@ func TestApply(t *testing.T) {
 		}()
 		// The signup read the line ok and waits for its row behind the
 		// health change.
-		require.Eventually(t, func() bool {
-			return b.count(t, `SELECT count(*) FROM pg_locks WHERE NOT granted`) >= 2
-		}, 10*time.Second, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return b.lockWaiters(t, "") >= 2 }, // of this test's database only
+			10*time.Second, 10*time.Millisecond, "the input and the signup do not both wait")
 		require.NoError(t, hold.Rollback(ctx))
 		ap := <-atRisk
 		require.NoError(t, ap.err)

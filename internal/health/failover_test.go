@@ -114,22 +114,14 @@ func TestFailover(t *testing.T) {
 		_, err = b.inst.health.ApplyOutcome(ctx, back, health.Input{LineID: down, Source: health.SourceWebhook, At: t0.Add(time.Minute), ServiceStatus: "ACTIVE"})
 		require.NoError(t, err)
 
-		type result struct {
-			moved int
-			err   error
-		}
-		done := make(chan result, 1)
-		go func() {
+		moved, err := afterWaiting(t, b, back, func() (int, error) {
 			moved, _, err := b.inst.health.Sweep(ctx)
-			done <- result{moved, err}
-		}()
-		b.waitForLockWaiter(t, "advisory")
-		require.NoError(t, back.Commit(ctx))
-		r := <-done
-		require.NoError(t, r.err)
+			return moved, err
+		})
+		require.NoError(t, err)
 
 		require.Equal(t, health.StateOK, b.state(t, down))
-		require.Zero(t, r.moved, "the sweep failed over the users of an ok line")
+		require.Zero(t, moved, "the sweep failed over the users of an ok line")
 		require.Equal(t, 10, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, down))
 		b.invariants(t)
 	})

@@ -218,3 +218,23 @@ func (b *bundle) waitForLockWaiter(t *testing.T, kind string) {
 	require.Eventually(t, func() bool { return b.lockWaiters(t, kind) > 0 },
 		10*time.Second, 10*time.Millisecond, "nobody waits on a %s lock", kind)
 }
+
+// afterWaiting runs fn in the background until it waits for the pool lock,
+// which holder holds, then commits holder and returns fn's answer: fn
+// started before holder's change and must see it once it has the lock.
+func afterWaiting(t *testing.T, b *bundle, holder pgx.Tx, fn func() (int, error)) (int, error) {
+	t.Helper()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := fn()
+		done <- result{n, err}
+	}()
+	b.waitForLockWaiter(t, "advisory")
+	require.NoError(t, holder.Commit(context.Background()))
+	r := <-done
+	return r.n, r.err
+}

@@ -79,22 +79,11 @@ func TestRecovery(t *testing.T) {
 		_, err = b.inst.health.ApplyOutcome(ctx, flag, health.Input{LineID: home, Source: health.SourceWebhook, At: b.clock.Now(), ServiceStatus: "FLAGGED"})
 		require.NoError(t, err)
 
-		type result struct {
-			n   int
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			n, err := b.inst.health.Recover(ctx)
-			done <- result{n, err}
-		}()
-		b.waitForLockWaiter(t, "advisory")
-		require.NoError(t, flag.Commit(ctx))
-		r := <-done
-		require.NoError(t, r.err)
+		n, err := afterWaiting(t, b, flag, func() (int, error) { return b.inst.health.Recover(ctx) })
+		require.NoError(t, err)
 
 		require.Equal(t, health.StateDown, b.state(t, home))
-		require.Zero(t, r.n, "users came home to a down line")
+		require.Zero(t, n, "users came home to a down line")
 		require.Zero(t, b.count(t, `SELECT count(*) FROM users WHERE current_line_id = $1`, home))
 		require.Zero(t, b.count(t, `SELECT count(*) FROM test_events WHERE type = 'user.line_changed' AND data->>'reason' = 'recovery'`))
 		b.invariants(t)
