@@ -13,15 +13,20 @@
 -- The chat is recorded only while the user's handle is still the one the
 -- message went to: an import that changes the handle drops the user's
 -- chats, and a send in flight for the old handle must not bring one back.
--- The user's row is locked (FOR SHARE) so that a concurrent handle change
--- either waits for this transaction (and then drops the chat it added) or
--- commits first (and then the recheck of the handle finds it changed).
+-- The user's row is locked FOR KEY SHARE, which a handle change's FOR
+-- UPDATE (UserLockForHandle) conflicts with: the change either waits for
+-- this transaction (and then drops the chat it added) or commits first
+-- (and then the recheck of the handle finds it changed). KEY SHARE, not
+-- SHARE: the no-key updates of a user (an inbound message, an opt-out, a
+-- move) do not wait on it, nor it on them.
 --
--- Answers are recorded in pair order (line, handle: the caller passes each
--- send's, as admitted, so that ordering reads no messages row), the order
--- in which admissions lock pairs, so concurrent batches wait instead of
--- deadlocking. An empty trace stands for none. Generic plans without
--- sequential scans, as in limits_admit (see there).
+-- Locks go in the one order every path takes them: the messages rows
+-- first, by id (the order a webhook batch updates their statuses in); then
+-- the pair rows, in (line, handle) order (the caller passes each send's, as
+-- admitted), the order in which admissions lock pairs; then users and
+-- chats. So concurrent batches, admissions and webhook batches wait for
+-- each other instead of deadlocking. An empty trace stands for none.
+-- Generic plans without sequential scans, as in limits_admit (see there).
 CREATE OR REPLACE FUNCTION message_mark_sent_many(
     p_ids       uuid[],
     p_line_ids  bigint[],
@@ -46,6 +51,7 @@ DECLARE
     v_now  timestamptz;
     j      integer := 0;
 BEGIN
+    PERFORM 1 FROM messages AS m WHERE m.id = ANY (p_ids) ORDER BY m.id FOR NO KEY UPDATE;
     FOR r IN
         SELECT i.*
           FROM unnest(p_ids, p_line_ids, p_handles, p_chats, p_linq_ids, p_traces, p_statuses, p_new_chats)
@@ -74,7 +80,7 @@ BEGIN
              WHERE pw.line_id = v_m.line_id AND pw.handle = v_m.handle;
             GET DIAGNOSTICS restamped = ROW_COUNT;
             IF r.new_chat THEN
-                PERFORM 1 FROM users AS u WHERE u.id = v_m.user_id AND u.handle = v_m.handle FOR SHARE OF u;
+                PERFORM 1 FROM users AS u WHERE u.id = v_m.user_id AND u.handle = v_m.handle FOR KEY SHARE OF u;
                 IF FOUND THEN
                     INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
                     VALUES (v_m.user_id, v_m.line_id, r.chat, v_now)

@@ -8,8 +8,9 @@
 -- stamp of it cannot be later than (or comes back, should it have left the
 -- window), and the send no longer holds it (continuation_at).
 --
--- Locks: the message, the user (FOR SHARE, as MessageMarkSent), then the
--- line's window row before its pair row (limits_admit's order). Generic
+-- Locks, in the order every path takes them (see message_mark_sent_many):
+-- the message, the line's window row before its pair row (limits_admit's
+-- order), then the user (FOR KEY SHARE, as MessageMarkSent). Generic
 -- plans without sequential scans, as in limits_admit (see there): a
 -- failover sends a continuation to each of a line's users at once.
 CREATE OR REPLACE FUNCTION message_open_chat(
@@ -27,17 +28,10 @@ BEGIN
     SELECT m.user_id, m.line_id, m.handle, m.continuation_at AS cont INTO v_m
       FROM messages AS m
      WHERE m.id = p_id AND m.state = 'pending'
-       FOR UPDATE;
+       FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RETURN NEXT;
         RETURN;
-    END IF;
-    PERFORM 1 FROM users AS u WHERE u.id = v_m.user_id AND u.handle = v_m.handle FOR SHARE OF u;
-    IF FOUND THEN
-        INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-        VALUES (v_m.user_id, v_m.line_id, p_chat, lg_now())
-        ON CONFLICT (user_id, line_id) DO NOTHING;
-        GET DIAGNOSTICS chats_added = ROW_COUNT;
     END IF;
     IF v_m.cont IS NOT NULL THEN
         UPDATE messages AS m SET continuation_at = NULL WHERE m.id = p_id;
@@ -53,6 +47,13 @@ BEGIN
             ON CONFLICT (line_id, handle) DO UPDATE SET sends = pw.sends || excluded.sends;
             stamped := 1;
         END IF;
+    END IF;
+    PERFORM 1 FROM users AS u WHERE u.id = v_m.user_id AND u.handle = v_m.handle FOR KEY SHARE OF u;
+    IF FOUND THEN
+        INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+        VALUES (v_m.user_id, v_m.line_id, p_chat, lg_now())
+        ON CONFLICT (user_id, line_id) DO NOTHING;
+        GET DIAGNOSTICS chats_added = ROW_COUNT;
     END IF;
     RETURN NEXT;
 END;

@@ -1,11 +1,13 @@
 -- name: FailoverMoveSeed :execrows
--- Records (and locks) the users whose current line is the failed line.
+-- Records (and locks, in id order) the users whose current line is the
+-- failed line. NO KEY: a send recording a chat for one of them (KEY SHARE)
+-- does not wait for the move, nor the move for it.
 INSERT INTO failover_moves (failover_id, user_id, from_line_id)
 SELECT @failover_id::bigint, u.id, u.current_line_id
 FROM users u
 WHERE u.current_line_id = @line_id::bigint
 ORDER BY u.id
-FOR UPDATE OF u;
+FOR NO KEY UPDATE OF u;
 
 -- name: FailoverMoveMaxRank :one
 -- The largest line set among the users still to place: how many backup
@@ -122,7 +124,7 @@ WITH want AS (
                ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = 'failover'
         ORDER BY u.id
         LIMIT want.n
-        FOR UPDATE OF u SKIP LOCKED
+        FOR NO KEY UPDATE OF u SKIP LOCKED
     ) c
 ), upd AS (
     UPDATE users u SET current_line_id = cand.to_line_id, updated_at = @now::timestamptz
@@ -160,4 +162,4 @@ SELECT u.id, u.user_ref, u.home_line_id, u.current_line_id,
        coalesce((SELECT array_agg(ul.line_id ORDER BY ul.position) FROM user_lines ul WHERE ul.user_id = u.id), '{}')::bigint[] AS line_set
 FROM users u
 WHERE u.user_ref = @user_ref
-FOR UPDATE OF u;
+FOR NO KEY UPDATE OF u;

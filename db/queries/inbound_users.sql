@@ -28,9 +28,10 @@ WHERE id = @id AND opted_out_at IS NULL
 -- An ordinary (non-keyword) message at @at: remembered as the user's latest,
 -- so that an older opt-out processed later does not apply, and it lifts an
 -- opt-out that happened before it. lifted says whether it did. The row is
--- locked first so that the opt-out it reads is the one it replaces.
+-- locked first so that the opt-out it reads is the one it replaces (NO
+-- KEY, the lock the update takes anyway).
 WITH old AS (
-    SELECT x.id, x.opted_out_at FROM users AS x WHERE x.id = @id::bigint FOR UPDATE
+    SELECT x.id, x.opted_out_at FROM users AS x WHERE x.id = @id::bigint FOR NO KEY UPDATE
 )
 UPDATE users AS u
 SET last_ordinary_inbound_at = greatest(u.last_ordinary_inbound_at, @at::timestamptz),

@@ -7,8 +7,10 @@ SELECT id FROM lines WHERE number = @number;
 
 -- name: LineHealthLock :one
 -- The same, locking the row so that inputs of one line apply one at a time.
+-- NO KEY: the key-share locks of foreign keys (a send's new line_volume
+-- minute, a chat opened on the line) do not wait on it.
 SELECT * FROM lines WHERE id = @id
-FOR UPDATE;
+FOR NO KEY UPDATE;
 
 -- name: LineHealthUpdate :execrows
 -- Stores an applied input and the state derived from it: @status_at,

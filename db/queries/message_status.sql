@@ -45,3 +45,8 @@ WITH upd AS (
 SELECT upd.id, upd.line_id, coalesce(upd.delivery_status, '')::text AS delivery_status, upd.error_code,
        coalesce(upd.linq_message_id, '')::text AS linq_message_id, u.user_ref
 FROM upd JOIN users u ON u.id = upd.user_id;
+
+-- name: MessageStatusMessageID :one
+-- Our id of the message Linq's id names, when linked: read without a lock
+-- so that a batch can order its events by the messages rows they update.
+SELECT message_id FROM linq_messages WHERE linq_message_id = @linq_message_id::text AND message_id IS NOT NULL;

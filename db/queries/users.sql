@@ -15,6 +15,13 @@ SELECT * FROM users WHERE handle = @handle::text;
 DELETE FROM users WHERE user_ref = @user_ref::text
 RETURNING id, current_line_id;
 
+-- name: UserLockForHandle :exec
+-- Locks a user whose handle is about to change FOR UPDATE, not the NO KEY
+-- lock the update alone would take (the handle's unique index is partial,
+-- so it is no key column): a send recording a chat holds the user FOR KEY
+-- SHARE (message_mark_sent_many), and the two must wait for each other.
+SELECT 1 FROM users WHERE id = @id FOR UPDATE;
+
 -- name: UserUpdateProfile :one
 UPDATE users SET
     handle       = coalesce(sqlc.narg(handle)::text, handle),

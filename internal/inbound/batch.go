@@ -1,12 +1,14 @@
 package inbound
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linegate/linegate/internal/events"
@@ -24,6 +26,10 @@ type item struct {
 	// .read) and a message.failed's data, when it decoded.
 	sent    *linq.MessageEventData
 	failure *linq.MessageFailedData
+	// messageID is our id of the message a status or failure event is
+	// about, when known before anything is locked (the echoed idempotency
+	// key, or the link a failure names): the messages row it updates.
+	messageID uuid.UUID
 }
 
 // linqID is Linq's id of the message a status or failure event is about:
@@ -37,6 +43,10 @@ func (it *item) linqID() string {
 	}
 	return ""
 }
+
+// updatesMessage reports whether the item is a status or failure event,
+// which locks a message's rows.
+func (it *item) updatesMessage() bool { return it.sent != nil || it.failure != nil }
 
 // appliesHealth reports whether applying the item may change a line's
 // health: a line's status, or a failure that says the line may not send.
@@ -52,16 +62,37 @@ func (it *item) appliesHealth() bool {
 func (it *item) counts() bool { return it.msg != nil && it.msg.lineID != 0 }
 
 // lockOrder puts a batch's events in the one order every batch applies
-// them in: messages counted on a line first, by line, minute and sender,
-// so that line_volume rows (and the senders' user rows) are locked in
-// ascending order; then status and failure events by Linq's message id,
-// so that the linq_messages rows and, one to one, the messages rows they
-// update are too; then every other event. Two batches that lock in one
-// order wait for each other but never deadlock, in one process or across
-// replicas. Within each of these, events go by when they happened, then
-// by event id: a sender's STOP and the message after it are applied in
-// the order they were written.
+// them in: status and failure events first, by our id of their message
+// (those whose message is not known yet after them, by Linq's id), so
+// that the messages rows are locked in id order, as a send's outcome
+// record locks them, and before any line's or user's row, as admissions
+// lock a message they take over before their line; then messages counted
+// on a line, by line, minute and sender, so that line_volume rows (and the
+// senders' user rows) are locked in ascending order; then every other
+// event. Two transactions that lock in one order wait for each other but
+// never deadlock, in one process or across replicas. Within each of
+// these, events go by when they happened, then by event id: a sender's
+// STOP and the message after it are applied in the order they were
+// written.
 func lockOrder(a, b *item) int {
+	if a.updatesMessage() != b.updatesMessage() {
+		if a.updatesMessage() {
+			return -1
+		}
+		return 1
+	}
+	if a.updatesMessage() {
+		ak, bk := a.messageID != uuid.Nil, b.messageID != uuid.Nil
+		if ak != bk {
+			if ak {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Or(bytes.Compare(a.messageID[:], b.messageID[:]), cmp.Compare(a.linqID(), b.linqID())); c != 0 {
+			return c
+		}
+	}
 	if a.counts() != b.counts() {
 		if a.counts() {
 			return -1
@@ -77,14 +108,7 @@ func lockOrder(a, b *item) int {
 			return c
 		}
 	}
-	al, bl := a.linqID(), b.linqID()
-	if (al != "") != (bl != "") {
-		if al != "" {
-			return -1
-		}
-		return 1
-	}
-	return cmp.Or(cmp.Compare(al, bl), a.row.OccurredAt.Compare(b.row.OccurredAt), cmp.Compare(a.row.EventID, b.row.EventID))
+	return cmp.Or(a.row.OccurredAt.Compare(b.row.OccurredAt), cmp.Compare(a.row.EventID, b.row.EventID))
 }
 
 // outbox gathers a batch's events for product services, published in one
@@ -146,13 +170,17 @@ func (s *Service) applyBatch(ctx context.Context, tx pgx.Tx, ids []string) (batc
 		return res, err
 	}
 	slices.SortFunc(items, lockOrder)
+	// The pool lock goes before any row, as every move takes it. Line
+	// health can fail a line over: such a batch takes it exclusively. Any
+	// other batch takes it shared, so that it never holds a user's row
+	// that a move waits for while it waits for one the move holds (a move
+	// locks its users in id order, a batch its senders by line).
+	lock := s.q.LinePoolLockShared
 	if s.health != nil && slices.ContainsFunc(items, (*item).appliesHealth) {
-		// Line health can fail a line over, which takes the pool lock: taken
-		// first, as every move takes it, and not after this batch locked a
-		// line's or a user's row that a move holding it waits for.
-		if err := s.q.LinePoolLock(ctx, tx, lines.PoolLockKey); err != nil {
-			return res, fmt.Errorf("lock line pool: %w", err)
-		}
+		lock = s.q.LinePoolLock
+	}
+	if err := lock(ctx, tx, lines.PoolLockKey); err != nil {
+		return res, fmt.Errorf("lock line pool: %w", err)
 	}
 
 	out := &outbox{}
@@ -204,11 +232,17 @@ func (s *Service) prepare(ctx context.Context, tx pgx.Tx, rows []store.WebhookEv
 			var d linq.MessageEventData
 			if ev.DecodeMessageEvent(&d) == nil {
 				it.sent = &d
+				if id, err := uuid.Parse(d.IdempotencyKey); err == nil {
+					it.messageID = id
+				}
 			}
 		case linq.EventMessageFailed:
 			var d linq.MessageFailedData
 			if ev.DecodeMessageFailed(&d) == nil {
 				it.failure = &d
+				if err := s.failureMessage(ctx, tx, it); err != nil {
+					return nil, nil, err
+				}
 			}
 		}
 		if it.msg != nil {
@@ -219,6 +253,23 @@ func (s *Service) prepare(ctx context.Context, tx pgx.Tx, rows []store.WebhookEv
 		items = append(items, it)
 	}
 	return items, failed, nil
+}
+
+// failureMessage looks up, without a lock, our id of the message a
+// failure names, when Linq's id is linked to it already.
+func (s *Service) failureMessage(ctx context.Context, tx pgx.Tx, it *item) error {
+	if it.failure.MessageID == "" {
+		return nil
+	}
+	id, err := s.q.MessageStatusMessageID(ctx, tx, it.failure.MessageID)
+	switch {
+	case notFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("message of failure: %w", err)
+	}
+	it.messageID = id.Bytes
+	return nil
 }
 
 // messageLine finds the line a message came to: the one its owner_handle

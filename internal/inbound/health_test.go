@@ -114,36 +114,65 @@ func TestLineObservationsGoToHealth(t *testing.T) {
 	})
 }
 
-// A batch that may change a line's health takes the pool lock before any
-// row: a failover holding the pool lock would otherwise wait for a line or
-// user row this batch locked, while the batch waits for the pool lock.
-func TestHealthBatchTakesThePoolLockFirst(t *testing.T) {
+// Every batch takes the pool lock before any row: a move holding it locks
+// its users and lines in an order of its own, and would otherwise wait for
+// a row the batch locked while the batch waits for one the move holds. A
+// batch that may change a line's health (and so move users) takes it
+// exclusively, any other shared.
+func TestBatchTakesThePoolLockFirst(t *testing.T) {
 	t.Parallel()
-	b := newInboundEnv(t)
-	ctx := context.Background()
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	storeEvent(t, b.pool, "evt_ok", "phone_number.status_updated", at, map[string]any{
-		"phone_number": envLineNumber, "changed_at": at, "previous_status": "ACTIVE", "new_status": "ACTIVE",
-		"previous_reputation": "HEALTHY", "new_reputation": "HEALTHY",
-	})
+	cases := []struct {
+		name  string
+		event string
+		data  map[string]any
+		// row is a row the batch locks once it has the pool lock.
+		row    string
+		health int // line health inputs applied
+	}{
+		{
+			name: "HealthEventTakesItExclusively", event: "phone_number.status_updated",
+			data: map[string]any{
+				"phone_number": envLineNumber, "changed_at": at, "previous_status": "ACTIVE", "new_status": "ACTIVE",
+				"previous_reputation": "HEALTHY", "new_reputation": "HEALTHY",
+			},
+			row: `SELECT id FROM lines WHERE id = $1 FOR UPDATE NOWAIT`, health: 1,
+		},
+		{
+			name: "InboundMessageTakesItShared", event: "message.received", data: receivedData("msg_in_1", textPart("hi")),
+			row: `SELECT w.line_id FROM line_window AS w WHERE w.line_id = $1 FOR UPDATE NOWAIT`,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := newInboundEnv(t)
+			ctx := context.Background()
+			storeEvent(t, b.pool, "evt_1", c.event, at, c.data)
 
-	mover, err := b.pool.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { _ = mover.Rollback(ctx) }()
-	_, err = mover.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lines.PoolLockKey)
-	require.NoError(t, err)
+			mover, err := b.pool.Begin(ctx)
+			require.NoError(t, err)
+			defer func() { _ = mover.Rollback(ctx) }()
+			_, err = mover.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lines.PoolLockKey)
+			require.NoError(t, err)
 
-	done := make(chan error, 1)
-	go func() { done <- b.svc.Process(ctx, "evt_ok") }()
-	require.Eventually(t, func() bool {
-		var n int
-		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-			WHERE a.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted`).Scan(&n))
-		return n > 0
-	}, 10*time.Second, 10*time.Millisecond, "the batch did not wait for the pool lock")
-	_, err = mover.Exec(ctx, `SELECT id FROM lines WHERE id = $1 FOR UPDATE NOWAIT`, b.lineID)
-	require.NoError(t, err, "the waiting batch holds the line's row")
-	require.NoError(t, mover.Commit(ctx))
-	require.NoError(t, <-done)
-	require.Len(t, b.health.got, 1)
+			done := make(chan error, 1)
+			go func() { done <- b.svc.Process(ctx, "evt_1") }()
+			require.Eventually(t, func() bool {
+				var n int
+				require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+					WHERE a.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted`).Scan(&n))
+				return n > 0
+			}, 10*time.Second, 10*time.Millisecond, "the batch did not wait for the pool lock")
+			_, err = mover.Exec(ctx, c.row, b.lineID)
+			require.NoError(t, err, "the waiting batch holds a row")
+			require.NoError(t, mover.Commit(ctx))
+			require.NoError(t, <-done)
+			require.Len(t, b.health.got, c.health)
+			var processed bool
+			require.NoError(t, b.pool.QueryRow(ctx,
+				`SELECT processed_at IS NOT NULL FROM webhook_events WHERE event_id = 'evt_1'`).Scan(&processed))
+			require.True(t, processed)
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/linq"
@@ -23,12 +24,44 @@ func TestLockOrder(t *testing.T) {
 	status := func(event, linqID string) *item {
 		return &item{row: store.WebhookEvent{EventID: event}, sent: &linq.MessageEventData{ID: linqID}}
 	}
+	ours := func(event, linqID, messageID string) *item {
+		it := status(event, linqID)
+		it.messageID = uuid.MustParse(messageID)
+		return it
+	}
+	failure := func(event, linqID, messageID string) *item {
+		it := &item{row: store.WebhookEvent{EventID: event}, failure: &linq.MessageFailedData{MessageID: linqID}}
+		if messageID != "" {
+			it.messageID = uuid.MustParse(messageID)
+		}
+		return it
+	}
 	other := func(event string) *item { return &item{row: store.WebhookEvent{EventID: event}} }
+	const (
+		m1 = "00000000-0000-7000-8000-000000000001"
+		m2 = "00000000-0000-7000-8000-000000000002"
+		m3 = "00000000-0000-7000-8000-000000000003"
+	)
 	cases := []struct {
 		name string
 		in   []*item
 		want []string // event ids, in the order applied
 	}{
+		{
+			// The order a send's outcome record locks the messages rows in.
+			name: "StatusAndFailureEventsGoByOurMessageIDNotLinqsNorEventID",
+			in: []*item{
+				ours("evt_1", "msg_a", m3), failure("evt_2", "msg_b", m1), ours("evt_3", "msg_c", m2),
+			},
+			want: []string{"evt_2", "evt_3", "evt_1"},
+		},
+		{
+			name: "EventsOfUnknownMessagesGoAfterByLinqsMessageID",
+			in: []*item{
+				failure("evt_1", "msg_b", ""), status("evt_2", "msg_a"), ours("evt_3", "msg_z", m1),
+			},
+			want: []string{"evt_3", "evt_2", "evt_1"},
+		},
 		{
 			name: "StatusEventsGoByLinqsMessageIDNotByEventID",
 			in:   []*item{status("evt_1", "msg_c"), status("evt_2", "msg_a"), status("evt_3", "msg_b")},
@@ -40,7 +73,9 @@ func TestLockOrder(t *testing.T) {
 			want: []string{"evt_1", "evt_9"},
 		},
 		{
-			name: "CountedMessagesFirstByLineMinuteAndSender",
+			// Messages rows before line and user rows, as admissions lock
+			// a message they take over before its line.
+			name: "StatusEventsFirstThenCountedMessagesByLineMinuteAndSender",
 			in: []*item{
 				status("evt_0", "msg_a"),
 				counted("evt_1", 2, minute, "+14155550001"),
@@ -48,7 +83,7 @@ func TestLockOrder(t *testing.T) {
 				counted("evt_3", 1, minute.Add(30*time.Second), "+14155550002"),
 				counted("evt_4", 1, minute, "+14155550001"),
 			},
-			want: []string{"evt_4", "evt_3", "evt_2", "evt_1", "evt_0"},
+			want: []string{"evt_0", "evt_4", "evt_3", "evt_2", "evt_1"},
 		},
 		{
 			// A STOP and the message after it go in the order written.

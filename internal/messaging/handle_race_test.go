@@ -14,9 +14,10 @@ import (
 	"github.com/linegate/linegate/internal/messaging"
 )
 
-// changeHandle rewrites a user's handle and drops their chats, as an import
-// that changes the handle does, in tx.
-const changeHandle = `WITH u AS (UPDATE users SET handle = $2 WHERE user_ref = $1 RETURNING id)
+// changeHandle locks a user FOR UPDATE, rewrites their handle and drops
+// their chats, as an import that changes the handle does, in tx.
+const changeHandle = `WITH l AS MATERIALIZED (SELECT id FROM users WHERE user_ref = $1 FOR UPDATE),
+	u AS (UPDATE users SET handle = $2 FROM l WHERE users.id = l.id RETURNING users.id)
 	DELETE FROM chats WHERE user_id = (SELECT id FROM u)`
 
 // TestHandleChangeDuringASend: a send in flight for a user's old handle must

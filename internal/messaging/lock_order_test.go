@@ -5,9 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/linegate/linegate/internal/messaging"
+	"github.com/linegate/linegate/internal/store"
 )
 
 // Every writer of the limits takes its lines' rows before its pairs' rows.
@@ -91,5 +93,106 @@ func TestTakeoverLockOrder(t *testing.T) {
 			{APIKeyID: 1, UserRef: ref, Parts: text("one too many")}})
 		require.NoError(t, err)
 		require.Equal(t, []string{"ok", "pair_limit"}, out, "the resend is the window's 30th")
+	})
+}
+
+// The outcome record locks rows in the order every path takes them: its
+// messages rows first, by id (the order a webhook batch updates their
+// statuses in, and admissions lock a message they take over before its
+// line), then its pairs; and its users FOR KEY SHARE, which the no-key
+// updates of a user (an inbound message, an opt-out, a move) do not wait
+// for.
+func TestRecordLockOrder(t *testing.T) {
+	t.Parallel()
+
+	type bundle struct {
+		*env
+		line int64
+		p    store.MessageMarkSentManyParams
+	}
+	// setup sends one message to each of two users on one line, the first
+	// to the user whose handle sorts last, so that the record's pair order
+	// is the reverse of its messages' id order; p records both again.
+	setup := func(t *testing.T) bundle {
+		b := bundle{env: newEnv(t)}
+		gw := b.newGateway(t, gwOptions{})
+		b.line, _ = b.addLine(t)
+		refA, handleA := b.addUser(t, b.line)
+		refB, handleB := b.addUser(t, b.line)
+		first, second := refA, refB
+		if handleA < handleB {
+			first, second = refB, refA
+		}
+		for _, ref := range []string{first, second} {
+			_, err := gw.svc.Send(context.Background(), messaging.SendRequest{APIKeyID: 1, UserRef: ref, Parts: text("hi")})
+			require.NoError(t, err)
+		}
+		gw.svc.Settle()
+		rows, err := b.pool.Query(context.Background(),
+			`SELECT id, line_id, handle, linq_chat_id, linq_message_id FROM messages ORDER BY id`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var id pgtype.UUID
+			var line int64
+			var handle, chat, linqID string
+			require.NoError(t, rows.Scan(&id, &line, &handle, &chat, &linqID))
+			b.p.Ids, b.p.LineIds, b.p.Handles = append(b.p.Ids, id), append(b.p.LineIds, line), append(b.p.Handles, handle)
+			b.p.LinqChatIds, b.p.LinqMessageIds = append(b.p.LinqChatIds, chat), append(b.p.LinqMessageIds, linqID)
+			b.p.TraceIds, b.p.DeliveryStatuses = append(b.p.TraceIds, ""), append(b.p.DeliveryStatuses, "queued")
+			b.p.NewChats = append(b.p.NewChats, true)
+		}
+		require.NoError(t, rows.Err())
+		require.Len(t, b.p.Ids, 2)
+		require.Greater(t, b.p.Handles[0], b.p.Handles[1], "the lower id's pair sorts last")
+		b.p.Flush = true
+		return b
+	}
+	record := func(ctx context.Context, b bundle) error {
+		_, err := store.New().MessageMarkSentMany(ctx, b.pool, b.p)
+		return err
+	}
+
+	t.Run("MessagesRowsGoFirstByIDBeforeAnyPair", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		holder, err := b.pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = holder.Rollback(ctx) }()
+		_, err = holder.Exec(ctx, `SELECT 1 FROM messages WHERE id = $1 FOR UPDATE`, b.p.Ids[0])
+		require.NoError(t, err)
+
+		done := make(chan error, 1)
+		go func() { done <- record(ctx, b) }()
+		require.Eventually(t, func() bool {
+			var waiting bool
+			err := b.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid()
+				  AND wait_event_type = 'Lock' AND query LIKE '%message_mark_sent_many(%')`).Scan(&waiting)
+			return err == nil && waiting
+		}, 10*time.Second, 5*time.Millisecond, "the record waits for the lower id's row")
+
+		_, err = holder.Exec(ctx, `SELECT 1 FROM messages WHERE id = $1 FOR UPDATE NOWAIT`, b.p.Ids[1])
+		require.NoError(t, err, "the record holds the higher id's row while it waits for the lower one")
+		_, err = holder.Exec(ctx, `SELECT 1 FROM pair_state WHERE line_id = $1 FOR UPDATE NOWAIT`, b.line)
+		require.NoError(t, err, "the record holds a pair while it waits for a message")
+		require.NoError(t, holder.Rollback(ctx))
+		require.NoError(t, <-done)
+	})
+
+	t.Run("UsersNoKeyUpdateDoesNotHoldItUp", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		holder, err := b.pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = holder.Rollback(ctx) }()
+		n, err := holder.Exec(ctx, `UPDATE users SET last_inbound_at = now() WHERE handle = ANY ($1)`, b.p.Handles)
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n.RowsAffected())
+
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		require.NoError(t, record(rctx, b), "the record waited for an inbound message's update of its users")
 	})
 }

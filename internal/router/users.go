@@ -195,6 +195,11 @@ func (s *Service) updateProfile(ctx context.Context, userRef, h, displayName str
 		if hp == nil && dp == nil {
 			return nil
 		}
+		if hp != nil {
+			if err := s.q.UserLockForHandle(ctx, tx, u.ID); err != nil {
+				return fmt.Errorf("lock user: %w", err)
+			}
+		}
 		_, err = s.q.UserUpdateProfile(ctx, tx, store.UserUpdateProfileParams{Handle: hp, DisplayName: dp, Now: s.cfg.Now(), ID: u.ID})
 		if errors.Is(store.Interpret(err), store.ErrConflict) {
 			return handleTaken()

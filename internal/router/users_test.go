@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -60,6 +61,38 @@ func TestImportHandleChange(t *testing.T) {
 			require.NoError(t, err)
 		}
 		require.Equal(t, 3, chats(t, s, "ann"))
+	})
+
+	// A send recording a chat holds the user FOR KEY SHARE and rechecks
+	// the handle: the change waits for it and then drops the chat it
+	// added. (The update alone takes a no-key lock, which would not wait.)
+	t.Run("NewHandleWaitsForASendRecordingAChat", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t)
+		ctx := context.Background()
+		send, err := s.pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = send.Rollback(ctx) }()
+		_, err = send.Exec(ctx, `SELECT 1 FROM users WHERE user_ref = 'ann' FOR KEY SHARE`)
+		require.NoError(t, err)
+		_, err = send.Exec(ctx, `DELETE FROM chats WHERE user_id = (SELECT id FROM users WHERE user_ref = 'ann')`)
+		require.NoError(t, err)
+		_, err = send.Exec(ctx, `INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
+			SELECT id, current_line_id, 'chat-new', now() FROM users WHERE user_ref = 'ann'`)
+		require.NoError(t, err)
+
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.router.Import(ctx, router.SignupRequest{UserRef: "ann", Handle: "+14155552679"})
+			done <- err
+		}()
+		require.Eventually(t, func() bool {
+			return count(t, s.pool, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`) > 0
+		}, 10*time.Second, 5*time.Millisecond, "the handle change did not wait for the send")
+		require.NoError(t, send.Commit(ctx))
+		require.NoError(t, <-done)
+		require.Zero(t, chats(t, s, "ann"), "the chat the send recorded for the old handle must go")
 	})
 
 	t.Run("RefusedHandleChangesNothing", func(t *testing.T) {

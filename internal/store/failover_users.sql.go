@@ -204,7 +204,7 @@ SELECT $1::bigint, u.id, u.current_line_id
 FROM users u
 WHERE u.current_line_id = $2::bigint
 ORDER BY u.id
-FOR UPDATE OF u
+FOR NO KEY UPDATE OF u
 `
 
 type FailoverMoveSeedParams struct {
@@ -212,7 +212,9 @@ type FailoverMoveSeedParams struct {
 	LineID     int64
 }
 
-// Records (and locks) the users whose current line is the failed line.
+// Records (and locks, in id order) the users whose current line is the
+// failed line. NO KEY: a send recording a chat for one of them (KEY SHARE)
+// does not wait for the move, nor the move for it.
 func (q *Queries) FailoverMoveSeed(ctx context.Context, db DBTX, arg FailoverMoveSeedParams) (int64, error) {
 	result, err := db.Exec(ctx, failoverMoveSeed, arg.FailoverID, arg.LineID)
 	if err != nil {
@@ -226,7 +228,7 @@ SELECT u.id, u.user_ref, u.home_line_id, u.current_line_id,
        coalesce((SELECT array_agg(ul.line_id ORDER BY ul.position) FROM user_lines ul WHERE ul.user_id = u.id), '{}')::bigint[] AS line_set
 FROM users u
 WHERE u.user_ref = $1
-FOR UPDATE OF u
+FOR NO KEY UPDATE OF u
 `
 
 type UserGetForMoveRow struct {
@@ -315,7 +317,7 @@ WITH want AS (
                ORDER BY g.created_at DESC, g.id DESC LIMIT 1) = 'failover'
         ORDER BY u.id
         LIMIT want.n
-        FOR UPDATE OF u SKIP LOCKED
+        FOR NO KEY UPDATE OF u SKIP LOCKED
     ) c
 ), upd AS (
     UPDATE users u SET current_line_id = cand.to_line_id, updated_at = $3::timestamptz

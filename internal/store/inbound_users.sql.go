@@ -110,7 +110,7 @@ func (q *Queries) InboundUserByHandle(ctx context.Context, db DBTX, handle strin
 
 const inboundUserOptIn = `-- name: InboundUserOptIn :one
 WITH old AS (
-    SELECT x.id, x.opted_out_at FROM users AS x WHERE x.id = $2::bigint FOR UPDATE
+    SELECT x.id, x.opted_out_at FROM users AS x WHERE x.id = $2::bigint FOR NO KEY UPDATE
 )
 UPDATE users AS u
 SET last_ordinary_inbound_at = greatest(u.last_ordinary_inbound_at, $1::timestamptz),
@@ -130,7 +130,8 @@ type InboundUserOptInParams struct {
 // An ordinary (non-keyword) message at @at: remembered as the user's latest,
 // so that an older opt-out processed later does not apply, and it lifts an
 // opt-out that happened before it. lifted says whether it did. The row is
-// locked first so that the opt-out it reads is the one it replaces.
+// locked first so that the opt-out it reads is the one it replaces (NO
+// KEY, the lock the update takes anyway).
 func (q *Queries) InboundUserOptIn(ctx context.Context, db DBTX, arg InboundUserOptInParams) (bool, error) {
 	row := db.QueryRow(ctx, inboundUserOptIn, arg.At, arg.ID)
 	var lifted bool

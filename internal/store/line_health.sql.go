@@ -266,10 +266,12 @@ func (q *Queries) LineHealthList(ctx context.Context, db DBTX) ([]LineHealthList
 
 const lineHealthLock = `-- name: LineHealthLock :one
 SELECT id, number, linq_id, reputation, service_status, ineligible_at, admin_state, budget_override, warmup_started_at, user_count, last_assigned_at, status_changed_at, synced_at, created_at, updated_at, linq_missing_at, health_state, health_since, health_cause, held_at, health_confirmed_at, recovery_at, status_input_at, reputation_input_at, listing_input_at FROM lines WHERE id = $1
-FOR UPDATE
+FOR NO KEY UPDATE
 `
 
 // The same, locking the row so that inputs of one line apply one at a time.
+// NO KEY: the key-share locks of foreign keys (a send's new line_volume
+// minute, a chat opened on the line) do not wait on it.
 func (q *Queries) LineHealthLock(ctx context.Context, db DBTX, id int64) (Line, error) {
 	row := db.QueryRow(ctx, lineHealthLock, id)
 	var i Line

@@ -69,6 +69,19 @@ func (q *Queries) MessageStatusLink(ctx context.Context, db DBTX, arg MessageSta
 	return i, err
 }
 
+const messageStatusMessageID = `-- name: MessageStatusMessageID :one
+SELECT message_id FROM linq_messages WHERE linq_message_id = $1::text AND message_id IS NOT NULL
+`
+
+// Our id of the message Linq's id names, when linked: read without a lock
+// so that a batch can order its events by the messages rows they update.
+func (q *Queries) MessageStatusMessageID(ctx context.Context, db DBTX, linqMessageID string) (pgtype.UUID, error) {
+	row := db.QueryRow(ctx, messageStatusMessageID, linqMessageID)
+	var message_id pgtype.UUID
+	err := row.Scan(&message_id)
+	return message_id, err
+}
+
 const messageStatusUpdate = `-- name: MessageStatusUpdate :one
 WITH upd AS (
     UPDATE messages m SET

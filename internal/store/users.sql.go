@@ -169,6 +169,19 @@ func (q *Queries) UserListByCurrentLine(ctx context.Context, db DBTX, arg UserLi
 	return items, nil
 }
 
+const userLockForHandle = `-- name: UserLockForHandle :exec
+SELECT 1 FROM users WHERE id = $1 FOR UPDATE
+`
+
+// Locks a user whose handle is about to change FOR UPDATE, not the NO KEY
+// lock the update alone would take (the handle's unique index is partial,
+// so it is no key column): a send recording a chat holds the user FOR KEY
+// SHARE (message_mark_sent_many), and the two must wait for each other.
+func (q *Queries) UserLockForHandle(ctx context.Context, db DBTX, id int64) error {
+	_, err := db.Exec(ctx, userLockForHandle, id)
+	return err
+}
+
 const userMoveBatch = `-- name: UserMoveBatch :many
 WITH input AS (
     SELECT user_id, home_line_id, current_line_id, from_line_id, note FROM (SELECT unnest($1::bigint[]) AS user_id, unnest($2::bigint[]) AS home_line_id, unnest($3::bigint[]) AS current_line_id, unnest($4::bigint[]) AS from_line_id, unnest($5::text[]) AS note) AS t
