@@ -30,7 +30,12 @@
 -- too. The counts are read in a statement that starts after the line locks
 -- are held, so its snapshot sees every earlier admission of those lines.
 -- The rolling 24 h count is line_window's running total (see its
--- migration): moving its start to this minute subtracts only the minutes
+-- migration). Volume is kept by minute, so the window holds every minute
+-- that may hold a message of the last 24 h: the 1,440 minutes before this
+-- one, and this one. A minute leaves it 24 h after it ended, not after it
+-- began (a send at 10:00:59 still counts at 10:00:30 the next day): never
+-- fewer messages than Linq counts, at most a minute's more. Moving the
+-- total's start to the window's first minute subtracts only the minutes
 -- that left the window since the line's previous admission, in a statement
 -- of its own, whose fresh snapshot sees every earlier admission of the
 -- line.
@@ -155,7 +160,7 @@ BEGIN
         END LOOP;
     END IF;
     v_first := coalesce(v_ats[1], lg_now()); -- a call with moves alone has no request
-    v_since := date_trunc('minute', v_first) - interval '1439 minutes';
+    v_since := date_trunc('minute', v_first) - interval '1440 minutes';
 
     -- 1. The lines: their budget locks (in id order), running totals and
     -- policies. Slots are found by array_position, so the arrays need no
@@ -388,19 +393,19 @@ BEGIN
             END IF;
         ELSIF o_outcome[k] = 'line_budget' THEN
             -- The send fits once the oldest minutes holding `excess`
-            -- messages have left the 24 h window (a minute leaves it 24 h
-            -- after it began).
+            -- messages have left the window (a minute leaves it 24 h
+            -- after it ended, 1,441 minutes after it began).
             v_excess := o_used[k] + coalesce(p_units[k], 1) - o_limit[k];
             SELECT c.minute INTO v_free_at
               FROM (SELECT v.minute, sum(v.inbound + v.outbound) OVER (ORDER BY v.minute) AS cum
                       FROM line_volume AS v
-                     WHERE v.line_id = p_line_ids[k] AND v.minute > date_trunc('minute', v_at) - interval '1440 minutes'
+                     WHERE v.line_id = p_line_ids[k] AND v.minute >= date_trunc('minute', v_at) - interval '1440 minutes'
                        AND v.minute <= date_trunc('minute', v_at)) AS c
              WHERE c.cum >= v_excess
              ORDER BY c.minute
              LIMIT 1;
             o_retry[k] := CASE WHEN v_free_at IS NULL THEN 86400000
-                ELSE ceil(extract(epoch FROM v_free_at + interval '1440 minutes' - v_at) * 1000)::bigint END;
+                ELSE ceil(extract(epoch FROM v_free_at + interval '1441 minutes' - v_at) * 1000)::bigint END;
         END IF;
     END LOOP;
 

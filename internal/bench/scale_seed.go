@@ -258,7 +258,7 @@ func seedScaleCounters(ctx context.Context, c *pgxpool.Pool) error {
 		// its first minute, total the volume from there on.
 		`UPDATE line_window AS w SET since = v.since, total = v.total
 			FROM (SELECT line_id, s.since, sum(inbound + outbound) FILTER (WHERE minute >= s.since) AS total
-				FROM line_volume, (SELECT date_trunc('minute', lg_now()) - interval '1439 minutes' AS since) AS s
+				FROM line_volume, (SELECT date_trunc('minute', lg_now()) - interval '1440 minutes' AS since) AS s
 				GROUP BY line_id, s.since) AS v
 			WHERE w.line_id = v.line_id`,
 		`UPDATE lines AS l SET user_count = u.n

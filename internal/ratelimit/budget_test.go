@@ -49,8 +49,9 @@ func TestBudget(t *testing.T) {
 		require.Equal(t, ratelimit.OutcomeLineBudget, d.Outcome)
 		require.Equal(t, 18, d.BudgetUsed)
 		require.Equal(t, 18, d.BudgetLimit)
-		// The inbound message's minute (10:00) leaves the window at 10:00 next day.
-		require.Equal(t, t0.Truncate(time.Minute).Add(24*time.Hour).Sub(at), d.RetryAfter)
+		// The inbound message's minute (10:00) leaves the window 24 h after
+		// it ended: at 10:01 next day.
+		require.Equal(t, t0.Truncate(time.Minute).Add(24*time.Hour+time.Minute).Sub(at), d.RetryAfter)
 		// A reply still goes through, up to the whole budget.
 		for range 2 {
 			d = send(t, clock, lim, line, true, at)
@@ -59,18 +60,37 @@ func TestBudget(t *testing.T) {
 		}
 		d = send(t, clock, lim, line, true, at)
 		require.Equal(t, ratelimit.OutcomeLineBudget, d.Outcome)
-		require.Equal(t, t0.Truncate(time.Minute).Add(24*time.Hour).Sub(at), d.RetryAfter)
+		require.Equal(t, t0.Truncate(time.Minute).Add(24*time.Hour+time.Minute).Sub(at), d.RetryAfter)
 		// A proactive send now needs three messages to age out: the inbound
 		// (10:00) and the sends of 10:01 and 10:02.
 		d = send(t, clock, lim, line, false, at)
 		require.Equal(t, ratelimit.OutcomeLineBudget, d.Outcome)
-		require.Equal(t, t0.Truncate(time.Minute).Add(2*time.Minute+24*time.Hour).Sub(at), d.RetryAfter)
+		require.Equal(t, t0.Truncate(time.Minute).Add(3*time.Minute+24*time.Hour).Sub(at), d.RetryAfter)
 		in, out := volume(t, pool, line)
 		require.Equal(t, 1, in)
 		require.Equal(t, 19, out)
 		// A day later the oldest minutes have left the window.
 		d = send(t, clock, lim, line, false, t0.Truncate(time.Minute).Add(24*time.Hour+2*time.Minute))
+		require.Equal(t, ratelimit.OutcomeLineBudget, d.Outcome, "10:02 has not ended a day ago")
+		d = send(t, clock, lim, line, false, t0.Truncate(time.Minute).Add(24*time.Hour+3*time.Minute))
 		require.True(t, d.Admitted())
+	})
+
+	// Volume is kept by minute: a message counts until 24 h after the end
+	// of its minute, never less than 24 h after it was sent (Linq counts a
+	// rolling 24 h).
+	t.Run("AMessageCountsForAFull24Hours", func(t *testing.T) {
+		t.Parallel()
+		pool, lim, clock := setup(t, limits(func(c *ratelimit.Config) { c.Policy.ReplyReserve = 0 }))
+		line := insertLine(t, pool, 1, time.Time{})
+		minute := t0.Truncate(time.Minute)
+		require.True(t, send(t, clock, lim, line, false, minute.Add(59*time.Second)).Admitted())
+
+		at := minute.Add(24*time.Hour + 30*time.Second) // 23 h 59 min 31 s after the send
+		d := send(t, clock, lim, line, false, at)
+		require.Equal(t, ratelimit.OutcomeLineBudget, d.Outcome)
+		require.Equal(t, 30*time.Second, d.RetryAfter)
+		require.True(t, send(t, clock, lim, line, false, at.Add(d.RetryAfter)).Admitted())
 	})
 
 	t.Run("WarmUpRampsFromTwentyPercent", func(t *testing.T) {

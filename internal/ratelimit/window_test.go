@@ -39,7 +39,7 @@ func TestRunningTotalMatchesTheMinuteRows(t *testing.T) {
 	sum := func(at time.Time) int {
 		var n int
 		require.NoError(t, pool.QueryRow(ctx, `SELECT coalesce(sum(inbound + outbound), 0) FROM line_volume
-			WHERE line_id = $1 AND minute > date_trunc('minute', $2::timestamptz) - interval '1440 minutes'
+			WHERE line_id = $1 AND minute >= date_trunc('minute', $2::timestamptz) - interval '1440 minutes'
 			  AND minute <= date_trunc('minute', $2::timestamptz)`, line, at).Scan(&n))
 		return n
 	}
