@@ -44,46 +44,72 @@ DECLARE
     r      record;
     v_m    record;
     -- The batch's clock reading, taken after Linq answered every send in
-    -- it; each send is stamped two microseconds after the one before (the
-    -- one between for its continuation's), so that a pair's stamps stay
-    -- distinct (see limits_admit).
+    -- it; each send is stamped two microseconds after the one before in
+    -- pair order (the one between for its continuation's), so that a
+    -- pair's stamps stay distinct (see limits_admit).
     v_base timestamptz := lg_now();
     v_now  timestamptz;
-    j      integer := 0;
+    -- What each send's messages row held, by its number (k): found, then
+    -- its user, line, handle, admission and continuation stamps.
+    m_found   boolean[] := array_fill(false, ARRAY[cardinality(p_ids)]);
+    m_user    bigint[];
+    m_line    bigint[];
+    m_handle  text[];
+    m_at      timestamptz[];
+    m_cont    timestamptz[];
+    m_awaited boolean[];
 BEGIN
-    PERFORM 1 FROM messages AS m WHERE m.id = ANY (p_ids) ORDER BY m.id FOR NO KEY UPDATE;
+    -- 1. The messages rows, by id. One UPDATE each, by key: a lookup of a
+    -- set of ids (= ANY) cannot prune the partitions and probes them all.
     FOR r IN
-        SELECT i.*
-          FROM unnest(p_ids, p_line_ids, p_handles, p_chats, p_linq_ids, p_traces, p_statuses, p_new_chats)
-               WITH ORDINALITY AS i(id, line_id, handle, chat, linq_id, trace, status, new_chat, k)
-         ORDER BY i.line_id, i.handle, i.id
+        SELECT i.*, (row_number() OVER (ORDER BY i.line_id, i.handle, i.id) - 1)::integer AS j
+          FROM unnest(p_ids, p_line_ids, p_handles, p_chats, p_linq_ids, p_traces, p_statuses)
+               WITH ORDINALITY AS i(id, line_id, handle, chat, linq_id, trace, status, k)
+         ORDER BY i.id
     LOOP
-        n := r.k;
-        awaited := false;
-        restamped := 0;
-        chats_added := 0;
-        v_now := v_base + 2 * j * interval '1 microsecond';
-        j := j + 1;
         UPDATE messages AS m
            SET state = 'sent', lease_until = NULL, linq_chat_id = r.chat, linq_message_id = r.linq_id,
-               trace_id = nullif(r.trace, ''), updated_at = v_now,
+               trace_id = nullif(r.trace, ''), updated_at = v_base + 2 * r.j * interval '1 microsecond',
                delivery_status = CASE WHEN coalesce(m.failed_at, m.read_at, m.delivered_at, m.sent_at) IS NULL
                                       THEN r.status ELSE m.delivery_status END,
                body = CASE WHEN p_keep_body THEN m.body END
          WHERE m.id = r.id
         RETURNING m.user_id, m.line_id, m.handle, m.admitted_at, m.continuation_at, m.awaited INTO v_m;
         IF FOUND THEN
-            awaited := v_m.awaited;
+            m_found[r.k] := true;
+            m_user[r.k] := v_m.user_id;
+            m_line[r.k] := v_m.line_id;
+            m_handle[r.k] := v_m.handle;
+            m_at[r.k] := v_m.admitted_at;
+            m_cont[r.k] := v_m.continuation_at;
+            m_awaited[r.k] := v_m.awaited;
+        END IF;
+    END LOOP;
+
+    -- 2. The pairs, in pair order, each with its user and chat.
+    FOR r IN
+        SELECT i.*, (row_number() OVER (ORDER BY i.line_id, i.handle, i.id) - 1)::integer AS j
+          FROM unnest(p_ids, p_line_ids, p_handles, p_chats, p_new_chats)
+               WITH ORDINALITY AS i(id, line_id, handle, chat, new_chat, k)
+         ORDER BY i.line_id, i.handle, i.id
+    LOOP
+        n := r.k;
+        awaited := false;
+        restamped := 0;
+        chats_added := 0;
+        v_now := v_base + 2 * r.j * interval '1 microsecond';
+        IF m_found[r.k] THEN
+            awaited := m_awaited[r.k];
             UPDATE pair_state AS pw
-               SET sends = array_replace(array_replace(pw.sends, v_m.admitted_at, v_now),
-                                         v_m.continuation_at, v_now + interval '1 microsecond')
-             WHERE pw.line_id = v_m.line_id AND pw.handle = v_m.handle;
+               SET sends = array_replace(array_replace(pw.sends, m_at[r.k], v_now),
+                                         m_cont[r.k], v_now + interval '1 microsecond')
+             WHERE pw.line_id = m_line[r.k] AND pw.handle = m_handle[r.k];
             GET DIAGNOSTICS restamped = ROW_COUNT;
             IF r.new_chat THEN
-                PERFORM 1 FROM users AS u WHERE u.id = v_m.user_id AND u.handle = v_m.handle FOR KEY SHARE OF u;
+                PERFORM 1 FROM users AS u WHERE u.id = m_user[r.k] AND u.handle = m_handle[r.k] FOR KEY SHARE OF u;
                 IF FOUND THEN
                     INSERT INTO chats (user_id, line_id, linq_chat_id, created_at)
-                    VALUES (v_m.user_id, v_m.line_id, r.chat, v_now)
+                    VALUES (m_user[r.k], m_line[r.k], r.chat, v_now)
                     ON CONFLICT (user_id, line_id) DO NOTHING;
                     GET DIAGNOSTICS chats_added = ROW_COUNT;
                 END IF;
