@@ -250,23 +250,43 @@ ORDER BY id
 FOR NO KEY UPDATE;
 
 -- name: LineUpsertFromLinq :many
-INSERT INTO lines (number, linq_id, reputation, warmup_started_at, synced_at, status_changed_at, created_at, updated_at)
-SELECT t.number, t.linq_id, t.reputation, @now::timestamptz, @now::timestamptz, @now::timestamptz, @now::timestamptz, @now::timestamptz
+-- Linq's listing, asked for at @listed_at: new lines, Linq ids, and each
+-- listed line's reputation and listing, as the health poll orders them
+-- (per signal): each only when the listing is newer than the input that
+-- set it, so a reputation webhook applied while the listing was on its way
+-- is not undone by it. The health poll derives the line's health state
+-- from them.
+INSERT INTO lines (number, linq_id, reputation, reputation_input_at, listing_input_at, warmup_started_at, synced_at,
+                   status_changed_at, created_at, updated_at)
+SELECT t.number, t.linq_id, t.reputation, @listed_at::timestamptz, @listed_at::timestamptz,
+       @now::timestamptz, @now::timestamptz, @now::timestamptz, @now::timestamptz, @now::timestamptz
 FROM (SELECT unnest(@numbers::text[]) AS number, unnest(@linq_ids::text[]) AS linq_id, unnest(@reputations::text[]) AS reputation) AS t
 ON CONFLICT (number) DO UPDATE SET
-    linq_id           = excluded.linq_id,
-    reputation        = excluded.reputation,
-    synced_at         = excluded.synced_at,
-    linq_missing_at   = NULL,
-    status_changed_at = CASE WHEN lines.reputation <> excluded.reputation THEN excluded.synced_at ELSE lines.status_changed_at END,
-    updated_at        = CASE WHEN lines.reputation <> excluded.reputation OR lines.linq_missing_at IS NOT NULL
-                              OR lines.linq_id IS DISTINCT FROM excluded.linq_id
-                             THEN excluded.synced_at ELSE lines.updated_at END
+    linq_id             = excluded.linq_id,
+    reputation          = CASE WHEN lines.reputation_input_at IS NULL OR lines.reputation_input_at < excluded.reputation_input_at
+                               THEN excluded.reputation ELSE lines.reputation END,
+    reputation_input_at = greatest(lines.reputation_input_at, excluded.reputation_input_at),
+    linq_missing_at     = CASE WHEN lines.listing_input_at IS NULL OR lines.listing_input_at < excluded.listing_input_at
+                               THEN NULL ELSE lines.linq_missing_at END,
+    listing_input_at    = greatest(lines.listing_input_at, excluded.listing_input_at),
+    synced_at           = excluded.synced_at,
+    status_changed_at   = CASE WHEN (lines.reputation_input_at IS NULL OR lines.reputation_input_at < excluded.reputation_input_at)
+                                    AND lines.reputation <> excluded.reputation
+                               THEN excluded.synced_at ELSE lines.status_changed_at END,
+    updated_at          = CASE WHEN ((lines.reputation_input_at IS NULL OR lines.reputation_input_at < excluded.reputation_input_at)
+                                     AND lines.reputation <> excluded.reputation)
+                                    OR ((lines.listing_input_at IS NULL OR lines.listing_input_at < excluded.listing_input_at)
+                                        AND lines.linq_missing_at IS NOT NULL)
+                                    OR lines.linq_id IS DISTINCT FROM excluded.linq_id
+                               THEN excluded.synced_at ELSE lines.updated_at END
 RETURNING id, number, (xmax = 0)::bool AS inserted;
 
 -- name: LineMarkMissing :many
-UPDATE lines SET linq_missing_at = @now::timestamptz, updated_at = @now::timestamptz
+-- Lines the listing asked for at @listed_at does not hold, unless a newer
+-- listing was applied meanwhile.
+UPDATE lines SET linq_missing_at = @now::timestamptz, listing_input_at = @listed_at::timestamptz, updated_at = @now::timestamptz
 WHERE linq_missing_at IS NULL AND NOT (number = ANY(@numbers::text[]))
+  AND (listing_input_at IS NULL OR listing_input_at < @listed_at::timestamptz)
 RETURNING id, number;
 
 -- name: LineUpdateAdmin :one

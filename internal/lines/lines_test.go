@@ -154,6 +154,39 @@ func TestService(t *testing.T) {
 		require.Nil(t, got["+15550100001"].MissingAt)
 	})
 
+	// The listing's signals are ordered per signal, as the health poll
+	// orders them: one that a webhook saw later than Linq was asked for
+	// the listing stays, and the listing stamps those it sets.
+	t.Run("SyncKeepsSignalsSeenAfterItsListing", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, nil)
+		b.sim.AddLine("+15550100001")
+		b.sim.AddLine("+15550100002")
+		_, err := b.svc.Sync(context.Background())
+		require.NoError(t, err)
+		require.NoError(t, b.sim.SetReputation("+15550100001", "AT_RISK"))
+		require.NoError(t, b.sim.SetReputation("+15550100002", "AT_RISK"))
+		// A webhook seen a minute after the next sync asks for the
+		// listing says line 1 is healthy; line 2 was seen before it.
+		b.clock.Advance(time.Hour)
+		later := b.clock.Now().Add(time.Minute)
+		_, err = b.pool.Exec(context.Background(), `UPDATE lines SET reputation = 'HEALTHY',
+			reputation_input_at = $1 WHERE number = '+15550100001'`, later)
+		require.NoError(t, err)
+		_, err = b.svc.Sync(context.Background())
+		require.NoError(t, err)
+		ls, _, err := b.svc.List(context.Background())
+		require.NoError(t, err)
+		got := byNumber(t, ls)
+		require.Equal(t, lines.ReputationHealthy, got["+15550100001"].Reputation, "a newer input stays")
+		require.Equal(t, lines.ReputationAtRisk, got["+15550100002"].Reputation)
+		var repAt, listAt time.Time
+		require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT reputation_input_at, listing_input_at
+			FROM lines WHERE number = '+15550100002'`).Scan(&repAt, &listAt))
+		require.Equal(t, b.clock.Now(), repAt.UTC())
+		require.Equal(t, b.clock.Now(), listAt.UTC())
+	})
+
 	t.Run("MsgsPerUserPerDayUsesConfigUntilEnoughTraffic", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(c *lines.Config) { c.UsageCacheTTL = time.Second })

@@ -346,6 +346,9 @@ func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
 	if s.linq == nil {
 		return SyncResult{}, apperr.New(apperr.Unavailable, "linq_unconfigured", "no Linq client is configured")
 	}
+	// Signals are stamped with when they were asked for (see the health
+	// poll): Linq's answer is no older than this.
+	listedAt := s.cfg.Now().Truncate(time.Microsecond)
 	resp, err := s.linq.ListPhoneNumbers(ctx)
 	if err != nil {
 		// Linq's failure, not the database's: a refused connection to Linq
@@ -374,7 +377,9 @@ func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
 		if err := s.q.LinePoolLock(ctx, tx, PoolLockKey); err != nil {
 			return fmt.Errorf("lock line pool: %w", err)
 		}
-		rows, err := s.q.LineUpsertFromLinq(ctx, tx, store.LineUpsertFromLinqParams{Now: now, Numbers: numbers, LinqIds: ids, Reputations: reps})
+		rows, err := s.q.LineUpsertFromLinq(ctx, tx, store.LineUpsertFromLinqParams{
+			Now: now, ListedAt: listedAt, Numbers: numbers, LinqIds: ids, Reputations: reps,
+		})
 		if err != nil {
 			return fmt.Errorf("upsert lines: %w", err)
 		}
@@ -384,7 +389,7 @@ func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
 			}
 		}
 		if len(numbers) > 0 {
-			gone, err := s.q.LineMarkMissing(ctx, tx, store.LineMarkMissingParams{Now: now, Numbers: numbers})
+			gone, err := s.q.LineMarkMissing(ctx, tx, store.LineMarkMissingParams{Now: now, ListedAt: listedAt, Numbers: numbers})
 			if err != nil {
 				return fmt.Errorf("mark missing lines: %w", err)
 			}

@@ -125,14 +125,16 @@ func (q *Queries) LineLockForSignup(ctx context.Context, db DBTX, ids []int64) (
 }
 
 const lineMarkMissing = `-- name: LineMarkMissing :many
-UPDATE lines SET linq_missing_at = $1::timestamptz, updated_at = $1::timestamptz
-WHERE linq_missing_at IS NULL AND NOT (number = ANY($2::text[]))
+UPDATE lines SET linq_missing_at = $1::timestamptz, listing_input_at = $2::timestamptz, updated_at = $1::timestamptz
+WHERE linq_missing_at IS NULL AND NOT (number = ANY($3::text[]))
+  AND (listing_input_at IS NULL OR listing_input_at < $2::timestamptz)
 RETURNING id, number
 `
 
 type LineMarkMissingParams struct {
-	Now     time.Time
-	Numbers []string
+	Now      time.Time
+	ListedAt time.Time
+	Numbers  []string
 }
 
 type LineMarkMissingRow struct {
@@ -140,8 +142,10 @@ type LineMarkMissingRow struct {
 	Number string
 }
 
+// Lines the listing asked for at @listed_at does not hold, unless a newer
+// listing was applied meanwhile.
 func (q *Queries) LineMarkMissing(ctx context.Context, db DBTX, arg LineMarkMissingParams) ([]LineMarkMissingRow, error) {
-	rows, err := db.Query(ctx, lineMarkMissing, arg.Now, arg.Numbers)
+	rows, err := db.Query(ctx, lineMarkMissing, arg.Now, arg.ListedAt, arg.Numbers)
 	if err != nil {
 		return nil, err
 	}
@@ -692,22 +696,34 @@ func (q *Queries) LineUpdateAdmin(ctx context.Context, db DBTX, arg LineUpdateAd
 }
 
 const lineUpsertFromLinq = `-- name: LineUpsertFromLinq :many
-INSERT INTO lines (number, linq_id, reputation, warmup_started_at, synced_at, status_changed_at, created_at, updated_at)
-SELECT t.number, t.linq_id, t.reputation, $1::timestamptz, $1::timestamptz, $1::timestamptz, $1::timestamptz, $1::timestamptz
-FROM (SELECT unnest($2::text[]) AS number, unnest($3::text[]) AS linq_id, unnest($4::text[]) AS reputation) AS t
+INSERT INTO lines (number, linq_id, reputation, reputation_input_at, listing_input_at, warmup_started_at, synced_at,
+                   status_changed_at, created_at, updated_at)
+SELECT t.number, t.linq_id, t.reputation, $1::timestamptz, $1::timestamptz,
+       $2::timestamptz, $2::timestamptz, $2::timestamptz, $2::timestamptz, $2::timestamptz
+FROM (SELECT unnest($3::text[]) AS number, unnest($4::text[]) AS linq_id, unnest($5::text[]) AS reputation) AS t
 ON CONFLICT (number) DO UPDATE SET
-    linq_id           = excluded.linq_id,
-    reputation        = excluded.reputation,
-    synced_at         = excluded.synced_at,
-    linq_missing_at   = NULL,
-    status_changed_at = CASE WHEN lines.reputation <> excluded.reputation THEN excluded.synced_at ELSE lines.status_changed_at END,
-    updated_at        = CASE WHEN lines.reputation <> excluded.reputation OR lines.linq_missing_at IS NOT NULL
-                              OR lines.linq_id IS DISTINCT FROM excluded.linq_id
-                             THEN excluded.synced_at ELSE lines.updated_at END
+    linq_id             = excluded.linq_id,
+    reputation          = CASE WHEN lines.reputation_input_at IS NULL OR lines.reputation_input_at < excluded.reputation_input_at
+                               THEN excluded.reputation ELSE lines.reputation END,
+    reputation_input_at = greatest(lines.reputation_input_at, excluded.reputation_input_at),
+    linq_missing_at     = CASE WHEN lines.listing_input_at IS NULL OR lines.listing_input_at < excluded.listing_input_at
+                               THEN NULL ELSE lines.linq_missing_at END,
+    listing_input_at    = greatest(lines.listing_input_at, excluded.listing_input_at),
+    synced_at           = excluded.synced_at,
+    status_changed_at   = CASE WHEN (lines.reputation_input_at IS NULL OR lines.reputation_input_at < excluded.reputation_input_at)
+                                    AND lines.reputation <> excluded.reputation
+                               THEN excluded.synced_at ELSE lines.status_changed_at END,
+    updated_at          = CASE WHEN ((lines.reputation_input_at IS NULL OR lines.reputation_input_at < excluded.reputation_input_at)
+                                     AND lines.reputation <> excluded.reputation)
+                                    OR ((lines.listing_input_at IS NULL OR lines.listing_input_at < excluded.listing_input_at)
+                                        AND lines.linq_missing_at IS NOT NULL)
+                                    OR lines.linq_id IS DISTINCT FROM excluded.linq_id
+                               THEN excluded.synced_at ELSE lines.updated_at END
 RETURNING id, number, (xmax = 0)::bool AS inserted
 `
 
 type LineUpsertFromLinqParams struct {
+	ListedAt    time.Time
 	Now         time.Time
 	Numbers     []string
 	LinqIds     []string
@@ -720,8 +736,15 @@ type LineUpsertFromLinqRow struct {
 	Inserted bool
 }
 
+// Linq's listing, asked for at @listed_at: new lines, Linq ids, and each
+// listed line's reputation and listing, as the health poll orders them
+// (per signal): each only when the listing is newer than the input that
+// set it, so a reputation webhook applied while the listing was on its way
+// is not undone by it. The health poll derives the line's health state
+// from them.
 func (q *Queries) LineUpsertFromLinq(ctx context.Context, db DBTX, arg LineUpsertFromLinqParams) ([]LineUpsertFromLinqRow, error) {
 	rows, err := db.Query(ctx, lineUpsertFromLinq,
+		arg.ListedAt,
 		arg.Now,
 		arg.Numbers,
 		arg.LinqIds,
