@@ -40,13 +40,22 @@ ORDER BY id
 LIMIT @max_rows::integer;
 
 -- name: EventDeliveryRequeue :many
--- Failed or dead deliveries to try again now: one by id, or all of a
--- subscription.
+-- Failed or dead deliveries to try again now: one by id, or a page of a
+-- subscription's (at most @page with an id above @after, in id order,
+-- skipping rows another replay holds): a replay of many commits page by
+-- page, and a delivery that fails again meanwhile is not queued twice.
 UPDATE event_deliveries
 SET state = 'pending', updated_at = @now::timestamptz
-WHERE state IN ('retrying', 'dead') AND payload IS NOT NULL
-  AND (sqlc.narg(id)::bigint IS NULL OR id = sqlc.narg(id)::bigint)
-  AND (sqlc.narg(subscription_id)::bigint IS NULL OR subscription_id = sqlc.narg(subscription_id)::bigint)
+WHERE id = ANY (ARRAY(
+    SELECT d.id FROM event_deliveries AS d
+    WHERE d.state IN ('retrying', 'dead') AND d.payload IS NOT NULL
+      AND (sqlc.narg(id)::bigint IS NULL OR d.id = sqlc.narg(id)::bigint)
+      AND (sqlc.narg(subscription_id)::bigint IS NULL OR d.subscription_id = sqlc.narg(subscription_id)::bigint)
+      AND d.id > @after::bigint
+    ORDER BY d.id
+    LIMIT @page::integer
+    FOR UPDATE SKIP LOCKED
+))
 RETURNING id;
 
 -- name: EventDeliveryCountDead :one

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -95,6 +96,32 @@ func TestEventDelivery(t *testing.T) {
 		require.Equal(t, http.StatusConflict, st, "a delivered event is not retried: %v", out)
 		st, out = b.gw.call(t, "POST", "/v1/ops/event-deliveries/999999/retry", nil)
 		require.Equal(t, http.StatusNotFound, st, "%v", out)
+	})
+
+	// A replay of more deliveries than one page queues each exactly once,
+	// page by page, also while the ones queued first fail again (and so
+	// are replayable once more) before the replay ends.
+	t.Run("ReplayOfManyQueuesEachDeadDeliveryOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.prod.setFail(func(int) bool { return true })
+		const n = 2500
+		_, err := b.gw.app.Pool().Exec(context.Background(), `INSERT INTO event_deliveries
+			(subscription_id, event_id, event_type, payload, state, attempts, created_at, updated_at)
+			SELECT $1, 'evt_' || i, 'message.received', '{}'::jsonb, 'dead', 4, now(), now()
+			FROM generate_series(1, $2::integer) AS i`, b.sub, n)
+		require.NoError(t, err)
+
+		st, out := b.gw.call(t, "POST", fmt.Sprintf("/v1/ops/event-subscriptions/%d/replay", b.sub), nil)
+		require.Equal(t, http.StatusAccepted, st, "%v", out)
+		require.Equal(t, float64(n), out["replayed"])
+		require.Equal(t, n, b.env.count(t, b.gw, `SELECT count(DISTINCT (args->>'delivery_id')::bigint)
+			FROM river_job WHERE kind = 'event_delivery'`))
+		require.Equal(t, n, b.env.count(t, b.gw, `SELECT count(*) FROM river_job WHERE kind = 'event_delivery'`),
+			"a delivery was queued twice")
+		// River stamps the jobs it inserts with their transaction's time.
+		require.Equal(t, 3, b.env.count(t, b.gw, `SELECT count(DISTINCT created_at) FROM river_job WHERE kind = 'event_delivery'`),
+			"the replay did not commit page by page")
 	})
 
 	// A receiver that answers with a redirect has not taken the event: the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,11 +82,11 @@ func (s *Service) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery,
 // Retry sends a failed or dead delivery again now, with a fresh set of
 // attempts and the same event id.
 func (s *Service) Retry(ctx context.Context, id int64) error {
-	n, err := s.requeue(ctx, store.EventDeliveryRequeueParams{ID: &id})
+	ids, err := s.requeue(ctx, store.EventDeliveryRequeueParams{ID: &id, Page: 1})
 	if err != nil {
 		return err
 	}
-	if n > 0 {
+	if len(ids) > 0 {
 		return nil
 	}
 	state, err := s.q.EventDeliveryState(ctx, s.pool, id)
@@ -99,22 +100,42 @@ func (s *Service) Retry(ctx context.Context, id int64) error {
 		fmt.Sprintf("delivery %d is %s; only a failed (retrying) or dead delivery is sent again", id, state))
 }
 
+// replayPage is how many deliveries a replay queues per transaction: a
+// subscription down for a day can hold a million, which one transaction
+// would hold locked (and lose whole when the request ends) for minutes.
+const replayPage = 1000
+
 // Replay sends every failed or dead delivery of a subscription again and
-// returns how many.
+// returns how many. It commits page by page: when ctx ends midway, the
+// pages queued stay queued, and a replay again queues the rest.
 func (s *Service) Replay(ctx context.Context, subscriptionID int64) (int, error) {
 	if _, err := s.Subscription(ctx, subscriptionID); err != nil {
 		return 0, err
 	}
-	return s.requeue(ctx, store.EventDeliveryRequeueParams{SubscriptionID: &subscriptionID})
+	total := 0
+	p := store.EventDeliveryRequeueParams{SubscriptionID: &subscriptionID, Page: replayPage}
+	for {
+		ids, err := s.requeue(ctx, p)
+		total += len(ids)
+		if err != nil {
+			return total, err
+		}
+		if len(ids) < replayPage {
+			return total, nil
+		}
+		p.After = slices.Max(ids)
+	}
 }
 
-func (s *Service) requeue(ctx context.Context, p store.EventDeliveryRequeueParams) (int, error) {
+// requeue queues a page of deliveries again in one transaction and returns
+// their ids.
+func (s *Service) requeue(ctx context.Context, p store.EventDeliveryRequeueParams) ([]int64, error) {
 	p.Now = s.cfg.Now().UTC()
-	return store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (int, error) {
+	return store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) ([]int64, error) {
 		ids, err := s.q.EventDeliveryRequeue(ctx, tx, p)
 		if err != nil {
-			return 0, fmt.Errorf("requeue deliveries: %w", err)
+			return nil, fmt.Errorf("requeue deliveries: %w", err)
 		}
-		return len(ids), s.enqueue(ctx, tx, ids)
+		return ids, s.enqueue(ctx, tx, ids)
 	})
 }

@@ -264,9 +264,16 @@ func (q *Queries) EventDeliveryRecord(ctx context.Context, db DBTX, arg EventDel
 const eventDeliveryRequeue = `-- name: EventDeliveryRequeue :many
 UPDATE event_deliveries
 SET state = 'pending', updated_at = $1::timestamptz
-WHERE state IN ('retrying', 'dead') AND payload IS NOT NULL
-  AND ($2::bigint IS NULL OR id = $2::bigint)
-  AND ($3::bigint IS NULL OR subscription_id = $3::bigint)
+WHERE id = ANY (ARRAY(
+    SELECT d.id FROM event_deliveries AS d
+    WHERE d.state IN ('retrying', 'dead') AND d.payload IS NOT NULL
+      AND ($2::bigint IS NULL OR d.id = $2::bigint)
+      AND ($3::bigint IS NULL OR d.subscription_id = $3::bigint)
+      AND d.id > $4::bigint
+    ORDER BY d.id
+    LIMIT $5::integer
+    FOR UPDATE SKIP LOCKED
+))
 RETURNING id
 `
 
@@ -274,12 +281,22 @@ type EventDeliveryRequeueParams struct {
 	Now            time.Time
 	ID             *int64
 	SubscriptionID *int64
+	After          int64
+	Page           int32
 }
 
-// Failed or dead deliveries to try again now: one by id, or all of a
-// subscription.
+// Failed or dead deliveries to try again now: one by id, or a page of a
+// subscription's (at most @page with an id above @after, in id order,
+// skipping rows another replay holds): a replay of many commits page by
+// page, and a delivery that fails again meanwhile is not queued twice.
 func (q *Queries) EventDeliveryRequeue(ctx context.Context, db DBTX, arg EventDeliveryRequeueParams) ([]int64, error) {
-	rows, err := db.Query(ctx, eventDeliveryRequeue, arg.Now, arg.ID, arg.SubscriptionID)
+	rows, err := db.Query(ctx, eventDeliveryRequeue,
+		arg.Now,
+		arg.ID,
+		arg.SubscriptionID,
+		arg.After,
+		arg.Page,
+	)
 	if err != nil {
 		return nil, err
 	}
