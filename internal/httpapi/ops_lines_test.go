@@ -310,6 +310,36 @@ func TestOpsLines(t *testing.T) {
 		}
 	})
 
+	t.Run("RetireThatWouldStrandUsersIsRefusedAndChangesNothing", func(t *testing.T) {
+		t.Parallel()
+		b := poolSetup(t)
+		id := b.addLine(t, "+15550100001")
+		for i := range 2 {
+			b.signup(t, map[string]any{"user_ref": fmt.Sprintf("u%d", i)})
+		}
+		// No other line can take them: a retired line sends nothing and
+		// no sweep moves users off a line whose health is ok.
+		rec := b.do(t, "PATCH", fmt.Sprintf("/v1/ops/lines/%d", id), b.opsKey, map[string]any{"budget_override": 1234, "admin_state": "retired"})
+		require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+		e := decodeJSON[errorAnswer](t, rec)
+		require.Equal(t, "line_users_stranded", e.Error.Code)
+
+		var override *int
+		var state string
+		require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT budget_override, admin_state FROM lines WHERE id = $1`, id).Scan(&override, &state))
+		require.Equal(t, "active", state)
+		require.Nil(t, override)
+		u := decodeJSON[router.User](t, b.do(t, "GET", "/v1/users/u0", b.signupKey, nil))
+		require.Len(t, u.Ledger, 1, "no move was written")
+
+		b.addLine(t, "+15550100002")
+		rec = b.do(t, "PATCH", fmt.Sprintf("/v1/ops/lines/%d", id), b.opsKey, map[string]any{"admin_state": "retired"})
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		res := decodeJSON[struct{ Moved router.MoveResult }](t, rec)
+		require.Equal(t, 2, res.Moved.Moved)
+		require.Zero(t, res.Moved.Stranded)
+	})
+
 	t.Run("PatchIsOneTransaction", func(t *testing.T) {
 		t.Parallel()
 		b := poolSetup(t)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/linegate/linegate/internal/apperr"
 	"github.com/linegate/linegate/internal/lines"
 	"github.com/linegate/linegate/internal/store"
 )
@@ -54,7 +55,8 @@ func (s *Service) MoveUsersOff(ctx context.Context, lineID int64, reason string)
 }
 
 // Retire marks the line retired and moves its users off it in one
-// transaction, so a failure never leaves a retired line still carrying users.
+// transaction, so a failure never leaves a retired line still carrying users;
+// users the pool cannot take make it fail (409 line_users_stranded).
 func (s *Service) Retire(ctx context.Context, lineID int64) (MoveResult, error) {
 	return s.RetireWith(ctx, lineID, nil)
 }
@@ -151,6 +153,13 @@ func (s *Service) moveUsersOff(ctx context.Context, lineID int64, reason string,
 				mv.SetPositions = append(mv.SetPositions, int16(i)) //nolint:gosec // a handful
 				mv.SetLineIds = append(mv.SetLineIds, id)
 			}
+		}
+		// A retired line sends nothing, and no sweep or recovery moves
+		// users off a line whose health is ok: users left on it would be
+		// cut off for good. Refuse, so that the retirement rolls back.
+		if reason == LedgerRetire && res.Stranded > 0 {
+			return apperr.New(apperr.Conflict, "line_users_stranded", fmt.Sprintf(
+				"%d users of line %d have no serving line to move to; add or activate lines, then retire it", res.Stranded, lineID))
 		}
 		if len(mv.UserIds) == 0 {
 			return nil
