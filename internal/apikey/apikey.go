@@ -70,9 +70,13 @@ type Service struct {
 	q    *store.Queries
 	cfg  Config
 
-	mu    sync.Mutex
-	cache map[[32]byte]cached
+	mu      sync.Mutex
+	cache   map[[32]byte]cached
+	touched map[int64]time.Time // when each key's last use was last recorded
 }
+
+// touchEvery bounds how often a key's last_used_at is written, per replica.
+const touchEvery = time.Minute
 
 type cached struct {
 	p       Principal
@@ -84,7 +88,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{pool: pool, q: store.New(), cfg: cfg, cache: map[[32]byte]cached{}}
+	return &Service{pool: pool, q: store.New(), cfg: cfg, cache: map[[32]byte]cached{}, touched: map[int64]time.Time{}}
 }
 
 // MaxNameLen bounds a key's name, which lists and logs show.
@@ -244,7 +248,10 @@ func (s *Service) Authenticate(ctx context.Context, plain string) (Principal, er
 		}
 		s.cache[h] = cached{p: p, expires: now.Add(s.cfg.CacheTTL)}
 		s.mu.Unlock()
-		// Recorded at most once per cache period, off the request's path.
+	}
+	if s.touchDue(row.ID, now) {
+		// Off the request's path; with the cache off too, so that keys
+		// in use never look unused.
 		go func() {
 			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
@@ -252,6 +259,21 @@ func (s *Service) Authenticate(ctx context.Context, plain string) (Principal, er
 		}()
 	}
 	return p, nil
+}
+
+// touchDue reports whether key id's use should be recorded now: at most
+// once per touchEvery.
+func (s *Service) touchDue(id int64, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at, ok := s.touched[id]; ok && now.Sub(at) < touchEvery {
+		return false
+	}
+	if len(s.touched) > 10000 {
+		clear(s.touched)
+	}
+	s.touched[id] = now
+	return true
 }
 
 func toKey(r store.ApiKey) Key {
