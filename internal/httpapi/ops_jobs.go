@@ -31,7 +31,7 @@ func (s *server) mountJobsUI(r chi.Router) {
 func (s *server) jobsGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		write := r.Method != http.MethodGet && r.Method != http.MethodHead
-		if err := sameOrigin(r, write); err != nil {
+		if err := s.sameOrigin(r, write); err != nil {
 			s.resp.Error(w, r, err)
 			return
 		}

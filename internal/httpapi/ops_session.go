@@ -155,7 +155,7 @@ func viewOf(sess OpsSession) sessionView {
 // origin may sign in, so no other site can sign a browser in to a session
 // of its choosing.
 func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
-	if err := sameOrigin(r, true); err != nil {
+	if err := s.sameOrigin(r, true); err != nil {
 		s.resp.Error(w, r, err)
 		return
 	}
@@ -190,7 +190,7 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 // when not: a page without a session is no error), and hands it the CSRF
 // token again after a reload (the page keeps it in memory only).
 func (s *server) currentSession(w http.ResponseWriter, r *http.Request) {
-	if err := sameOrigin(r, false); err != nil {
+	if err := s.sameOrigin(r, false); err != nil {
 		s.resp.Error(w, r, err)
 		return
 	}
@@ -209,7 +209,7 @@ func (s *server) currentSession(w http.ResponseWriter, r *http.Request) {
 
 // signOut revokes the session server-side and clears the cookie.
 func (s *server) signOut(w http.ResponseWriter, r *http.Request) {
-	if err := sameOrigin(r, true); err != nil {
+	if err := s.sameOrigin(r, true); err != nil {
 		s.resp.Error(w, r, err)
 		return
 	}
@@ -262,7 +262,7 @@ func (s *server) hasOpsSession(r *http.Request, scope string) bool {
 // session key's scopes.
 func (s *server) serveWithSession(w http.ResponseWriter, r *http.Request, next http.Handler, scope string) {
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
-	if err := sameOrigin(r, write); err != nil {
+	if err := s.sameOrigin(r, write); err != nil {
 		s.resp.Error(w, r, err)
 		return
 	}
@@ -288,11 +288,12 @@ func csrfOK(r *http.Request, sess OpsSession) bool {
 }
 
 // sameOrigin refuses a request a browser marks as coming from another site
-// (Sec-Fetch-Site, or an Origin that is not this host). SameSite=Strict
-// already keeps the cookie off cross-site requests; this holds also for a
-// browser that ignores it. A write must carry one of the two headers, which
-// every browser sends on a fetch POST, PATCH or DELETE.
-func sameOrigin(r *http.Request, write bool) error {
+// (Sec-Fetch-Site, or an Origin that is neither this host nor PUBLIC_URL's
+// origin: a proxy may pass requests on with its upstream's Host).
+// SameSite=Strict already keeps the cookie off cross-site requests; this
+// holds also for a browser that ignores it. A write must carry one of the
+// two headers, which every browser sends on a fetch POST, PATCH or DELETE.
+func (s *server) sameOrigin(r *http.Request, write bool) error {
 	cross := apperr.New(apperr.Forbidden, "cross_site", "the ops session is accepted from the ops page only")
 	site, origin := r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin")
 	if site != "" && site != "same-origin" && site != "none" {
@@ -300,7 +301,7 @@ func sameOrigin(r *http.Request, write bool) error {
 	}
 	if origin != "" {
 		u, err := url.Parse(origin)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		if err != nil || !strings.EqualFold(u.Host, r.Host) && !s.isPublicOrigin(u) {
 			return cross
 		}
 	}
@@ -308,6 +309,13 @@ func sameOrigin(r *http.Request, write bool) error {
 		return cross
 	}
 	return nil
+}
+
+// isPublicOrigin reports whether u is the origin of PUBLIC_URL, where the
+// page is served.
+func (s *server) isPublicOrigin(u *url.URL) bool {
+	pub, err := url.Parse(s.Signup.PublicURL)
+	return err == nil && pub.Host != "" && strings.EqualFold(u.Scheme, pub.Scheme) && strings.EqualFold(u.Host, pub.Host)
 }
 
 // overHTTPS reports whether the browser reached the gateway over https:

@@ -162,6 +162,49 @@ func TestOpsSession(t *testing.T) {
 		require.Contains(t, rec.Body.String(), `"admin_state":"draining"`)
 	})
 
+	t.Run("PageAtThePublicURLBehindAProxyThatRewritesHost", func(t *testing.T) {
+		t.Parallel()
+		// A proxy that passes the request on with its upstream's Host (nginx's
+		// default) leaves the browser's Origin naming PUBLIC_URL, not r.Host.
+		b := opsSetup(t, "https://lg.example.com")
+		line := b.addFixtureLine(t, "+15550100001", 0, "")
+		do := func(method, path, body, cookie, csrf string) *httptest.ResponseRecorder {
+			req := httptest.NewRequest(method, path, strings.NewReader(body))
+			req.Host = "10.0.0.7:8080"
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Origin", "https://lg.example.com")
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+			if cookie != "" {
+				req.AddCookie(&http.Cookie{Name: httpapi.OpsSessionCookie, Value: cookie})
+				req.Header.Set(httpapi.CSRFHeader, csrf)
+			}
+			rec := httptest.NewRecorder()
+			b.handler.ServeHTTP(rec, req)
+			return rec
+		}
+		rec := do("POST", "/ops/session", `{"key":"`+b.opsKey+`"}`, "", "")
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		var cookie string
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == httpapi.OpsSessionCookie {
+				cookie = c.Value
+			}
+		}
+		csrf := decodeJSON[struct {
+			CSRF string `json:"csrf_token"`
+		}](t, rec).CSRF
+		rec = do("PATCH", "/v1/ops/lines/"+itoa64(line), `{"admin_state":"draining"}`, cookie, csrf)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+
+		// Another origin is still refused.
+		req := httptest.NewRequest("POST", "/ops/session", strings.NewReader(`{"key":"`+b.opsKey+`"}`))
+		req.Host = "10.0.0.7:8080"
+		req.Header.Set("Origin", "https://evil.example")
+		rec = httptest.NewRecorder()
+		b.handler.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusForbidden, rec.Code, rec.Body.String())
+	})
+
 	t.Run("ReadOnlyKeySessionCannotWrite", func(t *testing.T) {
 		t.Parallel()
 		b := opsSetup(t, "http://lg.example.com")
