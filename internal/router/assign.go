@@ -156,7 +156,7 @@ func (s *Service) assign(ctx context.Context, req SignupRequest, h string) (Assi
 		return Assignment{}, err
 	}
 	if j.exists {
-		a, err := s.existing(ctx, req.UserRef)
+		a, err := s.existing(ctx, req.UserRef, req.PrefillText)
 		if err != nil {
 			return Assignment{}, err
 		}
@@ -609,8 +609,10 @@ func pickBatchBackups(p *planner, created []*job, homes map[*job]*lines.Line, n 
 }
 
 // existing loads the assignment a user_ref already has, minting a new
-// signup link when the last one expired. store.ErrNotFound when none.
-func (s *Service) existing(ctx context.Context, userRef string) (Assignment, error) {
+// signup link when the last one expired: its body is prefill's, as the
+// signup's was, so a repeat signup past the link's life still prefills
+// the product's text. store.ErrNotFound when none.
+func (s *Service) existing(ctx context.Context, userRef, prefill string) (Assignment, error) {
 	u, err := s.q.UserGetByRef(ctx, s.pool, userRef)
 	if err != nil {
 		return Assignment{}, store.Interpret(err)
@@ -642,7 +644,7 @@ func (s *Service) existing(ctx context.Context, userRef string) (Assignment, err
 			return Assignment{}, terr
 		}
 		link, err = s.q.SignupLinkCreate(ctx, s.pool, store.SignupLinkCreateParams{
-			Token: token, UserID: u.ID, Body: deeplink.Body("", u.Code), ExpiresAt: now.Add(s.cfg.SignupLinkTTL), Now: now,
+			Token: token, UserID: u.ID, Body: deeplink.Body(prefill, u.Code), ExpiresAt: now.Add(s.cfg.SignupLinkTTL), Now: now,
 		})
 	}
 	if err != nil {

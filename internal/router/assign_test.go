@@ -308,6 +308,21 @@ func TestAssign(t *testing.T) {
 		require.Equal(t, 1, count(t, b.pool, `SELECT sum(user_count) FROM lines`))
 	})
 
+	t.Run("RepeatAfterTheLinkExpiredKeepsThePrefill", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 100, 100, 100)
+		req := router.SignupRequest{UserRef: "u1", PrefillText: "Join the waitlist"}
+		first, err := b.router.Assign(context.Background(), req)
+		require.NoError(t, err)
+		b.clock.Advance(721 * time.Hour)
+		again, err := b.router.Assign(context.Background(), req)
+		require.NoError(t, err)
+		require.False(t, again.Created)
+		require.NotEqual(t, first.Token, again.Token, "the expired link is not handed out again")
+		require.Equal(t, first.Body, again.Body)
+		require.True(t, again.ExpiresAt.After(b.clock.Now()))
+	})
+
 	t.Run("HandleOfAnotherUserRefConflicts", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, 100)

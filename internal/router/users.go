@@ -155,7 +155,7 @@ func (s *Service) repeat(ctx context.Context, req SignupRequest, h string, a Ass
 		if err := s.updateProfile(ctx, req.UserRef, h, req.DisplayName); err != nil {
 			return Assignment{}, err
 		}
-		return s.existing(ctx, req.UserRef)
+		return s.existing(ctx, req.UserRef, req.PrefillText)
 	}
 	if h == "" || h == a.Handle {
 		return a, nil
