@@ -609,7 +609,7 @@ func pickBatchBackups(p *planner, created []*job, homes map[*job]*lines.Line, n 
 }
 
 // existing loads the assignment a user_ref already has, minting a new
-// signup link when the last one expired: its body is prefill's, as the
+// signup link when the last one expired or is past half its life: its body is prefill's, as the
 // signup's was, so a repeat signup past the link's life still prefills
 // the product's text. store.ErrNotFound when none.
 func (s *Service) existing(ctx context.Context, userRef, prefill string) (Assignment, error) {
@@ -637,7 +637,10 @@ func (s *Service) existing(ctx context.Context, userRef, prefill string) (Assign
 		}
 	}
 	now := s.cfg.Now()
-	link, err := s.q.SignupLinkLatest(ctx, s.pool, store.SignupLinkLatestParams{UserID: u.ID, Now: now})
+	// A link is handed out again only while half its life is left: the
+	// product shows it (short link, QR, vCard) for a while, and one
+	// minutes from its end would die on the user's page.
+	link, err := s.q.SignupLinkLatest(ctx, s.pool, store.SignupLinkLatestParams{UserID: u.ID, Now: now.Add(s.cfg.SignupLinkTTL / 2)})
 	if errors.Is(store.Interpret(err), store.ErrNotFound) {
 		token, terr := deeplink.NewToken()
 		if terr != nil {

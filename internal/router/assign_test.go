@@ -323,6 +323,19 @@ func TestAssign(t *testing.T) {
 		require.True(t, again.ExpiresAt.After(b.clock.Now()))
 	})
 
+	t.Run("RepeatNearTheLinkEndGetsALinkThatLasts", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 100, 100, 100)
+		first := signup(t, b, "u1")
+		b.clock.Advance(720*time.Hour - time.Minute)
+		again := signup(t, b, "u1")
+		require.NotEqual(t, first.Token, again.Token, "a link with a minute left is not handed out")
+		require.Equal(t, first.Body, again.Body)
+		require.WithinDuration(t, b.clock.Now().Add(720*time.Hour), again.ExpiresAt, 0)
+		b.clock.Advance(time.Hour)
+		require.Equal(t, again.Token, signup(t, b, "u1").Token, "the fresh link is the one repeats get")
+	})
+
 	t.Run("HandleOfAnotherUserRefConflicts", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, 100)
