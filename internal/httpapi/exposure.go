@@ -94,6 +94,7 @@ func (s *server) authenticate(r *http.Request, key string) (apikey.Principal, er
 // peek says whether ip has a token left, without taking it, or how long
 // until it has one.
 func (l *ipLimiter) peek(ip string) (time.Duration, bool) {
+	ip = clientKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[ip]

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func (p *publicHandlers) qr(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(png)
 }
 
-// ipLimiter is a token bucket per client IP, per instance: perMin requests
+// ipLimiter is a token bucket per client (clientKey), per instance: perMin requests
 // a minute with a burst of a quarter of that (at least 5). It protects the
 // database from scraping; tokens themselves are unguessable.
 type ipLimiter struct {
@@ -204,6 +205,7 @@ func newIPLimiter(perMin int, now func() time.Time) *ipLimiter {
 
 // allow takes a token for ip, or says how long until one is free.
 func (l *ipLimiter) allow(ip string) (time.Duration, bool) {
+	ip = clientKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -223,6 +225,17 @@ func (l *ipLimiter) allow(ip string) (time.Duration, bool) {
 	}
 	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 	return max(wait, time.Second), false
+}
+
+// clientKey is the bucket of a client address: an IPv6 address's /64, the
+// block one host or home is given and picks its addresses from at will,
+// so a new address buys no new tokens; any other address as it is.
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 func (l *ipLimiter) sweep(now time.Time) {

@@ -259,6 +259,18 @@ func TestPublicLinks(t *testing.T) {
 		b.clock.Advance(3 * time.Second)
 		require.Equal(t, http.StatusFound, b.get(t, path, uaIPhone, "198.51.100.7:5000").Code)
 	})
+
+	t.Run("IPv6ClientsShareTheirSlash64", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, func(o *poolOptions) { o.publicRate = 20 }) // burst 5
+		path := publicPath(b.signup.Links.Short)
+		for i := range 5 {
+			require.Equal(t, http.StatusFound, b.get(t, path, uaIPhone, fmt.Sprintf("[2001:db8:1:2::%x]:5000", i+1)).Code)
+		}
+		// One host picks any of its 2^64 addresses; a new one buys no tokens.
+		require.Equal(t, http.StatusTooManyRequests, b.get(t, path, uaIPhone, "[2001:db8:1:2:ffff::9]:5000").Code)
+		require.Equal(t, http.StatusFound, b.get(t, path, uaIPhone, "[2001:db8:1:3::1]:5000").Code)
+	})
 }
 
 type strictCard struct {
