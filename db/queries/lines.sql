@@ -324,3 +324,7 @@ SELECT
 
 -- name: LineSignupsPrune :execrows
 DELETE FROM line_signups WHERE minute < @before::timestamptz;
+
+-- name: LineNumbersAmong :many
+-- The pool's own numbers among @numbers: no user's handle may be one.
+SELECT number FROM lines WHERE number = ANY(@numbers::text[]);

@@ -359,6 +359,10 @@ func (s *Service) assignTx(ctx context.Context, conn store.TxBeginner, jobs []*j
 				handleOwner[*f.Handle] = f.UserRef
 			}
 		}
+		own, err := s.ownLines(ctx, tx, handles)
+		if err != nil {
+			return err
+		}
 		// One more than the batch: the runner-up of the last pick names
 		// its reason.
 		cands, err := s.lines.SignupCandidates(ctx, tx, usage.PerUserPerDay, len(jobs)+1)
@@ -385,6 +389,10 @@ func (s *Service) assignTx(ctx context.Context, conn store.TxBeginner, jobs []*j
 			}
 			if owner, ok := handleOwner[j.handle]; ok && j.handle != "" && owner != j.req.UserRef {
 				j.err = handleTaken()
+				continue
+			}
+			if own[j.handle] {
+				j.err = handleIsLine()
 				continue
 			}
 			home, reason, un := p.pickHome()
@@ -487,6 +495,29 @@ func (s *Service) assignTx(ctx context.Context, conn store.TxBeginner, jobs []*j
 			slog.String("reason", ae.Code), slog.Duration("retry_after", ae.RetryAfter))
 	}
 	return nil
+}
+
+// ownLines is the set of handles that are numbers of the pool's own lines.
+// A user with one would be messaged line to line, and each line's inbound
+// would reach the product as the other's user: a loop, not a person (a
+// visitor typing the number the signup page shows is enough).
+func (s *Service) ownLines(ctx context.Context, db store.DBTX, handles []string) (map[string]bool, error) {
+	if len(handles) == 0 {
+		return nil, nil
+	}
+	numbers, err := s.q.LineNumbersAmong(ctx, db, handles)
+	if err != nil {
+		return nil, fmt.Errorf("find line numbers among handles: %w", err)
+	}
+	own := make(map[string]bool, len(numbers))
+	for _, n := range numbers {
+		own[n] = true
+	}
+	return own, nil
+}
+
+func handleIsLine() error {
+	return apperr.Field("handle", "is the number of one of this pool's lines")
 }
 
 // lockHomes locks the home lines of a batch in id order and checks that

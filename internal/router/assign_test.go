@@ -336,6 +336,34 @@ func TestAssign(t *testing.T) {
 		require.Equal(t, again.Token, signup(t, b, "u1").Token, "the fresh link is the one repeats get")
 	})
 
+	t.Run("HandleThatIsALineOfThePoolIsRefused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, 100, 100)
+		exec(t, b.pool, `INSERT INTO lines (number, linq_id, warmup_started_at) VALUES ('+14155552671', 'linq-own', '2020-01-01T00:00:00Z')`)
+		_, err := b.router.Import(context.Background(), router.SignupRequest{UserRef: "u0"})
+		require.NoError(t, err)
+		tests := []struct {
+			name   string
+			assign func(context.Context, router.SignupRequest) (router.Assignment, error)
+			ref    string
+		}{
+			{"Signup", b.router.Assign, "u1"},
+			{"Import", b.router.Import, "u2"},
+			{"ImportOfAUserWithoutHandle", b.router.Import, "u0"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := tt.assign(context.Background(), router.SignupRequest{UserRef: tt.ref, Handle: "(415) 555-2671"})
+				ae, ok := apperr.As(err)
+				require.True(t, ok, "error %v", err)
+				require.Equal(t, apperr.Unprocessable, ae.Kind)
+				require.Equal(t, "handle", ae.Field)
+			})
+		}
+		require.Equal(t, 1, count(t, b.pool, `SELECT count(*) FROM users`))
+		require.Equal(t, 0, count(t, b.pool, `SELECT count(*) FROM users WHERE handle IS NOT NULL`))
+	})
+
 	t.Run("HandleOfAnotherUserRefConflicts", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, 100)

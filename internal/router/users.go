@@ -196,6 +196,13 @@ func (s *Service) updateProfile(ctx context.Context, userRef, h, displayName str
 			return nil
 		}
 		if hp != nil {
+			own, err := s.ownLines(ctx, tx, []string{h})
+			if err != nil {
+				return err
+			}
+			if own[h] {
+				return handleIsLine()
+			}
 			if err := s.q.UserLockForHandle(ctx, tx, u.ID); err != nil {
 				return fmt.Errorf("lock user: %w", err)
 			}

@@ -164,6 +164,31 @@ func (q *Queries) LineMarkMissing(ctx context.Context, db DBTX, arg LineMarkMiss
 	return items, nil
 }
 
+const lineNumbersAmong = `-- name: LineNumbersAmong :many
+SELECT number FROM lines WHERE number = ANY($1::text[])
+`
+
+// The pool's own numbers among @numbers: no user's handle may be one.
+func (q *Queries) LineNumbersAmong(ctx context.Context, db DBTX, numbers []string) ([]string, error) {
+	rows, err := db.Query(ctx, lineNumbersAmong, numbers)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var number string
+		if err := rows.Scan(&number); err != nil {
+			return nil, err
+		}
+		items = append(items, number)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const linePoolLock = `-- name: LinePoolLock :exec
 SELECT pg_advisory_xact_lock($1::bigint)
 `
