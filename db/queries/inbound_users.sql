@@ -11,9 +11,12 @@ WHERE u.code = @code::text
 FOR UPDATE OF u;
 
 -- name: InboundUserBindHandle :execrows
--- Binds a handle to a user who has none yet.
-UPDATE users SET handle = @handle::text, updated_at = @now::timestamptz
-WHERE id = @id AND handle IS NULL;
+-- Binds a handle to a user who has none yet, unless it is one of the
+-- pool's own line numbers (as signups refuse it): the user's sends would
+-- go line to line.
+UPDATE users AS u SET handle = @handle::text, updated_at = @now::timestamptz
+WHERE u.id = @id::bigint AND u.handle IS NULL
+  AND NOT EXISTS (SELECT 1 FROM lines AS l WHERE l.number = @handle::text);
 
 -- name: InboundUserOptOut :execrows
 -- An opt-out at @at, unless the user wrote an ordinary message at or after

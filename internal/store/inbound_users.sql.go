@@ -11,8 +11,9 @@ import (
 )
 
 const inboundUserBindHandle = `-- name: InboundUserBindHandle :execrows
-UPDATE users SET handle = $1::text, updated_at = $2::timestamptz
-WHERE id = $3 AND handle IS NULL
+UPDATE users AS u SET handle = $1::text, updated_at = $2::timestamptz
+WHERE u.id = $3::bigint AND u.handle IS NULL
+  AND NOT EXISTS (SELECT 1 FROM lines AS l WHERE l.number = $1::text)
 `
 
 type InboundUserBindHandleParams struct {
@@ -21,7 +22,9 @@ type InboundUserBindHandleParams struct {
 	ID     int64
 }
 
-// Binds a handle to a user who has none yet.
+// Binds a handle to a user who has none yet, unless it is one of the
+// pool's own line numbers (as signups refuse it): the user's sends would
+// go line to line.
 func (q *Queries) InboundUserBindHandle(ctx context.Context, db DBTX, arg InboundUserBindHandleParams) (int64, error) {
 	result, err := db.Exec(ctx, inboundUserBindHandle, arg.Handle, arg.Now, arg.ID)
 	if err != nil {
