@@ -17,10 +17,17 @@ SET url = coalesce(sqlc.narg(url)::text, url),
 WHERE id = @id
 RETURNING *;
 
+-- name: EventSubscriptionGetForRotate :one
+-- The subscription, locked until the rotation commits: two rotations at
+-- once must not drop each other's secret.
+SELECT * FROM event_subscriptions WHERE id = @id FOR UPDATE;
+
 -- name: EventSubscriptionRotate :one
--- The current secret keeps signing next to the new one until @until.
+-- The current secret keeps signing next to the new one until @until; the
+-- secrets earlier rotations replaced that still sign are @older_secrets.
 UPDATE event_subscriptions
 SET previous_secret = secret, previous_expires_at = @until::timestamptz, secret = @secret::text,
+    older_secrets = @older_secrets::text[], older_expires_at = @older_expires_at::timestamptz[],
     updated_at = @now::timestamptz
 WHERE id = @id
 RETURNING *;

@@ -127,12 +127,12 @@ func (s *Service) send(ctx context.Context, d store.EventDeliveryGetForSendRow) 
 	return resp.StatusCode, nil
 }
 
-// signingSecrets is the current secret plus, during a rotation's overlap,
-// the one it replaced.
+// signingSecrets is the current secret plus, during rotations' overlaps,
+// the ones they replaced.
 func signingSecrets(d store.EventDeliveryGetForSendRow, now time.Time) []string {
 	out := []string{d.Secret}
-	if previousLive(d.PreviousSecret, d.PreviousExpiresAt, now) {
-		out = append(out, *d.PreviousSecret)
+	for _, r := range retiredSecrets(d.PreviousSecret, d.PreviousExpiresAt, d.OlderSecrets, d.OlderExpiresAt, now) {
+		out = append(out, r.secret)
 	}
 	return out
 }

@@ -4,9 +4,10 @@
 //
 // Deliveries are signed with Standard Webhooks headers (webhook-id is the
 // event id, stable across attempts and replays, for the consumer's dedupe;
-// during a secret rotation both secrets sign). A failed attempt is retried
-// with doubling waits for at least a day (EVENT_RETRY_*), then the delivery
-// is dead: listed for ops and replayable, one or all of a subscription.
+// during a secret rotation the replaced secrets sign too, each until its
+// overlap ends). A failed attempt is retried with doubling waits for at
+// least a day (EVENT_RETRY_*), then the delivery is dead: listed for ops
+// and replayable, one or all of a subscription.
 //
 // Message text: a message.received event carries the inbound text to
 // product, but Linegate keeps message bodies only when STORE_MESSAGE_TEXT is

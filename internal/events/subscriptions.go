@@ -194,21 +194,62 @@ func (s *Service) UpdateSubscription(ctx context.Context, id int64, in Subscript
 	return toSubscription(r, p.Now), nil
 }
 
+// maxRetiredSecrets bounds how many replaced secrets sign beside the
+// current one (each adds a signature to every delivery); past it the
+// oldest stops early.
+const maxRetiredSecrets = 8
+
 // RotateSecret gives the subscription a new secret and returns it; the old
-// one keeps signing beside it for the configured overlap.
+// one keeps signing beside it for the configured overlap, and so do the
+// secrets earlier rotations replaced until their own overlaps end.
 func (s *Service) RotateSecret(ctx context.Context, id int64) (Subscription, string, error) {
 	secret, err := newSecret()
 	if err != nil {
 		return Subscription{}, "", err
 	}
 	now := s.cfg.Now().UTC()
-	r, err := s.q.EventSubscriptionRotate(ctx, s.pool, store.EventSubscriptionRotateParams{
-		ID: id, Secret: secret, Until: now.Add(s.cfg.SecretOverlap), Now: now,
+	r, err := store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) (store.EventSubscription, error) {
+		cur, err := s.q.EventSubscriptionGetForRotate(ctx, tx, id)
+		if err != nil {
+			return store.EventSubscription{}, err
+		}
+		p := store.EventSubscriptionRotateParams{
+			ID: id, Secret: secret, Until: now.Add(s.cfg.SecretOverlap), Now: now,
+			OlderSecrets: []string{}, OlderExpiresAt: []time.Time{},
+		}
+		for _, old := range retiredSecrets(cur.PreviousSecret, cur.PreviousExpiresAt, cur.OlderSecrets, cur.OlderExpiresAt, now) {
+			if len(p.OlderSecrets) == maxRetiredSecrets-1 {
+				break
+			}
+			p.OlderSecrets = append(p.OlderSecrets, old.secret)
+			p.OlderExpiresAt = append(p.OlderExpiresAt, old.until)
+		}
+		return s.q.EventSubscriptionRotate(ctx, tx, p)
 	})
 	if err != nil {
 		return Subscription{}, "", notFound(err, id)
 	}
 	return toSubscription(r, now), secret, nil
+}
+
+type retiredSecret struct {
+	secret string
+	until  time.Time
+}
+
+// retiredSecrets are the replaced secrets that still sign at now, newest
+// first: the previous one, then the older ones.
+func retiredSecrets(prev *string, prevUntil *time.Time, older []string, olderUntil []time.Time, now time.Time) []retiredSecret {
+	var out []retiredSecret
+	if previousLive(prev, prevUntil, now) {
+		out = append(out, retiredSecret{*prev, *prevUntil})
+	}
+	for i, sec := range older {
+		if i < len(olderUntil) && olderUntil[i].After(now) {
+			out = append(out, retiredSecret{sec, olderUntil[i]})
+		}
+	}
+	return out
 }
 
 // DeleteSubscription removes a subscription and its deliveries.

@@ -25,7 +25,7 @@ func (q *Queries) EventDeliveryCountDead(ctx context.Context, db DBTX) (int64, e
 
 const eventDeliveryGetForSend = `-- name: EventDeliveryGetForSend :one
 SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload, d.state, d.created_at,
-       s.url, s.secret, s.previous_secret, s.previous_expires_at
+       s.url, s.secret, s.previous_secret, s.previous_expires_at, s.older_secrets, s.older_expires_at
 FROM event_deliveries d JOIN event_subscriptions s ON s.id = d.subscription_id
 WHERE d.id = $1
 `
@@ -42,6 +42,8 @@ type EventDeliveryGetForSendRow struct {
 	Secret            string
 	PreviousSecret    *string
 	PreviousExpiresAt *time.Time
+	OlderSecrets      []string
+	OlderExpiresAt    []time.Time
 }
 
 func (q *Queries) EventDeliveryGetForSend(ctx context.Context, db DBTX, id int64) (EventDeliveryGetForSendRow, error) {
@@ -59,6 +61,8 @@ func (q *Queries) EventDeliveryGetForSend(ctx context.Context, db DBTX, id int64
 		&i.Secret,
 		&i.PreviousSecret,
 		&i.PreviousExpiresAt,
+		&i.OlderSecrets,
+		&i.OlderExpiresAt,
 	)
 	return i, err
 }

@@ -13,7 +13,7 @@ import (
 const eventSubscriptionCreate = `-- name: EventSubscriptionCreate :one
 INSERT INTO event_subscriptions (url, event_types, secret, created_at, updated_at)
 VALUES ($1::text, $2::text[], $3::text, $4::timestamptz, $4::timestamptz)
-RETURNING id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at
+RETURNING id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at
 `
 
 type EventSubscriptionCreateParams struct {
@@ -40,6 +40,8 @@ func (q *Queries) EventSubscriptionCreate(ctx context.Context, db DBTX, arg Even
 		&i.PreviousExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OlderSecrets,
+		&i.OlderExpiresAt,
 	)
 	return i, err
 }
@@ -57,7 +59,7 @@ func (q *Queries) EventSubscriptionDelete(ctx context.Context, db DBTX, id int64
 }
 
 const eventSubscriptionGet = `-- name: EventSubscriptionGet :one
-SELECT id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at FROM event_subscriptions WHERE id = $1
+SELECT id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at FROM event_subscriptions WHERE id = $1
 `
 
 func (q *Queries) EventSubscriptionGet(ctx context.Context, db DBTX, id int64) (EventSubscription, error) {
@@ -72,6 +74,32 @@ func (q *Queries) EventSubscriptionGet(ctx context.Context, db DBTX, id int64) (
 		&i.PreviousExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OlderSecrets,
+		&i.OlderExpiresAt,
+	)
+	return i, err
+}
+
+const eventSubscriptionGetForRotate = `-- name: EventSubscriptionGetForRotate :one
+SELECT id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at FROM event_subscriptions WHERE id = $1 FOR UPDATE
+`
+
+// The subscription, locked until the rotation commits: two rotations at
+// once must not drop each other's secret.
+func (q *Queries) EventSubscriptionGetForRotate(ctx context.Context, db DBTX, id int64) (EventSubscription, error) {
+	row := db.QueryRow(ctx, eventSubscriptionGetForRotate, id)
+	var i EventSubscription
+	err := row.Scan(
+		&i.ID,
+		&i.URL,
+		&i.EventTypes,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousExpiresAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.OlderSecrets,
+		&i.OlderExpiresAt,
 	)
 	return i, err
 }
@@ -94,7 +122,7 @@ func (q *Queries) EventSubscriptionIDByURL(ctx context.Context, db DBTX, arg Eve
 }
 
 const eventSubscriptionList = `-- name: EventSubscriptionList :many
-SELECT id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at FROM event_subscriptions ORDER BY id
+SELECT id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at FROM event_subscriptions ORDER BY id
 `
 
 func (q *Queries) EventSubscriptionList(ctx context.Context, db DBTX) ([]EventSubscription, error) {
@@ -115,6 +143,8 @@ func (q *Queries) EventSubscriptionList(ctx context.Context, db DBTX) ([]EventSu
 			&i.PreviousExpiresAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.OlderSecrets,
+			&i.OlderExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -140,23 +170,29 @@ func (q *Queries) EventSubscriptionLockWriters(ctx context.Context, db DBTX) err
 const eventSubscriptionRotate = `-- name: EventSubscriptionRotate :one
 UPDATE event_subscriptions
 SET previous_secret = secret, previous_expires_at = $1::timestamptz, secret = $2::text,
-    updated_at = $3::timestamptz
-WHERE id = $4
-RETURNING id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at
+    older_secrets = $3::text[], older_expires_at = $4::timestamptz[],
+    updated_at = $5::timestamptz
+WHERE id = $6
+RETURNING id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at
 `
 
 type EventSubscriptionRotateParams struct {
-	Until  time.Time
-	Secret string
-	Now    time.Time
-	ID     int64
+	Until          time.Time
+	Secret         string
+	OlderSecrets   []string
+	OlderExpiresAt []time.Time
+	Now            time.Time
+	ID             int64
 }
 
-// The current secret keeps signing next to the new one until @until.
+// The current secret keeps signing next to the new one until @until; the
+// secrets earlier rotations replaced that still sign are @older_secrets.
 func (q *Queries) EventSubscriptionRotate(ctx context.Context, db DBTX, arg EventSubscriptionRotateParams) (EventSubscription, error) {
 	row := db.QueryRow(ctx, eventSubscriptionRotate,
 		arg.Until,
 		arg.Secret,
+		arg.OlderSecrets,
+		arg.OlderExpiresAt,
 		arg.Now,
 		arg.ID,
 	)
@@ -170,6 +206,8 @@ func (q *Queries) EventSubscriptionRotate(ctx context.Context, db DBTX, arg Even
 		&i.PreviousExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OlderSecrets,
+		&i.OlderExpiresAt,
 	)
 	return i, err
 }
@@ -210,7 +248,7 @@ SET url = coalesce($1::text, url),
     event_types = coalesce($2::text[], event_types),
     updated_at = $3::timestamptz
 WHERE id = $4
-RETURNING id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at
+RETURNING id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at
 `
 
 type EventSubscriptionUpdateParams struct {
@@ -237,6 +275,8 @@ func (q *Queries) EventSubscriptionUpdate(ctx context.Context, db DBTX, arg Even
 		&i.PreviousExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OlderSecrets,
+		&i.OlderExpiresAt,
 	)
 	return i, err
 }

@@ -64,6 +64,8 @@ type EventSubscription struct {
 	PreviousExpiresAt *time.Time
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	OlderSecrets      []string
+	OlderExpiresAt    []time.Time
 }
 
 type Failover struct {

@@ -1,0 +1,146 @@
+package events
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/linegate/linegate/internal/linq"
+	"github.com/linegate/linegate/internal/metrics"
+	"github.com/linegate/linegate/internal/pgtest"
+	"github.com/linegate/linegate/internal/store"
+	"github.com/linegate/linegate/internal/testkit"
+)
+
+// recordedJobs stands in for River: it keeps the delivery jobs inserted,
+// which the tests then work by hand.
+type recordedJobs struct {
+	mu   sync.Mutex
+	args []DeliverArgs
+}
+
+func (r *recordedJobs) InsertManyTx(_ context.Context, _ pgx.Tx, ps []river.InsertManyParams) ([]*rivertype.JobInsertResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range ps {
+		r.args = append(r.args, p.Args.(DeliverArgs))
+	}
+	return nil, nil
+}
+
+func (r *recordedJobs) all() []DeliverArgs {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]DeliverArgs(nil), r.args...)
+}
+
+// receiver is a product endpoint that verifies each delivery with the
+// secrets it holds and counts the ones that verify.
+type receiver struct {
+	mu       sync.Mutex
+	secrets  []string
+	verified int
+	hits     int
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hits++
+	if err := linq.VerifyWebhook(r.secrets, req.Header, body, time.Now(), 0); err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	r.verified++
+}
+
+type deliveryEnv struct {
+	svc  *Service
+	jobs *recordedJobs
+	recv *receiver
+	url  string
+}
+
+func newDeliveryEnv(t *testing.T) deliveryEnv {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	jobs := &recordedJobs{}
+	recv := &receiver{}
+	srv := httptest.NewServer(recv)
+	t.Cleanup(srv.Close)
+	svc := New(pool, jobs, testkit.Logger(t), metrics.New(), Config{})
+	return deliveryEnv{svc: svc, jobs: jobs, recv: recv, url: srv.URL}
+}
+
+// publish publishes one user.deleted event in its own transaction.
+func (e deliveryEnv) publish(t *testing.T, ref string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, store.WithTx(ctx, e.svc.pool, func(ctx context.Context, tx pgx.Tx) error {
+		return e.svc.Publish(ctx, tx, Event{
+			ID: DeriveID(TypeUserDeleted, ref), Type: TypeUserDeleted, OccurredAt: time.Now(),
+			Data: UserDeleted{UserRef: ref, DeletedAt: time.Now()},
+		})
+	}))
+}
+
+func TestRotateSecret(t *testing.T) {
+	t.Parallel()
+
+	// A rotation retried after its answer was lost (or a second one within
+	// the overlap) must not cut off the secret the product still verifies
+	// with: that secret was promised to sign until its overlap ends.
+	t.Run("SecondRotationKeepsTheFirstSecretSigningUntilItsOverlapEnds", func(t *testing.T) {
+		t.Parallel()
+		e := newDeliveryEnv(t)
+		ctx := context.Background()
+		sub, first, err := e.svc.CreateSubscription(ctx, SubscriptionInput{URL: &e.url, EventTypes: []string{TypeUserDeleted}})
+		require.NoError(t, err)
+		_, second, err := e.svc.RotateSecret(ctx, sub.ID)
+		require.NoError(t, err)
+		_, third, err := e.svc.RotateSecret(ctx, sub.ID)
+		require.NoError(t, err)
+
+		for i, secret := range []string{first, second, third} {
+			e.recv.mu.Lock()
+			e.recv.secrets = []string{secret}
+			e.recv.mu.Unlock()
+			e.publish(t, "u"+string(rune('a'+i)))
+			jobs := e.jobs.all()
+			require.NoError(t, e.svc.deliver(ctx, jobs[len(jobs)-1].DeliveryID, false), "secret %d", i+1)
+		}
+		require.Equal(t, 3, e.recv.verified)
+	})
+
+	t.Run("ASecretStopsSigningWhenItsOverlapEnds", func(t *testing.T) {
+		t.Parallel()
+		e := newDeliveryEnv(t)
+		ctx := context.Background()
+		now := time.Now()
+		e.svc.cfg.Now = func() time.Time { return now }
+		sub, first, err := e.svc.CreateSubscription(ctx, SubscriptionInput{URL: &e.url, EventTypes: []string{TypeUserDeleted}})
+		require.NoError(t, err)
+		_, _, err = e.svc.RotateSecret(ctx, sub.ID)
+		require.NoError(t, err)
+		now = now.Add(DefaultSecretOverlap / 2)
+		_, _, err = e.svc.RotateSecret(ctx, sub.ID)
+		require.NoError(t, err)
+		now = now.Add(DefaultSecretOverlap/2 + time.Minute)
+
+		e.publish(t, "late")
+		d, err := e.svc.q.EventDeliveryGetForSend(ctx, e.svc.pool, e.jobs.all()[0].DeliveryID)
+		require.NoError(t, err)
+		require.NotContains(t, signingSecrets(d, now), first)
+		require.Len(t, signingSecrets(d, now), 2)
+	})
+}
