@@ -14,20 +14,22 @@ RETURNING id;
 SELECT state FROM event_deliveries WHERE id = @id;
 
 -- name: EventDeliveryGetForSend :one
-SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload, d.state, d.created_at,
+SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload, d.state, d.generation, d.created_at,
        s.url, s.secret, s.previous_secret, s.previous_expires_at, s.older_secrets, s.older_expires_at
 FROM event_deliveries d JOIN event_subscriptions s ON s.id = d.subscription_id
 WHERE d.id = @id;
 
--- name: EventDeliveryRecord :exec
+-- name: EventDeliveryRecord :execrows
 -- The outcome of one attempt. A delivered body that holds message text is
--- dropped unless @keep_text.
+-- dropped unless @keep_text. A failure of a job that a retry or replay
+-- replaced meanwhile (another @generation) is not recorded: the new job's
+-- state stands.
 UPDATE event_deliveries
 SET state = @state::text, attempts = attempts + 1, last_status = sqlc.narg(last_status)::integer,
     last_error = sqlc.narg(last_error)::text, updated_at = @now::timestamptz,
     delivered_at = CASE WHEN @state::text = 'delivered' THEN @now::timestamptz ELSE delivered_at END,
     payload = CASE WHEN @state::text = 'delivered' AND holds_text AND NOT @keep_text::boolean THEN NULL ELSE payload END
-WHERE id = @id;
+WHERE id = @id AND (generation = @generation::integer OR @state::text = 'delivered');
 
 -- name: EventDeliveryList :many
 SELECT id, subscription_id, event_id, event_type, state, attempts, last_status, last_error,
@@ -40,12 +42,13 @@ ORDER BY id
 LIMIT @max_rows::integer;
 
 -- name: EventDeliveryRequeue :many
--- Failed or dead deliveries to try again now: one by id, or a page of a
+-- Failed or dead deliveries to try again now, each in its next generation
+-- (its River job, if still scheduled, then sends nothing): one by id, or a page of a
 -- subscription's (at most @page with an id above @after, in id order,
 -- skipping rows another replay holds): a replay of many commits page by
 -- page, and a delivery that fails again meanwhile is not queued twice.
 UPDATE event_deliveries
-SET state = 'pending', updated_at = @now::timestamptz
+SET state = 'pending', generation = generation + 1, updated_at = @now::timestamptz
 WHERE id = ANY (ARRAY(
     SELECT d.id FROM event_deliveries AS d
     WHERE d.state IN ('retrying', 'dead') AND d.payload IS NOT NULL
@@ -56,7 +59,7 @@ WHERE id = ANY (ARRAY(
     LIMIT @page::integer
     FOR UPDATE SKIP LOCKED
 ))
-RETURNING id;
+RETURNING id, generation;
 
 -- name: EventDeliveryCountDead :one
 SELECT count(*)::bigint FROM event_deliveries WHERE state = 'dead';

@@ -127,15 +127,19 @@ func (s *Service) Replay(ctx context.Context, subscriptionID int64) (int, error)
 	}
 }
 
-// requeue queues a page of deliveries again in one transaction and returns
-// their ids.
+// requeue queues a page of deliveries again in one transaction, each for
+// its next generation, and returns their ids.
 func (s *Service) requeue(ctx context.Context, p store.EventDeliveryRequeueParams) ([]int64, error) {
 	p.Now = s.cfg.Now().UTC()
 	return store.WithTxV(ctx, s.pool, func(ctx context.Context, tx pgx.Tx) ([]int64, error) {
-		ids, err := s.q.EventDeliveryRequeue(ctx, tx, p)
+		rows, err := s.q.EventDeliveryRequeue(ctx, tx, p)
 		if err != nil {
 			return nil, fmt.Errorf("requeue deliveries: %w", err)
 		}
-		return ids, s.enqueue(ctx, tx, ids)
+		ids, args := make([]int64, len(rows)), make([]DeliverArgs, len(rows))
+		for i, r := range rows {
+			ids[i], args[i] = r.ID, DeliverArgs{DeliveryID: r.ID, Generation: r.Generation}
+		}
+		return ids, s.enqueue(ctx, tx, args)
 	})
 }

@@ -19,10 +19,13 @@ import (
 )
 
 // DeliverArgs is the River job that sends one delivery. It holds only the
-// delivery's id: the body lives in event_deliveries, where it can be
-// dropped once delivered.
+// delivery's id and generation: the body lives in event_deliveries, where
+// it can be dropped once delivered.
 type DeliverArgs struct {
 	DeliveryID int64 `json:"delivery_id"`
+	// Generation is the delivery's generation the job was queued for: a
+	// retry or replay queues the next one, and this job then sends nothing.
+	Generation int32 `json:"generation,omitempty"`
 }
 
 // Kind names the job in River.
@@ -48,13 +51,14 @@ func (w *deliveryWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
 }
 
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	return w.s.deliver(ctx, job.Args.DeliveryID, job.Attempt >= job.MaxAttempts)
+	return w.s.deliver(ctx, job.Args, job.Attempt >= job.MaxAttempts)
 }
 
 // deliver makes one attempt. It returns an error when the attempt failed,
 // so River retries it (or, on the last attempt, discards the job: the
 // delivery is then dead until ops replay it).
-func (s *Service) deliver(ctx context.Context, id int64, last bool) error {
+func (s *Service) deliver(ctx context.Context, args DeliverArgs, last bool) error {
+	id := args.DeliveryID
 	d, err := s.q.EventDeliveryGetForSend(ctx, s.pool, id)
 	if errors.Is(store.Interpret(err), store.ErrNotFound) {
 		return nil // its subscription was deleted
@@ -65,8 +69,17 @@ func (s *Service) deliver(ctx context.Context, id int64, last bool) error {
 	if d.State == StateDelivered || d.Payload == nil {
 		return nil // a replay raced a retry that got through
 	}
+	if d.Generation != args.Generation {
+		return nil // a retry or replay queued it again: that job sends it
+	}
+	return s.attempt(ctx, d, args, last)
+}
+
+// attempt sends d, read for args's job, and records the outcome.
+func (s *Service) attempt(ctx context.Context, d store.EventDeliveryGetForSendRow, args DeliverArgs, last bool) error {
+	id := args.DeliveryID
 	status, sendErr := s.send(ctx, d)
-	rec := store.EventDeliveryRecordParams{ID: id, Now: s.cfg.Now().UTC(), KeepText: s.cfg.StoreMessageText}
+	rec := store.EventDeliveryRecordParams{ID: id, Generation: args.Generation, Now: s.cfg.Now().UTC(), KeepText: s.cfg.StoreMessageText}
 	if status != 0 {
 		st := int32(status)
 		rec.LastStatus = &st
@@ -88,10 +101,16 @@ func (s *Service) deliver(ctx context.Context, id int64, last bool) error {
 	// lost with it.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := s.q.EventDeliveryRecord(rctx, s.pool, rec); err != nil {
+	n, err := s.q.EventDeliveryRecord(rctx, s.pool, rec)
+	if err != nil {
 		return fmt.Errorf("delivery %d: record: %w", id, err)
 	}
 	s.metrics.EventDeliveries.WithLabelValues(result).Inc()
+	if n == 0 {
+		// A retry or replay queued the delivery again while this attempt
+		// was under way; the new job goes on trying, so this one ends.
+		return nil
+	}
 	if rec.State == StateDead {
 		s.log.WarnContext(ctx, "event delivery is dead after its last attempt",
 			slog.Int64("delivery_id", id), slog.Int64("subscription_id", d.SubscriptionID),

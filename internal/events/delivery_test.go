@@ -117,7 +117,7 @@ func TestRotateSecret(t *testing.T) {
 			e.recv.mu.Unlock()
 			e.publish(t, "u"+string(rune('a'+i)))
 			jobs := e.jobs.all()
-			require.NoError(t, e.svc.deliver(ctx, jobs[len(jobs)-1].DeliveryID, false), "secret %d", i+1)
+			require.NoError(t, e.svc.deliver(ctx, jobs[len(jobs)-1], false), "secret %d", i+1)
 		}
 		require.Equal(t, 3, e.recv.verified)
 	})
@@ -142,5 +142,75 @@ func TestRotateSecret(t *testing.T) {
 		require.NoError(t, err)
 		require.NotContains(t, signingSecrets(d, now), first)
 		require.Len(t, signingSecrets(d, now), 2)
+	})
+}
+
+// work runs one delivery job as River would, at the given attempt.
+func (e deliveryEnv) work(t *testing.T, args DeliverArgs, attempt int) error {
+	t.Helper()
+	job := &river.Job[DeliverArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, MaxAttempts: e.svc.attempts}, Args: args}
+	return e.svc.Worker().Work(context.Background(), job)
+}
+
+func TestRetryOfAFailingDelivery(t *testing.T) {
+	t.Parallel()
+
+	// A delivery that is retrying still has its River job, scheduled for
+	// its next attempt; a retry (or replay) queues another. Only the new
+	// one may send: else both keep attempting, the old one's last attempt
+	// marks the delivery dead while the new one still tries, and the two
+	// can post the event at once.
+	t.Run("TheJobItReplacedSendsNothing", func(t *testing.T) {
+		t.Parallel()
+		e := newDeliveryEnv(t)
+		ctx := context.Background()
+		sub, secret, err := e.svc.CreateSubscription(ctx, SubscriptionInput{URL: &e.url, EventTypes: []string{TypeUserDeleted}})
+		require.NoError(t, err)
+		e.publish(t, "gone")
+		old := e.jobs.all()[0]
+		// The receiver does not know the secret yet: the attempt fails.
+		require.Error(t, e.work(t, old, 1))
+		e.recv.mu.Lock()
+		e.recv.secrets = []string{secret}
+		e.recv.mu.Unlock()
+
+		require.NoError(t, e.svc.Retry(ctx, old.DeliveryID))
+		jobs := e.jobs.all()
+		require.Len(t, jobs, 2)
+
+		require.NoError(t, e.work(t, old, 2))
+		require.Equal(t, 1, e.recv.hits, "the replaced job posted the event")
+		ds, err := e.svc.Deliveries(ctx, DeliveryFilter{SubscriptionID: sub.ID})
+		require.NoError(t, err)
+		require.Equal(t, StatePending, ds[0].State)
+
+		require.NoError(t, e.work(t, jobs[1], 1))
+		require.Equal(t, 1, e.recv.verified)
+		ds, err = e.svc.Deliveries(ctx, DeliveryFilter{SubscriptionID: sub.ID})
+		require.NoError(t, err)
+		require.Equal(t, StateDelivered, ds[0].State)
+	})
+
+	// An attempt of the replaced job that was under way when the retry
+	// came does not mark the delivery failed or dead over the new job.
+	t.Run("AnAttemptUnderWayDoesNotUndoTheRetry", func(t *testing.T) {
+		t.Parallel()
+		e := newDeliveryEnv(t)
+		ctx := context.Background()
+		sub, _, err := e.svc.CreateSubscription(ctx, SubscriptionInput{URL: &e.url, EventTypes: []string{TypeUserDeleted}})
+		require.NoError(t, err)
+		e.publish(t, "gone")
+		old := e.jobs.all()[0]
+		require.Error(t, e.work(t, old, 1))
+		d, err := e.svc.q.EventDeliveryGetForSend(ctx, e.svc.pool, old.DeliveryID)
+		require.NoError(t, err)
+		require.NoError(t, e.svc.Retry(ctx, old.DeliveryID))
+		// The old job's last attempt, which read the row before the retry,
+		// fails after it: the job ends (River does not try it again).
+		require.NoError(t, e.svc.attempt(ctx, d, old, true))
+		require.Equal(t, 2, e.recv.hits)
+		ds, err := e.svc.Deliveries(ctx, DeliveryFilter{SubscriptionID: sub.ID})
+		require.NoError(t, err)
+		require.Equal(t, StatePending, ds[0].State)
 	})
 }

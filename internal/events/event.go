@@ -12,11 +12,11 @@
 // Message text: a message.received event carries the inbound text to
 // product, but Linegate keeps message bodies only when STORE_MESSAGE_TEXT is
 // on. The body of each delivery lives in its event_deliveries row, never in
-// the River job (whose args hold only the row id, so River's own retention
-// of finished jobs keeps no text). Once a delivery that holds text
-// succeeds, its body is set to NULL; until then it must stay, since a retry
-// or a replay has to send it again. The stored Linq webhook has its text
-// removed when processed (package inbound).
+// the River job (whose args hold only the row id and generation, so
+// River's own retention of finished jobs keeps no text). Once a delivery
+// that holds text succeeds, its body is set to NULL; until then it must
+// stay, since a retry or a replay has to send it again. The stored Linq
+// webhook has its text removed when processed (package inbound).
 package events
 
 import "time"

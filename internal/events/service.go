@@ -194,17 +194,21 @@ func (s *Service) Publish(ctx context.Context, tx pgx.Tx, evs ...Event) error {
 	if err != nil {
 		return fmt.Errorf("publish: deliveries: %w", err)
 	}
-	return s.enqueue(ctx, tx, ids)
+	args := make([]DeliverArgs, len(ids))
+	for i, id := range ids {
+		args[i] = DeliverArgs{DeliveryID: id}
+	}
+	return s.enqueue(ctx, tx, args)
 }
 
-func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, ids []int64) error {
-	if len(ids) == 0 {
+func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, args []DeliverArgs) error {
+	if len(args) == 0 {
 		return nil
 	}
-	params := make([]river.InsertManyParams, len(ids))
+	params := make([]river.InsertManyParams, len(args))
 	opts := &river.InsertOpts{MaxAttempts: s.attempts, Queue: Queue}
-	for i, id := range ids {
-		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: id}, InsertOpts: opts}
+	for i, a := range args {
+		params[i] = river.InsertManyParams{Args: a, InsertOpts: opts}
 	}
 	if _, err := s.jobs.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("publish: enqueue deliveries: %w", err)

@@ -24,7 +24,7 @@ func (q *Queries) EventDeliveryCountDead(ctx context.Context, db DBTX) (int64, e
 }
 
 const eventDeliveryGetForSend = `-- name: EventDeliveryGetForSend :one
-SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload, d.state, d.created_at,
+SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload, d.state, d.generation, d.created_at,
        s.url, s.secret, s.previous_secret, s.previous_expires_at, s.older_secrets, s.older_expires_at
 FROM event_deliveries d JOIN event_subscriptions s ON s.id = d.subscription_id
 WHERE d.id = $1
@@ -37,6 +37,7 @@ type EventDeliveryGetForSendRow struct {
 	EventType         string
 	Payload           []byte
 	State             string
+	Generation        int32
 	CreatedAt         time.Time
 	URL               string
 	Secret            string
@@ -56,6 +57,7 @@ func (q *Queries) EventDeliveryGetForSend(ctx context.Context, db DBTX, id int64
 		&i.EventType,
 		&i.Payload,
 		&i.State,
+		&i.Generation,
 		&i.CreatedAt,
 		&i.URL,
 		&i.Secret,
@@ -233,13 +235,13 @@ func (q *Queries) EventDeliveryPruneDelivered(ctx context.Context, db DBTX, arg 
 	return result.RowsAffected(), nil
 }
 
-const eventDeliveryRecord = `-- name: EventDeliveryRecord :exec
+const eventDeliveryRecord = `-- name: EventDeliveryRecord :execrows
 UPDATE event_deliveries
 SET state = $1::text, attempts = attempts + 1, last_status = $2::integer,
     last_error = $3::text, updated_at = $4::timestamptz,
     delivered_at = CASE WHEN $1::text = 'delivered' THEN $4::timestamptz ELSE delivered_at END,
     payload = CASE WHEN $1::text = 'delivered' AND holds_text AND NOT $5::boolean THEN NULL ELSE payload END
-WHERE id = $6
+WHERE id = $6 AND (generation = $7::integer OR $1::text = 'delivered')
 `
 
 type EventDeliveryRecordParams struct {
@@ -249,25 +251,32 @@ type EventDeliveryRecordParams struct {
 	Now        time.Time
 	KeepText   bool
 	ID         int64
+	Generation int32
 }
 
 // The outcome of one attempt. A delivered body that holds message text is
-// dropped unless @keep_text.
-func (q *Queries) EventDeliveryRecord(ctx context.Context, db DBTX, arg EventDeliveryRecordParams) error {
-	_, err := db.Exec(ctx, eventDeliveryRecord,
+// dropped unless @keep_text. A failure of a job that a retry or replay
+// replaced meanwhile (another @generation) is not recorded: the new job's
+// state stands.
+func (q *Queries) EventDeliveryRecord(ctx context.Context, db DBTX, arg EventDeliveryRecordParams) (int64, error) {
+	result, err := db.Exec(ctx, eventDeliveryRecord,
 		arg.State,
 		arg.LastStatus,
 		arg.LastError,
 		arg.Now,
 		arg.KeepText,
 		arg.ID,
+		arg.Generation,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const eventDeliveryRequeue = `-- name: EventDeliveryRequeue :many
 UPDATE event_deliveries
-SET state = 'pending', updated_at = $1::timestamptz
+SET state = 'pending', generation = generation + 1, updated_at = $1::timestamptz
 WHERE id = ANY (ARRAY(
     SELECT d.id FROM event_deliveries AS d
     WHERE d.state IN ('retrying', 'dead') AND d.payload IS NOT NULL
@@ -278,7 +287,7 @@ WHERE id = ANY (ARRAY(
     LIMIT $5::integer
     FOR UPDATE SKIP LOCKED
 ))
-RETURNING id
+RETURNING id, generation
 `
 
 type EventDeliveryRequeueParams struct {
@@ -289,11 +298,17 @@ type EventDeliveryRequeueParams struct {
 	Page           int32
 }
 
-// Failed or dead deliveries to try again now: one by id, or a page of a
+type EventDeliveryRequeueRow struct {
+	ID         int64
+	Generation int32
+}
+
+// Failed or dead deliveries to try again now, each in its next generation
+// (its River job, if still scheduled, then sends nothing): one by id, or a page of a
 // subscription's (at most @page with an id above @after, in id order,
 // skipping rows another replay holds): a replay of many commits page by
 // page, and a delivery that fails again meanwhile is not queued twice.
-func (q *Queries) EventDeliveryRequeue(ctx context.Context, db DBTX, arg EventDeliveryRequeueParams) ([]int64, error) {
+func (q *Queries) EventDeliveryRequeue(ctx context.Context, db DBTX, arg EventDeliveryRequeueParams) ([]EventDeliveryRequeueRow, error) {
 	rows, err := db.Query(ctx, eventDeliveryRequeue,
 		arg.Now,
 		arg.ID,
@@ -305,13 +320,13 @@ func (q *Queries) EventDeliveryRequeue(ctx context.Context, db DBTX, arg EventDe
 		return nil, err
 	}
 	defer rows.Close()
-	items := []int64{}
+	items := []EventDeliveryRequeueRow{}
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var i EventDeliveryRequeueRow
+		if err := rows.Scan(&i.ID, &i.Generation); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

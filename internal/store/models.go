@@ -53,6 +53,7 @@ type EventDelivery struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	DeliveredAt    *time.Time
+	Generation     int32
 }
 
 type EventSubscription struct {
