@@ -56,7 +56,8 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) 
 
 // deliver makes one attempt. It returns an error when the attempt failed,
 // so River retries it (or, on the last attempt, discards the job: the
-// delivery is then dead until ops replay it).
+// delivery is then dead until ops replay it); when the database failed
+// instead, River runs it again later (putOff).
 func (s *Service) deliver(ctx context.Context, args DeliverArgs, last bool) error {
 	id := args.DeliveryID
 	d, err := s.q.EventDeliveryGetForSend(ctx, s.pool, id)
@@ -64,7 +65,7 @@ func (s *Service) deliver(ctx context.Context, args DeliverArgs, last bool) erro
 		return nil // its subscription was deleted
 	}
 	if err != nil {
-		return fmt.Errorf("delivery %d: %w", id, err)
+		return s.putOff(ctx, fmt.Errorf("delivery %d: %w", id, err))
 	}
 	if d.State == StateDelivered || d.Payload == nil {
 		return nil // a replay raced a retry that got through
@@ -103,7 +104,7 @@ func (s *Service) attempt(ctx context.Context, d store.EventDeliveryGetForSendRo
 	defer cancel()
 	n, err := s.q.EventDeliveryRecord(rctx, s.pool, rec)
 	if err != nil {
-		return fmt.Errorf("delivery %d: record: %w", id, err)
+		return s.putOff(ctx, fmt.Errorf("delivery %d: record: %w", id, err))
 	}
 	s.metrics.EventDeliveries.WithLabelValues(result).Inc()
 	if n == 0 {
@@ -117,6 +118,16 @@ func (s *Service) attempt(ctx context.Context, d store.EventDeliveryGetForSendRo
 			slog.String("event_id", d.EventID), slog.String("error", *rec.LastError))
 	}
 	return sendErr
+}
+
+// putOff has River run the job again later without spending an attempt:
+// the delivery could not be read or its outcome recorded (Postgres
+// restarting), which says nothing of the endpoint. Failing instead would,
+// on the last attempt, discard the job and leave the delivery retrying
+// with no job, never dead, and its body never pruned.
+func (s *Service) putOff(ctx context.Context, err error) error {
+	s.log.WarnContext(ctx, "event delivery put off: database unavailable", slog.String("error", err.Error()))
+	return river.JobSnooze(s.cfg.RetryBase)
 }
 
 // send POSTs the body with Standard Webhooks headers: webhook-id is the

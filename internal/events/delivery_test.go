@@ -50,10 +50,15 @@ type receiver struct {
 	secrets  []string
 	verified int
 	hits     int
+	// onHit, when set, runs as a request arrives.
+	onHit func()
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
+	if r.onHit != nil {
+		r.onHit()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.hits++
@@ -213,4 +218,39 @@ func TestRetryOfAFailingDelivery(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, StatePending, ds[0].State)
 	})
+}
+
+// A job that cannot read or record its delivery (Postgres restarting) is
+// put off without spending an attempt: on the last attempt, failing would
+// discard the job with the delivery left retrying, never dead, never tried
+// again, and its body (message text too) never pruned.
+func TestDeliveryWhileTheDatabaseIsDown(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		// down closes the pool: before the job reads its delivery, or while
+		// the endpoint answers, so that only the outcome is not recorded.
+		whileSending bool
+	}{
+		{name: "CannotReadTheDelivery"},
+		{name: "CannotRecordTheOutcome", whileSending: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newDeliveryEnv(t)
+			ctx := context.Background()
+			_, _, err := e.svc.CreateSubscription(ctx, SubscriptionInput{URL: &e.url, EventTypes: []string{TypeUserDeleted}})
+			require.NoError(t, err)
+			e.publish(t, "gone")
+			if tc.whileSending {
+				e.recv.onHit = e.svc.pool.Close
+			} else {
+				e.svc.pool.Close()
+			}
+			err = e.work(t, e.jobs.all()[0], e.svc.attempts)
+			var snooze *river.JobSnoozeError
+			require.ErrorAs(t, err, &snooze)
+			require.Positive(t, snooze.Duration)
+		})
+	}
 }
