@@ -80,6 +80,12 @@ func (s *Service) deliver(ctx context.Context, args DeliverArgs, last bool) erro
 func (s *Service) attempt(ctx context.Context, d store.EventDeliveryGetForSendRow, args DeliverArgs, last bool) error {
 	id := args.DeliveryID
 	status, sendErr := s.send(ctx, d)
+	if sendErr != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The gateway is stopping (River cancels the jobs still running when
+		// the grace runs out): no answer came, which says nothing of the
+		// endpoint, so no attempt is spent and the next start sends it.
+		return river.JobSnooze(0)
+	}
 	rec := store.EventDeliveryRecordParams{ID: id, Generation: args.Generation, Now: s.cfg.Now().UTC(), KeepText: s.cfg.StoreMessageText}
 	if status != 0 {
 		st := int32(status)

@@ -254,3 +254,27 @@ func TestDeliveryWhileTheDatabaseIsDown(t *testing.T) {
 		})
 	}
 }
+
+// An attempt cut off because the gateway is shutting down (River cancels
+// the jobs still running when the grace runs out) says nothing of the
+// endpoint: it is not a failed attempt, and on the last attempt it must
+// not make the delivery dead.
+func TestDeliveryCutOffByShutdown(t *testing.T) {
+	t.Parallel()
+	e := newDeliveryEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	sub, _, err := e.svc.CreateSubscription(ctx, SubscriptionInput{URL: &e.url, EventTypes: []string{TypeUserDeleted}})
+	require.NoError(t, err)
+	e.publish(t, "gone")
+	release := make(chan struct{})
+	e.recv.onHit = func() { cancel(); <-release }
+	defer close(release)
+	job := &river.Job[DeliverArgs]{JobRow: &rivertype.JobRow{Attempt: e.svc.attempts, MaxAttempts: e.svc.attempts}, Args: e.jobs.all()[0]}
+	err = e.svc.Worker().Work(ctx, job)
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	ds, err := e.svc.Deliveries(context.Background(), DeliveryFilter{SubscriptionID: sub.ID})
+	require.NoError(t, err)
+	require.Equal(t, StatePending, ds[0].State)
+	require.Zero(t, ds[0].Attempts)
+}
