@@ -44,8 +44,11 @@ func (c Config) validateWebhooks() []error {
 	if c.EventRetryFor < 24*time.Hour {
 		add("EVENT_RETRY_FOR", "must be at least 24h")
 	}
-	if c.EventDeliveryTimeout <= 0 || c.EventDeliveryTimeout > time.Minute {
-		add("EVENT_DELIVERY_TIMEOUT", "must be between 0 and 1m")
+	// A delivery job runs the timeout plus 10 s to record its outcome, and
+	// River runs a job again once it has run 45 s (a dead replica's, it
+	// takes it for): a longer timeout could deliver twice.
+	if c.EventDeliveryTimeout <= 0 || c.EventDeliveryTimeout > 30*time.Second {
+		add("EVENT_DELIVERY_TIMEOUT", "must be between 0 and 30s")
 	}
 	if c.EventSecretOverlap < 0 {
 		add("EVENT_SECRET_OVERLAP", "must not be negative")
