@@ -691,3 +691,49 @@ func encodeCursorFor(t *testing.T, b *testBundle, chatID, cursor string) string 
 	}
 	return p.NextCursor
 }
+
+func TestResponsePartsCarryReactions(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	chat := b.createChat(t, b.lines[0], "+15557779001")
+	for _, tc := range []struct {
+		name string
+		part map[string]any
+	}{
+		{"text", map[string]any{"type": "text", "value": "hi"}},
+		{"media", map[string]any{"type": "media", "url": "https://example.com/cat.jpg"}},
+		{"link", map[string]any{"type": "link", "value": "https://example.com"}},
+		{"imessage_app", map[string]any{"type": "imessage_app",
+			"app":    map[string]string{"bundle_id": "com.example.app", "name": "Example", "team_id": "TEAM1"},
+			"layout": map[string]string{"caption": "hi"}}},
+		{"app_clip", map[string]any{"type": "app_clip", "value": "https://linq.example/checkout/1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent struct {
+				Message struct {
+					ID    string           `json:"id"`
+					Parts []map[string]any `json:"parts"`
+				} `json:"message"`
+			}
+			body := map[string]any{"message": map[string]any{"parts": []any{tc.part}}}
+			if st, _ := b.call(t, "POST", "/v3/chats/"+chat.Chat.ID+"/messages", body, &sent); st != http.StatusAccepted {
+				t.Fatalf("send = %d", st)
+			}
+			var got struct {
+				Parts []map[string]any `json:"parts"`
+			}
+			if st, _ := b.call(t, "GET", "/v3/messages/"+sent.Message.ID, nil, &got); st != http.StatusOK {
+				t.Fatalf("get = %d", st)
+			}
+			// The SDK types every response part with a required reactions list.
+			for where, parts := range map[string][]map[string]any{"send answer": sent.Message.Parts, "GET": got.Parts} {
+				if len(parts) != 1 {
+					t.Fatalf("%s parts = %v", where, parts)
+				}
+				if r, ok := parts[0]["reactions"]; !ok || r == nil {
+					t.Fatalf("%s part has no reactions list: %v", where, parts[0])
+				}
+			}
+		})
+	}
+}

@@ -121,6 +121,17 @@ func (o partOut) reactions() []wReaction {
 	return out
 }
 
+// apiReactions is the part's reactions list for API responses, where the
+// SDK requires it on every part (empty included); nil in webhook payloads,
+// which carry none.
+func (o partOut) apiReactions() *[]wReaction {
+	if o.webhook {
+		return nil
+	}
+	r := o.reactions()
+	return &r
+}
+
 func nullableRaw(r json.RawMessage) json.RawMessage {
 	if len(r) == 0 {
 		return json.RawMessage("null")
@@ -152,46 +163,34 @@ func (o partOut) MarshalJSON() ([]byte, error) {
 			Reactions       []wReaction     `json:"reactions"`
 		}{p.typ, p.value, nullableRaw(p.decorations), mention, p.mentionRange, o.reactions()})
 	case "media":
-		v := struct {
-			Type      string      `json:"type"`
-			ID        string      `json:"id"`
-			Filename  string      `json:"filename"`
-			MimeType  string      `json:"mime_type"`
-			SizeBytes int64       `json:"size_bytes"`
-			URL       string      `json:"url"`
-			Reactions []wReaction `json:"reactions,omitempty"`
-		}{p.typ, p.mediaID, p.filename, p.mimeType, 102400, p.url, nil}
-		if !o.webhook {
-			v.Reactions = o.reactions()
-		}
-		return json.Marshal(v)
+		return json.Marshal(struct {
+			Type      string       `json:"type"`
+			ID        string       `json:"id"`
+			Filename  string       `json:"filename"`
+			MimeType  string       `json:"mime_type"`
+			SizeBytes int64        `json:"size_bytes"`
+			URL       string       `json:"url"`
+			Reactions *[]wReaction `json:"reactions,omitempty"`
+		}{p.typ, p.mediaID, p.filename, p.mimeType, 102400, p.url, o.apiReactions()})
 	case "imessage_app":
 		var fb *string
 		if p.fallbackText != "" {
 			fb = &p.fallbackText
 		}
-		v := struct {
+		return json.Marshal(struct {
 			Type         string          `json:"type"`
 			App          json.RawMessage `json:"app"`
 			Layout       json.RawMessage `json:"layout"`
 			URL          string          `json:"url"`
 			FallbackText *string         `json:"fallback_text"`
-			Reactions    []wReaction     `json:"reactions,omitempty"`
-		}{p.typ, nullableRaw(p.app), nullableRaw(p.layout), p.url, fb, nil}
-		if !o.webhook {
-			v.Reactions = o.reactions()
-		}
-		return json.Marshal(v)
+			Reactions    *[]wReaction    `json:"reactions,omitempty"`
+		}{p.typ, nullableRaw(p.app), nullableRaw(p.layout), p.url, fb, o.apiReactions()})
 	default: // link, app_clip
-		v := struct {
-			Type      string      `json:"type"`
-			Value     string      `json:"value"`
-			Reactions []wReaction `json:"reactions,omitempty"`
-		}{p.typ, p.value, nil}
-		if !o.webhook {
-			v.Reactions = o.reactions()
-		}
-		return json.Marshal(v)
+		return json.Marshal(struct {
+			Type      string       `json:"type"`
+			Value     string       `json:"value"`
+			Reactions *[]wReaction `json:"reactions,omitempty"`
+		}{p.typ, p.value, o.apiReactions()})
 	}
 }
 
