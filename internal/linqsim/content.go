@@ -47,6 +47,7 @@ type content struct {
 	idemKey          string
 	preferredService string
 	hasLink          bool // a link part or a URL inside a text part
+	hasMention       bool
 }
 
 var (
@@ -101,6 +102,9 @@ func parseContent(in *inContent) (*content, *apiError) {
 			}
 			if urlRe.MatchString(p.Value) {
 				c.hasLink = true
+			}
+			if p.Mention != "" {
+				c.hasMention = true
 			}
 			c.parts = append(c.parts, part{typ: "text", value: p.Value, decorations: nullIfEmpty(p.TextDecorations),
 				mention: p.Mention, mentionRange: p.MentionRange})

@@ -56,6 +56,8 @@
 //     working. POST /v3/messages skips flagged lines.
 //   - First message of a new chat: a link part, a URL inside a text part, a
 //     reply_to or an effect → 400/1005 (POST /v3/messages allows the link).
+//   - A text part with a mention in a direct (1:1) chat → 409/2023, on a
+//     chat send and on a new chat alike.
 //   - Reputation (SetReputation) is reported per line on GET
 //     /v3/phone_numbers in `reputation` and in the deprecated
 //     `health_status` copy.

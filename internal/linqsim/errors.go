@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// Linq error codes. 1005, 2014, 2024, 2026 and 2027 are Linq's own (wire doc
+// Linq error codes. 1005, 2014, 2023, 2024, 2026 and 2027 are Linq's own (wire doc
 // §1.2); 1007 is the pair-limit code Linegate agreed on; the others are the
 // simulator's for errors Linq documents without a code.
 const (
@@ -20,6 +20,7 @@ const (
 	codeEditRejected     = 1006
 	codePairLimit        = 1007
 	codeContactCardExist = 2014
+	codeMentionInDirect  = 2023
 	codeOptedOut         = 2024
 	codeBlocked          = 2026
 	codeLineIneligible   = 2027

@@ -26,7 +26,8 @@ type sendResult struct {
 
 // send runs one send: idempotency first (a known key returns the original
 // message, nothing is sent), then the checks Linq makes before anything is
-// created (line eligibility, opt-out, block, first-message rule, pair limit),
+// created (line eligibility, opt-out, block, mention outside a group,
+// first-message rule, pair limit),
 // then the message is stored, logged and its webhooks queued.
 func (s *Sim) send(ctx context.Context, a sendArgs) (*sendResult, *apiError) {
 	if key := a.content.idemKey; key != "" {
@@ -83,6 +84,10 @@ func (s *Sim) sendNew(a sendArgs) (*sendResult, *apiError) {
 		s.chatsMu.RUnlock()
 	}
 	newChat := c == nil
+	if a.content.hasMention && len(a.recipients) < 2 {
+		return nil, &apiError{status: http.StatusConflict, code: codeMentionInDirect,
+			message: "a mention can only be used in a group chat"}
+	}
 	if newChat {
 		if aerr := firstMessageRule(a.content, a.linkAllowed); aerr != nil {
 			return nil, aerr

@@ -737,3 +737,32 @@ func TestResponsePartsCarryReactions(t *testing.T) {
 		})
 	}
 }
+
+func TestMentionOnlyInGroups(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	mention := func(handle string) linq.MessageContent {
+		return linq.MessageContent{Parts: []linq.Part{{Type: linq.PartText, Value: "hey you", Mention: handle, MentionRange: []int{4, 7}}}}
+	}
+	direct := b.createChat(t, b.lines[0], "+15557779101")
+	group := b.createChat(t, b.lines[0], "+15557779102", "+15557779103")
+
+	t.Run("direct chat send is 409/2023", func(t *testing.T) {
+		_, err := b.client.SendMessage(ctx, direct.Chat.ID, linq.SendMessageRequest{Message: mention("+15557779101")})
+		wantAPIError(t, err, http.StatusConflict, 2023)
+	})
+	t.Run("new direct chat is 409/2023 and not created", func(t *testing.T) {
+		_, err := b.client.CreateChat(ctx, linq.CreateChatRequest{From: b.lines[1], To: []string{"+15557779104"}, Message: mention("+15557779104")})
+		wantAPIError(t, err, http.StatusConflict, 2023)
+		list, err := b.client.ListChats(ctx, linq.ListChatsParams{From: b.lines[1]})
+		if err != nil || len(list.Chats) != 0 {
+			t.Fatalf("chats on the line = %+v, %v; want none", list, err)
+		}
+	})
+	t.Run("group chat send is accepted", func(t *testing.T) {
+		if _, err := b.client.SendMessage(ctx, group.Chat.ID, linq.SendMessageRequest{Message: mention("+15557779102")}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
