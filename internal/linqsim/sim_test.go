@@ -766,3 +766,35 @@ func TestMentionOnlyInGroups(t *testing.T) {
 		}
 	})
 }
+
+func TestDeprecatedDeliveryBooleansFollowStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	id, err := b.sim.InjectInbound("+15557779201", b.lines[0], "hello there")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, status string, delivered, read bool) {
+		t.Helper()
+		m, err := b.client.GetMessage(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.DeliveryStatus != status || m.IsDelivered != delivered || m.IsRead != read {
+			t.Fatalf("status %s is_delivered %v is_read %v, want %s %v %v", m.DeliveryStatus, m.IsDelivered, m.IsRead, status, delivered, read)
+		}
+	}
+	// is_delivered is true only for delivered or read, is_read only for read.
+	t.Run("received inbound is neither delivered nor read", func(t *testing.T) { check(t, "received", false, false) })
+	t.Run("marked read inbound is delivered and read", func(t *testing.T) {
+		m, err := b.client.GetMessage(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.client.MarkRead(ctx, m.ChatID); err != nil {
+			t.Fatal(err)
+		}
+		check(t, "read", true, true)
+	})
+}

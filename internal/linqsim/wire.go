@@ -228,7 +228,7 @@ func (m *message) sentJSON() wSentMessage {
 		ID:               m.id,
 		CreatedAt:        m.createdAt,
 		DeliveryStatus:   m.status,
-		IsRead:           !m.readAt.IsZero(),
+		IsRead:           m.status == "read",
 		Parts:            partsOut(m.parts, false),
 		SentAt:           tptr(m.sentAt),
 		DeliveredAt:      tptr(m.deliveredAt),
@@ -240,6 +240,9 @@ func (m *message) sentJSON() wSentMessage {
 	}
 }
 
+// messageJSON renders m for GET and lists. The deprecated is_delivered and
+// is_read follow delivery_status (delivered or read; read), so a received
+// inbound message is neither.
 func (m *message) messageJSON() wMessage {
 	h := m.sender
 	return wMessage{
@@ -249,8 +252,8 @@ func (m *message) messageJSON() wMessage {
 		UpdatedAt:        m.updatedAt,
 		DeliveryStatus:   m.status,
 		IsFromMe:         !m.inbound,
-		IsDelivered:      !m.deliveredAt.IsZero(),
-		IsRead:           !m.readAt.IsZero(),
+		IsDelivered:      m.status == "delivered" || m.status == "read",
+		IsRead:           m.status == "read",
 		SentAt:           tptr(m.sentAt),
 		DeliveredAt:      tptr(m.deliveredAt),
 		ReadAt:           tptr(m.readAt),
