@@ -601,10 +601,12 @@ func (s *Sim) handleGetSubscription(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) handleUpdateSubscription(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		TargetURL        *string          `json:"target_url"`
-		SubscribedEvents []string         `json:"subscribed_events"`
-		IsActive         *bool            `json:"is_active"`
-		PhoneNumbers     *json.RawMessage `json:"phone_numbers"`
+		TargetURL        *string  `json:"target_url"`
+		SubscribedEvents []string `json:"subscribed_events"`
+		IsActive         *bool    `json:"is_active"`
+		// Raw, not a pointer: a JSON null would leave a pointer nil, alike to
+		// an absent key, yet null clears the filter.
+		PhoneNumbers json.RawMessage `json:"phone_numbers"`
 	}
 	if aerr := decode(r, &body); aerr != nil {
 		writeError(w, aerr)
@@ -612,7 +614,7 @@ func (s *Sim) handleUpdateSubscription(w http.ResponseWriter, r *http.Request) {
 	}
 	var phones []string
 	if body.PhoneNumbers != nil {
-		if err := json.Unmarshal(*body.PhoneNumbers, &phones); err != nil {
+		if err := json.Unmarshal(body.PhoneNumbers, &phones); err != nil {
 			writeError(w, errInvalid("phone_numbers must be a list of E.164 numbers or null"))
 			return
 		}

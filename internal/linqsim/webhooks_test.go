@@ -440,3 +440,29 @@ func TestSubscriptions(t *testing.T) {
 		t.Fatal("empty")
 	}
 }
+
+func TestSubscriptionPhoneFilterClearedByNullOrEmpty(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	for _, tc := range []struct{ clear, path string }{{`null`, "/null"}, {`[]`, "/empty"}} {
+		clear := tc.clear
+		t.Run("phone_numbers "+clear, func(t *testing.T) {
+			rc := newReceiver(t)
+			sub, err := b.client.CreateWebhookSubscription(ctx, linq.CreateWebhookSubscriptionRequest{
+				TargetURL: rc.srv.URL + tc.path, SubscribedEvents: []string{"message.received"},
+				PhoneNumbers: []string{b.lines[1]},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var upd struct {
+				PhoneNumbers []string `json:"phone_numbers"`
+			}
+			st, _ := b.call(t, "PUT", "/v3/webhook-subscriptions/"+sub.ID, `{"phone_numbers":`+clear+`}`, &upd)
+			if st != http.StatusOK || len(upd.PhoneNumbers) != 0 {
+				t.Fatalf("PUT phone_numbers %s = %d, filter %v; want 200 and no filter", clear, st, upd.PhoneNumbers)
+			}
+		})
+	}
+}
