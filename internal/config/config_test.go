@@ -94,3 +94,25 @@ func TestLoad(t *testing.T) {
 		require.True(t, strings.Contains(out, "db.internal"), "the database host stays visible")
 	})
 }
+
+func TestLogValueMasksDatabasePassword(t *testing.T) {
+	t.Parallel()
+	// pgx takes the password from the URL's user info, from a password (or
+	// sslpassword) query parameter, or from a keyword/value string.
+	for _, tc := range []struct{ name, url, host string }{
+		{"UserInfo", "postgres://app:hunter2@db.internal:5432/linegate", "db.internal"},
+		{"QueryParameter", "postgres://app@db.internal:5432/linegate?sslmode=require&password=hunter2", "db.internal"},
+		{"SSLPassword", "postgres://app@db.internal/linegate?sslpassword=hunter2", "db.internal"},
+		{"KeywordValue", "host=db.internal user=app password=hunter2 dbname=linegate", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := load(map[string]string{"DATABASE_URL": tc.url})
+			require.NoError(t, err)
+			var buf bytes.Buffer
+			slog.New(slog.NewTextHandler(&buf, nil)).Info("config", slog.Any("config", cfg))
+			require.NotContains(t, buf.String(), "hunter2")
+			require.Contains(t, buf.String(), tc.host)
+		})
+	}
+}
