@@ -78,9 +78,9 @@ func (a *App) wireFeatures(deps *httpapi.Deps) error {
 		a.stoppers = append(a.stoppers, send.Close)
 		deps.Limiter, deps.Messages, a.messages = limiter, send, send
 		jobs, err := a.schedule(
-			schedule.Job{Name: "idempotency_cleanup", Spec: "@every 1h", Timeout: 5 * time.Minute,
+			schedule.Job{Name: "idempotency_cleanup", Spec: "@every 1h", CatchUp: true, Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := send.CleanupIdempotency(ctx); return err }},
-			schedule.Job{Name: "message_partitions", Spec: "@every 1h", Timeout: time.Minute,
+			schedule.Job{Name: "message_partitions", Spec: "@every 1h", CatchUp: true, Timeout: time.Minute,
 				Run: func(ctx context.Context) error { _, _, err := send.MaintainPartitions(ctx); return err }},
 			schedule.Job{Name: "limits_cleanup", Spec: "@every 10m", Timeout: 5 * time.Minute,
 				Run: func(ctx context.Context) error { _, err := limiter.Cleanup(ctx); return err }},

@@ -26,7 +26,7 @@ func (a *App) retentionConfig() retention.Config {
 func (a *App) wireRetention() error {
 	svc := retention.New(a.pool, a.logger, a.metrics, a.retentionConfig())
 	jobs, err := a.schedule(schedule.Job{
-		Name: "retention", Spec: a.cfg.RetentionSpec, Timeout: 10 * time.Minute,
+		Name: "retention", Spec: a.cfg.RetentionSpec, Timeout: 10 * time.Minute, CatchUp: true,
 		Run: func(ctx context.Context) error { _, err := svc.Run(ctx); return err },
 	})
 	if err != nil {

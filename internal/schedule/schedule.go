@@ -5,7 +5,8 @@
 // when the previous run started more than half a schedule interval ago. The
 // claim reads the database clock (lg_now), never the replica's, so replicas
 // whose clocks disagree still agree on which tick has run. The lock is held
-// for the run and released after.
+// for the run and released after. A job marked CatchUp also runs at start
+// when no replica has started it within one whole interval.
 package schedule
 
 import (
@@ -32,6 +33,11 @@ type Job struct {
 	Spec string
 	// Timeout bounds one run (default 1 min).
 	Timeout time.Duration
+	// CatchUp runs the job once when the runner starts if no replica has
+	// started it within one whole interval (or ever): the cron's first tick
+	// comes an interval after start, so a job on a long interval would
+	// never run on replicas restarted more often than that.
+	CatchUp bool
 	Run     func(ctx context.Context) error
 }
 
@@ -62,6 +68,8 @@ type Runner struct {
 	mu     sync.Mutex
 	cron   *cron.Cron
 	cancel context.CancelFunc
+	// catchUps are the runs Start began beside the cron; Stop waits for them.
+	catchUps sync.WaitGroup
 }
 
 // New builds a Runner; every spec is parsed here, so a bad one fails start.
@@ -113,6 +121,19 @@ func (r *Runner) Start(ctx context.Context) error {
 	}
 	c.Start()
 	r.cron, r.cancel = c, cancel
+	for _, name := range r.order {
+		e := r.jobs[name]
+		if !e.CatchUp {
+			continue
+		}
+		r.catchUps.Add(1)
+		go func() {
+			defer r.catchUps.Done()
+			if _, err := r.run(ctx, e, interval(e.sched, r.cfg.Now())); err != nil && ctx.Err() == nil {
+				r.logger.ErrorContext(ctx, "job failed", slog.String("job", e.Name), slog.Any("error", err))
+			}
+		}()
+	}
 	return nil
 }
 
@@ -128,6 +149,7 @@ func (r *Runner) Stop() {
 	}
 	cancel()
 	<-c.Stop().Done()
+	r.catchUps.Wait()
 }
 
 // RunOnce is one tick of job name, exactly as the schedule runs it: it
@@ -138,6 +160,12 @@ func (r *Runner) RunOnce(ctx context.Context, name string) (bool, error) {
 	if !ok {
 		return false, fmt.Errorf("schedule: no job %q", name)
 	}
+	return r.run(ctx, e, minGap(e.sched, r.cfg.Now()))
+}
+
+// run runs e unless a replica holds it or started it less than gap ago.
+func (r *Runner) run(ctx context.Context, e *entry, gap time.Duration) (bool, error) {
+	name := e.Name
 	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("schedule: acquire connection: %w", err)
@@ -159,7 +187,6 @@ func (r *Runner) RunOnce(ctx context.Context, name string) (bool, error) {
 			_ = conn.Conn().Close(uctx)
 		}
 	}()
-	gap := minGap(e.sched, r.cfg.Now())
 	_, err = r.q.JobRunClaim(ctx, db, store.JobRunClaimParams{Name: name, MinGapSeconds: gap.Seconds()})
 	if errors.Is(store.Interpret(err), store.ErrNotFound) {
 		return false, nil
@@ -192,9 +219,13 @@ func (r *Runner) RunOnce(ctx context.Context, name string) (bool, error) {
 // within it is the same tick reached by another replica. An interval barely
 // depends on which clock reads it, so the replica's own clock will do.
 func minGap(sched cron.Schedule, now time.Time) time.Duration {
+	return max(interval(sched, now)/2, time.Second)
+}
+
+// interval is the time between the ticks after now.
+func interval(sched cron.Schedule, now time.Time) time.Duration {
 	next := sched.Next(now)
-	gap := sched.Next(next).Sub(next) / 2
-	return max(gap, time.Second)
+	return sched.Next(next).Sub(next)
 }
 
 func runSafely(ctx context.Context, run func(ctx context.Context) error) (err error) {

@@ -211,6 +211,36 @@ func TestRunner(t *testing.T) {
 		require.ErrorContains(t, err, "twice")
 	})
 
+	t.Run("StartCatchesUpAJobNoReplicaRanWithinItsInterval", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		var runs, plain atomic.Int64
+		jobs := []schedule.Job{
+			{Name: "cleanup", Spec: "@every 1h", CatchUp: true, Run: func(context.Context) error { runs.Add(1); return nil }},
+			{Name: "poll", Spec: "@every 1h", Run: func(context.Context) error { plain.Add(1); return nil }},
+		}
+		// start is one replica's life, shorter than the interval: its own
+		// cron never reaches a tick.
+		start := func() {
+			t.Helper()
+			r := replica(t, b, jobs...)
+			require.NoError(t, r.Start(context.Background()))
+			t.Cleanup(r.Stop)
+		}
+		start()
+		require.Eventually(t, func() bool { return runs.Load() == 1 }, 10*time.Second, 10*time.Millisecond,
+			"a job never run is run at start")
+		advance(b, 40*time.Minute)
+		start()
+		require.Never(t, func() bool { return runs.Load() != 1 }, 300*time.Millisecond, 10*time.Millisecond,
+			"a run 40 minutes ago is within the interval")
+		advance(b, 40*time.Minute)
+		start()
+		require.Eventually(t, func() bool { return runs.Load() == 2 }, 10*time.Second, 10*time.Millisecond,
+			"80 minutes since the last run is past the interval")
+		require.Zero(t, plain.Load(), "a job without CatchUp waits for its tick")
+	})
+
 	t.Run("StartRunsOnScheduleAndStopWaits", func(t *testing.T) {
 		t.Parallel()
 		pool := pgtest.NewPool(t)
