@@ -37,6 +37,7 @@ type Option func(*options)
 type options struct {
 	now         func() time.Time
 	linqBaseURL string
+	observeStop func(step string, deadline time.Time)
 }
 
 // WithClock replaces the wall clock of every service.
@@ -44,6 +45,12 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 
 // WithLinqBaseURL points the Linq client somewhere else than the config says.
 func WithLinqBaseURL(u string) Option { return func(o *options) { o.linqBaseURL = u } }
+
+// withStopObserver hands observe the deadline each step of a shutdown is
+// given, so tests can check they share one.
+func withStopObserver(observe func(step string, deadline time.Time)) Option {
+	return func(o *options) { o.observeStop = observe }
+}
 
 // App is one gateway instance.
 type App struct {
@@ -59,6 +66,10 @@ type App struct {
 	// on its own.
 	messages *messaging.Service
 	now      func() time.Time
+	// observeStop, when set, sees each shutdown step's deadline.
+	observeStop func(step string, deadline time.Time)
+	// stop is the one deadline every shutdown step shares (shutdown.go).
+	stop shutdown
 
 	// scheduled lists the jobs of every schedule (App.schedule).
 	scheduled []schedule.Job
@@ -91,7 +102,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, logger: logger, pool: pool, metrics: metrics.New(), now: o.now}
+	a := &App{cfg: cfg, logger: logger, pool: pool, metrics: metrics.New(), now: o.now, observeStop: o.observeStop}
 	a.backgroundCtx, a.cancelBackground = context.WithCancel(context.Background())
 	if err := a.migrate(ctx); err != nil {
 		pool.Close()
@@ -184,14 +195,18 @@ func (a *App) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops background work and closes the pool last.
+// Close stops background work and closes the pool last. It begins the
+// shutdown if Serve's context has not ended yet, so its steps share the
+// deadline counted from the stop signal when there was one.
 func (a *App) Close() {
+	a.beginShutdown()
 	a.cancelBackground()
 	a.background.Wait()
 	for i := len(a.stoppers) - 1; i >= 0; i-- {
 		a.stoppers[i]()
 	}
 	a.stoppers = nil
+	a.stop.cancel()
 	a.pool.Close()
 }
 
@@ -206,11 +221,14 @@ func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-	}, 5*time.Second, "metrics")
+	}, func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(a.beginShutdown(), 5*time.Second)
+	}, "metrics")
 }
 
 // Serve answers HTTP on ln until ctx is done, then stops taking requests,
-// drains in-flight ones within the shutdown grace, and returns.
+// drains in-flight ones until the shutdown deadline (SHUTDOWN_TIMEOUT from
+// then), and returns. The job queue starts stopping at the same moment.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.handler,
@@ -221,16 +239,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
-	stop := context.AfterFunc(ctx, func() {
-		a.logger.Info("shutting down: draining requests", slog.Duration("grace", a.cfg.ShutdownGrace))
-	})
-	defer stop()
-	return serveUntil(ctx, ln, srv, a.cfg.ShutdownGrace, "http")
+	return serveUntil(ctx, ln, srv, func() (context.Context, context.CancelFunc) {
+		sctx := a.beginShutdown()
+		a.observe(sctx, "http")
+		return context.WithCancel(sctx)
+	}, "http")
 }
 
 // serveUntil runs srv on ln until ctx is done, then shuts it down, letting
-// in-flight requests finish within grace.
-func serveUntil(ctx context.Context, ln net.Listener, srv *http.Server, grace time.Duration, name string) error {
+// in-flight requests finish until the context that drain returns ends.
+func serveUntil(ctx context.Context, ln net.Listener, srv *http.Server, drain func() (context.Context, context.CancelFunc), name string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -238,7 +256,7 @@ func serveUntil(ctx context.Context, ln net.Listener, srv *http.Server, grace ti
 		return fmt.Errorf("%s server: %w", name, err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	sctx, cancel := drain()
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()

@@ -16,8 +16,8 @@ import (
 
 // riverClient is the instance's River client (the durable job queue of
 // webhook processing and event deliveries), built on first use so that any
-// feature's wiring can insert jobs with it. App.Start starts it; Close stops
-// it softly, cancelling running jobs only when the shutdown grace runs out.
+// feature's wiring can insert jobs with it. App.Start starts it; shutdown
+// stops it (stopRiver).
 // River elects one leader across replicas for its maintenance and
 // periodic jobs.
 func (a *App) riverClient() (*river.Client[pgx.Tx], error) {
@@ -67,24 +67,32 @@ func (a *App) riverClient() (*river.Client[pgx.Tx], error) {
 		if err := c.Start(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("start job queue: %w", err)
 		}
-		a.stoppers = append(a.stoppers, func() { a.stopRiver(c) })
+		// The queue stops beside the HTTP drain, within the same deadline.
+		a.stoppers = append(a.stoppers, a.onShutdown(func(ctx context.Context) { a.stopRiver(ctx, c) }))
 		return nil
 	})
 	return c, nil
 }
 
-func (a *App) stopRiver(c *river.Client[pgx.Tx]) {
-	grace := a.cfg.ShutdownGrace
-	if grace <= 0 {
-		grace = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
+// stopRiver stops the job queue by ctx's deadline, the shutdown's: softly
+// until a quarter of the time left (at most 5 s) remains, then by
+// cancelling the jobs still running, which leaves them that time to return
+// and River to record them. A cancelled job is not lost: it is retried (event
+// deliveries snooze, webhook processing rolls back), and one River could
+// not record is rescued as stuck.
+func (a *App) stopRiver(ctx context.Context, c *river.Client[pgx.Tx]) {
+	deadline, _ := ctx.Deadline()
+	reserve := min(5*time.Second, time.Until(deadline)/4)
+	soft, cancel := context.WithDeadline(ctx, deadline.Add(-reserve))
 	defer cancel()
-	if err := c.Stop(ctx); err != nil {
-		a.logger.Warn("job queue did not stop within the grace; cancelling running jobs", slog.Any("error", err))
-		hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer hcancel()
-		_ = c.StopAndCancel(hctx)
+	a.observe(soft, "jobs soft stop")
+	if err := c.Stop(soft); err == nil {
+		return
+	}
+	a.logger.Warn("job queue did not stop in time; cancelling running jobs")
+	a.observe(ctx, "jobs cancel")
+	if err := c.StopAndCancel(ctx); err != nil {
+		a.logger.Warn("cancelled jobs did not return by the shutdown deadline; they are rescued as stuck", slog.Any("error", err))
 	}
 }
 
