@@ -83,14 +83,13 @@ DELETE FROM line_usage WHERE generation = @generation::bigint;
 -- name: LineUsageWeek :one
 -- The pool's messages over the live totals' 7 days (one row a line, not a
 -- week of minute rows), when the job last ran, where the days end, the
--- database clock, whether the minute records reach back a whole week
--- before the end, and the users on lines.
+-- database clock, and whether the minute records reach back a whole week
+-- before the end.
 SELECT f.ran_at, f.as_of,
        lg_now()::timestamptz AS now,
        (SELECT coalesce(sum(u.inbound_7d + u.outbound_7d), 0) FROM line_usage AS u
          WHERE u.generation = f.generation)::bigint AS messages,
        -- The oldest minute (the index's first entry): an EXISTS against a
        -- bound the planner cannot see was a scan of every minute row.
-       coalesce((SELECT min(v.minute) FROM line_volume AS v) <= f.as_of - interval '7 days', false)::boolean AS covered,
-       (SELECT coalesce(sum(l.user_count), 0) FROM lines AS l)::bigint AS users
+       coalesce((SELECT min(v.minute) FROM line_volume AS v) <= f.as_of - interval '7 days', false)::boolean AS covered
 FROM line_usage_fold AS f;

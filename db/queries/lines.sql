@@ -315,12 +315,26 @@ JOIN lk ON lk.id = d.line_id
 WHERE l.id = d.line_id;
 
 -- name: LineVolumeWindow :one
--- Traffic of the whole pool since @since, whether the records reach back to
--- @covered_before (so a window is fully covered), and the users on lines.
+-- Traffic of the whole pool since @since, and whether the records reach back
+-- to @covered_before (so a window is fully covered).
 SELECT
     (SELECT coalesce(sum(v.inbound + v.outbound), 0) FROM line_volume v WHERE v.minute >= @since::timestamptz)::bigint AS messages,
-    EXISTS (SELECT 1 FROM line_volume v WHERE v.minute <= @covered_before::timestamptz) AS covered,
-    (SELECT coalesce(sum(l.user_count), 0) FROM lines l)::bigint AS users;
+    EXISTS (SELECT 1 FROM line_volume v WHERE v.minute <= @covered_before::timestamptz) AS covered;
+
+-- name: LineUserDays :one
+-- The users on lines, and the days they existed in (@since, @until]: each
+-- counts the whole window less the part of it before they were created. Only
+-- the users created after @since are read (users_created_at_idx), so a steady
+-- pool of a million users costs a week of signups, not a million rows.
+-- Deleted users are gone from both.
+WITH b AS (
+    SELECT @since::timestamptz AS since, @until::timestamptz AS until
+)
+SELECT n.users,
+       (greatest(n.users * extract(epoch FROM b.until - b.since)
+           - coalesce((SELECT sum(extract(epoch FROM least(u.created_at, b.until) - b.since))
+                       FROM users AS u WHERE u.created_at > b.since), 0), 0) / 86400)::float8 AS user_days
+FROM b, (SELECT coalesce(sum(l.user_count), 0)::bigint AS users FROM lines AS l) AS n;
 
 -- name: LineSignupsPrune :execrows
 DELETE FROM line_signups WHERE minute < @before::timestamptz;

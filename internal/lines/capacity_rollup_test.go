@@ -274,6 +274,33 @@ func TestRollup(t *testing.T) {
 		matches(t, b, "rebuilt again")
 	})
 
+	// The job's totals give the messages; the user-days are counted over
+	// the same window, which ends at the totals' as_of: a user created a
+	// day before it counts one day, one created after it none.
+	t.Run("UsageFigureCountsUserDaysToTheTotalsEnd", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, lines.DefaultRollupConfig())
+		_, err := b.pool.Exec(context.Background(), `INSERT INTO line_volume (line_id, minute, inbound, outbound)
+			VALUES ($1, $2, 3000, 4000), ($1, $3, 0, 0)`, b.lines[0],
+			t0.Add(-3*24*time.Hour).Truncate(time.Minute), t0.Add(-8*24*time.Hour).Truncate(time.Minute))
+		require.NoError(t, err)
+		asOf := run(t, b).AsOf
+		for range 10 {
+			signup(t, b, b.lines[0], asOf.Add(-30*24*time.Hour))
+			signup(t, b, b.lines[0], asOf.Add(-24*time.Hour))
+		}
+		signup(t, b, b.lines[0], asOf.Add(time.Minute))
+		_, err = b.pool.Exec(context.Background(), `UPDATE lines SET user_count = CASE WHEN id = $1 THEN 21 ELSE 0 END`, b.lines[0])
+		require.NoError(t, err)
+
+		u, err := b.svc.MsgsPerUserPerDay(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, "observed", u.Source)
+		require.Equal(t, int64(7000), u.Messages, "the job's totals")
+		require.InDelta(t, 80, u.UserDays, 1e-6) // 10 × 7 + 10 × 1 + 0
+		require.InDelta(t, 87.5, u.PerUserPerDay, 1e-6)
+	})
+
 	// The usage figure reads the totals while the job keeps them, and sums
 	// the minute rows once it has stopped: a row written behind the job's
 	// back shows which was read.

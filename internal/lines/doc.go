@@ -21,7 +21,8 @@
 //
 // where the effective budget is line_policy's. Messages per user per day
 // come from MsgsPerUserPerDay: the configured figure until enough traffic is
-// recorded, then the observed 7-day average.
+// recorded, then the observed 7-day messages ÷ the user-days in those days
+// (a user counts from their signup, so a growing pool does not read low).
 //
 // Eligibility for new users (Line.BlockReason): line_policy's signup
 // verdict, then user count under cap and fewer signups than the hourly

@@ -208,7 +208,7 @@ func TestService(t *testing.T) {
 		exec(`UPDATE lines SET user_count = 10`)
 
 		u := read()
-		require.Equal(t, lines.Usage{PerUserPerDay: 20, Source: "config", Users: 10}, u)
+		require.Equal(t, lines.Usage{PerUserPerDay: 20, Source: "config", Users: 10, UserDays: 70}, u)
 
 		// Plenty of traffic, but only three days of it: not yet.
 		exec(`INSERT INTO line_volume (line_id, minute, inbound, outbound)
@@ -235,6 +235,51 @@ func TestService(t *testing.T) {
 		exec(`UPDATE line_volume SET inbound = 100, outbound = 100 WHERE inbound = 3000`)
 		u = read()
 		require.Equal(t, "config", u.Source)
+	})
+
+	// A user counts for the days of the window they existed: doubling the
+	// pool a day ago adds a tenth to the user-days, not a whole week each,
+	// so the figure does not halve (nor the caps double) while the new
+	// users have yet to show their traffic.
+	t.Run("MsgsPerUserPerDayCountsNewUsersOnlySinceTheirSignup", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, nil)
+		b.sim.AddLine("+15550100001")
+		_, err := b.svc.Sync(context.Background())
+		require.NoError(t, err)
+		exec := func(sql string, args ...any) {
+			t.Helper()
+			_, err := b.pool.Exec(context.Background(), sql, args...)
+			require.NoError(t, err)
+		}
+		now := b.clock.Now()
+		signups := func(n int, at time.Time) {
+			t.Helper()
+			exec(`INSERT INTO users (user_ref, code, home_line_id, current_line_id, created_at)
+				SELECT 'u-' || $2::text || '-' || g, 'c-' || $2::text || '-' || g, l.id, l.id, $1
+				FROM lines l, generate_series(1, $3::int) g`, at, at.Format(time.RFC3339), n)
+		}
+		signups(10, now.Add(-30*24*time.Hour))
+		signups(10, now.Add(-24*time.Hour))
+		exec(`UPDATE lines SET user_count = 20, warmup_started_at = '2020-01-01'`)
+		// 7,000 messages in the week, and records reaching back past it.
+		exec(`INSERT INTO line_volume (line_id, minute, inbound, outbound)
+			SELECT id, $1::timestamptz, 3000, 4000 FROM lines`, now.Add(-3*24*time.Hour).Truncate(time.Minute))
+		exec(`INSERT INTO line_volume (line_id, minute, inbound, outbound)
+			SELECT id, $1::timestamptz, 0, 0 FROM lines`, now.Add(-8*24*time.Hour).Truncate(time.Minute))
+
+		u, err := b.svc.MsgsPerUserPerDay(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, "observed", u.Source)
+		// 10 users × 7 days + 10 users × 1 day = 80 user-days;
+		// 7,000 ÷ 80 = 87.5 (not 7,000 ÷ 20 ÷ 7 = 50).
+		require.InDelta(t, 80, u.UserDays, 1e-6)
+		require.InDelta(t, 87.5, u.PerUserPerDay, 1e-6)
+
+		// 7000 × 0.85 ÷ 87.5 = 68 (not 119).
+		ls, _, err := b.svc.List(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 68, ls[0].Cap)
 	})
 
 	// The pool reads line_policy, the rule admission applies: health state

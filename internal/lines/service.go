@@ -99,17 +99,24 @@ type Usage struct {
 	PerUserPerDay float64 `json:"msgs_per_user_per_day"`
 	// Source is "config" or "observed".
 	Source string `json:"source"`
-	// Messages and Users are the observed window's figures (also when the
-	// configured value is used, to show how far from "enough" it is).
-	Messages int64 `json:"observed_messages_7d"`
-	Users    int64 `json:"observed_users"`
+	// Messages, Users and UserDays are the observed window's figures (also
+	// when the configured value is used, to show how far from "enough" it
+	// is): UserDays counts each user on a line for the days of the window
+	// since their signup.
+	Messages int64   `json:"observed_messages_7d"`
+	Users    int64   `json:"observed_users"`
+	UserDays float64 `json:"observed_user_days"`
 }
 
 // MsgsPerUserPerDay is the one place capacity reads usage from: the
 // observed 7-day average (inbound + outbound in line_volume over the last
-// ObservedDays, ÷ users on lines, ÷ ObservedDays) once the records cover the
+// ObservedDays ÷ the user-days in those days) once the records cover the
 // whole window and hold at least ObservedMinMessages, else the configured
-// figure. The result is cached for UsageCacheTTL.
+// figure. A user counts only for the days since their signup: dividing by
+// today's users × ObservedDays would count last night's signups as a week
+// of traffic, so while the pool grows the figure would read low and every
+// cap high, until the lines ran into their budgets. The result is cached
+// for UsageCacheTTL.
 func (s *Service) MsgsPerUserPerDay(ctx context.Context) (Usage, error) {
 	s.usageMu.Lock()
 	defer s.usageMu.Unlock()
@@ -117,13 +124,13 @@ func (s *Service) MsgsPerUserPerDay(ctx context.Context) (Usage, error) {
 	if now.Before(s.usageExpires) {
 		return s.usage, nil
 	}
-	row, err := s.observedTraffic(ctx, now)
+	t, err := s.observedTraffic(ctx, now)
 	if err != nil {
 		return Usage{}, err
 	}
-	u := Usage{PerUserPerDay: s.cfg.MsgsPerUserPerDay, Source: "config", Messages: row.Messages, Users: row.Users}
-	if row.Covered && row.Messages >= ObservedMinMessages && row.Users > 0 {
-		u.PerUserPerDay = float64(row.Messages) / float64(row.Users) / ObservedDays
+	u := Usage{PerUserPerDay: s.cfg.MsgsPerUserPerDay, Source: "config", Messages: t.Messages, Users: t.Users, UserDays: t.UserDays}
+	if t.Covered && t.Messages >= ObservedMinMessages && t.UserDays > 0 {
+		u.PerUserPerDay = float64(t.Messages) / t.UserDays
 		u.Source = "observed"
 	}
 	s.usage, s.usageExpires = u, now.Add(s.cfg.UsageCacheTTL)
@@ -134,27 +141,47 @@ func (s *Service) MsgsPerUserPerDay(ctx context.Context) (Usage, error) {
 // figure to read its totals (it runs every minute).
 const usageFresh = 5 * time.Minute
 
+// traffic is the pool's observed window: its messages, whether the records
+// cover it, and the users on lines with the days they existed in it.
+type traffic struct {
+	Messages int64
+	Covered  bool
+	Users    int64
+	UserDays float64
+}
+
 // observedTraffic reads the pool's last ObservedDays of traffic from the
 // line_usage totals, one row a line, while the job keeps them; else (it has
 // not run lately, or not yet) by summing the minute rows, which at fleet
-// scale takes seconds.
-func (s *Service) observedTraffic(ctx context.Context, now time.Time) (store.LineVolumeWindowRow, error) {
+// scale takes seconds. The user-days are counted over the same window
+// (ending at the totals' as_of, or now), in a query of their own so that
+// the users' created_at bound is a parameter the planner sees.
+func (s *Service) observedTraffic(ctx context.Context, now time.Time) (traffic, error) {
+	window := ObservedDays * 24 * time.Hour
+	var t traffic
 	u, err := s.q.LineUsageWeek(ctx, s.pool)
 	switch {
 	case err == nil && u.RanAt != nil && !u.AsOf.After(u.Now) && u.Now.Sub(*u.RanAt) <= usageFresh:
-		return store.LineVolumeWindowRow{Messages: u.Messages, Covered: u.Covered, Users: u.Users}, nil
+		t = traffic{Messages: u.Messages, Covered: u.Covered}
+		now = u.AsOf
 	case err != nil && !errors.Is(err, pgx.ErrNoRows):
-		return store.LineVolumeWindowRow{}, fmt.Errorf("read line usage: %w", err)
+		return traffic{}, fmt.Errorf("read line usage: %w", err)
+	default:
+		row, err := s.q.LineVolumeWindow(ctx, s.pool, store.LineVolumeWindowParams{
+			Since:         now.Add(-window),
+			CoveredBefore: now.Add(-window),
+		})
+		if err != nil {
+			return traffic{}, fmt.Errorf("read line volume: %w", err)
+		}
+		t = traffic{Messages: row.Messages, Covered: row.Covered}
 	}
-	window := ObservedDays * 24 * time.Hour
-	row, err := s.q.LineVolumeWindow(ctx, s.pool, store.LineVolumeWindowParams{
-		Since:         now.Add(-window),
-		CoveredBefore: now.Add(-window),
-	})
+	days, err := s.q.LineUserDays(ctx, s.pool, store.LineUserDaysParams{Since: now.Add(-window), Until: now})
 	if err != nil {
-		return store.LineVolumeWindowRow{}, fmt.Errorf("read line volume: %w", err)
+		return traffic{}, fmt.Errorf("read user-days: %w", err)
 	}
-	return row, nil
+	t.Users, t.UserDays = days.Users, days.UserDays
+	return t, nil
 }
 
 // Snapshot reads every line with its policy (line_policy, on the

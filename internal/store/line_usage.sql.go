@@ -142,8 +142,7 @@ SELECT f.ran_at, f.as_of,
          WHERE u.generation = f.generation)::bigint AS messages,
        -- The oldest minute (the index's first entry): an EXISTS against a
        -- bound the planner cannot see was a scan of every minute row.
-       coalesce((SELECT min(v.minute) FROM line_volume AS v) <= f.as_of - interval '7 days', false)::boolean AS covered,
-       (SELECT coalesce(sum(l.user_count), 0) FROM lines AS l)::bigint AS users
+       coalesce((SELECT min(v.minute) FROM line_volume AS v) <= f.as_of - interval '7 days', false)::boolean AS covered
 FROM line_usage_fold AS f
 `
 
@@ -153,13 +152,12 @@ type LineUsageWeekRow struct {
 	Now      time.Time
 	Messages int64
 	Covered  bool
-	Users    int64
 }
 
 // The pool's messages over the live totals' 7 days (one row a line, not a
 // week of minute rows), when the job last ran, where the days end, the
-// database clock, whether the minute records reach back a whole week
-// before the end, and the users on lines.
+// database clock, and whether the minute records reach back a whole week
+// before the end.
 func (q *Queries) LineUsageWeek(ctx context.Context, db DBTX) (LineUsageWeekRow, error) {
 	row := db.QueryRow(ctx, lineUsageWeek)
 	var i LineUsageWeekRow
@@ -169,7 +167,6 @@ func (q *Queries) LineUsageWeek(ctx context.Context, db DBTX) (LineUsageWeekRow,
 		&i.Now,
 		&i.Messages,
 		&i.Covered,
-		&i.Users,
 	)
 	return i, err
 }

@@ -793,11 +793,43 @@ func (q *Queries) LineUpsertFromLinq(ctx context.Context, db DBTX, arg LineUpser
 	return items, nil
 }
 
+const lineUserDays = `-- name: LineUserDays :one
+WITH b AS (
+    SELECT $1::timestamptz AS since, $2::timestamptz AS until
+)
+SELECT n.users,
+       (greatest(n.users * extract(epoch FROM b.until - b.since)
+           - coalesce((SELECT sum(extract(epoch FROM least(u.created_at, b.until) - b.since))
+                       FROM users AS u WHERE u.created_at > b.since), 0), 0) / 86400)::float8 AS user_days
+FROM b, (SELECT coalesce(sum(l.user_count), 0)::bigint AS users FROM lines AS l) AS n
+`
+
+type LineUserDaysParams struct {
+	Since time.Time
+	Until time.Time
+}
+
+type LineUserDaysRow struct {
+	Users    int64
+	UserDays float64
+}
+
+// The users on lines, and the days they existed in (@since, @until]: each
+// counts the whole window less the part of it before they were created. Only
+// the users created after @since are read (users_created_at_idx), so a steady
+// pool of a million users costs a week of signups, not a million rows.
+// Deleted users are gone from both.
+func (q *Queries) LineUserDays(ctx context.Context, db DBTX, arg LineUserDaysParams) (LineUserDaysRow, error) {
+	row := db.QueryRow(ctx, lineUserDays, arg.Since, arg.Until)
+	var i LineUserDaysRow
+	err := row.Scan(&i.Users, &i.UserDays)
+	return i, err
+}
+
 const lineVolumeWindow = `-- name: LineVolumeWindow :one
 SELECT
     (SELECT coalesce(sum(v.inbound + v.outbound), 0) FROM line_volume v WHERE v.minute >= $1::timestamptz)::bigint AS messages,
-    EXISTS (SELECT 1 FROM line_volume v WHERE v.minute <= $2::timestamptz) AS covered,
-    (SELECT coalesce(sum(l.user_count), 0) FROM lines l)::bigint AS users
+    EXISTS (SELECT 1 FROM line_volume v WHERE v.minute <= $2::timestamptz) AS covered
 `
 
 type LineVolumeWindowParams struct {
@@ -808,14 +840,13 @@ type LineVolumeWindowParams struct {
 type LineVolumeWindowRow struct {
 	Messages int64
 	Covered  bool
-	Users    int64
 }
 
-// Traffic of the whole pool since @since, whether the records reach back to
-// @covered_before (so a window is fully covered), and the users on lines.
+// Traffic of the whole pool since @since, and whether the records reach back
+// to @covered_before (so a window is fully covered).
 func (q *Queries) LineVolumeWindow(ctx context.Context, db DBTX, arg LineVolumeWindowParams) (LineVolumeWindowRow, error) {
 	row := db.QueryRow(ctx, lineVolumeWindow, arg.Since, arg.CoveredBefore)
 	var i LineVolumeWindowRow
-	err := row.Scan(&i.Messages, &i.Covered, &i.Users)
+	err := row.Scan(&i.Messages, &i.Covered)
 	return i, err
 }
