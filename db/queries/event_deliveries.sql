@@ -84,3 +84,36 @@ WHERE ctid = ANY (ARRAY(
     ORDER BY updated_at
     LIMIT @batch::integer
 )) AND state = 'dead';
+
+-- name: EventDeliveryMarkOrphansDead :one
+-- One batch of deliveries still to be sent (pending, retrying) unchanged
+-- for @idle, after the cursor (updated_at, id) in index order: those for
+-- which River holds no job that will run are marked dead. River discards
+-- a job on its last attempt when the replica running it was killed (its
+-- stuck-job rescuer), and the worker never recorded an outcome. A delivery
+-- queued again meanwhile (retry, replay) has a new updated_at, so it is
+-- not marked, even after waiting for the lock the requeue held. Returns how
+-- many rows were looked at and marked and the new cursor, so that one run
+-- reads each old row once.
+WITH scanned AS (
+    SELECT d.id, d.updated_at
+    FROM event_deliveries d
+    WHERE d.state IN ('pending', 'retrying')
+      AND d.updated_at < (SELECT lg_now() - @idle::interval)
+      AND (d.updated_at, d.id) > (@after_at::timestamptz, @after_id::bigint)
+    ORDER BY d.updated_at, d.id
+    LIMIT @batch::integer
+), marked AS (
+    UPDATE event_deliveries d
+    SET state = 'dead', last_error = @reason::text, updated_at = @now::timestamptz
+    FROM scanned s
+    WHERE d.id = s.id AND d.updated_at = s.updated_at AND d.state IN ('pending', 'retrying')
+      AND NOT event_delivery_job_live(d.id)
+    RETURNING d.id
+), last AS (
+    SELECT s.updated_at, s.id FROM scanned s ORDER BY s.updated_at DESC, s.id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM scanned)::bigint AS scanned,
+       (SELECT count(*) FROM marked)::bigint AS marked,
+       coalesce((SELECT updated_at FROM last), @after_at::timestamptz)::timestamptz AS last_at,
+       coalesce((SELECT id FROM last), @after_id::bigint)::bigint AS last_id;

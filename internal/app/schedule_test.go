@@ -31,6 +31,6 @@ func TestScheduledJobs(t *testing.T) {
 				require.True(t, j.CatchUp, "job %s (%s) catches up at start", j.Name, j.Spec)
 			}
 		}
-		require.Subset(t, long, []string{"retention", "message_partitions", "idempotency_cleanup"})
+		require.Subset(t, long, []string{"retention", "message_partitions", "idempotency_cleanup", "event_delivery_orphans"})
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/linegate/linegate/internal/events"
 	"github.com/linegate/linegate/internal/httpapi"
 	"github.com/linegate/linegate/internal/inbound"
+	"github.com/linegate/linegate/internal/schedule"
 	"github.com/linegate/linegate/internal/webhooks"
 )
 
@@ -61,6 +62,17 @@ func (a *App) wireWebhooks(deps *httpapi.Deps) error {
 			func() (river.JobArgs, *river.InsertOpts) { return webhooks.SubscriptionArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "linq_webhook_subscription"}))
 	}
+	// Deliveries whose last attempt's replica was killed are left open by
+	// River's rescuer, with no job: the sweep marks them dead.
+	orphans, err := a.schedule(schedule.Job{
+		Name: "event_delivery_orphans", Spec: "@every 1h", CatchUp: true, Timeout: 5 * time.Minute,
+		Run: func(ctx context.Context) error { _, err := ev.MarkOrphansDead(ctx); return err },
+	})
+	if err != nil {
+		return err
+	}
+	a.starters = append(a.starters, orphans.Start)
+	a.stoppers = append(a.stoppers, orphans.Stop)
 	deps.Webhooks, deps.WebhookMaxBodyBytes, deps.Events = intake, a.cfg.WebhookMaxBodyBytes, ev
 	a.webhooks = intake
 	a.starters = append(a.starters, func(ctx context.Context) error {

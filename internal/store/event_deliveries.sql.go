@@ -186,6 +186,75 @@ func (q *Queries) EventDeliveryList(ctx context.Context, db DBTX, arg EventDeliv
 	return items, nil
 }
 
+const eventDeliveryMarkOrphansDead = `-- name: EventDeliveryMarkOrphansDead :one
+WITH scanned AS (
+    SELECT d.id, d.updated_at
+    FROM event_deliveries d
+    WHERE d.state IN ('pending', 'retrying')
+      AND d.updated_at < (SELECT lg_now() - $3::interval)
+      AND (d.updated_at, d.id) > ($1::timestamptz, $2::bigint)
+    ORDER BY d.updated_at, d.id
+    LIMIT $4::integer
+), marked AS (
+    UPDATE event_deliveries d
+    SET state = 'dead', last_error = $5::text, updated_at = $6::timestamptz
+    FROM scanned s
+    WHERE d.id = s.id AND d.updated_at = s.updated_at AND d.state IN ('pending', 'retrying')
+      AND NOT event_delivery_job_live(d.id)
+    RETURNING d.id
+), last AS (
+    SELECT s.updated_at, s.id FROM scanned s ORDER BY s.updated_at DESC, s.id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM scanned)::bigint AS scanned,
+       (SELECT count(*) FROM marked)::bigint AS marked,
+       coalesce((SELECT updated_at FROM last), $1::timestamptz)::timestamptz AS last_at,
+       coalesce((SELECT id FROM last), $2::bigint)::bigint AS last_id
+`
+
+type EventDeliveryMarkOrphansDeadParams struct {
+	AfterAt time.Time
+	AfterID int64
+	Idle    pgtype.Interval
+	Batch   int32
+	Reason  string
+	Now     time.Time
+}
+
+type EventDeliveryMarkOrphansDeadRow struct {
+	Scanned int64
+	Marked  int64
+	LastAt  time.Time
+	LastID  int64
+}
+
+// One batch of deliveries still to be sent (pending, retrying) unchanged
+// for @idle, after the cursor (updated_at, id) in index order: those for
+// which River holds no job that will run are marked dead. River discards
+// a job on its last attempt when the replica running it was killed (its
+// stuck-job rescuer), and the worker never recorded an outcome. A delivery
+// queued again meanwhile (retry, replay) has a new updated_at, so it is
+// not marked, even after waiting for the lock the requeue held. Returns how
+// many rows were looked at and marked and the new cursor, so that one run
+// reads each old row once.
+func (q *Queries) EventDeliveryMarkOrphansDead(ctx context.Context, db DBTX, arg EventDeliveryMarkOrphansDeadParams) (EventDeliveryMarkOrphansDeadRow, error) {
+	row := db.QueryRow(ctx, eventDeliveryMarkOrphansDead,
+		arg.AfterAt,
+		arg.AfterID,
+		arg.Idle,
+		arg.Batch,
+		arg.Reason,
+		arg.Now,
+	)
+	var i EventDeliveryMarkOrphansDeadRow
+	err := row.Scan(
+		&i.Scanned,
+		&i.Marked,
+		&i.LastAt,
+		&i.LastID,
+	)
+	return i, err
+}
+
 const eventDeliveryPruneDead = `-- name: EventDeliveryPruneDead :execrows
 DELETE FROM event_deliveries
 WHERE ctid = ANY (ARRAY(
