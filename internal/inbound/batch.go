@@ -48,6 +48,13 @@ func (it *item) linqID() string {
 // which locks a message's rows.
 func (it *item) updatesMessage() bool { return it.sent != nil || it.failure != nil }
 
+// optsOut reports whether the item is a status event whose chat says the
+// user opted out: the user's row is locked for it once every messages row
+// of the batch has been (see applyBatch).
+func (it *item) optsOut() bool {
+	return it.sent != nil && it.sent.Chat.HealthStatus != nil && it.sent.Chat.HealthStatus.Status == chatOptedOut
+}
+
 // appliesHealth reports whether applying the item may change a line's
 // health: a line's status, or a failure that says the line may not send.
 func (it *item) appliesHealth() bool {
@@ -194,6 +201,15 @@ func (s *Service) applyBatch(ctx context.Context, tx pgx.Tx, ids []string) (batc
 		mark.Outcomes = append(mark.Outcomes, outcome)
 		mark.Payloads = append(mark.Payloads, s.scrub(it.row.Payload))
 		res.done = append(res.done, it.row)
+	}
+	// A status event's opt-out locks a user's row: after every messages
+	// row, as the lock order wants (an opt-out applies in any order).
+	for _, it := range items {
+		if it.optsOut() {
+			if err := s.chatOptOut(ctx, tx, out, it.sent.Chat.ID, s.eventTime(it.ev), it.ev.EventID); err != nil {
+				return res, fmt.Errorf("process %s %s: %w", it.ev.EventType, it.row.EventID, err)
+			}
+		}
 	}
 	if err := s.events.Publish(ctx, tx, out.evs...); err != nil {
 		return res, err

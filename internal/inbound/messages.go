@@ -218,11 +218,6 @@ func (s *Service) status(ctx context.Context, tx pgx.Tx, pub *outbox, ev *linq.W
 	}
 	at := s.eventTime(ev)
 	outcome := "not_ours"
-	if d.Chat.HealthStatus != nil && d.Chat.HealthStatus.Status == chatOptedOut {
-		if err := s.chatOptOut(ctx, tx, pub, d.Chat.ID, at, ev.EventID); err != nil {
-			return "", err
-		}
-	}
 	id, err := uuid.Parse(d.IdempotencyKey)
 	if err != nil || d.ID == "" {
 		return outcome, nil

@@ -163,3 +163,42 @@ func statusEvents(t *testing.T, b inboundEnv) [][2]string {
 	require.NoError(t, rows.Err())
 	return got
 }
+
+// A status event whose chat says the user opted out updates its message
+// before it opts the user out, as every batch locks messages rows before
+// users rows (lock order): it must not hold the user while it waits for a
+// message that a send's outcome record holds.
+func TestStatusOptOutLocksTheMessageFirst(t *testing.T) {
+	t.Parallel()
+	b := newInboundEnv(t)
+	ctx := context.Background()
+	id := insertSentMessage(t, b, "linq_m_3")
+	at := time.Now().UTC().Truncate(time.Second)
+	storeEvent(t, b.pool, "evt_optout", "message.delivered", at, map[string]any{
+		"id": "linq_m_3", "idempotency_key": id, "direction": "outbound", "delivered_at": at,
+		"chat": map[string]any{"id": "chat_dave", "health_status": map[string]any{"status": "OPTED_OUT"}},
+	})
+
+	holder, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = holder.Rollback(ctx) }()
+	_, err = holder.Exec(ctx, `SELECT 1 FROM messages WHERE id = $1 FOR UPDATE`, id)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { done <- b.svc.Process(ctx, "evt_optout") }()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
+		return n > 0
+	}, 10*time.Second, 5*time.Millisecond, "the batch did not wait for the message")
+	_, err = holder.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE NOWAIT`, b.userID)
+	require.NoError(t, err, "the batch holds the user while it waits for the message")
+	require.NoError(t, holder.Rollback(ctx))
+	require.NoError(t, <-done)
+
+	var optedOut bool
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT opted_out_at IS NOT NULL FROM users WHERE id = $1`, b.userID).Scan(&optedOut))
+	require.True(t, optedOut)
+}
