@@ -15,7 +15,7 @@ SELECT state FROM event_deliveries WHERE id = @id;
 
 -- name: EventDeliveryGetForSend :one
 SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload, d.state, d.generation, d.created_at,
-       s.url, s.secret, s.previous_secret, s.previous_expires_at, s.older_secrets, s.older_expires_at
+       s.url, s.secret, s.retired_secrets, s.retired_until
 FROM event_deliveries d JOIN event_subscriptions s ON s.id = d.subscription_id
 WHERE d.id = @id;
 

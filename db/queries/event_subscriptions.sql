@@ -23,11 +23,10 @@ RETURNING *;
 SELECT * FROM event_subscriptions WHERE id = @id FOR UPDATE;
 
 -- name: EventSubscriptionRotate :one
--- The current secret keeps signing next to the new one until @until; the
--- secrets earlier rotations replaced that still sign are @older_secrets.
+-- The new secret, and the replaced ones that still sign (the one it
+-- replaces first), each until its overlap ends.
 UPDATE event_subscriptions
-SET previous_secret = secret, previous_expires_at = @until::timestamptz, secret = @secret::text,
-    older_secrets = @older_secrets::text[], older_expires_at = @older_expires_at::timestamptz[],
+SET secret = @secret::text, retired_secrets = @retired_secrets::text[], retired_until = @retired_until::timestamptz[],
     updated_at = @now::timestamptz
 WHERE id = @id
 RETURNING *;

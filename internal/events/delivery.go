@@ -167,15 +167,10 @@ func (s *Service) send(ctx context.Context, d store.EventDeliveryGetForSendRow) 
 // the ones they replaced.
 func signingSecrets(d store.EventDeliveryGetForSendRow, now time.Time) []string {
 	out := []string{d.Secret}
-	for _, r := range retiredSecrets(d.PreviousSecret, d.PreviousExpiresAt, d.OlderSecrets, d.OlderExpiresAt, now) {
+	for _, r := range retiredSecrets(d.RetiredSecrets, d.RetiredUntil, now) {
 		out = append(out, r.secret)
 	}
 	return out
-}
-
-// previousLive reports whether a rotated-out secret still signs at now.
-func previousLive(secret *string, until *time.Time, now time.Time) bool {
-	return secret != nil && until != nil && until.After(now)
 }
 
 // Signature is the webhook-signature header value: one space-separated

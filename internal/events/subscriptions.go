@@ -45,8 +45,8 @@ type SubscriptionInput struct {
 
 func toSubscription(r store.EventSubscription, now time.Time) Subscription {
 	s := Subscription{ID: r.ID, URL: r.URL, EventTypes: r.EventTypes, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-	if previousLive(r.PreviousSecret, r.PreviousExpiresAt, now) {
-		s.PreviousSecretUntil = r.PreviousExpiresAt
+	if live := retiredSecrets(r.RetiredSecrets, r.RetiredUntil, now); len(live) > 0 {
+		s.PreviousSecretUntil = &live[0].until
 	}
 	return s
 }
@@ -214,15 +214,15 @@ func (s *Service) RotateSecret(ctx context.Context, id int64) (Subscription, str
 			return store.EventSubscription{}, err
 		}
 		p := store.EventSubscriptionRotateParams{
-			ID: id, Secret: secret, Until: now.Add(s.cfg.SecretOverlap), Now: now,
-			OlderSecrets: []string{}, OlderExpiresAt: []time.Time{},
+			ID: id, Secret: secret, Now: now,
+			RetiredSecrets: []string{cur.Secret}, RetiredUntil: []time.Time{now.Add(s.cfg.SecretOverlap)},
 		}
-		for _, old := range retiredSecrets(cur.PreviousSecret, cur.PreviousExpiresAt, cur.OlderSecrets, cur.OlderExpiresAt, now) {
-			if len(p.OlderSecrets) == maxRetiredSecrets-1 {
+		for _, old := range retiredSecrets(cur.RetiredSecrets, cur.RetiredUntil, now) {
+			if len(p.RetiredSecrets) == maxRetiredSecrets {
 				break
 			}
-			p.OlderSecrets = append(p.OlderSecrets, old.secret)
-			p.OlderExpiresAt = append(p.OlderExpiresAt, old.until)
+			p.RetiredSecrets = append(p.RetiredSecrets, old.secret)
+			p.RetiredUntil = append(p.RetiredUntil, old.until)
 		}
 		return s.q.EventSubscriptionRotate(ctx, tx, p)
 	})
@@ -238,15 +238,12 @@ type retiredSecret struct {
 }
 
 // retiredSecrets are the replaced secrets that still sign at now, newest
-// first: the previous one, then the older ones.
-func retiredSecrets(prev *string, prevUntil *time.Time, older []string, olderUntil []time.Time, now time.Time) []retiredSecret {
+// first.
+func retiredSecrets(secrets []string, until []time.Time, now time.Time) []retiredSecret {
 	var out []retiredSecret
-	if previousLive(prev, prevUntil, now) {
-		out = append(out, retiredSecret{*prev, *prevUntil})
-	}
-	for i, sec := range older {
-		if i < len(olderUntil) && olderUntil[i].After(now) {
-			out = append(out, retiredSecret{sec, olderUntil[i]})
+	for i, sec := range secrets {
+		if i < len(until) && until[i].After(now) {
+			out = append(out, retiredSecret{sec, until[i]})
 		}
 	}
 	return out

@@ -25,26 +25,24 @@ func (q *Queries) EventDeliveryCountDead(ctx context.Context, db DBTX) (int64, e
 
 const eventDeliveryGetForSend = `-- name: EventDeliveryGetForSend :one
 SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.payload, d.state, d.generation, d.created_at,
-       s.url, s.secret, s.previous_secret, s.previous_expires_at, s.older_secrets, s.older_expires_at
+       s.url, s.secret, s.retired_secrets, s.retired_until
 FROM event_deliveries d JOIN event_subscriptions s ON s.id = d.subscription_id
 WHERE d.id = $1
 `
 
 type EventDeliveryGetForSendRow struct {
-	ID                int64
-	SubscriptionID    int64
-	EventID           string
-	EventType         string
-	Payload           []byte
-	State             string
-	Generation        int32
-	CreatedAt         time.Time
-	URL               string
-	Secret            string
-	PreviousSecret    *string
-	PreviousExpiresAt *time.Time
-	OlderSecrets      []string
-	OlderExpiresAt    []time.Time
+	ID             int64
+	SubscriptionID int64
+	EventID        string
+	EventType      string
+	Payload        []byte
+	State          string
+	Generation     int32
+	CreatedAt      time.Time
+	URL            string
+	Secret         string
+	RetiredSecrets []string
+	RetiredUntil   []time.Time
 }
 
 func (q *Queries) EventDeliveryGetForSend(ctx context.Context, db DBTX, id int64) (EventDeliveryGetForSendRow, error) {
@@ -61,10 +59,8 @@ func (q *Queries) EventDeliveryGetForSend(ctx context.Context, db DBTX, id int64
 		&i.CreatedAt,
 		&i.URL,
 		&i.Secret,
-		&i.PreviousSecret,
-		&i.PreviousExpiresAt,
-		&i.OlderSecrets,
-		&i.OlderExpiresAt,
+		&i.RetiredSecrets,
+		&i.RetiredUntil,
 	)
 	return i, err
 }

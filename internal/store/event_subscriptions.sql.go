@@ -13,7 +13,7 @@ import (
 const eventSubscriptionCreate = `-- name: EventSubscriptionCreate :one
 INSERT INTO event_subscriptions (url, event_types, secret, created_at, updated_at)
 VALUES ($1::text, $2::text[], $3::text, $4::timestamptz, $4::timestamptz)
-RETURNING id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at
+RETURNING id, url, event_types, secret, created_at, updated_at, retired_secrets, retired_until
 `
 
 type EventSubscriptionCreateParams struct {
@@ -36,12 +36,10 @@ func (q *Queries) EventSubscriptionCreate(ctx context.Context, db DBTX, arg Even
 		&i.URL,
 		&i.EventTypes,
 		&i.Secret,
-		&i.PreviousSecret,
-		&i.PreviousExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
-		&i.OlderSecrets,
-		&i.OlderExpiresAt,
+		&i.RetiredSecrets,
+		&i.RetiredUntil,
 	)
 	return i, err
 }
@@ -59,7 +57,7 @@ func (q *Queries) EventSubscriptionDelete(ctx context.Context, db DBTX, id int64
 }
 
 const eventSubscriptionGet = `-- name: EventSubscriptionGet :one
-SELECT id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at FROM event_subscriptions WHERE id = $1
+SELECT id, url, event_types, secret, created_at, updated_at, retired_secrets, retired_until FROM event_subscriptions WHERE id = $1
 `
 
 func (q *Queries) EventSubscriptionGet(ctx context.Context, db DBTX, id int64) (EventSubscription, error) {
@@ -70,18 +68,16 @@ func (q *Queries) EventSubscriptionGet(ctx context.Context, db DBTX, id int64) (
 		&i.URL,
 		&i.EventTypes,
 		&i.Secret,
-		&i.PreviousSecret,
-		&i.PreviousExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
-		&i.OlderSecrets,
-		&i.OlderExpiresAt,
+		&i.RetiredSecrets,
+		&i.RetiredUntil,
 	)
 	return i, err
 }
 
 const eventSubscriptionGetForRotate = `-- name: EventSubscriptionGetForRotate :one
-SELECT id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at FROM event_subscriptions WHERE id = $1 FOR UPDATE
+SELECT id, url, event_types, secret, created_at, updated_at, retired_secrets, retired_until FROM event_subscriptions WHERE id = $1 FOR UPDATE
 `
 
 // The subscription, locked until the rotation commits: two rotations at
@@ -94,12 +90,10 @@ func (q *Queries) EventSubscriptionGetForRotate(ctx context.Context, db DBTX, id
 		&i.URL,
 		&i.EventTypes,
 		&i.Secret,
-		&i.PreviousSecret,
-		&i.PreviousExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
-		&i.OlderSecrets,
-		&i.OlderExpiresAt,
+		&i.RetiredSecrets,
+		&i.RetiredUntil,
 	)
 	return i, err
 }
@@ -122,7 +116,7 @@ func (q *Queries) EventSubscriptionIDByURL(ctx context.Context, db DBTX, arg Eve
 }
 
 const eventSubscriptionList = `-- name: EventSubscriptionList :many
-SELECT id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at FROM event_subscriptions ORDER BY id
+SELECT id, url, event_types, secret, created_at, updated_at, retired_secrets, retired_until FROM event_subscriptions ORDER BY id
 `
 
 func (q *Queries) EventSubscriptionList(ctx context.Context, db DBTX) ([]EventSubscription, error) {
@@ -139,12 +133,10 @@ func (q *Queries) EventSubscriptionList(ctx context.Context, db DBTX) ([]EventSu
 			&i.URL,
 			&i.EventTypes,
 			&i.Secret,
-			&i.PreviousSecret,
-			&i.PreviousExpiresAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
-			&i.OlderSecrets,
-			&i.OlderExpiresAt,
+			&i.RetiredSecrets,
+			&i.RetiredUntil,
 		); err != nil {
 			return nil, err
 		}
@@ -169,30 +161,27 @@ func (q *Queries) EventSubscriptionLockWriters(ctx context.Context, db DBTX) err
 
 const eventSubscriptionRotate = `-- name: EventSubscriptionRotate :one
 UPDATE event_subscriptions
-SET previous_secret = secret, previous_expires_at = $1::timestamptz, secret = $2::text,
-    older_secrets = $3::text[], older_expires_at = $4::timestamptz[],
-    updated_at = $5::timestamptz
-WHERE id = $6
-RETURNING id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at
+SET secret = $1::text, retired_secrets = $2::text[], retired_until = $3::timestamptz[],
+    updated_at = $4::timestamptz
+WHERE id = $5
+RETURNING id, url, event_types, secret, created_at, updated_at, retired_secrets, retired_until
 `
 
 type EventSubscriptionRotateParams struct {
-	Until          time.Time
 	Secret         string
-	OlderSecrets   []string
-	OlderExpiresAt []time.Time
+	RetiredSecrets []string
+	RetiredUntil   []time.Time
 	Now            time.Time
 	ID             int64
 }
 
-// The current secret keeps signing next to the new one until @until; the
-// secrets earlier rotations replaced that still sign are @older_secrets.
+// The new secret, and the replaced ones that still sign (the one it
+// replaces first), each until its overlap ends.
 func (q *Queries) EventSubscriptionRotate(ctx context.Context, db DBTX, arg EventSubscriptionRotateParams) (EventSubscription, error) {
 	row := db.QueryRow(ctx, eventSubscriptionRotate,
-		arg.Until,
 		arg.Secret,
-		arg.OlderSecrets,
-		arg.OlderExpiresAt,
+		arg.RetiredSecrets,
+		arg.RetiredUntil,
 		arg.Now,
 		arg.ID,
 	)
@@ -202,12 +191,10 @@ func (q *Queries) EventSubscriptionRotate(ctx context.Context, db DBTX, arg Even
 		&i.URL,
 		&i.EventTypes,
 		&i.Secret,
-		&i.PreviousSecret,
-		&i.PreviousExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
-		&i.OlderSecrets,
-		&i.OlderExpiresAt,
+		&i.RetiredSecrets,
+		&i.RetiredUntil,
 	)
 	return i, err
 }
@@ -248,7 +235,7 @@ SET url = coalesce($1::text, url),
     event_types = coalesce($2::text[], event_types),
     updated_at = $3::timestamptz
 WHERE id = $4
-RETURNING id, url, event_types, secret, previous_secret, previous_expires_at, created_at, updated_at, older_secrets, older_expires_at
+RETURNING id, url, event_types, secret, created_at, updated_at, retired_secrets, retired_until
 `
 
 type EventSubscriptionUpdateParams struct {
@@ -271,12 +258,10 @@ func (q *Queries) EventSubscriptionUpdate(ctx context.Context, db DBTX, arg Even
 		&i.URL,
 		&i.EventTypes,
 		&i.Secret,
-		&i.PreviousSecret,
-		&i.PreviousExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
-		&i.OlderSecrets,
-		&i.OlderExpiresAt,
+		&i.RetiredSecrets,
+		&i.RetiredUntil,
 	)
 	return i, err
 }

@@ -57,16 +57,14 @@ type EventDelivery struct {
 }
 
 type EventSubscription struct {
-	ID                int64
-	URL               string
-	EventTypes        []string
-	Secret            string
-	PreviousSecret    *string
-	PreviousExpiresAt *time.Time
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
-	OlderSecrets      []string
-	OlderExpiresAt    []time.Time
+	ID             int64
+	URL            string
+	EventTypes     []string
+	Secret         string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	RetiredSecrets []string
+	RetiredUntil   []time.Time
 }
 
 type Failover struct {
