@@ -129,8 +129,8 @@ func (s *Service) attempt(ctx context.Context, d store.EventDeliveryGetForSendRo
 // putOff has River run the job again later without spending an attempt:
 // the delivery could not be read or its outcome recorded (Postgres
 // restarting), which says nothing of the endpoint. Failing instead would,
-// on the last attempt, discard the job and leave the delivery retrying
-// with no job, never dead, and its body never pruned.
+// on the last attempt, discard the job without recording the delivery
+// dead (only the orphan sweep would find it, hours later).
 func (s *Service) putOff(ctx context.Context, err error) error {
 	s.log.WarnContext(ctx, "event delivery put off: database unavailable", slog.String("error", err.Error()))
 	return river.JobSnooze(s.cfg.RetryBase)
